@@ -1,0 +1,104 @@
+//! Fresh-instance-per-request cost of the `hello` plugin, in process, against
+//! a native Rust handler doing the same work in the same run.
+//!
+//! Each iteration builds a request, lets the handler answer it and reads the
+//! whole response body. For the plugin that includes creating a `Store`,
+//! instantiating the component from its `InstancePre` (pooling allocator),
+//! calling `wasi:http/incoming-handler` and dropping the instance.
+//!
+//! Run: `cargo bench -p berth-benches --bench instantiate`.
+
+use berth::config::Limits;
+use berth::engine::build_engine;
+use berth::loader::Loader;
+use berth::runtime::{PluginIdentity, Runtime, build_linker};
+use berth_storage::ArtifactCache;
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use std::sync::Arc;
+
+/// The request both handlers answer: the echo route, which parses the path
+/// and builds a JSON body.
+const PATH: &str = "/echo/criterion?x=1";
+
+fn request() -> Request<Empty<Bytes>> {
+    Request::get(format!("http://localhost{PATH}"))
+        .body(Empty::new())
+        .expect("valid request")
+}
+
+/// What `guests/hello` does for `GET /echo/{param}`, natively.
+fn native_hello(request: Request<Empty<Bytes>>) -> Response<Full<Bytes>> {
+    let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let param = request
+        .uri()
+        .path()
+        .strip_prefix("/echo/")
+        .unwrap_or_default();
+    let body = serde_json::json!({ "param": param, "path": path }).to_string();
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid response")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let limits = Limits::default();
+    let engine = build_engine(&limits).expect("engine");
+    let linker = build_linker(&engine).expect("linker");
+    let cache_dir = tempfile::tempdir().expect("temp dir");
+    let loader = Loader::new(engine, linker, ArtifactCache::new(cache_dir.path()));
+    let plugin = loader
+        .load_route_plugin(berth_guests::HELLO_COMPONENT_BYTES)
+        .expect("hello loads");
+    let runtime = Runtime::new(limits);
+    let identity = Arc::new(PluginIdentity {
+        org: "bench".into(),
+        plugin: "hello".into(),
+    });
+
+    let mut group = c.benchmark_group("hello_request");
+    group.bench_function("wasm_fresh_instance", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let response = runtime
+                    .handle(&plugin, identity.clone(), request())
+                    .await
+                    .expect("plugin answers");
+                assert_eq!(response.status(), StatusCode::OK);
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+            })
+        })
+    });
+    group.bench_function("native_handler", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let response = native_hello(request());
+                assert_eq!(response.status(), StatusCode::OK);
+                response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

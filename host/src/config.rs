@@ -1,0 +1,186 @@
+//! Every operator-facing setting, with its documented default, in one struct.
+//!
+//! Settings load from an optional TOML file (`berth serve --config FILE`) and
+//! are then overridden by command-line flags and `BERTH_*` environment
+//! variables (see `main.rs`). Defaults are listed in the README.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The server's whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Directory holding all of berth's state. Default `./berth-data`.
+    pub data: PathBuf,
+    /// Runtime limits applied to every plugin instance.
+    pub limits: Limits,
+    /// Plugins to serve, given as `ORG/NAME=PATH.wasm`. When empty, berth
+    /// serves the embedded demo (org `demo` with its example plugins).
+    pub plugins: Vec<PluginSpec>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("berth-data"),
+            limits: Limits::default(),
+            plugins: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from a TOML file; keys absent from the file keep their defaults.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+}
+
+/// Per-instance and per-request limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Most plugin instances alive at once in the whole process (the pooling
+    /// allocator's slot count). Default 1000.
+    pub max_instances: u32,
+    /// Most linear memory one instance may grow to, in bytes. Default 64 MiB.
+    pub max_memory_bytes: usize,
+    /// CPU time a request's guest code may run before it is interrupted,
+    /// in milliseconds (enforced by epoch interruption). Default 1000.
+    pub cpu_deadline_ms: u64,
+    /// Wall-clock time for a whole plugin request, including time blocked
+    /// in host calls, in milliseconds. Default 10000.
+    pub request_timeout_ms: u64,
+    /// How often the engine's epoch advances, in milliseconds; the CPU
+    /// deadline is measured in these ticks. Default 10.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory_bytes: 64 << 20,
+            cpu_deadline_ms: 1000,
+            request_timeout_ms: 10_000,
+            epoch_tick_ms: 10,
+        }
+    }
+}
+
+impl Limits {
+    /// The epoch tick interval.
+    pub fn epoch_tick(&self) -> Duration {
+        Duration::from_millis(self.epoch_tick_ms.max(1))
+    }
+
+    /// The CPU deadline expressed in epoch ticks (at least one).
+    pub fn cpu_deadline_ticks(&self) -> u64 {
+        self.cpu_deadline_ms
+            .div_ceil(self.epoch_tick_ms.max(1))
+            .max(1)
+    }
+
+    /// The wall-clock limit for one plugin request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// One plugin to serve from a component file: `ORG/NAME=PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginSpec {
+    /// The organization that gets the plugin.
+    pub org: String,
+    /// The plugin's name, the `{plugin}` in `/o/{org}/p/{plugin}/…`.
+    pub name: String,
+    /// The component file.
+    pub path: PathBuf,
+}
+
+impl std::str::FromStr for PluginSpec {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("plugin `{spec}` is not of the form ORG/NAME=PATH");
+        let (ids, path) = spec.split_once('=').ok_or_else(bad)?;
+        let (org, name) = ids.split_once('/').ok_or_else(bad)?;
+        for id in [org, name] {
+            crate::ids::validate(id).map_err(|e| format!("plugin `{spec}`: {e}"))?;
+        }
+        if path.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            org: org.to_owned(),
+            name: name.to_owned(),
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_spec_parses_org_name_and_path() {
+        let spec: PluginSpec = "acme/hello=/tmp/hello.wasm".parse().unwrap();
+        assert_eq!(spec.org, "acme");
+        assert_eq!(spec.name, "hello");
+        assert_eq!(spec.path, PathBuf::from("/tmp/hello.wasm"));
+    }
+
+    #[test]
+    fn plugin_spec_rejects_malformed_input() {
+        for bad in [
+            "acme/hello",
+            "hello=/x.wasm",
+            "Acme/hello=/x.wasm",
+            "acme/he llo=x",
+            "a/b=",
+        ] {
+            assert!(bad.parse::<PluginSpec>().is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn toml_overrides_only_the_keys_it_names() {
+        let s: Settings =
+            toml::from_str("listen = '127.0.0.1:9000'\n[limits]\ncpu-deadline-ms = 50\n").unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.limits.cpu_deadline_ms, 50);
+        assert_eq!(s.limits.max_instances, Limits::default().max_instances);
+        assert_eq!(s.data, PathBuf::from("berth-data"));
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_rejected() {
+        assert!(toml::from_str::<Settings>("lisen = '127.0.0.1:1'").is_err());
+    }
+
+    #[test]
+    fn cpu_deadline_rounds_up_to_whole_ticks() {
+        let limits = Limits {
+            cpu_deadline_ms: 25,
+            epoch_tick_ms: 10,
+            ..Limits::default()
+        };
+        assert_eq!(limits.cpu_deadline_ticks(), 3);
+    }
+}

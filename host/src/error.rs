@@ -1,0 +1,81 @@
+//! The one place errors become HTTP responses: `{"error":{"code","message"}}`.
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// An error as the client sees it: a status, a stable machine-readable code
+/// and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable, machine-readable code (`snake_case`).
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with the given status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 404 with code `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// The JSON response for this error.
+    pub fn into_response(self) -> Response<HyperOutgoingBody> {
+        let body = serde_json::json!({
+            "error": { "code": self.code, "message": self.message }
+        });
+        let mut response = json_response(self.status, &body);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        }
+        response
+    }
+}
+
+impl From<crate::runtime::InvokeError> for ApiError {
+    fn from(error: crate::runtime::InvokeError) -> Self {
+        use crate::runtime::InvokeError as E;
+        let (status, code) = match &error {
+            E::Trap(_) => (StatusCode::INTERNAL_SERVER_ERROR, "plugin_trap"),
+            E::CpuDeadline(_) => (StatusCode::SERVICE_UNAVAILABLE, "plugin_cpu_deadline"),
+            E::Timeout(_) => (StatusCode::GATEWAY_TIMEOUT, "plugin_timeout"),
+            E::NoResponse => (StatusCode::BAD_GATEWAY, "plugin_no_response"),
+            E::Guest(_) => (StatusCode::BAD_GATEWAY, "plugin_error"),
+            E::Setup(_) => (StatusCode::SERVICE_UNAVAILABLE, "plugin_unavailable"),
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+/// A JSON response with `status` and `body`.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(full_body(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A complete in-memory body of the type plugin responses use.
+pub fn full_body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

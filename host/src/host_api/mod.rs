@@ -1,0 +1,20 @@
+//! berth's own host interfaces: the `berth:plugin` imports a plugin may call.
+//!
+//! Bindings are generated from `wit/` (the same files plugin authors use);
+//! each interface's implementation lives in its own submodule, and
+//! [`add_to_linker`] wires in the ones the host provides.
+
+mod log;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "berth:plugin/host",
+});
+
+use crate::runtime::PluginState;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Adds berth's host interfaces to `linker`.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    berth::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+}

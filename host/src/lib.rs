@@ -1,0 +1,26 @@
+//! berth: a multi-tenant plugin server for WebAssembly components.
+//!
+//! Requests to `/o/{org}/p/{plugin}/…` are served by a fresh instance of
+//! the org's plugin component. Modules, one per box of the architecture in
+//! `DESIGN.md`:
+//! - [`config`]: every setting and its default;
+//! - [`engine`]: the wasmtime engine and epoch ticker;
+//! - [`loader`]: validate, compile/cache, pre-instantiate components;
+//! - [`runtime`]: a fresh store and instance per request, with limits;
+//! - [`host_api`]: the `berth:plugin` host interfaces;
+//! - [`router`]: tenant paths and the per-org plugin table;
+//! - [`app`]: request dispatch; [`server`]: sockets and shutdown;
+//! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
+//! - [`demo`]: the embedded default org.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod host_api;
+pub mod ids;
+pub mod loader;
+pub mod router;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,131 @@
+//! The `berth` command line.
+
+use anyhow::Context;
+use berth::app::App;
+use berth::config::{PluginSpec, Settings};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// berth: a multi-tenant WebAssembly component plugin server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server. With no plugins given it serves the embedded demo org.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML settings file; flags and environment override it.
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "BERTH_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA")]
+    data: Option<PathBuf>,
+    /// Serve a component as ORG/NAME=PATH (repeatable).
+    #[arg(long = "plugin", value_name = "ORG/NAME=PATH")]
+    plugins: Vec<PluginSpec>,
+    /// Pooling allocator slots: most instances alive at once [default: 1000].
+    #[arg(long, env = "BERTH_MAX_INSTANCES")]
+    max_instances: Option<u32>,
+    /// CPU deadline per request in milliseconds [default: 1000].
+    #[arg(long, env = "BERTH_CPU_DEADLINE_MS")]
+    cpu_deadline_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    fn settings(self) -> anyhow::Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::from_toml_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(listen) = self.listen {
+            settings.listen = listen;
+        }
+        if let Some(data) = self.data {
+            settings.data = data;
+        }
+        if !self.plugins.is_empty() {
+            settings.plugins = self.plugins;
+        }
+        if let Some(n) = self.max_instances {
+            settings.limits.max_instances = n;
+        }
+        if let Some(ms) = self.cpu_deadline_ms {
+            settings.limits.cpu_deadline_ms = ms;
+        }
+        Ok(settings)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.settings().and_then(serve),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = Arc::new(App::start(&settings)?);
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("listening on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        // Tests and scripts read this line to learn the bound port.
+        println!("berth listening on http://{addr}");
+        berth::server::serve(listener, app, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

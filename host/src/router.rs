@@ -1,0 +1,138 @@
+//! Tenant routing: which plugin serves `/o/{org}/p/{plugin}/{rest…}`, and
+//! the path the plugin sees (`/{rest…}` plus the query string).
+
+use crate::loader::RoutePlugin;
+use crate::runtime::PluginIdentity;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// A parsed tenant route.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TenantPath<'a> {
+    /// The org segment.
+    pub org: &'a str,
+    /// The plugin segment.
+    pub plugin: &'a str,
+    /// What the plugin sees: `/rest…` with the original query, if any.
+    pub plugin_path: String,
+}
+
+impl<'a> TenantPath<'a> {
+    /// Parses `/o/{org}/p/{plugin}[/rest…]`; `None` when the path is not a tenant route.
+    pub fn parse(path: &'a str, query: Option<&str>) -> Option<Self> {
+        let rest = path.strip_prefix("/o/")?;
+        let (org, rest) = rest.split_once('/')?;
+        let rest = rest.strip_prefix("p/")?;
+        let (plugin, rest) = match rest.split_once('/') {
+            Some((plugin, rest)) => (plugin, rest),
+            None => (rest, ""),
+        };
+        if org.is_empty() || plugin.is_empty() {
+            return None;
+        }
+        let plugin_path = match query {
+            Some(q) => format!("/{rest}?{q}"),
+            None => format!("/{rest}"),
+        };
+        Some(Self {
+            org,
+            plugin,
+            plugin_path,
+        })
+    }
+}
+
+/// A plugin registered for an org, with the identity its stores carry.
+pub struct MountedPlugin {
+    /// Who it serves.
+    pub identity: Arc<PluginIdentity>,
+    /// The loaded component.
+    pub plugin: Arc<RoutePlugin>,
+}
+
+/// The live table of route plugins, per org. Readers never wait on each other.
+#[derive(Default)]
+pub struct RouteTable {
+    orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
+}
+
+/// Why a tenant route did not resolve.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// No such org.
+    Org,
+    /// The org exists but has no such plugin.
+    Plugin,
+}
+
+impl RouteTable {
+    /// Makes `plugin` answer under `/o/{org}/p/{name}/`, replacing any previous one.
+    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>) {
+        let mounted = Arc::new(MountedPlugin {
+            identity: Arc::new(PluginIdentity {
+                org: org.to_owned(),
+                plugin: name.to_owned(),
+            }),
+            plugin,
+        });
+        self.orgs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(org.to_owned())
+            .or_default()
+            .insert(name.to_owned(), mounted);
+    }
+
+    /// The plugin serving `org`/`name`.
+    pub fn resolve(&self, org: &str, name: &str) -> Result<Arc<MountedPlugin>, Miss> {
+        let orgs = self
+            .orgs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let plugins = orgs.get(org).ok_or(Miss::Org)?;
+        plugins.get(name).cloned().ok_or(Miss::Plugin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantPath;
+
+    #[test]
+    fn splits_org_plugin_and_rest() {
+        let p = TenantPath::parse("/o/demo/p/hello/echo/x", Some("a=1")).unwrap();
+        assert_eq!(p.org, "demo");
+        assert_eq!(p.plugin, "hello");
+        assert_eq!(p.plugin_path, "/echo/x?a=1");
+    }
+
+    #[test]
+    fn plugin_root_with_and_without_trailing_slash() {
+        assert_eq!(
+            TenantPath::parse("/o/demo/p/hello/", None)
+                .unwrap()
+                .plugin_path,
+            "/"
+        );
+        assert_eq!(
+            TenantPath::parse("/o/demo/p/hello", None)
+                .unwrap()
+                .plugin_path,
+            "/"
+        );
+    }
+
+    #[test]
+    fn non_tenant_paths_do_not_parse() {
+        for path in [
+            "/",
+            "/o/demo",
+            "/o/demo/x/hello",
+            "/o//p/hello",
+            "/o/demo/p/",
+            "/api/v1/orgs",
+        ] {
+            assert_eq!(TenantPath::parse(path, None), None, "{path}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a fresh Debian 12 machine, and nothing when it
+# is all there already. Safe to run repeatedly.
+#
+# Guest plugins are built for wasm32-wasip2. When the rustup toolchain has
+# that target, nothing more is needed; otherwise Debian's rustc-web (a
+# complete Rust with the standard library sources) builds them with
+# -Zbuild-std. See shared/wasm-toolchain.md.
+set -euo pipefail
+
+log() { printf 'setup: %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$apt_updated" -eq 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq
+        apt_updated=1
+    fi
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if ! command -v cargo >/dev/null; then
+    echo "setup: cargo not found; install Rust with rustup first" >&2
+    exit 1
+fi
+
+sysroot=$(rustc --print sysroot)
+if [ -d "$sysroot/lib/rustlib/wasm32-wasip2" ]; then
+    log "rustup toolchain has wasm32-wasip2"
+else
+    log "rustup toolchain lacks wasm32-wasip2; using Debian's rustc-web for guests"
+    apt_install rustc-web cargo-web rust-web-src rust-web-llvm wasi-libc lld
+fi
+log "ready"

@@ -1,0 +1,7 @@
+//! End-to-end tests: each starts the real `berth` binary on an ephemeral
+//! loopback port and talks HTTP to it, with components built from `guests/`.
+
+mod support;
+
+mod serve;
+mod startup;

@@ -1,0 +1,85 @@
+//! Serving plugin routes over real HTTP.
+
+use crate::support::Server;
+
+fn plugin_arg(org_and_name: &str, path: &str) -> String {
+    format!("{org_and_name}={path}")
+}
+
+#[test]
+fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
+    let server = Server::start(&[]);
+
+    let health = server.get("/healthz");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+
+    let root = server.get("/o/demo/p/hello/");
+    assert_eq!(root.status, 200, "{root:?}");
+    assert_eq!(root.body, "Hello from berth!\n");
+    assert!(root.content_type.starts_with("text/plain"), "{root:?}");
+
+    let echo = server.get("/o/demo/p/hello/echo/w%C3%B6rld-42?lang=en");
+    assert_eq!(echo.status, 200, "{echo:?}");
+    assert!(
+        echo.content_type.starts_with("application/json"),
+        "{echo:?}"
+    );
+    let json = echo.json();
+    assert_eq!(json["param"], "w%C3%B6rld-42");
+    assert_eq!(json["path"], "/echo/w%C3%B6rld-42?lang=en");
+}
+
+#[test]
+fn unknown_org_plugin_and_path_are_json_404s() {
+    let server = Server::start(&[]);
+    let cases = [
+        ("/o/nope/p/hello/", "org_not_found"),
+        ("/o/demo/p/nope/", "plugin_not_found"),
+        ("/somewhere/else", "not_found"),
+    ];
+    for (path, code) in cases {
+        let reply = server.get(path);
+        assert_eq!(reply.status, 404, "{path}: {reply:?}");
+        assert_eq!(reply.error_code(), code, "{path}");
+    }
+    // The plugin's own 404 passes through unchanged.
+    let reply = server.get("/o/demo/p/hello/no/such/route");
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.error_code(), "not_found");
+}
+
+#[test]
+fn trapping_plugin_fails_its_request_and_the_server_keeps_serving() {
+    let trap = plugin_arg("acme/trap", berth_guests::TRAP_COMPONENT);
+    let hello = plugin_arg("acme/hello", berth_guests::HELLO_COMPONENT);
+    let server = Server::start(&["--plugin", &trap, "--plugin", &hello]);
+
+    for _ in 0..3 {
+        let failed = server.get("/o/acme/p/trap/");
+        assert_eq!(failed.status, 500, "{failed:?}");
+        assert_eq!(failed.error_code(), "plugin_trap");
+
+        let ok = server.get("/o/acme/p/hello/");
+        assert_eq!(ok.status, 200, "{ok:?}");
+        assert_eq!(ok.body, "Hello from berth!\n");
+    }
+}
+
+#[test]
+fn plugins_from_the_command_line_replace_the_demo_org() {
+    let hello = plugin_arg("acme/greeter", berth_guests::HELLO_COMPONENT);
+    let server = Server::start(&["--plugin", &hello]);
+    assert_eq!(server.get("/o/acme/p/greeter/").status, 200);
+    let demo = server.get("/o/demo/p/hello/");
+    assert_eq!(demo.status, 404);
+    assert_eq!(demo.error_code(), "org_not_found");
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let mut server = Server::start(&[]);
+    assert_eq!(server.get("/healthz").status, 200);
+    let status = server.terminate();
+    assert!(status.success(), "berth exited with {status}");
+}
