@@ -46,8 +46,8 @@ fn native_hello(request: Request<Empty<Bytes>>) -> Response<Full<Bytes>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread, as a server worker runs a connection and its guest task.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
