@@ -1,102 +1,70 @@
 //! The application: berth's state and how each request is dispatched.
 
+use crate::api::{self, Api};
 use crate::config::Settings;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
+use crate::lifecycle::{Lifecycle, LifecycleError};
 use crate::loader::Loader;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::{Runtime, build_linker};
-use berth_storage::ArtifactCache;
+use berth_storage::{ArtifactCache, PackageStore, Registry};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// berth's running state: the engine, the loaded plugins and the runtime.
+/// berth's running state: the engine, the registry, the live routes.
 pub struct App {
-    routes: RouteTable,
+    routes: Arc<RouteTable>,
     runtime: Runtime,
-    loader: Loader,
+    api: Api,
     _epoch: EpochTicker,
 }
 
 /// Why berth could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// A plugin given to serve could not be read.
-    #[error("plugin {org}/{name}: cannot read {path}: {source}")]
-    Read {
-        /// Org of the plugin.
-        org: String,
-        /// Name of the plugin.
-        name: String,
-        /// File that failed.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A plugin given to serve is not a usable route component.
-    #[error("plugin {org}/{name} ({path}): {source}")]
-    Load {
-        /// Org of the plugin.
-        org: String,
-        /// Name of the plugin.
-        name: String,
-        /// File (or `embedded`) that failed.
-        path: String,
-        /// Why.
-        source: crate::loader::LoadError,
-    },
     /// The engine or linker could not be set up.
     #[error("{0:#}")]
     Engine(anyhow::Error),
+    /// The registry or package store could not be opened, or the demo not seeded.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// Storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] berth_storage::StorageError),
 }
 
 impl App {
-    /// Sets up the engine and loads every plugin `settings` names (or the
-    /// embedded demo when it names none).
+    /// Sets up the engine, opens the registry in `settings.data`, mounts
+    /// every active plugin, and seeds the demo org on first start.
     pub fn start(settings: &Settings) -> Result<Self, StartupError> {
         let engine = build_engine(&settings.limits).map_err(StartupError::Engine)?;
         let linker = build_linker(&engine).map_err(StartupError::Engine)?;
-        let cache = ArtifactCache::new(settings.data.join("artifacts"));
-        let app = Self {
-            routes: RouteTable::default(),
+        let loader = Loader::new(
+            engine.clone(),
+            linker,
+            ArtifactCache::new(settings.data.join("artifacts")),
+        );
+        let routes = Arc::new(RouteTable::default());
+        let lifecycle = Lifecycle::open(
+            Registry::open(&settings.data.join("registry.redb"))?,
+            PackageStore::new(settings.data.join("packages")),
+            loader,
+            routes.clone(),
+            settings.packages.clone(),
+        )?;
+        if settings.demo {
+            demo::seed_if_empty(&lifecycle)?;
+        }
+        Ok(Self {
+            routes,
             runtime: Runtime::new(settings.limits.clone()),
-            loader: Loader::new(engine.clone(), linker, cache),
+            api: Api::new(Arc::new(lifecycle), settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
-        };
-        if settings.plugins.is_empty() {
-            for plugin in demo::PLUGINS {
-                app.mount(demo::ORG, plugin.name, plugin.bytes, "embedded")?;
-            }
-        }
-        for spec in &settings.plugins {
-            let path = spec.path.display().to_string();
-            let bytes = std::fs::read(&spec.path).map_err(|source| StartupError::Read {
-                org: spec.org.clone(),
-                name: spec.name.clone(),
-                path: path.clone(),
-                source,
-            })?;
-            app.mount(&spec.org, &spec.name, &bytes, &path)?;
-        }
-        Ok(app)
-    }
-
-    fn mount(&self, org: &str, name: &str, bytes: &[u8], origin: &str) -> Result<(), StartupError> {
-        let plugin = self
-            .loader
-            .load_route_plugin(bytes)
-            .map_err(|source| StartupError::Load {
-                org: org.to_owned(),
-                name: name.to_owned(),
-                path: origin.to_owned(),
-                source,
-            })?;
-        tracing::info!(org, plugin = name, digest = %plugin.digest, "plugin mounted");
-        self.routes.mount(org, name, Arc::new(plugin));
-        Ok(())
+        })
     }
 
     /// Answers one HTTP request.
@@ -117,6 +85,9 @@ impl App {
                 StatusCode::OK,
                 &serde_json::json!({ "status": "ok" }),
             ));
+        }
+        if path.starts_with(api::PREFIX) {
+            return self.api.handle(request).await;
         }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
@@ -153,7 +124,6 @@ impl App {
             })
     }
 }
-
 /// The absolute URI the plugin sees: the client's authority, the rewritten path.
 fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, ApiError> {
     let authority = request

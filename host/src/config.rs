@@ -19,9 +19,11 @@ pub struct Settings {
     pub data: PathBuf,
     /// Runtime limits applied to every plugin instance.
     pub limits: Limits,
-    /// Plugins to serve, given as `ORG/NAME=PATH.wasm`. When empty, berth
-    /// serves the embedded demo (org `demo` with its example plugins).
-    pub plugins: Vec<PluginSpec>,
+    /// Limits on uploaded plugin packages.
+    pub packages: PackageLimits,
+    /// Seed the embedded demo org (`demo`, example plugins active) when the
+    /// registry has no orgs yet. Default `true`.
+    pub demo: bool,
 }
 
 impl Default for Settings {
@@ -30,7 +32,8 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("berth-data"),
             limits: Limits::default(),
-            plugins: Vec::new(),
+            packages: PackageLimits::default(),
+            demo: true,
         }
     }
 }
@@ -95,69 +98,38 @@ impl Limits {
     }
 }
 
-/// One plugin to serve from a component file: `ORG/NAME=PATH`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PluginSpec {
-    /// The organization that gets the plugin.
-    pub org: String,
-    /// The plugin's name, the `{plugin}` in `/o/{org}/p/{plugin}/…`.
-    pub name: String,
-    /// The component file.
-    pub path: PathBuf,
+/// Limits on plugin packages (ZIP uploads). Every one is checked while the
+/// upload is read, before anything is written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageLimits {
+    /// Largest accepted upload body, in bytes (413 beyond). Default 32 MiB.
+    pub max_upload_bytes: u64,
+    /// Most entries (files and folders) in one ZIP. Default 1000.
+    pub max_entries: usize,
+    /// Largest inflated size of one file, in bytes. Default 16 MiB.
+    pub max_entry_bytes: u64,
+    /// Largest inflated size of all files together, in bytes. Default 64 MiB.
+    pub max_total_bytes: u64,
+    /// Highest inflated:compressed ratio of one file (zip-bomb guard). Default 100.
+    pub max_compression_ratio: u64,
 }
 
-impl std::str::FromStr for PluginSpec {
-    type Err = String;
-
-    fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("plugin `{spec}` is not of the form ORG/NAME=PATH");
-        let (ids, path) = spec.split_once('=').ok_or_else(bad)?;
-        let (org, name) = ids.split_once('/').ok_or_else(bad)?;
-        for id in [org, name] {
-            crate::ids::validate(id).map_err(|e| format!("plugin `{spec}`: {e}"))?;
+impl Default for PackageLimits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 32 << 20,
+            max_entries: 1000,
+            max_entry_bytes: 16 << 20,
+            max_total_bytes: 64 << 20,
+            max_compression_ratio: 100,
         }
-        if path.is_empty() {
-            return Err(bad());
-        }
-        Ok(Self {
-            org: org.to_owned(),
-            name: name.to_owned(),
-            path: PathBuf::from(path),
-        })
-    }
-}
-
-impl<'de> Deserialize<'de> for PluginSpec {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plugin_spec_parses_org_name_and_path() {
-        let spec: PluginSpec = "acme/hello=/tmp/hello.wasm".parse().unwrap();
-        assert_eq!(spec.org, "acme");
-        assert_eq!(spec.name, "hello");
-        assert_eq!(spec.path, PathBuf::from("/tmp/hello.wasm"));
-    }
-
-    #[test]
-    fn plugin_spec_rejects_malformed_input() {
-        for bad in [
-            "acme/hello",
-            "hello=/x.wasm",
-            "Acme/hello=/x.wasm",
-            "acme/he llo=x",
-            "a/b=",
-        ] {
-            assert!(bad.parse::<PluginSpec>().is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn toml_overrides_only_the_keys_it_names() {

@@ -9,10 +9,14 @@
 //! - [`runtime`]: a fresh store and instance per request, with limits;
 //! - [`host_api`]: the `berth:plugin` host interfaces;
 //! - [`router`]: tenant paths and the per-org plugin table;
-//! - [`app`]: request dispatch; [`server`]: sockets and shutdown;
+//! - [`package`]: ZIP + manifest parsing and validation under limits;
+//! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
+//! - [`api`]: the management API; [`app`]: request dispatch;
+//!   [`server`]: sockets and shutdown;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
@@ -20,7 +24,9 @@ pub mod engine;
 pub mod error;
 pub mod host_api;
 pub mod ids;
+pub mod lifecycle;
 pub mod loader;
+pub mod package;
 pub mod router;
 pub mod runtime;
 pub mod server;

@@ -9,6 +9,8 @@
 use crate::engine::engine_fingerprint;
 use crate::runtime::PluginState;
 use berth_storage::{ArtifactCache, ArtifactKey, Digest};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, wasmparser};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -47,11 +49,15 @@ pub struct RoutePlugin {
 }
 
 /// Compiles components (or loads them from the artifact cache) and links them.
+///
+/// Loaded route plugins are shared: while any org serves a digest, every
+/// other org that activates the same bytes gets the same `InstancePre`.
 pub struct Loader {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: ArtifactCache,
     fingerprint: String,
+    live: Mutex<HashMap<Digest, Weak<RoutePlugin>>>,
 }
 
 impl Loader {
@@ -63,39 +69,81 @@ impl Loader {
             linker,
             cache,
             fingerprint,
+            live: Mutex::default(),
         }
     }
 
-    /// Validates, compiles (or loads from cache) and pre-instantiates a route plugin.
-    ///
-    /// A freshly compiled artifact is written to the cache only once the
-    /// component has proven servable, so a rejected component leaves nothing.
-    pub fn load_route_plugin(&self, bytes: &[u8]) -> Result<RoutePlugin, LoadError> {
-        check_is_component(bytes)?;
+    /// Validates, compiles (or loads from cache) and pre-instantiates a route
+    /// plugin, or returns the one already loaded for the same bytes.
+    pub fn load_route_plugin(&self, bytes: &[u8]) -> Result<Arc<RoutePlugin>, LoadError> {
         let digest = Digest::of(bytes);
+        if let Some(plugin) = self.live_plugin(&digest) {
+            return Ok(plugin);
+        }
+        let (component, artifact) = self.compile(digest, bytes)?;
+        let pre = ProxyPre::new(self.pre_instantiate(&component)?)
+            .map_err(|e| LoadError::NoHandler(e.into()))?;
+        self.persist(artifact)?;
+        let plugin = Arc::new(RoutePlugin { digest, pre });
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|_, weak| weak.strong_count() > 0);
+        live.insert(digest, Arc::downgrade(&plugin));
+        Ok(plugin)
+    }
+
+    /// Checks that `bytes` is a component whose imports berth satisfies,
+    /// without requiring an HTTP handler (for non-route plugin kinds).
+    pub fn validate_component(&self, bytes: &[u8]) -> Result<(), LoadError> {
+        let digest = Digest::of(bytes);
+        let (component, artifact) = self.compile(digest, bytes)?;
+        self.pre_instantiate(&component)?;
+        self.persist(artifact)
+    }
+
+    fn live_plugin(&self, digest: &Digest) -> Option<Arc<RoutePlugin>> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.get(digest).and_then(Weak::upgrade)
+    }
+
+    fn pre_instantiate(
+        &self,
+        component: &Component,
+    ) -> Result<wasmtime::component::InstancePre<PluginState>, LoadError> {
+        self.linker
+            .instantiate_pre(component)
+            .map_err(|e| LoadError::Imports(e.into()))
+    }
+
+    /// The compiled component, from the cache when it holds a usable one;
+    /// otherwise freshly compiled, with the artifact still to be persisted.
+    fn compile(
+        &self,
+        digest: Digest,
+        bytes: &[u8],
+    ) -> Result<(Component, Option<FreshArtifact>), LoadError> {
+        check_is_component(bytes)?;
         let key = ArtifactKey {
             component: digest,
             engine: self.fingerprint.clone(),
         };
-        let (component, freshly_compiled) = match self.cached(&key) {
-            Some(component) => (component, false),
-            None => (
-                Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(e.into()))?,
-                true,
-            ),
-        };
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Imports(e.into()))?;
-        let pre = ProxyPre::new(pre).map_err(|e| LoadError::NoHandler(e.into()))?;
-        if freshly_compiled {
-            let artifact = component
-                .serialize()
-                .map_err(|e| LoadError::Invalid(e.into()))?;
-            self.cache.store(&key, &artifact)?;
+        if let Some(component) = self.cached(&key) {
+            return Ok((component, None));
         }
-        Ok(RoutePlugin { digest, pre })
+        let component =
+            Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid(e.into()))?;
+        let artifact = component
+            .serialize()
+            .map_err(|e| LoadError::Invalid(e.into()))?;
+        Ok((component, Some((key, artifact))))
+    }
+
+    /// Writes a fresh artifact to the cache — called only once the component
+    /// has proven usable, so a rejected component leaves nothing on disk.
+    fn persist(&self, artifact: Option<FreshArtifact>) -> Result<(), LoadError> {
+        if let Some((key, bytes)) = artifact {
+            self.cache.store(&key, &bytes)?;
+        }
+        Ok(())
     }
 
     /// The precompiled component for `key`, if the cache holds a usable one.
@@ -113,6 +161,9 @@ impl Loader {
         }
     }
 }
+
+/// A just-compiled artifact not yet written to the cache: its key and bytes.
+type FreshArtifact = (ArtifactKey, Vec<u8>);
 
 /// Tells a component from a core module or non-wasm bytes, before compiling.
 fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {

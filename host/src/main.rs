@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use berth::app::App;
-use berth::config::{PluginSpec, Settings};
+use berth::config::Settings;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server. With no plugins given it serves the embedded demo org.
+    /// Run the server. On first start it creates the demo org (see --no-demo).
     Serve(ServeArgs),
 }
 
@@ -33,9 +33,9 @@ struct ServeArgs {
     /// Data directory [default: ./berth-data].
     #[arg(long, env = "BERTH_DATA")]
     data: Option<PathBuf>,
-    /// Serve a component as ORG/NAME=PATH (repeatable).
-    #[arg(long = "plugin", value_name = "ORG/NAME=PATH")]
-    plugins: Vec<PluginSpec>,
+    /// Do not create the demo org on first start.
+    #[arg(long)]
+    no_demo: bool,
     /// Pooling allocator slots: most instances alive at once [default: 1000].
     #[arg(long, env = "BERTH_MAX_INSTANCES")]
     max_instances: Option<u32>,
@@ -56,8 +56,8 @@ impl ServeArgs {
         if let Some(data) = self.data {
             settings.data = data;
         }
-        if !self.plugins.is_empty() {
-            settings.plugins = self.plugins;
+        if self.no_demo {
+            settings.demo = false;
         }
         if let Some(n) = self.max_instances {
             settings.limits.max_instances = n;

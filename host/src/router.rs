@@ -83,6 +83,28 @@ impl RouteTable {
             .insert(name.to_owned(), mounted);
     }
 
+    /// Makes `org` known, so its paths answer `plugin_not_found` rather
+    /// than `org_not_found` while it has no active plugins.
+    pub fn add_org(&self, org: &str) {
+        self.orgs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(org.to_owned())
+            .or_default();
+    }
+
+    /// Stops serving `org`/`name`; requests already running finish.
+    pub fn unmount(&self, org: &str, name: &str) {
+        if let Some(plugins) = self
+            .orgs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_mut(org)
+        {
+            plugins.remove(name);
+        }
+    }
+
     /// The plugin serving `org`/`name`.
     pub fn resolve(&self, org: &str, name: &str) -> Result<Arc<MountedPlugin>, Miss> {
         let orgs = self

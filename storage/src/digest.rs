@@ -13,6 +13,13 @@ impl Digest {
         Self(Sha256::digest(bytes).into())
     }
 
+    /// Parses 64 hex characters back into a digest.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
+
     /// The digest as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
@@ -41,5 +48,13 @@ mod tests {
             Digest::of(b"").to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_garbage() {
+        let digest = Digest::of(b"x");
+        assert_eq!(Digest::from_hex(&digest.to_hex()), Some(digest));
+        assert_eq!(Digest::from_hex("zz"), None);
+        assert_eq!(Digest::from_hex(&"a".repeat(63)), None);
     }
 }

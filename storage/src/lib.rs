@@ -1,17 +1,29 @@
 //! berth's persistent state on disk.
 //!
-//! Today this is the content-addressed file store used for precompiled
-//! component artifacts ([`ArtifactCache`]); the redb registry joins it here.
-//! Every write goes to a staging file, is fsynced, and is renamed into place,
-//! so a crash never leaves a half-written file under a final name.
+//! - [`Registry`]: all lifecycle state (orgs, installations, dependency
+//!   edges, audit log) in one redb file, changed one transaction at a time;
+//! - [`PackageStore`]: package ZIPs and their extracted files,
+//!   content-addressed by digest and shared across orgs;
+//! - [`ArtifactCache`]: precompiled components keyed by digest and engine.
+//!
+//! Every file write goes to a staging name, is fsynced, and is renamed into
+//! place, so a crash never leaves a half-written file under a final name;
+//! files are written before the registry transaction that references them
+//! commits, and anything unreferenced is garbage-collected at start-up.
 
 mod artifacts;
 mod atomic;
 mod digest;
+mod packages;
+mod registry;
 
 pub use artifacts::{ArtifactCache, ArtifactKey};
 pub use atomic::write_atomically;
 pub use digest::Digest;
+pub use packages::PackageStore;
+pub use registry::{
+    AuditEvent, DependencyEdge, Installation, OrgRecord, PluginState, ReadTxn, Registry, WriteTxn,
+};
 
 /// Errors raised by the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -27,11 +39,17 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// The registry database failed.
+    #[error("registry database: {0}")]
+    Database(#[from] redb::Error),
+    /// A registry record could not be decoded.
+    #[error("corrupt registry record: {0}")]
+    Corrupt(String),
 }
 
 impl StorageError {
     /// Builds a closure that wraps an `io::Error` with what was done to which path.
-    pub(crate) fn io<'a>(
+    pub fn io<'a>(
         action: &'static str,
         path: &'a std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> Self + 'a {

@@ -2,6 +2,9 @@
 //! loopback port and talks HTTP to it, with components built from `guests/`.
 
 mod support;
+mod zips;
 
+mod bad_packages;
+mod crash;
+mod lifecycle;
 mod serve;
-mod startup;

@@ -1,10 +1,6 @@
 //! Serving plugin routes over real HTTP.
 
-use crate::support::Server;
-
-fn plugin_arg(org_and_name: &str, path: &str) -> String {
-    format!("{org_and_name}={path}")
-}
+use crate::support::{Server, guest_package};
 
 #[test]
 fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
@@ -51,9 +47,10 @@ fn unknown_org_plugin_and_path_are_json_404s() {
 
 #[test]
 fn trapping_plugin_fails_its_request_and_the_server_keeps_serving() {
-    let trap = plugin_arg("acme/trap", berth_guests::TRAP_COMPONENT);
-    let hello = plugin_arg("acme/hello", berth_guests::HELLO_COMPONENT);
-    let server = Server::start(&["--plugin", &trap, "--plugin", &hello]);
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("trap"));
+    server.install_active("acme", &guest_package("hello"));
 
     for _ in 0..3 {
         let failed = server.get("/o/acme/p/trap/");
@@ -67,10 +64,9 @@ fn trapping_plugin_fails_its_request_and_the_server_keeps_serving() {
 }
 
 #[test]
-fn plugins_from_the_command_line_replace_the_demo_org() {
-    let hello = plugin_arg("acme/greeter", berth_guests::HELLO_COMPONENT);
-    let server = Server::start(&["--plugin", &hello]);
-    assert_eq!(server.get("/o/acme/p/greeter/").status, 200);
+fn no_demo_starts_with_no_orgs() {
+    let server = Server::start(&["--no-demo"]);
+    assert_eq!(server.get("/api/v1/orgs").json(), serde_json::json!([]));
     let demo = server.get("/o/demo/p/hello/");
     assert_eq!(demo.status, 404);
     assert_eq!(demo.error_code(), "org_not_found");

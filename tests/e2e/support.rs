@@ -1,7 +1,9 @@
-//! Test harness: start and stop a real `berth serve` process.
+//! Test harness: start and stop real `berth serve` processes, talk HTTP to
+//! them, and build plugin packages from the guests in `guests/`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,15 +15,24 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    _data: tempfile::TempDir,
+    /// The data directory it serves from.
+    pub data: PathBuf,
+    agent: ureq::Agent,
+    _owned_data: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// Starts berth with `args` after `serve`, on an ephemeral port and a
-    /// fresh data directory, with a small instance pool.
+    /// Starts berth with `args` after `serve`, on a fresh data directory.
     pub fn start(args: &[&str]) -> Self {
-        let data = tempfile::tempdir().expect("temp data dir");
-        let mut child = berth_command(data.path(), args)
+        let dir = tempfile::tempdir().expect("temp data dir");
+        let mut server = Self::start_in(dir.path(), args);
+        server._owned_data = Some(dir);
+        server
+    }
+
+    /// Starts berth on the data directory `data` (kept after it stops).
+    pub fn start_in(data: &Path, args: &[&str]) -> Self {
+        let mut child = berth_command(data, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -41,41 +52,136 @@ impl Server {
         Self {
             child,
             base,
-            _data: data,
+            data: data.to_path_buf(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            _owned_data: None,
         }
     }
 
-    /// GET `path`, returning status, content type and body.
+    /// GET `path`.
     pub fn get(&self, path: &str) -> Reply {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut response = agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        Reply {
-            status: response.status().as_u16(),
-            content_type,
-            body: response.body_mut().read_to_string().expect("reading body"),
-        }
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.agent.get(&url).call(), path)
     }
-}
 
-impl Server {
+    /// POST `body` as JSON to `path`.
+    pub fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.agent.post(&url).send_json(body), path)
+    }
+
+    /// POST with an empty body.
+    pub fn post(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.agent.post(&url).send_empty(), path)
+    }
+
+    /// POST `bytes` with `content_type`.
+    pub fn post_bytes(&self, path: &str, content_type: &str, bytes: &[u8]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let request = self.agent.post(&url).header("content-type", content_type);
+        Reply::from(request.send(bytes), path)
+    }
+
+    /// Uploads a package ZIP to `org`.
+    pub fn install(&self, org: &str, zip: &[u8]) -> Reply {
+        self.post_bytes(
+            &format!("/api/v1/orgs/{org}/plugins"),
+            "application/zip",
+            zip,
+        )
+    }
+
+    /// Uploads a package ZIP to `org` with `?force`, asserting success.
+    pub fn install_forced(&self, org: &str, zip: &[u8]) -> Reply {
+        let reply = self.post_bytes(
+            &format!("/api/v1/orgs/{org}/plugins?force"),
+            "application/zip",
+            zip,
+        );
+        assert_eq!(reply.status, 201, "{reply:?}");
+        reply
+    }
+
+    /// DELETE `path`.
+    pub fn delete(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.agent.delete(&url).call(), path)
+    }
+
+    /// Creates `org`, asserting success.
+    pub fn create_org(&self, org: &str) {
+        let reply = self.post_json("/api/v1/orgs", serde_json::json!({ "name": org }));
+        assert_eq!(reply.status, 201, "creating {org}: {reply:?}");
+    }
+
+    /// Installs and activates a package in `org`, asserting success.
+    pub fn install_active(&self, org: &str, zip: &[u8]) -> serde_json::Value {
+        let installed = self.install(org, zip);
+        assert_eq!(installed.status, 201, "{installed:?}");
+        let name = installed.json()["name"].as_str().unwrap().to_owned();
+        let activated = self.post(&format!("/api/v1/orgs/{org}/plugins/{name}/activate"));
+        assert_eq!(activated.status, 200, "{activated:?}");
+        activated.json()
+    }
+
+    /// Sends a raw HTTP/1.1 request: `head` (request line and headers, without
+    /// the blank line), then `body` as written; write errors after the head
+    /// are ignored (the server may answer and close early). Returns the
+    /// status code and the response body.
+    pub fn raw_request(&self, head: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        write!(
+            stream,
+            "{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("writing head");
+        for chunk in body.chunks(64 * 1024) {
+            if stream.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "could not signal berth");
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
         self.child.wait().expect("waiting for berth")
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "could not signal berth");
     }
 }
 
@@ -87,7 +193,7 @@ impl Drop for Server {
 }
 
 /// A `berth serve` command on an ephemeral port with `data` as its data dir.
-pub fn berth_command(data: &std::path::Path, args: &[&str]) -> Command {
+pub fn berth_command(data: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command
         .args([
@@ -104,6 +210,13 @@ pub fn berth_command(data: &std::path::Path, args: &[&str]) -> Command {
     command
 }
 
+/// Writes `toml` to a config file inside `dir` and returns its path.
+pub fn config_file(dir: &Path, toml: &str) -> PathBuf {
+    let path = dir.join("berth.toml");
+    std::fs::write(&path, toml).expect("writing config");
+    path
+}
+
 /// An HTTP reply.
 #[derive(Debug)]
 pub struct Reply {
@@ -116,6 +229,26 @@ pub struct Reply {
 }
 
 impl Reply {
+    fn from(result: Result<http::Response<ureq::Body>, ureq::Error>, what: &str) -> Self {
+        let mut response = result.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Self {
+            status: response.status().as_u16(),
+            content_type,
+            body: response
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_string()
+                .expect("reading body"),
+        }
+    }
+
     /// The body parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
@@ -129,4 +262,59 @@ impl Reply {
             .unwrap_or_else(|| panic!("no error code in {}", self.body))
             .to_owned()
     }
+}
+
+/// The component bytes of guest `name`.
+pub fn guest_component(name: &str) -> Vec<u8> {
+    let (_, path) = berth_guests::ALL_COMPONENTS
+        .iter()
+        .find(|(guest, _)| *guest == name)
+        .unwrap_or_else(|| panic!("no guest {name}"));
+    std::fs::read(path).expect("reading guest component")
+}
+
+/// The manifest of guest `name` (`guests/{name}/manifest.json`).
+pub fn guest_manifest(name: &str) -> serde_json::Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../guests/{name}/manifest.json"));
+    serde_json::from_slice(&std::fs::read(path).expect("reading manifest")).expect("manifest JSON")
+}
+
+/// A package of guest `name` with its manifest changed by `edit`.
+pub fn guest_package_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut manifest = guest_manifest(name);
+    edit(&mut manifest);
+    let component_path = manifest["component"].as_str().unwrap().to_owned();
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    let component = guest_component(name);
+    berth::package::build_zip([
+        ("manifest.json", manifest.as_slice()),
+        (component_path.as_str(), component.as_slice()),
+    ])
+}
+
+/// The package of guest `name`, as its author would pack it.
+pub fn guest_package(name: &str) -> Vec<u8> {
+    guest_package_with(name, |_| {})
+}
+
+/// Every file under `dir`, relative, sorted (empty if `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }

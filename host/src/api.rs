@@ -1,0 +1,216 @@
+//! The management API under `/api/v1/`: orgs, plugin lifecycle, audit log.
+//!
+//! Handlers parse the request, run the lifecycle step on a blocking thread
+//! (steps touch disk and may compile), and answer JSON. Errors are
+//! [`ApiError`]s.
+
+use crate::config::PackageLimits;
+use crate::error::{ApiError, json_response};
+use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+use std::sync::Arc;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Prefix of every management route.
+pub const PREFIX: &str = "/api/v1/";
+
+/// Largest JSON body accepted by non-upload endpoints.
+const MAX_JSON_BODY: u64 = 64 * 1024;
+
+/// The management API.
+pub struct Api {
+    lifecycle: Arc<Lifecycle>,
+    limits: PackageLimits,
+}
+
+type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
+
+impl Api {
+    /// An API over `lifecycle`, accepting uploads within `limits`.
+    pub fn new(lifecycle: Arc<Lifecycle>, limits: PackageLimits) -> Self {
+        Self { lifecycle, limits }
+    }
+
+    /// Answers a request whose path starts with [`PREFIX`].
+    pub async fn handle(&self, request: Request<Incoming>) -> ApiResult {
+        let path = request.uri().path().to_owned();
+        let segments: Vec<&str> = path[PREFIX.len()..]
+            .trim_end_matches('/')
+            .split('/')
+            .collect();
+        let force = query_flag(request.uri().query(), "force");
+        let method = request.method().clone();
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["orgs"]) => self.run(|l| l.orgs()).await.map(ok),
+            (&Method::POST, ["orgs"]) => {
+                let body: CreateOrg = read_json(request).await?;
+                self.run(move |l| l.create_org(&body.name))
+                    .await
+                    .map(created)
+            }
+            (&Method::GET, ["orgs", org, "plugins"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.installations(&org)).await.map(ok)
+            }
+            (&Method::POST, ["orgs", org, "plugins"]) => {
+                let org = org.to_string();
+                let zip = self.read_upload(request).await?;
+                self.run(move |l| l.install(&org, &zip, InstallOptions { force }))
+                    .await
+                    .map(created)
+            }
+            (&Method::GET, ["orgs", org, "plugins", name]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                self.run(move |l| l.installation(&org, &name)).await.map(ok)
+            }
+            (&Method::DELETE, ["orgs", org, "plugins", name]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                let reply = serde_json::json!({ "name": name, "uninstalled": true });
+                self.run(move |l| l.uninstall(&org, &name, force)).await?;
+                Ok(json_response(StatusCode::OK, &reply))
+            }
+            (&Method::POST, ["orgs", org, "plugins", name, "activate"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                self.run(move |l| l.activate(&org, &name)).await.map(ok)
+            }
+            (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                self.run(move |l| l.deactivate(&org, &name)).await.map(ok)
+            }
+            (&Method::GET, ["orgs", org, "audit"]) => {
+                let org = org.to_string();
+                let after = query_value(request.uri().query(), "after")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                self.run(move |l| l.audit(&org, after)).await.map(ok)
+            }
+            (&Method::POST, ["admin", "deactivate-all"]) => {
+                self.run(|l| l.deactivate_all()).await.map(ok)
+            }
+            _ => Err(ApiError::not_found(format!("no API route {method} {path}"))),
+        }
+    }
+
+    /// Runs a lifecycle step on a blocking thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        step: impl FnOnce(&Lifecycle) -> Result<T, LifecycleError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let lifecycle = self.lifecycle.clone();
+        tokio::task::spawn_blocking(move || step(&lifecycle))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })?
+            .map_err(ApiError::from)
+    }
+
+    /// Reads a ZIP upload, refusing other media types and oversized bodies
+    /// (by `Content-Length` before reading, and by counting while reading).
+    async fn read_upload(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let media_type = content_type.split(';').next().unwrap_or_default().trim();
+        if !matches!(media_type, "application/zip" | "application/octet-stream") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("upload a plugin as application/zip, not {content_type:?}"),
+            ));
+        }
+        read_body(request, self.limits.max_upload_bytes).await
+    }
+}
+
+/// The body of `POST /api/v1/orgs`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrg {
+    name: String,
+}
+
+/// Reads the whole body, up to `limit` bytes (413 `upload_too_large` beyond).
+async fn read_body(request: Request<Incoming>, limit: u64) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload_too_large",
+            format!("the request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("reading the request body: {e}"),
+        )),
+    }
+}
+
+/// Reads and parses a small JSON body.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, ApiError> {
+    let body = read_body(request, MAX_JSON_BODY).await?;
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
+}
+
+/// The value of `key` in a query string, if present (`key` alone gives "").
+fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == key).then_some(v)
+    })
+}
+
+/// Whether a boolean query flag is set: `?force`, `?force=true` or `?force=1`.
+fn query_flag(query: Option<&str>, key: &str) -> bool {
+    matches!(query_value(query, key), Some("" | "true" | "1"))
+}
+
+fn ok<T: Serialize>(value: T) -> Response<HyperOutgoingBody> {
+    json_response(
+        StatusCode::OK,
+        &serde_json::to_value(value).expect("API values serialize"),
+    )
+}
+
+fn created<T: Serialize>(value: T) -> Response<HyperOutgoingBody> {
+    json_response(
+        StatusCode::CREATED,
+        &serde_json::to_value(value).expect("API values serialize"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{query_flag, query_value};
+
+    #[test]
+    fn query_flags_and_values() {
+        assert!(query_flag(Some("force"), "force"));
+        assert!(query_flag(Some("a=1&force=true"), "force"));
+        assert!(!query_flag(Some("force=false"), "force"));
+        assert!(!query_flag(None, "force"));
+        assert_eq!(query_value(Some("after=7"), "after"), Some("7"));
+        assert_eq!(query_value(Some("x=1"), "after"), None);
+    }
+}

@@ -1,0 +1,527 @@
+//! The plugin lifecycle: create orgs; install, activate, deactivate and
+//! uninstall plugins — each step validated completely first, then made
+//! durable in one registry transaction, then reflected in the live route
+//! table. Steps are serialized (one writer at a time); reads never wait.
+//!
+//! Crash safety: package files are written (staged, fsynced, renamed)
+//! before the transaction that references them commits, and removed only
+//! after the transaction that dereferences them commits; [`Lifecycle::open`]
+//! garbage-collects whatever a crash left unreferenced.
+
+use crate::config::PackageLimits;
+use crate::error::ApiError;
+use crate::ids;
+use crate::loader::{LoadError, Loader, RoutePlugin};
+use crate::package::{Kind, Package, PackageError};
+use crate::router::RouteTable;
+use berth_storage::{
+    AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
+    Registry, StorageError,
+};
+use http::StatusCode;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+/// Why a lifecycle step was refused or failed. Nothing changed in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// Bad org or plugin name.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// No such org.
+    #[error("no org `{0}`")]
+    OrgNotFound(String),
+    /// The org already exists.
+    #[error("org `{0}` already exists")]
+    OrgExists(String),
+    /// No such plugin in the org.
+    #[error("org `{org}` has no plugin `{plugin}`")]
+    PluginNotFound {
+        /// The org.
+        org: String,
+        /// The plugin.
+        plugin: String,
+    },
+    /// The upload is not a valid package.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The package's component cannot be served.
+    #[error("component {path:?}: {source}")]
+    Component {
+        /// Its path in the package.
+        path: String,
+        /// Why.
+        source: LoadError,
+    },
+    /// Installing a version that is not newer than the installed one.
+    #[error(
+        "`{plugin}` {installed} is installed; {uploaded} is not newer (use ?force to replace it)"
+    )]
+    NotNewer {
+        /// The plugin.
+        plugin: String,
+        /// Installed version.
+        installed: String,
+        /// Uploaded version.
+        uploaded: String,
+    },
+    /// Uninstalling an active plugin without force.
+    #[error("`{0}` is active; deactivate it first or use ?force")]
+    PluginActive(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(error: LifecycleError) -> Self {
+        use LifecycleError as E;
+        let (status, code) = match &error {
+            E::Package(e) => return e.clone().into(),
+            E::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
+            E::OrgNotFound(_) => (StatusCode::NOT_FOUND, "org_not_found"),
+            E::OrgExists(_) => (StatusCode::CONFLICT, "org_exists"),
+            E::PluginNotFound { .. } => (StatusCode::NOT_FOUND, "plugin_not_found"),
+            E::Component {
+                source: LoadError::Storage(_),
+                ..
+            } => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+            E::Component { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component"),
+            E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
+            E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
+            E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+        };
+        if status.is_server_error() {
+            tracing::error!("lifecycle failure: {error}");
+        }
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+/// Options of an install.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstallOptions {
+    /// Replace an installed version even if the upload is not newer.
+    pub force: bool,
+}
+
+/// The lifecycle service.
+pub struct Lifecycle {
+    registry: Registry,
+    packages: PackageStore,
+    loader: Loader,
+    routes: Arc<RouteTable>,
+    limits: PackageLimits,
+    /// Serializes steps so a check and its commit see the same state.
+    writer: Mutex<()>,
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Lifecycle {
+    /// Opens the lifecycle over existing state: removes files a crash left
+    /// unreferenced, and mounts every org and every active plugin again.
+    pub fn open(
+        registry: Registry,
+        packages: PackageStore,
+        loader: Loader,
+        routes: Arc<RouteTable>,
+        limits: PackageLimits,
+    ) -> Result<Self, LifecycleError> {
+        let lifecycle = Self {
+            registry,
+            packages,
+            loader,
+            routes,
+            limits,
+            writer: Mutex::new(()),
+        };
+        let snapshot = lifecycle.registry.read()?;
+        let installations = snapshot.all_installations()?;
+        let referenced: HashSet<String> = installations.iter().map(|i| i.digest.clone()).collect();
+        for path in lifecycle.packages.collect_garbage(&referenced)? {
+            tracing::info!(path = %path.display(), "removed unreferenced package file");
+        }
+        for org in snapshot.orgs()? {
+            lifecycle.routes.add_org(&org.name);
+        }
+        for installation in installations
+            .iter()
+            .filter(|i| i.state == PluginState::Active)
+        {
+            match lifecycle.load(installation) {
+                Ok(plugin) => lifecycle.mount(installation, plugin),
+                Err(e) => tracing::error!(
+                    org = installation.org,
+                    plugin = installation.name,
+                    "active plugin could not be loaded and is not serving: {e}"
+                ),
+            }
+        }
+        Ok(lifecycle)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates an org.
+    pub fn create_org(&self, name: &str) -> Result<OrgRecord, LifecycleError> {
+        ids::validate(name).map_err(LifecycleError::InvalidName)?;
+        let _writer = self.lock();
+        let org = OrgRecord {
+            name: name.to_owned(),
+            created_at: now(),
+        };
+        self.registry.write(|txn| {
+            if txn.org(name)?.is_some() {
+                return Err(LifecycleError::OrgExists(name.to_owned()));
+            }
+            txn.put_org(&org)?;
+            txn.append_audit(name, org.created_at, "org.create", None, None, "")?;
+            Ok(())
+        })?;
+        self.routes.add_org(name);
+        Ok(org)
+    }
+
+    /// Every org.
+    pub fn orgs(&self) -> Result<Vec<OrgRecord>, LifecycleError> {
+        Ok(self.registry.read()?.orgs()?)
+    }
+
+    /// Installs (or upgrades) a plugin from a ZIP upload.
+    ///
+    /// Everything is validated before anything is written. An upgrade keeps
+    /// the plugin's state, configuration and grants; if it was active, the
+    /// new version serves from the moment the transaction commits.
+    pub fn install(
+        &self,
+        org: &str,
+        zip: &[u8],
+        options: InstallOptions,
+    ) -> Result<Installation, LifecycleError> {
+        self.require_org(org)?;
+        let package = Package::parse(zip, &self.limits)?;
+        let route_plugin = self.check_component(&package)?;
+        let manifest = &package.manifest;
+
+        let _writer = self.lock();
+        let previous = self.registry.read()?.installation(org, &manifest.name)?;
+        if let Some(previous) = &previous {
+            let installed = semver::Version::parse(&previous.version).ok();
+            if !options.force && installed.is_some_and(|v| manifest.version <= v) {
+                return Err(LifecycleError::NotNewer {
+                    plugin: manifest.name.clone(),
+                    installed: previous.version.clone(),
+                    uploaded: manifest.version.to_string(),
+                });
+            }
+        }
+
+        self.packages.store(
+            &package.digest,
+            zip,
+            package
+                .files
+                .iter()
+                .map(|(path, bytes)| (path.as_str(), bytes.as_slice())),
+        )?;
+
+        let at = now();
+        let installation = Installation {
+            org: org.to_owned(),
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            digest: package.digest.to_hex(),
+            state: previous
+                .as_ref()
+                .map_or(PluginState::Installed, |p| p.state),
+            manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+            granted: previous
+                .as_ref()
+                .map_or(serde_json::Value::Null, |p| p.granted.clone()),
+            config: previous
+                .as_ref()
+                .map_or_else(|| serde_json::json!({}), |p| p.config.clone()),
+            installed_at: previous.as_ref().map_or(at, |p| p.installed_at),
+            updated_at: at,
+            activated_at: previous.as_ref().and_then(|p| p.activated_at),
+        };
+        let edges: Vec<DependencyEdge> = manifest
+            .dependencies
+            .iter()
+            .map(|(name, dep)| DependencyEdge {
+                name: name.clone(),
+                range: dep.version.to_string(),
+                optional: dep.optional,
+            })
+            .collect();
+        let action = if previous.is_some() {
+            "upgrade"
+        } else {
+            "install"
+        };
+        let detail = match &previous {
+            Some(p) => format!("from {} (digest {})", p.version, installation.digest),
+            None => format!("digest {}", installation.digest),
+        };
+        let committed = self.registry.write(|txn| {
+            txn.put_installation(&installation, &edges)?;
+            txn.append_audit(
+                org,
+                at,
+                action,
+                Some(&installation.name),
+                Some(&installation.version),
+                &detail,
+            )?;
+            Ok::<_, LifecycleError>(())
+        });
+        if let Err(e) = committed {
+            self.remove_files_if_unreferenced(&package.digest.to_hex());
+            return Err(e);
+        }
+        if installation.state == PluginState::Active {
+            self.mount(&installation, route_plugin);
+        }
+        if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
+            self.remove_files_if_unreferenced(&previous.digest);
+        }
+        Ok(installation)
+    }
+
+    /// Activates a plugin: loads its component and makes its routes answer.
+    /// Activating an active plugin changes nothing.
+    pub fn activate(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+        let _writer = self.lock();
+        let mut installation = self.require_installation(org, name)?;
+        if installation.state == PluginState::Active {
+            return Ok(installation);
+        }
+        let plugin = self.load(&installation)?;
+        let at = now();
+        installation.state = PluginState::Active;
+        installation.activated_at = Some(at);
+        self.commit_state_change(&installation, "activate", at)?;
+        self.mount(&installation, plugin);
+        Ok(installation)
+    }
+
+    /// Deactivates a plugin: its routes answer 404 at once; files, data and
+    /// configuration stay. Deactivating an inactive plugin changes nothing.
+    pub fn deactivate(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+        let _writer = self.lock();
+        let mut installation = self.require_installation(org, name)?;
+        if installation.state != PluginState::Active {
+            return Ok(installation);
+        }
+        installation.state = PluginState::Installed;
+        self.commit_state_change(&installation, "deactivate", now())?;
+        self.routes.unmount(org, name);
+        Ok(installation)
+    }
+
+    /// Uninstalls a plugin: removes its records and (if no other org uses
+    /// the same package) its files. An active plugin needs `force`.
+    pub fn uninstall(&self, org: &str, name: &str, force: bool) -> Result<(), LifecycleError> {
+        let _writer = self.lock();
+        let installation = self.require_installation(org, name)?;
+        if installation.state == PluginState::Active && !force {
+            return Err(LifecycleError::PluginActive(name.to_owned()));
+        }
+        self.registry.write(|txn| {
+            txn.remove_installation(org, name)?;
+            txn.append_audit(
+                org,
+                now(),
+                "uninstall",
+                Some(name),
+                Some(&installation.version),
+                "",
+            )?;
+            Ok::<_, LifecycleError>(())
+        })?;
+        self.routes.unmount(org, name);
+        self.remove_files_if_unreferenced(&installation.digest);
+        Ok(())
+    }
+
+    /// The operator's rollback switch: deactivates every active plugin in
+    /// every org, in one transaction. Returns what was deactivated.
+    pub fn deactivate_all(&self) -> Result<Vec<Installation>, LifecycleError> {
+        let _writer = self.lock();
+        let at = now();
+        let deactivated = self.registry.write(|txn| {
+            let mut deactivated = Vec::new();
+            for mut installation in txn.all_installations()? {
+                if installation.state != PluginState::Active {
+                    continue;
+                }
+                installation.state = PluginState::Installed;
+                let edges = txn.dependency_edges(&installation.org, &installation.name)?;
+                txn.put_installation(&installation, &edges)?;
+                txn.append_audit(
+                    &installation.org,
+                    at,
+                    "deactivate",
+                    Some(&installation.name),
+                    Some(&installation.version),
+                    "operator deactivate-all",
+                )?;
+                deactivated.push(installation);
+            }
+            Ok::<_, LifecycleError>(deactivated)
+        })?;
+        for installation in &deactivated {
+            self.routes.unmount(&installation.org, &installation.name);
+        }
+        Ok(deactivated)
+    }
+
+    /// Every plugin installed in `org`.
+    pub fn installations(&self, org: &str) -> Result<Vec<Installation>, LifecycleError> {
+        self.require_org(org)?;
+        Ok(self.registry.read()?.installations(org)?)
+    }
+
+    /// One installed plugin.
+    pub fn installation(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+        self.require_installation(org, name)
+    }
+
+    /// `org`'s audit log, oldest first, after sequence number `after`.
+    pub fn audit(&self, org: &str, after: u64) -> Result<Vec<AuditEvent>, LifecycleError> {
+        self.require_org(org)?;
+        Ok(self.registry.read()?.audit(org, after)?)
+    }
+
+    fn require_org(&self, org: &str) -> Result<(), LifecycleError> {
+        match self.registry.read()?.org(org)? {
+            Some(_) => Ok(()),
+            None => Err(LifecycleError::OrgNotFound(org.to_owned())),
+        }
+    }
+
+    fn require_installation(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+        self.require_org(org)?;
+        self.registry
+            .read()?
+            .installation(org, name)?
+            .ok_or_else(|| LifecycleError::PluginNotFound {
+                org: org.to_owned(),
+                plugin: name.to_owned(),
+            })
+    }
+
+    /// Validates the package's component; for route plugins returns the
+    /// loaded plugin (shared with other orgs using the same bytes).
+    fn check_component(
+        &self,
+        package: &Package,
+    ) -> Result<Option<Arc<RoutePlugin>>, LifecycleError> {
+        let (Some(path), Some(bytes)) = (&package.manifest.component, package.component()) else {
+            return Ok(None);
+        };
+        let failed = |source| LifecycleError::Component {
+            path: path.clone(),
+            source,
+        };
+        if package.manifest.kinds.contains(&Kind::Routes) {
+            self.loader
+                .load_route_plugin(bytes)
+                .map(Some)
+                .map_err(failed)
+        } else {
+            self.loader
+                .validate_component(bytes)
+                .map(|()| None)
+                .map_err(failed)
+        }
+    }
+
+    /// Loads an installed plugin's route component from its extracted files.
+    fn load(
+        &self,
+        installation: &Installation,
+    ) -> Result<Option<Arc<RoutePlugin>>, LifecycleError> {
+        let manifest: crate::package::Manifest =
+            serde_json::from_value(installation.manifest.clone()).map_err(|e| {
+                StorageError::Corrupt(format!("manifest of {}: {e}", installation.name))
+            })?;
+        let Some(path) = manifest
+            .component
+            .filter(|_| manifest.kinds.contains(&Kind::Routes))
+        else {
+            return Ok(None);
+        };
+        let digest = parse_digest(&installation.digest)?;
+        let file = self.packages.files_dir(&digest).join(&path);
+        let bytes = std::fs::read(&file).map_err(StorageError::io("read", &file))?;
+        self.loader
+            .load_route_plugin(&bytes)
+            .map(Some)
+            .map_err(|source| LifecycleError::Component { path, source })
+    }
+
+    /// Serves `plugin`'s routes for the installation (or none, if it has no routes).
+    fn mount(&self, installation: &Installation, plugin: Option<Arc<RoutePlugin>>) {
+        match plugin {
+            Some(plugin) => self
+                .routes
+                .mount(&installation.org, &installation.name, plugin),
+            None => self.routes.unmount(&installation.org, &installation.name),
+        }
+    }
+
+    fn commit_state_change(
+        &self,
+        installation: &Installation,
+        action: &str,
+        at: u64,
+    ) -> Result<(), LifecycleError> {
+        self.registry.write(|txn| {
+            let edges = txn.dependency_edges(&installation.org, &installation.name)?;
+            txn.put_installation(installation, &edges)?;
+            txn.append_audit(
+                &installation.org,
+                at,
+                action,
+                Some(&installation.name),
+                Some(&installation.version),
+                "",
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Removes a package's files once no installation in any org references them.
+    fn remove_files_if_unreferenced(&self, digest_hex: &str) {
+        let still_used = self
+            .registry
+            .read()
+            .and_then(|r| r.all_installations())
+            .map(|all| all.iter().any(|i| i.digest == digest_hex));
+        match (still_used, parse_digest(digest_hex)) {
+            (Ok(false), Ok(digest)) => {
+                if let Err(e) = self.packages.remove(&digest) {
+                    // Start-up garbage collection will retry.
+                    tracing::warn!("removing package files {digest_hex}: {e}");
+                }
+            }
+            (Ok(true), _) => {}
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!("package cleanup of {digest_hex} skipped: {e}")
+            }
+        }
+    }
+}
+
+fn parse_digest(hex: &str) -> Result<Digest, StorageError> {
+    Digest::from_hex(hex).ok_or_else(|| StorageError::Corrupt(format!("bad digest {hex:?}")))
+}

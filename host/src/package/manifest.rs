@@ -1,0 +1,238 @@
+//! The plugin manifest (`manifest.json`): its types, and validation against
+//! the published JSON Schema (`wit/manifest.schema.json`) plus the checks a
+//! schema cannot express (semver, ranges, file references).
+
+use super::PackageError;
+use super::archive::{Files, check_relative_path};
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// The JSON Schema every manifest must satisfy, as published for authors.
+pub const SCHEMA: &str = include_str!("../../../wit/manifest.schema.json");
+
+static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: serde_json::Value =
+        serde_json::from_str(SCHEMA).expect("the bundled schema is JSON");
+    jsonschema::validator_for(&schema).expect("the bundled schema is a valid JSON Schema")
+});
+
+/// A validated plugin manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Plugin name, unique per org.
+    pub name: String,
+    /// Plugin version.
+    pub version: Version,
+    /// What it does.
+    pub description: String,
+    /// Extension points it provides.
+    pub kinds: Vec<Kind>,
+    /// Path of the component inside the package (absent for asset-only UI plugins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// `berth:plugin` WIT version targeted.
+    pub api: String,
+    /// Folder of static assets inside the package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assets: Option<String>,
+    /// Plugins this one depends on.
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, Dependency>,
+    /// Powers it asks for.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// An extension point a plugin provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// HTTP routes (`wasi:http/incoming-handler`).
+    Routes,
+    /// An integration connector.
+    Integration,
+    /// Module hooks.
+    Hooks,
+    /// UI contributions.
+    Ui,
+}
+
+/// A dependency on another plugin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "DependencySpec")]
+pub struct Dependency {
+    /// Acceptable versions.
+    pub version: VersionReq,
+    /// Whether the plugin works without it.
+    pub optional: bool,
+}
+
+/// The two manifest spellings of a dependency.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DependencySpec {
+    Range(VersionReq),
+    Full {
+        version: VersionReq,
+        #[serde(default)]
+        optional: bool,
+    },
+}
+
+impl From<DependencySpec> for Dependency {
+    fn from(spec: DependencySpec) -> Self {
+        match spec {
+            DependencySpec::Range(version) => Self {
+                version,
+                optional: false,
+            },
+            DependencySpec::Full { version, optional } => Self { version, optional },
+        }
+    }
+}
+
+/// The powers a plugin declares (see the README's permission reference).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Permissions {
+    /// Path prefixes it may serve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<String>,
+    /// Key-value access: `read`, `write`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage: Vec<StorageAccess>,
+    /// Named directories under its data root.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filesystem: Vec<DirectoryGrant>,
+    /// Outbound hosts (`host` or `host:port`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub network: Vec<String>,
+    /// UI slots, pages, theming.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui: Option<UiPermission>,
+    /// Module registration and hook extension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modules: Option<ModulesPermission>,
+    /// Readable configuration keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<String>,
+    /// Readable secrets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+/// Key-value access modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageAccess {
+    /// `get`, `list-keys`, `get-shared`.
+    Read,
+    /// `set`, `delete`.
+    Write,
+}
+
+/// A named directory and its mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectoryGrant {
+    /// Directory name under the plugin's data root.
+    pub name: String,
+    /// `ro` or `rw`.
+    pub mode: DirectoryMode,
+}
+
+/// Directory access mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectoryMode {
+    /// Read-only.
+    Ro,
+    /// Read-write.
+    Rw,
+}
+
+/// What a plugin may contribute to the UI.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiPermission {
+    /// Slots it may fill.
+    pub slots: Vec<String>,
+    /// Whether it may add pages.
+    pub pages: bool,
+    /// Whether it may set theme tokens.
+    pub theme: bool,
+}
+
+/// What a plugin may do to the module registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModulesPermission {
+    /// Modules it may register.
+    pub register: Vec<String>,
+    /// `module.hook` pairs it may extend.
+    pub extend: Vec<String>,
+}
+
+impl Manifest {
+    /// Parses and validates `manifest.json` against the schema and against
+    /// the package's `files`.
+    pub fn parse(bytes: &[u8], files: &Files) -> Result<Self, PackageError> {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| PackageError::InvalidManifest(format!("not JSON: {e}")))?;
+        let problems: Vec<String> = VALIDATOR
+            .iter_errors(&value)
+            .take(5)
+            .map(|error| {
+                let at = error.instance_path().to_string();
+                let at = if at.is_empty() { "/".to_owned() } else { at };
+                format!("{at}: {error}")
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(PackageError::InvalidManifest(problems.join("; ")));
+        }
+        let manifest: Manifest = serde_json::from_value(value)
+            .map_err(|e| PackageError::InvalidManifest(e.to_string()))?;
+        manifest.check_files(files)?;
+        Ok(manifest)
+    }
+
+    /// Whether the plugin is asset-only (no component).
+    pub fn is_asset_only(&self) -> bool {
+        self.component.is_none()
+    }
+
+    fn check_files(&self, files: &Files) -> Result<(), PackageError> {
+        match &self.component {
+            Some(path) => {
+                check_relative_path(path).map_err(|why| {
+                    PackageError::InvalidManifest(format!("component {path:?}: {why}"))
+                })?;
+                if !files.contains_key(path) {
+                    return Err(PackageError::ComponentMissing(path.clone()));
+                }
+            }
+            None if self.kinds != [Kind::Ui] => {
+                return Err(PackageError::InvalidManifest(
+                    "`component` is required unless the plugin's only kind is `ui`".into(),
+                ));
+            }
+            None => {}
+        }
+        if let Some(assets) = &self.assets {
+            check_relative_path(assets).map_err(|why| {
+                PackageError::InvalidManifest(format!("assets {assets:?}: {why}"))
+            })?;
+        }
+        if self.dependencies.contains_key(&self.name) {
+            return Err(PackageError::InvalidManifest(format!(
+                "`{}` depends on itself",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}

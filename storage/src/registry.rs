@@ -1,0 +1,417 @@
+//! The registry: all of berth's lifecycle state in one redb file.
+//!
+//! Tables (values are JSON, so records can gain fields without migrations):
+//! - `orgs`: org → [`OrgRecord`]
+//! - `installations`: (org, plugin) → [`Installation`]
+//! - `dependency_edges`: (org, plugin) → [`DependencyEdge`]s it declares
+//! - `audit`: (org, sequence) → [`AuditEvent`]
+//!
+//! Every change is one write transaction ([`Registry::write`]); readers see
+//! the state before or after it, never in between, and never block writers.
+
+use crate::StorageError;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
+const INSTALLATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("installations");
+const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("dependency_edges");
+const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
+
+/// An organization (tenant).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgRecord {
+    /// The org's name.
+    pub name: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+/// Whether an installed plugin is serving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginState {
+    /// Installed, files in place, not serving.
+    Installed,
+    /// Serving its routes, hooks and UI contributions.
+    Active,
+}
+
+/// One plugin installed in one org.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Installation {
+    /// Org it is installed in.
+    pub org: String,
+    /// Plugin name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// SHA-256 (hex) of the package ZIP; names its blob and extracted files.
+    pub digest: String,
+    /// Current state.
+    pub state: PluginState,
+    /// The package's manifest, as uploaded.
+    pub manifest: serde_json::Value,
+    /// Permissions the org granted on activation (`null` until first granted).
+    pub granted: serde_json::Value,
+    /// The org's configuration for this plugin (kept across upgrades).
+    pub config: serde_json::Value,
+    /// First installed, seconds since the Unix epoch.
+    pub installed_at: u64,
+    /// Last installed or upgraded.
+    pub updated_at: u64,
+    /// Last activated, if ever.
+    pub activated_at: Option<u64>,
+}
+
+/// A dependency a plugin declares.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyEdge {
+    /// The plugin depended on.
+    pub name: String,
+    /// The semver range required.
+    pub range: String,
+    /// Whether the dependent works without it.
+    pub optional: bool,
+}
+
+/// One lifecycle event in an org's audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the org's log, from 1.
+    pub seq: u64,
+    /// When, seconds since the Unix epoch.
+    pub at: u64,
+    /// What happened: `org.create`, `install`, `upgrade`, `activate`, …
+    pub action: String,
+    /// The plugin concerned, if any.
+    pub plugin: Option<String>,
+    /// The plugin version concerned, if any.
+    pub version: Option<String>,
+    /// Free-form detail.
+    pub detail: String,
+}
+
+/// The redb-backed registry.
+pub struct Registry {
+    db: Database,
+}
+
+fn db_err(error: impl Into<redb::Error>) -> StorageError {
+    StorageError::Database(error.into())
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("registry records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
+        }
+        let db = Database::create(path).map_err(db_err)?;
+        // Create every table up front so readers never meet a missing one.
+        let registry = Self { db };
+        registry.write(|_| Ok::<_, StorageError>(()))?;
+        Ok(registry)
+    }
+
+    /// Runs `change` in one write transaction, committed only if it returns `Ok`.
+    pub fn write<T, E>(
+        &self,
+        change: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StorageError>,
+    {
+        let txn = self.db.begin_write().map_err(db_err)?;
+        let value = {
+            let mut tables = WriteTxn {
+                orgs: txn.open_table(ORGS).map_err(db_err)?,
+                installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
+                edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
+                audit: txn.open_table(AUDIT).map_err(db_err)?,
+            };
+            change(&mut tables)?
+        };
+        txn.commit().map_err(db_err)?;
+        Ok(value)
+    }
+
+    /// A consistent snapshot for reading.
+    pub fn read(&self) -> Result<ReadTxn, StorageError> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        Ok(ReadTxn {
+            orgs: txn.open_table(ORGS).map_err(db_err)?,
+            installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
+            edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
+            audit: txn.open_table(AUDIT).map_err(db_err)?,
+        })
+    }
+}
+
+/// Read queries shared by snapshots and write transactions.
+macro_rules! read_queries {
+    () => {
+        /// The org called `name`, if it exists.
+        pub fn org(&self, name: &str) -> Result<Option<OrgRecord>, StorageError> {
+            match self.orgs.get(name).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        /// Every org, by name.
+        pub fn orgs(&self) -> Result<Vec<OrgRecord>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self.orgs.range::<&str>(..).map_err(db_err)? {
+                let (_, value) = entry.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+
+        /// The installation of `plugin` in `org`, if any.
+        pub fn installation(
+            &self,
+            org: &str,
+            plugin: &str,
+        ) -> Result<Option<Installation>, StorageError> {
+            match self.installations.get((org, plugin)).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        /// Every installation in `org`, by plugin name.
+        pub fn installations(&self, org: &str) -> Result<Vec<Installation>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self.installations.range((org, "")..).map_err(db_err)? {
+                let (key, value) = entry.map_err(db_err)?;
+                if key.value().0 != org {
+                    break;
+                }
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+
+        /// Every installation in every org.
+        pub fn all_installations(&self) -> Result<Vec<Installation>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self
+                .installations
+                .range::<(&str, &str)>(..)
+                .map_err(db_err)?
+            {
+                let (_, value) = entry.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+
+        /// The dependency edges `plugin` declares in `org`.
+        pub fn dependency_edges(
+            &self,
+            org: &str,
+            plugin: &str,
+        ) -> Result<Vec<DependencyEdge>, StorageError> {
+            match self.edges.get((org, plugin)).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()),
+                None => Ok(Vec::new()),
+            }
+        }
+
+        /// `org`'s audit log, oldest first, starting after sequence `after`.
+        pub fn audit(&self, org: &str, after: u64) -> Result<Vec<AuditEvent>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self
+                .audit
+                .range((org, after.saturating_add(1))..=(org, u64::MAX))
+                .map_err(db_err)?
+            {
+                let (_, value) = entry.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+    };
+}
+
+/// A read-only snapshot of the registry.
+pub struct ReadTxn {
+    orgs: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    installations: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    edges: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
+}
+
+impl ReadTxn {
+    read_queries!();
+}
+
+/// The tables of one write transaction, with typed operations.
+pub struct WriteTxn<'txn> {
+    orgs: redb::Table<'txn, &'static str, &'static [u8]>,
+    installations: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    edges: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
+}
+
+impl WriteTxn<'_> {
+    read_queries!();
+
+    /// Creates or replaces an org.
+    pub fn put_org(&mut self, org: &OrgRecord) -> Result<(), StorageError> {
+        self.orgs
+            .insert(org.name.as_str(), encode(org).as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Creates or replaces an installation and its dependency edges.
+    pub fn put_installation(
+        &mut self,
+        installation: &Installation,
+        edges: &[DependencyEdge],
+    ) -> Result<(), StorageError> {
+        let key = (installation.org.as_str(), installation.name.as_str());
+        self.installations
+            .insert(key, encode(installation).as_slice())
+            .map_err(db_err)?;
+        self.edges
+            .insert(key, encode(&edges).as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Removes an installation and its dependency edges.
+    pub fn remove_installation(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
+        self.installations.remove((org, plugin)).map_err(db_err)?;
+        self.edges.remove((org, plugin)).map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Appends an event to `org`'s audit log and returns it with its sequence number.
+    pub fn append_audit(
+        &mut self,
+        org: &str,
+        at: u64,
+        action: &str,
+        plugin: Option<&str>,
+        version: Option<&str>,
+        detail: &str,
+    ) -> Result<AuditEvent, StorageError> {
+        let last = self
+            .audit
+            .range((org, 0)..=(org, u64::MAX))
+            .map_err(db_err)?
+            .next_back()
+            .transpose()
+            .map_err(db_err)?
+            .map_or(0, |(key, _)| key.value().1);
+        let event = AuditEvent {
+            seq: last + 1,
+            at,
+            action: action.to_owned(),
+            plugin: plugin.map(str::to_owned),
+            version: version.map(str::to_owned),
+            detail: detail.to_owned(),
+        };
+        self.audit
+            .insert((org, event.seq), encode(&event).as_slice())
+            .map_err(db_err)?;
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn installation(org: &str, name: &str) -> Installation {
+        Installation {
+            org: org.into(),
+            name: name.into(),
+            version: "1.0.0".into(),
+            digest: "d".into(),
+            state: PluginState::Installed,
+            manifest: serde_json::json!({}),
+            granted: serde_json::Value::Null,
+            config: serde_json::json!({}),
+            installed_at: 1,
+            updated_at: 1,
+            activated_at: None,
+        }
+    }
+
+    #[test]
+    fn installations_are_listed_per_org_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.redb");
+        {
+            let registry = Registry::open(&path).unwrap();
+            registry
+                .write(|txn| {
+                    for (org, name) in [("a", "x"), ("ab", "y"), ("a", "z")] {
+                        txn.put_installation(&installation(org, name), &[])?;
+                    }
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+        }
+        let registry = Registry::open(&path).unwrap();
+        let read = registry.read().unwrap();
+        let names: Vec<_> = read
+            .installations("a")
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(names, ["x", "z"]);
+        assert_eq!(read.all_installations().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_failed_change_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("r.redb")).unwrap();
+        let result = registry.write(|txn| {
+            txn.put_installation(&installation("a", "x"), &[])?;
+            txn.append_audit("a", 1, "install", Some("x"), None, "")?;
+            Err::<(), _>(StorageError::Corrupt("abort".into()))
+        });
+        assert!(result.is_err());
+        let read = registry.read().unwrap();
+        assert!(read.installations("a").unwrap().is_empty());
+        assert!(read.audit("a", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn audit_sequences_are_per_org_and_pageable() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("r.redb")).unwrap();
+        registry
+            .write(|txn| {
+                for org in ["a", "b", "a", "a"] {
+                    txn.append_audit(org, 1, "x", None, None, "")?;
+                }
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let read = registry.read().unwrap();
+        let seqs: Vec<_> = read.audit("a", 0).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(read.audit("a", 2).unwrap().len(), 1);
+        assert_eq!(read.audit("b", 0).unwrap()[0].seq, 1);
+    }
+}

@@ -1,0 +1,281 @@
+//! Every kind of bad upload is refused with a 4xx and a JSON error code, and
+//! changes nothing: no registry row, no audit event, no file on disk.
+
+use crate::support::{
+    Server, config_file, files_under, guest_component, guest_manifest, guest_package,
+};
+use crate::zips::{RawEntry, raw_zip};
+
+/// The registry and disk state a rejected upload must leave untouched.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    plugins: serde_json::Value,
+    audit: serde_json::Value,
+    package_files: Vec<String>,
+    artifact_files: Vec<String>,
+}
+
+fn snapshot(server: &Server) -> Snapshot {
+    Snapshot {
+        plugins: server.get("/api/v1/orgs/acme/plugins").json(),
+        audit: server.get("/api/v1/orgs/acme/audit").json(),
+        package_files: files_under(&server.data.join("packages")),
+        artifact_files: files_under(&server.data.join("artifacts")),
+    }
+}
+
+/// Uploads `zip` as `content_type` and checks the refusal and that nothing changed.
+fn assert_refused_as(server: &Server, content_type: &str, zip: &[u8], status: u16, code: &str) {
+    let before = snapshot(server);
+    let reply = server.post_bytes("/api/v1/orgs/acme/plugins", content_type, zip);
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (status, code),
+        "{reply:?}"
+    );
+    assert_eq!(
+        snapshot(server),
+        before,
+        "a refused upload ({code}) changed state"
+    );
+}
+
+fn assert_refused(server: &Server, zip: &[u8], status: u16, code: &str) {
+    assert_refused_as(server, "application/zip", zip, status, code);
+}
+
+/// A server with org `acme` holding one installed plugin, so "nothing
+/// changed" is checked against real state rather than an empty registry.
+fn server_with(args: &[&str]) -> Server {
+    let server = Server::start(args);
+    server.create_org("acme");
+    assert_eq!(server.install("acme", &guest_package("trap")).status, 201);
+    server
+}
+
+/// A package of the hello guest whose manifest is `manifest` (raw bytes).
+fn package_with_manifest(manifest: &[u8]) -> Vec<u8> {
+    let component = guest_component("hello");
+    berth::package::build_zip([
+        ("manifest.json", manifest),
+        ("hello.wasm", component.as_slice()),
+    ])
+}
+
+fn hello_manifest_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut manifest = guest_manifest("hello");
+    edit(&mut manifest);
+    serde_json::to_vec(&manifest).unwrap()
+}
+
+#[test]
+fn archives_that_are_not_zips_are_refused() {
+    let server = server_with(&["--no-demo"]);
+    assert_refused(&server, b"this is not a zip archive", 400, "invalid_zip");
+    let good = guest_package("hello");
+    assert_refused(&server, &good[..good.len() / 2], 400, "invalid_zip");
+    assert_refused(&server, &[], 400, "invalid_zip");
+}
+
+#[test]
+fn manifest_problems_are_refused() {
+    let server = server_with(&["--no-demo"]);
+    let component = guest_component("hello");
+    let no_manifest = berth::package::build_zip([("hello.wasm", component.as_slice())]);
+    assert_refused(&server, &no_manifest, 400, "missing_manifest");
+
+    let cases: Vec<Vec<u8>> = vec![
+        b"{ not json".to_vec(),
+        hello_manifest_with(|m| {
+            m.as_object_mut().unwrap().remove("version");
+        }),
+        hello_manifest_with(|m| m["kinds"] = serde_json::json!(["routes", "telepathy"])),
+        hello_manifest_with(|m| m["version"] = "1.0".into()),
+        hello_manifest_with(|m| m["version"] = "one.two.three".into()),
+        hello_manifest_with(|m| m["name"] = "Hello".into()),
+        hello_manifest_with(|m| m["name"] = "hello_world".into()),
+        hello_manifest_with(|m| m["permissions"] = serde_json::json!({ "teleport": true })),
+        hello_manifest_with(|m| m["dependencies"] = serde_json::json!({ "x": "not a range!" })),
+        hello_manifest_with(|m| m["api"] = "9.9.9".into()),
+        hello_manifest_with(|m| m["component"] = "../hello.wasm".into()),
+        hello_manifest_with(|m| {
+            m.as_object_mut().unwrap().remove("component");
+        }),
+    ];
+    for manifest in cases {
+        assert_refused(
+            &server,
+            &package_with_manifest(&manifest),
+            400,
+            "invalid_manifest",
+        );
+    }
+    let missing = hello_manifest_with(|m| m["component"] = "nowhere.wasm".into());
+    assert_refused(
+        &server,
+        &package_with_manifest(&missing),
+        400,
+        "component_missing",
+    );
+}
+
+#[test]
+fn components_that_cannot_serve_are_refused() {
+    let server = server_with(&["--no-demo"]);
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    for (component, what) in [
+        (&b"not wasm at all"[..], "not wasm"),
+        (b"\0asm\x01\0\0\0", "a core module"),
+        (b"\0asm\x0d\0\x01\0", "a component without an HTTP handler"),
+    ] {
+        let zip = berth::package::build_zip([
+            ("manifest.json", manifest.as_slice()),
+            ("hello.wasm", component),
+        ]);
+        let before = snapshot(&server);
+        let reply = server.install("acme", &zip);
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (422, "invalid_component"),
+            "{what}: {reply:?}"
+        );
+        assert_eq!(snapshot(&server), before, "{what} changed state");
+    }
+}
+
+#[test]
+fn unsafe_entry_names_are_refused() {
+    let server = server_with(&["--no-demo"]);
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    let component = guest_component("hello");
+    for name in [
+        &b"../evil.txt"[..],
+        b"assets/../../evil.txt",
+        b"/etc/evil.txt",
+        b"C:/evil.txt",
+        b"assets\\evil.txt",
+        b"evil\0.txt",
+        b"bad-\xff-utf8.txt",
+    ] {
+        let zip = raw_zip(&[
+            RawEntry::file("manifest.json", &manifest),
+            RawEntry::file("hello.wasm", &component),
+            RawEntry::file(name, "x"),
+        ]);
+        assert_refused(&server, &zip, 400, "unsafe_path");
+    }
+}
+
+#[test]
+fn symlinks_and_duplicates_are_refused() {
+    let server = server_with(&["--no-demo"]);
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    let component = guest_component("hello");
+    let base = || {
+        vec![
+            RawEntry::file("manifest.json", &manifest),
+            RawEntry::file("hello.wasm", &component),
+        ]
+    };
+    let mut link = base();
+    link.push(RawEntry::symlink("assets/passwd", "/etc/passwd"));
+    assert_refused(&server, &raw_zip(&link), 400, "symlink_entry");
+
+    let mut duplicate = base();
+    duplicate.push(RawEntry::file("hello.wasm", "shadow"));
+    assert_refused(&server, &raw_zip(&duplicate), 400, "duplicate_entry");
+
+    let mut case_collision = base();
+    case_collision.push(RawEntry::file("Hello.WASM", "shadow"));
+    assert_refused(&server, &raw_zip(&case_collision), 400, "duplicate_entry");
+}
+
+#[test]
+fn size_limits_are_enforced_while_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        "[packages]\nmax-entries = 5\nmax-entry-bytes = 1048576\nmax-total-bytes = 1572864\nmax-upload-bytes = 2097152\n",
+    );
+    let server = server_with(&["--no-demo", "--config", config.to_str().unwrap()]);
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    let component = guest_component("hello");
+    let with_extra = |extra: Vec<RawEntry>| {
+        let mut entries = vec![
+            RawEntry::file("manifest.json", &manifest),
+            RawEntry::file("hello.wasm", &component),
+        ];
+        entries.extend(extra);
+        raw_zip(&entries)
+    };
+
+    let many = (0..4)
+        .map(|i| RawEntry::file(format!("assets/{i}.txt"), "x"))
+        .collect();
+    assert_refused(&server, &with_extra(many), 413, "too_many_entries");
+
+    // Stored, so the ratio is 1:1 and only the size limits apply.
+    let big = vec![RawEntry::file("assets/big.bin", vec![7u8; 1_100_000])];
+    assert_refused(&server, &with_extra(big), 413, "entry_too_large");
+
+    let two = (0..2)
+        .map(|i| RawEntry::file(format!("assets/{i}.bin"), vec![i as u8; 800_000]))
+        .collect();
+    assert_refused(&server, &with_extra(two), 413, "package_too_large");
+
+    // 1 MiB of zeros deflates to about 1 KiB: a zip bomb in miniature.
+    let zeros = vec![0u8; 1_000_000];
+    let bomb = berth::package::build_zip([
+        ("manifest.json", manifest.as_slice()),
+        ("hello.wasm", component.as_slice()),
+        ("assets/zeros.bin", zeros.as_slice()),
+    ]);
+    assert_refused(&server, &bomb, 400, "compression_ratio");
+
+    // Too large by its declared length: refused before the body is read.
+    let before = snapshot(&server);
+    let (status, body) = server.raw_request(
+        "POST /api/v1/orgs/acme/plugins HTTP/1.1\r\nContent-Type: application/zip\r\nContent-Length: 2200000",
+        &[],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("upload_too_large"), "{body}");
+    // Too large while streaming (chunked, no length): refused at the limit.
+    let mut chunked = Vec::new();
+    for _ in 0..40 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 60_000).as_bytes());
+        chunked.extend_from_slice(&[1u8; 60_000]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let (status, body) = server.raw_request(
+        "POST /api/v1/orgs/acme/plugins HTTP/1.1\r\nContent-Type: application/zip\r\nTransfer-Encoding: chunked",
+        &chunked,
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("upload_too_large"), "{body}");
+    assert_eq!(snapshot(&server), before);
+}
+
+#[test]
+fn uploads_must_be_zip_media_type() {
+    let server = server_with(&["--no-demo"]);
+    assert_refused_as(
+        &server,
+        "text/plain",
+        &guest_package("hello"),
+        415,
+        "unsupported_media_type",
+    );
+}
+
+#[test]
+fn installing_into_a_missing_org_is_refused() {
+    let server = Server::start(&["--no-demo"]);
+    let reply = server.install("ghost", &guest_package("hello"));
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (404, "org_not_found")
+    );
+    assert!(files_under(&server.data.join("packages")).is_empty());
+}
