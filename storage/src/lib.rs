@@ -29,15 +29,14 @@ pub use registry::{
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// A filesystem operation failed; `path` names the file involved.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {error}")]
     Io {
         /// What was being done ("write", "rename", …).
         action: &'static str,
         /// The file or directory involved.
         path: std::path::PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (part of the message, so not chained again).
+        error: std::io::Error,
     },
     /// The registry database failed.
     #[error("registry database: {0}")]
@@ -53,10 +52,10 @@ impl StorageError {
         action: &'static str,
         path: &'a std::path::Path,
     ) -> impl FnOnce(std::io::Error) -> Self + 'a {
-        move |source| Self::Io {
+        move |error| Self::Io {
             action,
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 }

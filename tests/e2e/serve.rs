@@ -79,3 +79,22 @@ fn sigterm_shuts_down_cleanly() {
     let status = server.terminate();
     assert!(status.success(), "berth exited with {status}");
 }
+
+#[test]
+fn an_unusable_data_directory_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("occupied");
+    std::fs::write(&not_a_dir, "a file, not a directory").unwrap();
+    let output = crate::support::berth_command(&not_a_dir, &[])
+        .output()
+        .expect("running berth");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "berth started on a file as data dir"
+    );
+    assert!(
+        stderr.contains("occupied"),
+        "error does not name the path:\n{stderr}"
+    );
+}
