@@ -6,5 +6,6 @@ mod zips;
 
 mod bad_packages;
 mod crash;
+mod faults;
 mod lifecycle;
 mod serve;

@@ -1,0 +1,76 @@
+//! `faults`: a test route plugin that misbehaves on request, so tests can
+//! show the host contains it.
+//!
+//! - `/spin` loops forever without calling the host (CPU deadline);
+//! - `/grow` allocates memory until it fails (memory cap);
+//! - `/recurse` recurses without bound (stack overflow trap);
+//! - `/sleep/{ms}` blocks in a host call for `ms` milliseconds (wall-clock timeout);
+//! - anything else answers `ok`.
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "berth:plugin/route-plugin",
+    generate_all,
+});
+
+use exports::wasi::http::incoming_handler::Guest;
+use std::hint::black_box;
+use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+
+struct Faults;
+
+impl Guest for Faults {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        match path.as_str() {
+            "/spin" => spin(),
+            "/grow" => grow(),
+            "/recurse" => {
+                black_box(recurse(black_box(1)));
+            }
+            p => {
+                if let Some(ms) = p.strip_prefix("/sleep/").and_then(|ms| ms.parse().ok()) {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+            }
+        }
+        respond_ok(response_out);
+    }
+}
+
+/// Loops forever without touching the host.
+fn spin() {
+    let mut counter: u64 = 0;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB blocks, touching each, until allocation fails.
+fn grow() {
+    let mut blocks = Vec::new();
+    loop {
+        let mut block = vec![0u8; 1 << 20];
+        block[0] = 1;
+        blocks.push(black_box(block));
+    }
+}
+
+/// Recurses until the stack runs out.
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 16]);
+    recurse(frame[3] + 1) + frame[7]
+}
+
+fn respond_ok(out: ResponseOutparam) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("body taken once");
+    ResponseOutparam::set(out, Ok(response));
+    {
+        let stream = body.write().expect("stream taken once");
+        stream.blocking_write_and_flush(b"ok").expect("writing the body");
+    }
+    OutgoingBody::finish(body, None).expect("finishing the body");
+}
+
+export!(Faults);
