@@ -4,6 +4,7 @@
 //! (steps touch disk and may compile), and answer JSON. Errors are
 //! [`ApiError`]s.
 
+use crate::admission::TenantLimits;
 use crate::config::PackageLimits;
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
@@ -80,6 +81,23 @@ impl Api {
             (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 self.run(move |l| l.deactivate(&org, &name)).await.map(ok)
+            }
+            (&Method::GET, ["orgs", org, "limits"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.org_limits(&org)).await.map(ok)
+            }
+            (&Method::PUT, ["orgs", org, "limits"]) => {
+                let org = org.to_string();
+                let limits: TenantLimits = read_json(request).await?;
+                self.run(move |l| l.set_org_limits(&org, Some(limits)))
+                    .await
+                    .map(ok)
+            }
+            (&Method::DELETE, ["orgs", org, "limits"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.set_org_limits(&org, None))
+                    .await
+                    .map(ok)
             }
             (&Method::GET, ["orgs", org, "audit"]) => {
                 let org = org.to_string();

@@ -1,11 +1,13 @@
 //! The application: berth's state and how each request is dispatched.
 
+use crate::admission::Admission;
 use crate::api::{self, Api};
 use crate::config::Settings;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
-use crate::lifecycle::{Lifecycle, LifecycleError};
+use crate::guarded_body::hold_until_done;
+use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::{Runtime, build_linker};
@@ -18,6 +20,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// berth's running state: the engine, the registry, the live routes.
 pub struct App {
     routes: Arc<RouteTable>,
+    admission: Arc<Admission>,
     runtime: Runtime,
     api: Api,
     _epoch: EpochTicker,
@@ -49,11 +52,15 @@ impl App {
             ArtifactCache::new(settings.data.join("artifacts")),
         );
         let routes = Arc::new(RouteTable::default());
+        let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let lifecycle = Lifecycle::open(
             Registry::open(&settings.data.join("registry.redb"))?,
             PackageStore::new(settings.data.join("packages")),
             loader,
-            routes.clone(),
+            LiveState {
+                routes: routes.clone(),
+                admission: admission.clone(),
+            },
             settings.packages.clone(),
         )?;
         if settings.demo {
@@ -61,6 +68,7 @@ impl App {
         }
         Ok(Self {
             routes,
+            admission,
             runtime: Runtime::new(settings.limits.clone()),
             api: Api::new(Arc::new(lifecycle), settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
@@ -110,6 +118,7 @@ impl App {
                         ),
                     ),
                 })?;
+        let admitted = self.admission.admit(tenant.org)?;
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
@@ -117,6 +126,7 @@ impl App {
         self.runtime
             .handle(&mounted.plugin, mounted.identity.clone(), request)
             .await
+            .map(|response| response.map(|body| hold_until_done(body, admitted)))
             .map_err(|error| {
                 let (org, plugin) = (&mounted.identity.org, &mounted.identity.plugin);
                 tracing::warn!(org, plugin, "plugin request failed: {error}");

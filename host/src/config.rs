@@ -65,6 +65,14 @@ pub struct Limits {
     /// How often the engine's epoch advances, in milliseconds; the CPU
     /// deadline is measured in these ticks. Default 10.
     pub epoch_tick_ms: u64,
+    /// Most plugin requests one org may have in flight; more get 429.
+    /// Overridable per org. Default 64.
+    pub max_concurrent_per_org: u32,
+    /// Plugin requests per second one org may start, sustained; more get
+    /// 429. 0 means unlimited. Overridable per org. Default 0.
+    pub requests_per_second_per_org: u32,
+    /// Requests an org may start in a burst above its sustained rate. Default 100.
+    pub burst_per_org: u32,
 }
 
 impl Default for Limits {
@@ -75,6 +83,9 @@ impl Default for Limits {
             cpu_deadline_ms: 1000,
             request_timeout_ms: 10_000,
             epoch_tick_ms: 10,
+            max_concurrent_per_org: 64,
+            requests_per_second_per_org: 0,
+            burst_per_org: 100,
         }
     }
 }
@@ -90,6 +101,15 @@ impl Limits {
         self.cpu_deadline_ms
             .div_ceil(self.epoch_tick_ms.max(1))
             .max(1)
+    }
+
+    /// The traffic limits every org gets unless overridden.
+    pub fn tenant_defaults(&self) -> crate::admission::TenantLimits {
+        crate::admission::TenantLimits {
+            max_concurrent: self.max_concurrent_per_org,
+            requests_per_second: self.requests_per_second_per_org,
+            burst: self.burst_per_org,
+        }
     }
 
     /// The wall-clock limit for one plugin request.

@@ -15,6 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
+    /// Seconds to wait before retrying, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, telling the client to retry after `secs` seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// 404 with code `not_found`.
@@ -38,12 +47,23 @@ impl ApiError {
             "error": { "code": self.code, "message": self.message }
         });
         let mut response = json_response(self.status, &body);
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         }
         response
+    }
+}
+
+impl From<crate::admission::Refusal> for ApiError {
+    fn from(refusal: crate::admission::Refusal) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            refusal.to_string(),
+        )
+        .with_retry_after(crate::admission::RETRY_AFTER_SECS)
     }
 }
 

@@ -7,6 +7,8 @@
 //! - [`engine`]: the wasmtime engine and epoch ticker;
 //! - [`loader`]: validate, compile/cache, pre-instantiate components;
 //! - [`runtime`]: a fresh store and instance per request, with limits;
+//! - [`admission`]: per-org concurrency and rate limits (429);
+//!   [`guarded_body`]: holds an admission until the response is streamed;
 //! - [`host_api`]: the `berth:plugin` host interfaces;
 //! - [`router`]: tenant paths and the per-org plugin table;
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
@@ -16,12 +18,14 @@
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod guarded_body;
 pub mod host_api;
 pub mod ids;
 pub mod lifecycle;

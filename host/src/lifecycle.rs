@@ -8,6 +8,7 @@
 //! after the transaction that dereferences them commits; [`Lifecycle::open`]
 //! garbage-collects whatever a crash left unreferenced.
 
+use crate::admission::{Admission, TenantLimits};
 use crate::config::PackageLimits;
 use crate::error::ApiError;
 use crate::ids;
@@ -111,6 +112,7 @@ pub struct Lifecycle {
     packages: PackageStore,
     loader: Loader,
     routes: Arc<RouteTable>,
+    admission: Arc<Admission>,
     limits: PackageLimits,
     /// Serializes steps so a check and its commit see the same state.
     writer: Mutex<()>,
@@ -125,19 +127,21 @@ fn now() -> u64 {
 
 impl Lifecycle {
     /// Opens the lifecycle over existing state: removes files a crash left
-    /// unreferenced, and mounts every org and every active plugin again.
+    /// unreferenced, and mounts every org (with its limit overrides) and
+    /// every active plugin again.
     pub fn open(
         registry: Registry,
         packages: PackageStore,
         loader: Loader,
-        routes: Arc<RouteTable>,
+        live: LiveState,
         limits: PackageLimits,
     ) -> Result<Self, LifecycleError> {
         let lifecycle = Self {
             registry,
             packages,
             loader,
-            routes,
+            routes: live.routes,
+            admission: live.admission,
             limits,
             writer: Mutex::new(()),
         };
@@ -149,6 +153,9 @@ impl Lifecycle {
         }
         for org in snapshot.orgs()? {
             lifecycle.routes.add_org(&org.name);
+            lifecycle
+                .admission
+                .set_override(&org.name, stored_limits(&org)?);
         }
         for installation in installations
             .iter()
@@ -177,6 +184,7 @@ impl Lifecycle {
         let org = OrgRecord {
             name: name.to_owned(),
             created_at: now(),
+            limits: None,
         };
         self.registry.write(|txn| {
             if txn.org(name)?.is_some() {
@@ -193,6 +201,37 @@ impl Lifecycle {
     /// Every org.
     pub fn orgs(&self) -> Result<Vec<OrgRecord>, LifecycleError> {
         Ok(self.registry.read()?.orgs()?)
+    }
+
+    /// The traffic limits in force for `org`.
+    pub fn org_limits(&self, org: &str) -> Result<TenantLimits, LifecycleError> {
+        self.require_org(org)?;
+        Ok(self.admission.limits(org))
+    }
+
+    /// Overrides `org`'s traffic limits (`None` restores the defaults);
+    /// returns the limits now in force.
+    pub fn set_org_limits(
+        &self,
+        org: &str,
+        limits: Option<TenantLimits>,
+    ) -> Result<TenantLimits, LifecycleError> {
+        let _writer = self.lock();
+        self.registry.write(|txn| {
+            let mut record = txn
+                .org(org)?
+                .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
+            record.limits = limits.map(|l| serde_json::to_value(l).expect("limits serialize"));
+            txn.put_org(&record)?;
+            let detail = record
+                .limits
+                .as_ref()
+                .map_or("defaults".to_owned(), ToString::to_string);
+            txn.append_audit(org, now(), "limits.set", None, None, &detail)?;
+            Ok::<_, LifecycleError>(())
+        })?;
+        self.admission.set_override(org, limits);
+        Ok(self.admission.limits(org))
     }
 
     /// Installs (or upgrades) a plugin from a ZIP upload.
@@ -520,6 +559,23 @@ impl Lifecycle {
             }
         }
     }
+}
+
+/// The live, in-memory state the lifecycle keeps in step with the registry.
+pub struct LiveState {
+    /// Which plugins serve which org's routes.
+    pub routes: Arc<RouteTable>,
+    /// Per-org traffic limits.
+    pub admission: Arc<Admission>,
+}
+
+/// An org's stored limit override, if any.
+fn stored_limits(org: &OrgRecord) -> Result<Option<TenantLimits>, StorageError> {
+    org.limits
+        .clone()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|e| StorageError::Corrupt(format!("limits of org {}: {e}", org.name)))
 }
 
 fn parse_digest(hex: &str) -> Result<Digest, StorageError> {

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper::body::Body;
 use std::sync::Arc;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -33,6 +33,8 @@ pub struct PluginState {
     http: WasiHttpCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// Epoch ticks in which guest code was running (the CPU-time measure).
+    cpu_ticks: u64,
     /// Whose request this is.
     pub identity: Arc<PluginIdentity>,
 }
@@ -167,12 +169,28 @@ impl Runtime {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.max_memory_bytes)
                 .build(),
+            cpu_ticks: 0,
             identity,
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(self.limits.cpu_deadline_ticks());
-        store.epoch_deadline_trap();
+        // The deadline callback runs only while guest code executes, at most
+        // once per epoch tick, so counting its calls measures CPU time at
+        // tick granularity; time blocked in host calls (sleeps, I/O) costs
+        // one tick at most and is bounded by the wall-clock timeout instead.
+        // Each tick also yields to the executor, so a spinning guest cannot
+        // hog its worker thread.
+        let budget = self.limits.cpu_deadline_ticks();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            state.cpu_ticks += 1;
+            Ok(if state.cpu_ticks >= budget {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
         store
     }
 }

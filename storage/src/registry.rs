@@ -28,6 +28,9 @@ pub struct OrgRecord {
     pub name: String,
     /// Creation time, seconds since the Unix epoch.
     pub created_at: u64,
+    /// The org's traffic-limit overrides, if the operator set any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<serde_json::Value>,
 }
 
 /// Whether an installed plugin is serving.

@@ -9,3 +9,4 @@ mod crash;
 mod faults;
 mod lifecycle;
 mod serve;
+mod tenants;

@@ -73,6 +73,12 @@ impl Server {
         Reply::from(self.agent.post(&url).send_json(body), path)
     }
 
+    /// PUT `body` as JSON to `path`.
+    pub fn put_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.agent.put(&url).send_json(body), path)
+    }
+
     /// POST with an empty body.
     pub fn post(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.base);

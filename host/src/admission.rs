@@ -1,0 +1,216 @@
+//! Per-org admission control: how many requests an org may have in flight
+//! and how many it may start per second. A request over either limit is
+//! refused at once with 429 and `Retry-After`, before any instance is made,
+//! so one flooding org cannot starve the others.
+//!
+//! Limits come from the settings, overridable per org (management API).
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// One org's traffic limits.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TenantLimits {
+    /// Most requests the org may have in flight at once.
+    pub max_concurrent: u32,
+    /// Requests per second the org may start, sustained (0 = unlimited).
+    pub requests_per_second: u32,
+    /// Requests the org may start in a burst above the sustained rate.
+    pub burst: u32,
+}
+
+/// Why a request was not admitted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The org already has its limit of requests in flight.
+    #[error("org has {0} requests in flight, its limit")]
+    Concurrency(u32),
+    /// The org exceeded its request rate.
+    #[error("org exceeded {0} requests per second")]
+    Rate(u32),
+}
+
+/// Seconds a refused client is told to wait (`Retry-After`): both limits
+/// free up capacity within a second at any rate of at least 1/s.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Admission state for every org that has had traffic (orgs without
+/// traffic cost nothing).
+pub struct Admission {
+    defaults: TenantLimits,
+    overrides: RwLock<HashMap<String, TenantLimits>>,
+    gates: RwLock<HashMap<String, Arc<Gate>>>,
+}
+
+/// One org's live counters.
+struct Gate {
+    limits: TenantLimits,
+    in_flight: Arc<Semaphore>,
+    bucket: Mutex<TokenBucket>,
+}
+
+/// A held admission: the org's slot is released when this is dropped.
+pub struct Admitted {
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// Admission with `defaults` for every org without an override.
+    pub fn new(defaults: TenantLimits) -> Self {
+        Self {
+            defaults,
+            overrides: RwLock::default(),
+            gates: RwLock::default(),
+        }
+    }
+
+    /// The limits in force for `org`.
+    pub fn limits(&self, org: &str) -> TenantLimits {
+        let overrides = self.overrides.read().unwrap_or_else(|p| p.into_inner());
+        overrides.get(org).copied().unwrap_or(self.defaults)
+    }
+
+    /// Sets (or, with `None`, clears) `org`'s override; takes effect for new requests.
+    pub fn set_override(&self, org: &str, limits: Option<TenantLimits>) {
+        let mut overrides = self.overrides.write().unwrap_or_else(|p| p.into_inner());
+        match limits {
+            Some(limits) => overrides.insert(org.to_owned(), limits),
+            None => overrides.remove(org),
+        };
+        drop(overrides);
+        self.gates
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(org);
+    }
+
+    /// Admits one request for `org`, or says why not.
+    pub fn admit(&self, org: &str) -> Result<Admitted, Refusal> {
+        let gate = self.gate(org);
+        let slot = gate
+            .in_flight
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refusal::Concurrency(gate.limits.max_concurrent))?;
+        if gate.limits.requests_per_second > 0 {
+            let mut bucket = gate.bucket.lock().unwrap_or_else(|p| p.into_inner());
+            if !bucket.take(Instant::now()) {
+                return Err(Refusal::Rate(gate.limits.requests_per_second));
+            }
+        }
+        Ok(Admitted { _slot: slot })
+    }
+
+    fn gate(&self, org: &str) -> Arc<Gate> {
+        if let Some(gate) = self
+            .gates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(org)
+        {
+            return gate.clone();
+        }
+        let limits = self.limits(org);
+        let mut gates = self.gates.write().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(org.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Gate {
+                    limits,
+                    in_flight: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
+                    bucket: Mutex::new(TokenBucket::new(limits, Instant::now())),
+                })
+            })
+            .clone()
+    }
+}
+
+/// A token bucket: `rate` tokens per second, holding at most `capacity`.
+struct TokenBucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(limits: TenantLimits, now: Instant) -> Self {
+        let capacity = f64::from(limits.burst.max(1));
+        Self {
+            rate: f64::from(limits.requests_per_second),
+            capacity,
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last);
+        self.last = now;
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// How long a bucket at `rate` per second takes to earn one token.
+    fn token_interval(rate: u32) -> Duration {
+        Duration::from_secs_f64(1.0 / f64::from(rate))
+    }
+
+    fn limits(max_concurrent: u32, requests_per_second: u32, burst: u32) -> TenantLimits {
+        TenantLimits {
+            max_concurrent,
+            requests_per_second,
+            burst,
+        }
+    }
+
+    #[test]
+    fn concurrency_is_limited_per_org_and_released_on_drop() {
+        let admission = Admission::new(limits(2, 0, 0));
+        let a1 = admission.admit("a").unwrap();
+        let _a2 = admission.admit("a").unwrap();
+        assert_eq!(admission.admit("a").err(), Some(Refusal::Concurrency(2)));
+        // Another org is unaffected.
+        assert!(admission.admit("b").is_ok());
+        drop(a1);
+        assert!(admission.admit("a").is_ok());
+    }
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_sustained_rate() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(limits(10, 10, 3), start);
+        assert!((0..3).all(|_| bucket.take(start)));
+        assert!(!bucket.take(start));
+        assert!(bucket.take(start + token_interval(10)));
+        assert!(!bucket.take(start + token_interval(10)));
+    }
+
+    #[test]
+    fn overrides_apply_to_one_org_only() {
+        let admission = Admission::new(limits(1, 0, 0));
+        admission.set_override("big", Some(limits(3, 0, 0)));
+        let _held: Vec<_> = (0..3).map(|_| admission.admit("big").unwrap()).collect();
+        let _one = admission.admit("small").unwrap();
+        assert!(admission.admit("small").is_err());
+        assert_eq!(admission.limits("big").max_concurrent, 3);
+        admission.set_override("big", None);
+        assert_eq!(admission.limits("big").max_concurrent, 1);
+    }
+}
