@@ -2,11 +2,12 @@
 
 use crate::admission::Admission;
 use crate::api::{self, Api};
+use crate::bodies::{hold_until_done, limit_request, limit_response};
+use crate::config::HttpLimits;
 use crate::config::Settings;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
-use crate::guarded_body::hold_until_done;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::router::{Miss, RouteTable, TenantPath};
@@ -21,6 +22,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub struct App {
     routes: Arc<RouteTable>,
     admission: Arc<Admission>,
+    http: HttpLimits,
     runtime: Runtime,
     api: Api,
     _epoch: EpochTicker,
@@ -69,6 +71,7 @@ impl App {
         Ok(Self {
             routes,
             admission,
+            http: settings.http.clone(),
             runtime: Runtime::new(settings.limits.clone()),
             api: Api::new(Arc::new(lifecycle), settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
@@ -118,15 +121,30 @@ impl App {
                         ),
                     ),
                 })?;
+        let max_body = self.http.max_request_body_bytes;
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > max_body) {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_body_too_large",
+                format!("the request body exceeds the limit of {max_body} bytes"),
+            ));
+        }
         let admitted = self.admission.admit(tenant.org)?;
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
-        let request = Request::from_parts(parts, body);
+        let request = Request::from_parts(parts, limit_request(body, max_body));
+        let max_response = self.http.max_response_body_bytes;
         self.runtime
             .handle(&mounted.plugin, mounted.identity.clone(), request)
             .await
-            .map(|response| response.map(|body| hold_until_done(body, admitted)))
+            .map(|response| {
+                response.map(|body| hold_until_done(limit_response(body, max_response), admitted))
+            })
             .map_err(|error| {
                 let (org, plugin) = (&mounted.identity.org, &mounted.identity.plugin);
                 tracing::warn!(org, plugin, "plugin request failed: {error}");

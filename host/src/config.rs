@@ -21,6 +21,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Limits on uploaded plugin packages.
     pub packages: PackageLimits,
+    /// HTTP server hardening.
+    pub http: HttpLimits,
     /// Seed the embedded demo org (`demo`, example plugins active) when the
     /// registry has no orgs yet. Default `true`.
     pub demo: bool,
@@ -33,6 +35,7 @@ impl Default for Settings {
             data: PathBuf::from("berth-data"),
             limits: Limits::default(),
             packages: PackageLimits::default(),
+            http: HttpLimits::default(),
             demo: true,
         }
     }
@@ -115,6 +118,34 @@ impl Limits {
     /// The wall-clock limit for one plugin request.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Limits protecting the HTTP server itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpLimits {
+    /// Time a client has to send a request's headers (slowloris guard), ms. Default 10000.
+    pub header_read_timeout_ms: u64,
+    /// Most request headers accepted (431 beyond). Default 100.
+    pub max_headers: usize,
+    /// Largest request body a plugin route accepts (413 beyond). Default 8 MiB.
+    pub max_request_body_bytes: u64,
+    /// Largest response body a plugin may send; past it the response is cut off. Default 64 MiB.
+    pub max_response_body_bytes: u64,
+    /// Time in-flight requests get to finish on shutdown, ms. Default 10000.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            max_headers: 100,
+            max_request_body_bytes: 8 << 20,
+            max_response_body_bytes: 64 << 20,
+            drain_timeout_ms: 10_000,
+        }
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`loader`]: validate, compile/cache, pre-instantiate components;
 //! - [`runtime`]: a fresh store and instance per request, with limits;
 //! - [`admission`]: per-org concurrency and rate limits (429);
-//!   [`guarded_body`]: holds an admission until the response is streamed;
+//!   [`bodies`]: body size caps and holding an admission until a response
+//!   is streamed;
 //! - [`host_api`]: the `berth:plugin` host interfaces;
 //! - [`router`]: tenant paths and the per-org plugin table;
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
@@ -21,11 +22,11 @@
 pub mod admission;
 pub mod api;
 pub mod app;
+pub mod bodies;
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
-pub mod guarded_body;
 pub mod host_api;
 pub mod ids;
 pub mod lifecycle;

@@ -103,7 +103,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         // Tests and scripts read this line to learn the bound port.
         println!("berth listening on http://{addr}");
-        berth::server::serve(listener, app, shutdown_signal()).await?;
+        berth::server::serve(listener, app, &settings.http, shutdown_signal()).await?;
         Ok(())
     })
 }

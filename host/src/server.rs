@@ -2,8 +2,9 @@
 //! hyper, and shuts down gracefully (stop accepting, drain in-flight requests).
 
 use crate::app::App;
+use crate::config::HttpLimits;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
@@ -11,16 +12,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// How long in-flight requests get to finish after shutdown is requested.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves `app` on `listener` until `shutdown` completes, then drains.
+/// Serves `app` on `listener` until `shutdown` completes, then drains
+/// in-flight requests for up to `limits.drain_timeout_ms`.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
+    limits: &HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms))
+        .max_headers(limits.max_headers);
+    builder.http2().timer(TokioTimer::new());
+    let drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -51,11 +58,11 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    if tokio::time::timeout(drain_timeout, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("drain timed out after {DRAIN_TIMEOUT:?}; closing remaining connections");
+        tracing::warn!("drain timed out after {drain_timeout:?}; closing remaining connections");
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod zips;
 mod bad_packages;
 mod crash;
 mod faults;
+mod http;
 mod lifecycle;
 mod serve;
 mod tenants;

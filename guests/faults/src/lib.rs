@@ -5,6 +5,7 @@
 //! - `/grow` allocates memory until it fails (memory cap);
 //! - `/recurse` recurses without bound (stack overflow trap);
 //! - `/sleep/{ms}` blocks in a host call for `ms` milliseconds (wall-clock timeout);
+//! - `/big/{bytes}` answers a body of `bytes` bytes (response size cap);
 //! - anything else answers `ok`.
 
 wit_bindgen::generate!({
@@ -22,6 +23,9 @@ struct Faults;
 impl Guest for Faults {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let path = request.path_with_query().unwrap_or_default();
+        if let Some(size) = path.strip_prefix("/big/").and_then(|n| n.parse().ok()) {
+            return respond(response_out, &vec![b'x'; size]);
+        }
         match path.as_str() {
             "/spin" => spin(),
             "/grow" => grow(),
@@ -34,7 +38,7 @@ impl Guest for Faults {
                 }
             }
         }
-        respond_ok(response_out);
+        respond(response_out, b"ok");
     }
 }
 
@@ -62,13 +66,18 @@ fn recurse(depth: u64) -> u64 {
     recurse(frame[3] + 1) + frame[7]
 }
 
-fn respond_ok(out: ResponseOutparam) {
+fn respond(out: ResponseOutparam, bytes: &[u8]) {
     let response = OutgoingResponse::new(Fields::new());
     let body = response.body().expect("body taken once");
     ResponseOutparam::set(out, Ok(response));
     {
         let stream = body.write().expect("stream taken once");
-        stream.blocking_write_and_flush(b"ok").expect("writing the body");
+        for chunk in bytes.chunks(4096) {
+            // The host may cut the response off; stop writing then.
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                return;
+            }
+        }
     }
     OutgoingBody::finish(body, None).expect("finishing the body");
 }

@@ -1,0 +1,93 @@
+//! HTTP hardening on the real server: header count and timeout, request
+//! body limits before buffering, response size cap.
+
+use crate::support::{Server, config_file, guest_package};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn server() -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        "[http]\nheader-read-timeout-ms = 500\nmax-request-body-bytes = 100000\nmax-response-body-bytes = 100000\n",
+    );
+    let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("faults"));
+    server.install_active("acme", &guest_package("hello"));
+    (server, dir)
+}
+
+#[test]
+fn too_many_headers_get_431() {
+    let (server, _dir) = server();
+    let headers: String = (0..101).map(|i| format!("\r\nX-H{i}: v")).collect();
+    let (status, _) = server.raw_request(&format!("GET /o/acme/p/hello/ HTTP/1.1{headers}"), &[]);
+    assert_eq!(status, 431);
+    let fine: String = (0..50).map(|i| format!("\r\nX-H{i}: v")).collect();
+    let (status, _) = server.raw_request(&format!("GET /o/acme/p/hello/ HTTP/1.1{fine}"), &[]);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn an_oversized_plugin_request_body_is_refused_before_it_is_sent() {
+    let (server, _dir) = server();
+    // Only the head is sent: the 413 must come without waiting for the body.
+    let (status, body) = server.raw_request(
+        "POST /o/acme/p/hello/ HTTP/1.1\r\nContent-Length: 100001",
+        &[],
+    );
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("request_body_too_large"), "{body}");
+}
+
+#[test]
+fn a_slow_header_trickle_is_cut_off() {
+    let (server, _dir) = server();
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /o/acme/p/hello/ HTTP/1.1\r\nX-Slow: ")
+        .unwrap();
+    // Never finish the headers; the server must give up on its own.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "closed too early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(5),
+        "header timeout did not fire: {waited:?}"
+    );
+    assert_eq!(server.get("/healthz").status, 200);
+}
+
+#[test]
+fn responses_past_the_cap_are_cut_off() {
+    let (server, _dir) = server();
+    assert_eq!(server.get("/o/acme/p/faults/big/50000").body.len(), 50000);
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /o/acme/p/faults/big/300000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    assert!(
+        received.len() < 150_000,
+        "received {} bytes past a 100000-byte cap",
+        received.len()
+    );
+    assert_eq!(server.get("/o/acme/p/hello/").status, 200);
+}
