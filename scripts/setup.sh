@@ -42,4 +42,6 @@ else
     log "rustup toolchain lacks wasm32-wasip2; using Debian's rustc-web for guests"
     apt_install rustc-web cargo-web rust-web-src rust-web-llvm wasi-libc lld
 fi
+# curl drives the HTTPS/HTTP2 end-to-end test (`curl --cacert --http2`).
+apt_install curl
 log "ready"

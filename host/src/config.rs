@@ -23,6 +23,10 @@ pub struct Settings {
     pub packages: PackageLimits,
     /// HTTP server hardening.
     pub http: HttpLimits,
+    /// PEM certificate chain; with `tls-key`, serve HTTPS (HTTP/2 and 1.1 via ALPN).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls-cert`.
+    pub tls_key: Option<PathBuf>,
     /// Seed the embedded demo org (`demo`, example plugins active) when the
     /// registry has no orgs yet. Default `true`.
     pub demo: bool,
@@ -36,6 +40,8 @@ impl Default for Settings {
             limits: Limits::default(),
             packages: PackageLimits::default(),
             http: HttpLimits::default(),
+            tls_cert: None,
+            tls_key: None,
             demo: true,
         }
     }

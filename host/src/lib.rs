@@ -15,7 +15,7 @@
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
 //! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
 //! - [`api`]: the management API; [`app`]: request dispatch;
-//!   [`server`]: sockets and shutdown;
+//!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
@@ -35,3 +35,4 @@ pub mod package;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod tls;

@@ -33,6 +33,12 @@ struct ServeArgs {
     /// Data directory [default: ./berth-data].
     #[arg(long, env = "BERTH_DATA")]
     data: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Do not create the demo org on first start.
     #[arg(long)]
     no_demo: bool,
@@ -55,6 +61,10 @@ impl ServeArgs {
         }
         if let Some(data) = self.data {
             settings.data = data;
+        }
+        if self.tls_cert.is_some() {
+            settings.tls_cert = self.tls_cert;
+            settings.tls_key = self.tls_key;
         }
         if self.no_demo {
             settings.demo = false;
@@ -95,6 +105,12 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let tls = match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => Some(berth::tls::acceptor(cert, key)?),
+        (None, None) => None,
+        _ => anyhow::bail!("tls-cert and tls-key must be given together"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async {
         let app = Arc::new(App::start(&settings)?);
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -102,8 +118,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", settings.listen))?;
         let addr = listener.local_addr()?;
         // Tests and scripts read this line to learn the bound port.
-        println!("berth listening on http://{addr}");
-        berth::server::serve(listener, app, &settings.http, shutdown_signal()).await?;
+        println!("berth listening on {scheme}://{addr}");
+        berth::server::serve(listener, app, &settings.http, tls, shutdown_signal()).await?;
         Ok(())
     })
 }

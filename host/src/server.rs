@@ -1,5 +1,6 @@
-//! The HTTP server: accepts connections, serves HTTP/1.1 and HTTP/2 with
-//! hyper, and shuts down gracefully (stop accepting, drain in-flight requests).
+//! The HTTP server: accepts connections (plain or TLS), serves HTTP/1.1 and
+//! HTTP/2 with hyper, and shuts down gracefully (stop accepting, drain
+//! in-flight requests).
 
 use crate::app::App;
 use crate::config::HttpLimits;
@@ -11,13 +12,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains
-/// in-flight requests for up to `limits.drain_timeout_ms`.
+/// Serves `app` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` completes, then drains in-flight requests for up to
+/// `limits.drain_timeout_ms`.
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     limits: &HttpLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -28,6 +32,8 @@ pub async fn serve(
         .max_headers(limits.max_headers);
     builder.http2().timer(TokioTimer::new());
     let drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
+    // A TLS handshake gets as long as a client has to send its headers.
+    let handshake_timeout = Duration::from_millis(limits.header_read_timeout_ms);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -44,14 +50,33 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let service = service_fn(move |request| {
-            let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
-        });
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection.into_owned());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let service = service_fn(move |request| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(app.handle(request).await) }
+            });
+            let result = match tls {
+                None => {
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(connection.into_owned()).await
+                }
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let connection = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
+                            watcher.watch(connection.into_owned()).await
+                        }
+                        Ok(Err(e)) => Err(e.into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
         });

@@ -11,3 +11,4 @@ mod http;
 mod lifecycle;
 mod serve;
 mod tenants;
+mod tls;
