@@ -11,6 +11,7 @@
 use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
+use berth::metrics::Metrics;
 use berth::runtime::{PluginIdentity, Runtime, build_linker};
 use berth_storage::ArtifactCache;
 use bytes::Bytes;
@@ -65,12 +66,14 @@ fn bench(c: &mut Criterion) {
         plugin: "hello".into(),
     });
 
+    let metrics = Metrics::default().plugin("bench", "hello");
+
     let mut group = c.benchmark_group("hello_request");
     group.bench_function("wasm_fresh_instance", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let response = runtime
-                    .handle(&plugin, identity.clone(), request())
+                    .handle(&plugin, identity.clone(), &metrics, request())
                     .await
                     .expect("plugin answers");
                 assert_eq!(response.status(), StatusCode::OK);

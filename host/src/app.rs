@@ -10,7 +10,9 @@ use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
+use crate::metrics::Metrics;
 use crate::router::{Miss, RouteTable, TenantPath};
+use crate::runtime::InvokeError;
 use crate::runtime::{Runtime, build_linker};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
 use http::{Request, Response, StatusCode, Uri};
@@ -22,6 +24,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub struct App {
     routes: Arc<RouteTable>,
     admission: Arc<Admission>,
+    metrics: Arc<Metrics>,
     http: HttpLimits,
     runtime: Runtime,
     api: Api,
@@ -53,7 +56,8 @@ impl App {
             linker,
             ArtifactCache::new(settings.data.join("artifacts")),
         );
-        let routes = Arc::new(RouteTable::default());
+        let metrics = Arc::new(Metrics::default());
+        let routes = Arc::new(RouteTable::new(metrics.clone()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let lifecycle = Lifecycle::open(
             Registry::open(&settings.data.join("registry.redb"))?,
@@ -71,6 +75,7 @@ impl App {
         Ok(Self {
             routes,
             admission,
+            metrics,
             http: settings.http.clone(),
             runtime: Runtime::new(settings.limits.clone()),
             api: Api::new(Arc::new(lifecycle), settings.packages.clone()),
@@ -96,6 +101,16 @@ impl App {
                 StatusCode::OK,
                 &serde_json::json!({ "status": "ok" }),
             ));
+        }
+        if path == "/metrics" {
+            let mut response = Response::new(crate::error::full_body(self.metrics.encode()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            return Ok(response);
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;
@@ -133,23 +148,40 @@ impl App {
                 format!("the request body exceeds the limit of {max_body} bytes"),
             ));
         }
-        let admitted = self.admission.admit(tenant.org)?;
+        let admitted = self.admission.admit(tenant.org).inspect_err(|_| {
+            self.metrics.rejected(tenant.org);
+        })?;
+        let started = std::time::Instant::now();
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
-        self.runtime
-            .handle(&mounted.plugin, mounted.identity.clone(), request)
-            .await
-            .map(|response| {
-                response.map(|body| hold_until_done(limit_response(body, max_response), admitted))
-            })
-            .map_err(|error| {
+        let metrics = &mounted.metrics;
+        let result = self
+            .runtime
+            .handle(&mounted.plugin, mounted.identity.clone(), metrics, request)
+            .await;
+        match result {
+            Ok(response) => {
+                metrics.responded(response.status().as_u16(), started.elapsed());
+                Ok(response
+                    .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
+            }
+            Err(error) => {
                 let (org, plugin) = (&mounted.identity.org, &mounted.identity.plugin);
                 tracing::warn!(org, plugin, "plugin request failed: {error}");
-                ApiError::from(error)
-            })
+                match error {
+                    InvokeError::Trap(_) => metrics.trapped(),
+                    InvokeError::CpuDeadline(_) => metrics.hit_cpu_deadline(),
+                    InvokeError::Timeout(_) => metrics.timed_out(),
+                    _ => {}
+                }
+                let error = ApiError::from(error);
+                metrics.responded(error.status.as_u16(), started.elapsed());
+                Err(error)
+            }
+        }
     }
 }
 /// The absolute URI the plugin sees: the client's authority, the rewritten path.

@@ -16,6 +16,7 @@
 //! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
+//! - [`metrics`]: Prometheus metrics at `/metrics`;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
@@ -31,6 +32,7 @@ pub mod host_api;
 pub mod ids;
 pub mod lifecycle;
 pub mod loader;
+pub mod metrics;
 pub mod package;
 pub mod router;
 pub mod runtime;

@@ -2,6 +2,7 @@
 //! the path the plugin sees (`/{rest…}` plus the query string).
 
 use crate::loader::RoutePlugin;
+use crate::metrics::{Metrics, PluginMetrics};
 use crate::runtime::PluginIdentity;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -48,12 +49,14 @@ pub struct MountedPlugin {
     pub identity: Arc<PluginIdentity>,
     /// The loaded component.
     pub plugin: Arc<RoutePlugin>,
+    /// Its metric handles.
+    pub metrics: PluginMetrics,
 }
 
 /// The live table of route plugins, per org. Readers never wait on each other.
-#[derive(Default)]
 pub struct RouteTable {
     orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// Why a tenant route did not resolve.
@@ -66,6 +69,14 @@ pub enum Miss {
 }
 
 impl RouteTable {
+    /// An empty table whose plugins record into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            orgs: RwLock::default(),
+            metrics,
+        }
+    }
+
     /// Makes `plugin` answer under `/o/{org}/p/{name}/`, replacing any previous one.
     pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>) {
         let mounted = Arc::new(MountedPlugin {
@@ -74,6 +85,7 @@ impl RouteTable {
                 plugin: name.to_owned(),
             }),
             plugin,
+            metrics: self.metrics.plugin(org, name),
         });
         self.orgs
             .write()

@@ -8,6 +8,7 @@
 use crate::config::Limits;
 use crate::host_api;
 use crate::loader::RoutePlugin;
+use crate::metrics::PluginMetrics;
 use bytes::Bytes;
 use hyper::body::Body;
 use std::sync::Arc;
@@ -113,6 +114,7 @@ impl Runtime {
         &self,
         plugin: &RoutePlugin,
         identity: Arc<PluginIdentity>,
+        metrics: &PluginMetrics,
         request: http::Request<B>,
     ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
     where
@@ -136,8 +138,12 @@ impl Runtime {
         let pre = plugin.pre.clone();
         let deadline_ms = self.limits.cpu_deadline_ms;
         let timeout = self.limits.request_timeout();
+        let metrics = metrics.clone();
         let guest = tokio::spawn(tokio::time::timeout(timeout, async move {
+            let started = std::time::Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
+            metrics.instantiated(started.elapsed());
+            let _live = metrics.live_instance();
             proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)

@@ -98,3 +98,35 @@ fn a_guest_blocked_past_the_wall_clock_limit_is_stopped() {
     // A short sleep within the limit is fine.
     assert_eq!(server.get("/o/bad/p/faults/sleep/10").body, "ok");
 }
+
+#[test]
+fn metrics_count_requests_failures_and_instantiations_per_plugin() {
+    let (server, _dir) = server();
+    for _ in 0..3 {
+        assert_eq!(server.get("/o/good/p/hello/").status, 200);
+    }
+    assert_eq!(server.get("/o/bad/p/faults/recurse").status, 500);
+    assert_eq!(server.get("/o/bad/p/faults/spin").status, 503);
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .content_type
+            .starts_with("application/openmetrics-text"),
+        "{metrics:?}"
+    );
+    for line in [
+        r#"berth_plugin_requests_total{org="good",plugin="hello",kind="2xx"} 3"#,
+        r#"berth_plugin_requests_total{org="bad",plugin="faults",kind="5xx"} 2"#,
+        r#"berth_plugin_failures_total{org="bad",plugin="faults",kind="trap"} 1"#,
+        r#"berth_plugin_failures_total{org="bad",plugin="faults",kind="cpu_deadline"} 1"#,
+        r#"berth_plugin_instantiation_duration_seconds_count{org="good",plugin="hello"} 3"#,
+        r#"berth_plugin_live_instances{org="good",plugin="hello"} 0"#,
+    ] {
+        assert!(
+            metrics.body.contains(line),
+            "missing {line} in\n{}",
+            metrics.body
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! Prometheus metrics, served at `/metrics` in the OpenMetrics text format.
+//!
+//! Per plugin (labels `org`, `plugin`): requests by status class, request
+//! latency to the response head, instantiation time, traps, CPU-deadline
+//! and wall-clock timeouts, live instances. Per org: requests refused by
+//! admission (429). Handles for a plugin are created once when it is
+//! mounted, so recording on the request path is a few atomic operations.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+/// Labels of per-plugin series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginLabels {
+    org: String,
+    plugin: String,
+}
+
+/// Labels of per-plugin series split by a second dimension.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PluginKindLabels {
+    org: String,
+    plugin: String,
+    kind: &'static str,
+}
+
+/// Labels of per-org series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrgLabels {
+    org: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Latency buckets: 50 µs doubling to about 1.6 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// The process's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<PluginKindLabels, Counter>,
+    latency: HistogramFamily<PluginLabels>,
+    instantiation: HistogramFamily<PluginLabels>,
+    failures: Family<PluginKindLabels, Counter>,
+    live_instances: Family<PluginLabels, Gauge>,
+    rejected: Family<OrgLabels, Counter>,
+}
+
+/// Pre-resolved metric handles for one mounted plugin.
+#[derive(Clone)]
+pub struct PluginMetrics {
+    responses: [Counter; 4],
+    latency: Histogram,
+    instantiation: Histogram,
+    traps: Counter,
+    cpu_deadlines: Counter,
+    timeouts: Counter,
+    live_instances: Gauge,
+}
+
+/// Status classes counted per plugin.
+const STATUS_CLASSES: [&str; 4] = ["2xx", "3xx", "4xx", "5xx"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("berth");
+        let requests = Family::default();
+        let latency: HistogramFamily<PluginLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let instantiation: HistogramFamily<PluginLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let failures = Family::default();
+        let live_instances = Family::default();
+        let rejected = Family::default();
+        registry.register(
+            "plugin_requests",
+            "Plugin requests answered, by status class (kind)",
+            requests.clone(),
+        );
+        registry.register(
+            "plugin_request_duration_seconds",
+            "Time from admission to the plugin's response head",
+            latency.clone(),
+        );
+        registry.register(
+            "plugin_instantiation_duration_seconds",
+            "Time to create a fresh plugin instance",
+            instantiation.clone(),
+        );
+        registry.register(
+            "plugin_failures",
+            "Plugin requests that failed: trap, cpu_deadline or timeout (kind)",
+            failures.clone(),
+        );
+        registry.register(
+            "plugin_live_instances",
+            "Plugin instances alive now",
+            live_instances.clone(),
+        );
+        registry.register(
+            "org_rejected_requests",
+            "Requests refused with 429 by per-org admission",
+            rejected.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            instantiation,
+            failures,
+            live_instances,
+            rejected,
+        }
+    }
+}
+
+impl Metrics {
+    /// Handles for `org`'s plugin `plugin`.
+    pub fn plugin(&self, org: &str, plugin: &str) -> PluginMetrics {
+        let labels = PluginLabels {
+            org: org.to_owned(),
+            plugin: plugin.to_owned(),
+        };
+        let kind = |kind| PluginKindLabels {
+            org: org.to_owned(),
+            plugin: plugin.to_owned(),
+            kind,
+        };
+        PluginMetrics {
+            responses: STATUS_CLASSES.map(|class| handle(&self.requests, &kind(class))),
+            latency: handle(&self.latency, &labels),
+            instantiation: handle(&self.instantiation, &labels),
+            traps: handle(&self.failures, &kind("trap")),
+            cpu_deadlines: handle(&self.failures, &kind("cpu_deadline")),
+            timeouts: handle(&self.failures, &kind("timeout")),
+            live_instances: handle(&self.live_instances, &labels),
+        }
+    }
+
+    /// Counts a request `org` had refused by admission.
+    pub fn rejected(&self, org: &str) {
+        self.rejected
+            .get_or_create(&OrgLabels {
+                org: org.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Everything, in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// A handle sharing the series for `labels` in `family`. The family's lock
+/// guard is released before returning: holding one while creating another
+/// series in the same family would deadlock.
+fn handle<L, M, C>(family: &Family<L, M, C>, labels: &L) -> M
+where
+    L: Clone + std::hash::Hash + Eq,
+    M: Clone,
+    C: prometheus_client::metrics::family::MetricConstructor<M>,
+{
+    family.get_or_create(labels).clone()
+}
+
+impl PluginMetrics {
+    /// Records a response with `status`, `elapsed` after admission.
+    pub fn responded(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).clamp(2, 5) - 2;
+        self.responses[class].inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records how long creating an instance took.
+    pub fn instantiated(&self, elapsed: Duration) {
+        self.instantiation.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a trap.
+    pub fn trapped(&self) {
+        self.traps.inc();
+    }
+
+    /// Counts a CPU-deadline interruption.
+    pub fn hit_cpu_deadline(&self) {
+        self.cpu_deadlines.inc();
+    }
+
+    /// Counts a wall-clock timeout.
+    pub fn timed_out(&self) {
+        self.timeouts.inc();
+    }
+
+    /// Counts an instance as alive until the returned guard is dropped.
+    pub fn live_instance(&self) -> LiveInstance {
+        self.live_instances.inc();
+        LiveInstance(self.live_instances.clone())
+    }
+}
+
+/// Keeps an instance counted as live; decrements the gauge when dropped.
+pub struct LiveInstance(Gauge);
+
+impl Drop for LiveInstance {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_show_up_in_the_text_output_with_labels() {
+        let metrics = Metrics::default();
+        let plugin = metrics.plugin("acme", "hello");
+        plugin.responded(200, Duration::from_micros(80));
+        plugin.responded(503, Duration::from_millis(2));
+        plugin.trapped();
+        let live = plugin.live_instance();
+        metrics.rejected("acme");
+        let text = metrics.encode();
+        for line in [
+            r#"berth_plugin_requests_total{org="acme",plugin="hello",kind="2xx"} 1"#,
+            r#"berth_plugin_requests_total{org="acme",plugin="hello",kind="5xx"} 1"#,
+            r#"berth_plugin_failures_total{org="acme",plugin="hello",kind="trap"} 1"#,
+            r#"berth_plugin_live_instances{org="acme",plugin="hello"} 1"#,
+            r#"berth_org_rejected_requests_total{org="acme"} 1"#,
+            r#"berth_plugin_request_duration_seconds_count{org="acme",plugin="hello"} 2"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        drop(live);
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#)
+        );
+    }
+}
