@@ -1,13 +1,16 @@
 //! Body wrappers on the plugin request path: size caps on what a client
 //! sends and what a plugin answers (enforced while streaming, nothing is
 //! buffered), and a guard that stays alive until a response is finished, so
-//! per-org slots stay held while a plugin is still streaming.
+//! per-org slots stay held while a plugin is still streaming; and the
+//! collapse of a body the plugin already finished into one sized buffer.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use bytes::BytesMut;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use wasmtime_wasi_http::Error as HttpError;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -68,5 +71,130 @@ impl<G: Unpin> Body for Guarded<G> {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// Takes every frame `body` has ready without waiting. When that reaches
+/// the end — a plugin that finished before its response was returned — the
+/// whole body becomes one buffer of known length, so the client gets a
+/// `Content-Length` instead of chunked encoding and the response goes out
+/// in one write. Otherwise the frames taken so far are replayed ahead of
+/// the rest of the stream.
+pub fn collapse_if_complete(mut body: HyperOutgoingBody) -> HyperOutgoingBody {
+    let mut context = Context::from_waker(Waker::noop());
+    let mut data = BytesMut::new();
+    let mut taken = VecDeque::new();
+    let mut ended = false;
+    loop {
+        match Pin::new(&mut body).poll_frame(&mut context) {
+            Poll::Ready(None) if taken.is_empty() => {
+                return Full::new(data.freeze())
+                    .map_err(|never| match never {})
+                    .boxed_unsync();
+            }
+            Poll::Ready(Some(Ok(frame))) if taken.is_empty() && frame.is_data() => {
+                data.extend_from_slice(&frame.into_data().unwrap_or_default());
+            }
+            Poll::Ready(Some(Ok(frame))) => taken.push_back(Ok(frame)),
+            Poll::Ready(Some(Err(error))) => {
+                taken.push_back(Err(error));
+                break;
+            }
+            Poll::Ready(None) => {
+                ended = true;
+                break;
+            }
+            Poll::Pending => break,
+        }
+    }
+    if !data.is_empty() {
+        taken.push_front(Ok(Frame::data(data.freeze())));
+    }
+    let rest = (!ended).then_some(body);
+    HyperOutgoingBody::new(Replayed { taken, rest })
+}
+
+/// Frames already taken from `rest`, yielded before it (`None` once it ended).
+struct Replayed {
+    taken: VecDeque<Result<Frame<Bytes>, HttpError>>,
+    rest: Option<HyperOutgoingBody>,
+}
+
+impl Body for Replayed {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(frame) = self.taken.pop_front() {
+            return Poll::Ready(Some(frame));
+        }
+        match self.rest.as_mut() {
+            Some(rest) => Pin::new(rest).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that answers each poll from a script.
+    struct Scripted(VecDeque<Poll<Option<&'static str>>>);
+
+    impl Body for Scripted {
+        type Data = Bytes;
+        type Error = HttpError;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            match self.0.pop_front() {
+                Some(step) => step.map(|chunk| chunk.map(|c| Ok(Frame::data(Bytes::from(c))))),
+                None => Poll::Ready(None),
+            }
+        }
+    }
+
+    fn scripted(steps: Vec<Poll<Option<&'static str>>>) -> HyperOutgoingBody {
+        HyperOutgoingBody::new(Scripted(steps.into()))
+    }
+
+    #[tokio::test]
+    async fn a_finished_body_becomes_one_sized_buffer() {
+        let body = collapse_if_complete(scripted(vec![
+            Poll::Ready(Some("hello, ")),
+            Poll::Ready(Some("world")),
+        ]));
+        assert_eq!(body.size_hint().exact(), Some(12));
+        let bytes = body.collect().await.expect("body").to_bytes();
+        assert_eq!(bytes, "hello, world");
+    }
+
+    #[tokio::test]
+    async fn a_body_still_streaming_replays_what_was_taken_then_the_rest() {
+        let mut body = collapse_if_complete(scripted(vec![
+            Poll::Ready(Some("first ")),
+            Poll::Pending,
+            Poll::Ready(Some("second")),
+        ]));
+        assert_eq!(body.size_hint().exact(), None, "length not known yet");
+        // The scripted Pending registers no waker, so poll by hand.
+        let mut seen = Vec::new();
+        let mut context = Context::from_waker(Waker::noop());
+        loop {
+            match Pin::new(&mut body).poll_frame(&mut context) {
+                Poll::Ready(Some(frame)) => {
+                    seen.push(frame.expect("frame").into_data().expect("data"))
+                }
+                Poll::Ready(None) => break,
+                Poll::Pending => continue,
+            }
+        }
+        assert_eq!(seen, ["first ", "second"]);
     }
 }

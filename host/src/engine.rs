@@ -8,13 +8,24 @@ use crate::config::Limits;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Core wasm instances a component may create per component instance
 /// (wasm32-wasip2 components carry a few adapter shims beside the main module).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 /// Tables per component instance, for the same reason.
 const TABLES_PER_COMPONENT: u32 = 8;
+
+/// Bytes of each linear memory reset in place (only the pages the guest
+/// touched, found with Linux's `PAGEMAP_SCAN` where available) instead of
+/// being unmapped when its slot is freed. Keeping the pages a request dirtied
+/// resident avoids a page fault per touched page on the next request and the
+/// cross-core TLB shootdown `madvise` costs on every free.
+const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
+/// The same for tables (function tables are touched on every call through them).
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+/// Freed slots whose remaining pages are decommitted in one batch.
+const DECOMMIT_BATCH: usize = 32;
 
 /// Builds the serving engine, sized from `limits`.
 pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
@@ -27,7 +38,11 @@ pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .total_tables(limits.max_instances * TABLES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .total_stacks(limits.max_instances)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(limits.max_memory_bytes)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .pagemap_scan(Enabled::Auto)
+        .decommit_batch_size(DECOMMIT_BATCH);
 
     let mut config = Config::new();
     config

@@ -5,13 +5,17 @@
 //! `InstancePre`, bounded by a CPU deadline (epoch interruption) and a
 //! wall-clock timeout. A trap, a deadline or a timeout ends that request alone.
 
+use crate::bodies::collapse_if_complete;
 use crate::config::Limits;
 use crate::host_api;
 use crate::loader::RoutePlugin;
 use crate::metrics::PluginMetrics;
 use bytes::Bytes;
 use hyper::body::Body;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -92,6 +96,9 @@ pub enum InvokeError {
     Setup(String),
 }
 
+/// How a guest's run ended: its own result, or the wall-clock timeout.
+type GuestOutcome = Result<wasmtime::Result<()>, tokio::time::error::Elapsed>;
+
 /// Runs route plugins, one fresh instance per request.
 #[derive(Clone)]
 pub struct Runtime {
@@ -139,7 +146,7 @@ impl Runtime {
         let deadline_ms = self.limits.cpu_deadline_ms;
         let timeout = self.limits.request_timeout();
         let metrics = metrics.clone();
-        let guest = tokio::spawn(tokio::time::timeout(timeout, async move {
+        let mut guest = Box::pin(tokio::time::timeout(timeout, async move {
             let started = std::time::Instant::now();
             let proxy = pre.instantiate_async(&mut store).await?;
             metrics.instantiated(started.elapsed());
@@ -150,21 +157,49 @@ impl Runtime {
                 .await
         }));
 
-        match tokio::time::timeout(timeout, receiver).await {
-            Ok(Ok(Ok(response))) => Ok(response),
-            Ok(Ok(Err(code))) => Err(InvokeError::Guest(format!("{code:?}"))),
-            // The guest dropped the outparam without setting it: find out why.
-            Ok(Err(_)) => match guest.await {
-                Ok(Ok(Ok(()))) => Err(InvokeError::NoResponse),
-                Ok(Ok(Err(e))) => Err(classify_guest_error(e, deadline_ms)),
-                Ok(Err(_elapsed)) => Err(InvokeError::Timeout(self.limits.request_timeout_ms)),
-                Err(join) => Err(InvokeError::Trap(join.to_string())),
-            },
-            Err(_elapsed) => {
-                guest.abort();
-                Err(InvokeError::Timeout(self.limits.request_timeout_ms))
+        // Drive the guest on this task until it sets the response head or
+        // finishes. Most guests finish within that first poll (the body sits
+        // in the response channel), so the instance is freed before the head
+        // is returned and no task is spawned.
+        let mut receiver = receiver;
+        let first = std::future::poll_fn(|cx| {
+            if let Poll::Ready(head) = Pin::new(&mut receiver).poll(cx) {
+                return Poll::Ready(Ok(head));
             }
-        }
+            guest.as_mut().poll(cx).map(Err)
+        })
+        .await;
+        let timeout_ms = self.limits.request_timeout_ms;
+        let without_response = |finished: GuestOutcome| match finished {
+            Ok(Ok(())) => InvokeError::NoResponse,
+            Ok(Err(e)) => classify_guest_error(e, deadline_ms),
+            Err(_elapsed) => InvokeError::Timeout(timeout_ms),
+        };
+        let (head, finished) = match first {
+            Ok(Ok(head)) => {
+                let running =
+                    std::future::poll_fn(|cx| Poll::Ready(guest.as_mut().poll(cx).is_pending()))
+                        .await;
+                if running {
+                    // Still streaming: let it finish on its own task, still
+                    // bounded by the wall-clock timeout.
+                    tokio::spawn(guest);
+                }
+                (head, !running)
+            }
+            // The guest dropped the outparam without setting it: find out why.
+            Ok(Err(_dropped)) => return Err(without_response(guest.await)),
+            Err(finished) => match receiver.try_recv() {
+                Ok(head) => (head, true),
+                Err(_) => return Err(without_response(finished)),
+            },
+        };
+        let response = head.map_err(|code| InvokeError::Guest(format!("{code:?}")))?;
+        Ok(if finished {
+            response.map(collapse_if_complete)
+        } else {
+            response
+        })
     }
 
     fn new_store(&self, plugin: &RoutePlugin, identity: Arc<PluginIdentity>) -> Store<PluginState> {
