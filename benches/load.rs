@@ -1,0 +1,496 @@
+//! `berth-load`: the operator's benchmark. It starts a `berth serve` (or
+//! targets a running one), creates N orgs each with M active copies of the
+//! `hello` plugin, drives closed-loop HTTP load on loopback — every worker
+//! keeps one request in flight, bounded by time and by count — and reports
+//! throughput, latency percentiles, 429s, CPU per request, peak RSS and RSS
+//! per active org. The same load then runs against a native hyper handler
+//! doing the same work in this process, and the ratio is printed. A last
+//! phase measures berth's latency at moderate load (few connections).
+//!
+//! ```sh
+//! cargo build --release --bin berth
+//! cargo run --release -p berth-benches --bin berth-load -- --orgs 50 --plugins 2
+//! ```
+
+use bytes::Bytes;
+use clap::Parser;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Closed-loop load against berth and a native handler.
+#[derive(Parser, Clone)]
+#[command(about)]
+struct Args {
+    /// Orgs to create.
+    #[arg(long, default_value_t = 20)]
+    orgs: usize,
+    /// Active plugins per org (copies of `hello`).
+    #[arg(long, default_value_t = 2)]
+    plugins: usize,
+    /// Concurrent connections, each with one request in flight, for the
+    /// saturation phases (berth and native).
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Concurrent connections for the moderate-load latency phase.
+    #[arg(long, default_value_t = 4)]
+    moderate_concurrency: usize,
+    /// Time limit for each load phase, in seconds.
+    #[arg(long, default_value_t = 8)]
+    seconds: u64,
+    /// Request limit for each load phase.
+    #[arg(long, default_value_t = 2_000_000)]
+    max_requests: u64,
+    /// The `berth` binary to start (default: next to this one).
+    #[arg(long)]
+    berth: Option<PathBuf>,
+    /// Target an already running berth at this loopback address instead
+    /// (RSS is then not reported).
+    #[arg(long)]
+    target: Option<std::net::SocketAddr>,
+    /// Set each org's in-flight limit to this (PUT …/limits) before the load.
+    #[arg(long)]
+    org_concurrency: Option<u32>,
+    /// Set each org's sustained requests per second (burst the same) before the load.
+    #[arg(long)]
+    org_rps: Option<u32>,
+}
+
+/// What one load phase measured.
+struct Phase {
+    requests: u64,
+    rejected: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Phase {
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_us(&self, p: f64) -> u32 {
+        if self.latencies_us.is_empty() {
+            return 0;
+        }
+        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[rank]
+    }
+
+    fn report(&self, name: &str) {
+        println!(
+            "{name:<9} {:>9.0} req/s  p50 {:>6} µs  p99 {:>6} µs  p999 {:>6} µs  429s {:>6}  errors {:>4}  ({} requests in {:.1} s)",
+            self.throughput(),
+            self.percentile_us(50.0),
+            self.percentile_us(99.0),
+            self.percentile_us(99.9),
+            self.rejected,
+            self.errors,
+            self.requests,
+            self.elapsed.as_secs_f64()
+        );
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (server, addr) = match args.target {
+        Some(addr) => (None, addr),
+        None => {
+            let server = BerthProcess::start(&args)?;
+            let addr = server.addr;
+            (Some(server), addr)
+        }
+    };
+    let baseline_rss = server.as_ref().map(BerthProcess::rss_kib);
+    let paths = setup_tenants(addr, &args).await?;
+    println!(
+        "berth at {addr}: {} orgs × {} plugins active, {} connections, ≤{} s or ≤{} requests per phase",
+        args.orgs, args.plugins, args.concurrency, args.seconds, args.max_requests
+    );
+
+    let paths = Arc::new(paths);
+    let cpu_before = server.as_ref().map(BerthProcess::cpu_seconds);
+    let berth = run_load(addr, paths.clone(), args.concurrency, &args).await;
+    berth.report("berth");
+    if let (Some(server), Some(before)) = (&server, cpu_before) {
+        let used = server.cpu_seconds() - before;
+        println!(
+            "cpu       berth used {:.2} cores, {:.1} µs of CPU per request",
+            used / berth.elapsed.as_secs_f64(),
+            1e6 * used / (berth.requests + berth.rejected).max(1) as f64
+        );
+    }
+
+    let native_addr = start_native().await?;
+    let native_paths = Arc::new(vec!["/echo/bench".to_owned()]);
+    let native = run_load(native_addr, native_paths, args.concurrency, &args).await;
+    native.report("native");
+    println!(
+        "ratio     berth/native throughput {:.1} %, p99 {:.2}×",
+        100.0 * berth.throughput() / native.throughput(),
+        f64::from(berth.percentile_us(99.0)) / f64::from(native.percentile_us(99.0).max(1))
+    );
+
+    let moderate = run_load(addr, paths, args.moderate_concurrency, &args).await;
+    moderate.report(&format!("berth ×{}", args.moderate_concurrency));
+
+    if let (Some(server), Some(baseline)) = (&server, baseline_rss) {
+        let peak = server.peak_rss_kib();
+        let now = server.rss_kib();
+        println!(
+            "memory    peak RSS {} MiB; RSS before traffic {} MiB, after {} MiB; {:.0} KiB per active org",
+            peak / 1024,
+            baseline / 1024,
+            now / 1024,
+            now.saturating_sub(baseline) as f64 / args.orgs.max(1) as f64
+        );
+    }
+    let errors = berth.errors + moderate.errors;
+    anyhow::ensure!(
+        errors == 0,
+        "berth failed {errors} requests (neither 200 nor 429)"
+    );
+    Ok(())
+}
+
+/// Creates the orgs and plugins through the management API; returns the
+/// plugin paths to request.
+async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Result<Vec<String>> {
+    let manifest: serde_json::Value =
+        serde_json::from_str(include_str!("../guests/hello/manifest.json"))?;
+    let mut paths = Vec::new();
+    for org_index in 0..args.orgs {
+        let org = format!("load-{org_index}");
+        let created = send(
+            addr,
+            "POST",
+            "/api/v1/orgs",
+            "application/json",
+            serde_json::json!({ "name": org }).to_string().into_bytes(),
+        )
+        .await?;
+        anyhow::ensure!(
+            created.0 == 201 || created.0 == 409,
+            "creating {org}: {created:?}"
+        );
+        if args.org_concurrency.is_some() || args.org_rps.is_some() {
+            let rps = args.org_rps.unwrap_or(0);
+            let limits = serde_json::json!({
+                "max-concurrent": args.org_concurrency.unwrap_or(u32::MAX),
+                "requests-per-second": rps,
+                "burst": rps.max(1),
+            });
+            let set = send(
+                addr,
+                "PUT",
+                &format!("/api/v1/orgs/{org}/limits"),
+                "application/json",
+                limits.to_string().into_bytes(),
+            )
+            .await?;
+            anyhow::ensure!(set.0 == 200, "setting limits of {org}: {set:?}");
+        }
+        for plugin_index in 0..args.plugins {
+            let name = format!("hello-{plugin_index}");
+            let mut manifest = manifest.clone();
+            manifest["name"] = name.clone().into();
+            let manifest = serde_json::to_vec(&manifest)?;
+            let zip = berth::package::build_zip([
+                ("manifest.json", manifest.as_slice()),
+                ("hello.wasm", berth_guests::HELLO_COMPONENT_BYTES),
+            ]);
+            let plugins = format!("/api/v1/orgs/{org}/plugins");
+            let installed = send(
+                addr,
+                "POST",
+                &format!("{plugins}?force"),
+                "application/zip",
+                zip,
+            )
+            .await?;
+            anyhow::ensure!(
+                installed.0 == 201,
+                "installing {name} in {org}: {installed:?}"
+            );
+            let activated = send(
+                addr,
+                "POST",
+                &format!("{plugins}/{name}/activate"),
+                "application/json",
+                Vec::new(),
+            )
+            .await?;
+            anyhow::ensure!(
+                activated.0 == 200,
+                "activating {name} in {org}: {activated:?}"
+            );
+            paths.push(format!("/o/{org}/p/{name}/echo/bench"));
+        }
+    }
+    Ok(paths)
+}
+
+/// One request on a fresh connection (for setup).
+async fn send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, String)> {
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(TcpStream::connect(addr).await?))
+            .await?;
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string())
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::from(body)))?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Closed-loop load: `concurrency` workers, each on its own keep-alive
+/// connection, cycling through `paths`, until the time or count limit.
+async fn run_load(
+    addr: std::net::SocketAddr,
+    paths: Arc<Vec<String>>,
+    concurrency: usize,
+    args: &Args,
+) -> Phase {
+    let issued = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (paths, issued, max) = (paths.clone(), issued.clone(), args.max_requests);
+            tokio::spawn(
+                async move { worker_loop(addr, worker, &paths, &issued, max, deadline).await },
+            )
+        })
+        .collect();
+    let mut phase = Phase {
+        requests: 0,
+        rejected: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    for worker in workers {
+        if let Ok(result) = worker.await {
+            phase.requests += result.requests;
+            phase.rejected += result.rejected;
+            phase.errors += result.errors;
+            phase.latencies_us.extend(result.latencies_us);
+        }
+    }
+    phase.elapsed = started.elapsed();
+    phase.latencies_us.sort_unstable();
+    phase
+}
+
+async fn worker_loop(
+    addr: std::net::SocketAddr,
+    worker: usize,
+    paths: &[String],
+    issued: &AtomicU64,
+    max: u64,
+    deadline: Instant,
+) -> Phase {
+    let mut phase = Phase {
+        requests: 0,
+        rejected: 0,
+        errors: 0,
+        elapsed: Duration::ZERO,
+        latencies_us: Vec::new(),
+    };
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        phase.errors += 1;
+        return phase;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        phase.errors += 1;
+        return phase;
+    };
+    tokio::spawn(connection);
+    let mut next = worker;
+    while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max {
+        let path = &paths[next % paths.len()];
+        next += 1;
+        let request = Request::get(path.as_str())
+            .header("host", "bench")
+            .body(Empty::<Bytes>::new())
+            .expect("valid request");
+        let sent = Instant::now();
+        let outcome = match sender.send_request(request).await {
+            Ok(response) => {
+                let status = response.status();
+                let body = response.into_body().collect().await;
+                (status, body.is_ok())
+            }
+            Err(_) => (StatusCode::BAD_GATEWAY, false),
+        };
+        let latency = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
+        match outcome {
+            (StatusCode::OK, true) => {
+                phase.requests += 1;
+                phase.latencies_us.push(latency);
+            }
+            (StatusCode::TOO_MANY_REQUESTS, _) => phase.rejected += 1,
+            _ => {
+                phase.errors += 1;
+                if sender.ready().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    phase
+}
+
+/// What `guests/hello` does for `GET /echo/{param}`, as a native hyper handler.
+async fn native_hello(
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let param = request
+        .uri()
+        .path()
+        .strip_prefix("/echo/")
+        .unwrap_or_default()
+        .to_owned();
+    let body = serde_json::json!({ "param": param, "path": path }).to_string();
+    Ok(Response::builder()
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("valid response"))
+}
+
+/// Starts the native handler on a loopback port in this process.
+async fn start_native() -> anyhow::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(native_hello);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A `berth serve` child process on a fresh data directory.
+struct BerthProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    _data: tempfile::TempDir,
+}
+
+impl BerthProcess {
+    fn start(args: &Args) -> anyhow::Result<Self> {
+        let binary = match &args.berth {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("berth"),
+        };
+        let data = tempfile::tempdir()?;
+        let mut child = Command::new(&binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data"])
+            .arg(data.path())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "starting {}: {e} (build it with `cargo build --release --bin berth`)",
+                    binary.display()
+                )
+            })?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("berth listening on http://")
+            .ok_or_else(|| anyhow::anyhow!("unexpected berth output: {line:?}"))?
+            .parse()?;
+        Ok(Self {
+            child,
+            addr,
+            _data: data,
+        })
+    }
+
+    /// User + system CPU time the server has used (`/proc/{pid}/stat`
+    /// counts it in USER_HZ, 100 per second on Linux).
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields of the whole line.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let ticks: u64 = after_name
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|field| field.parse::<u64>().ok())
+            .sum();
+        ticks as f64 / 100.0
+    }
+
+    fn status_kib(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|line| {
+                    line.strip_prefix(field)?
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM:")
+    }
+}
+
+impl Drop for BerthProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

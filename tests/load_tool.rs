@@ -1,0 +1,60 @@
+//! The operator's load tool, run briefly against a real `berth serve`: it
+//! must set up its orgs, drive every phase, count the 429s of a rate-limited
+//! org as rejections (not errors), and report memory.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `berth` binary sits next to `berth-load` in the target directory.
+fn berth_binary() -> PathBuf {
+    let binary = PathBuf::from(env!("CARGO_BIN_EXE_berth-load")).with_file_name("berth");
+    assert!(
+        binary.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        binary.display()
+    );
+    binary
+}
+
+/// The value after `label` in a report line, e.g. `429s` → its count.
+fn figure(line: &str, label: &str) -> u64 {
+    let mut words = line.split_whitespace();
+    words.find(|word| *word == label);
+    words
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no `{label}` figure in {line:?}"))
+}
+
+#[test]
+fn load_tool_reports_throughput_rejections_and_memory() {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth-load"))
+        .arg("--berth")
+        .arg(berth_binary())
+        .args(["--orgs", "2", "--plugins", "1", "--concurrency", "4"])
+        .args(["--moderate-concurrency", "2", "--seconds", "1"])
+        .args(["--org-rps", "20"])
+        .output()
+        .expect("berth-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "berth-load failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line in {stdout}"))
+    };
+    // Phase lines pad the phase name to nine columns.
+    let berth = line("berth     ");
+    // Two orgs at 20 requests per second (burst 20) for about a second:
+    // some requests pass, four busy connections far exceed the rest.
+    assert!(figure(berth, "429s") > 0, "{berth}");
+    assert_eq!(figure(berth, "errors"), 0, "{berth}");
+    let native = line("native");
+    assert_eq!(figure(native, "errors"), 0, "{native}");
+    assert!(line("memory").contains("per active org"), "{stdout}");
+}
