@@ -4,7 +4,7 @@
 //! keeps one request in flight, bounded by time and by count — and reports
 //! throughput, latency percentiles, 429s, CPU per request, peak RSS and RSS
 //! per active org. The same load then runs against a native hyper handler
-//! doing the same work in this process, and the ratio is printed. A last
+//! doing the same work, in its own process as berth is, and the ratio is printed. A last
 //! phase measures berth's latency at moderate load (few connections).
 //!
 //! ```sh
@@ -62,6 +62,10 @@ struct Args {
     /// Set each org's sustained requests per second (burst the same) before the load.
     #[arg(long)]
     org_rps: Option<u32>,
+    /// Internal: serve the native handler on a loopback port and print it
+    /// (the baseline runs as its own process, as berth does).
+    #[arg(long, hide = true)]
+    serve_native: bool,
 }
 
 /// What one load phase measured.
@@ -104,15 +108,18 @@ impl Phase {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.serve_native {
+        return serve_native().await;
+    }
     let (server, addr) = match args.target {
         Some(addr) => (None, addr),
         None => {
-            let server = BerthProcess::start(&args)?;
+            let server = ServerProcess::start_berth(&args)?;
             let addr = server.addr;
             (Some(server), addr)
         }
     };
-    let baseline_rss = server.as_ref().map(BerthProcess::rss_kib);
+    let baseline_rss = server.as_ref().map(ServerProcess::rss_kib);
     let paths = setup_tenants(addr, &args).await?;
     println!(
         "berth at {addr}: {} orgs × {} plugins active, {} connections, ≤{} s or ≤{} requests per phase",
@@ -120,22 +127,19 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let paths = Arc::new(paths);
-    let cpu_before = server.as_ref().map(BerthProcess::cpu_seconds);
+    let cpu_before = server.as_ref().map(ServerProcess::cpu_seconds);
     let berth = run_load(addr, paths.clone(), args.concurrency, &args).await;
     berth.report("berth");
     if let (Some(server), Some(before)) = (&server, cpu_before) {
-        let used = server.cpu_seconds() - before;
-        println!(
-            "cpu       berth used {:.2} cores, {:.1} µs of CPU per request",
-            used / berth.elapsed.as_secs_f64(),
-            1e6 * used / (berth.requests + berth.rejected).max(1) as f64
-        );
+        server.report_cpu("berth", before, &berth);
     }
 
-    let native_addr = start_native().await?;
+    let native_server = ServerProcess::start_native()?;
     let native_paths = Arc::new(vec!["/echo/bench".to_owned()]);
-    let native = run_load(native_addr, native_paths, args.concurrency, &args).await;
+    let cpu_before = native_server.cpu_seconds();
+    let native = run_load(native_server.addr, native_paths, args.concurrency, &args).await;
     native.report("native");
+    native_server.report_cpu("native", cpu_before, &native);
     println!(
         "ratio     berth/native throughput {:.1} %, p99 {:.2}×",
         100.0 * berth.throughput() / native.throughput(),
@@ -388,62 +392,90 @@ async fn native_hello(
         .expect("valid response"))
 }
 
-/// Starts the native handler on a loopback port in this process.
-async fn start_native() -> anyhow::Result<std::net::SocketAddr> {
+/// Serves the native handler on a loopback port until killed, printing
+/// `native listening on http://ADDR` first.
+async fn serve_native() -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(native_hello);
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Ok(addr)
+    println!("native listening on http://{}", listener.local_addr()?);
+    while let Ok((stream, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(native_hello);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+    Ok(())
 }
 
-/// A `berth serve` child process on a fresh data directory.
-struct BerthProcess {
+/// A server child process (berth, or the native baseline) on loopback.
+struct ServerProcess {
     child: Child,
     addr: std::net::SocketAddr,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
-impl BerthProcess {
-    fn start(args: &Args) -> anyhow::Result<Self> {
+impl ServerProcess {
+    /// Starts `berth serve` on a fresh data directory.
+    fn start_berth(args: &Args) -> anyhow::Result<Self> {
         let binary = match &args.berth {
             Some(path) => path.clone(),
             None => std::env::current_exe()?.with_file_name("berth"),
         };
         let data = tempfile::tempdir()?;
-        let mut child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data"])
             .arg(data.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "starting {}: {e} (build it with `cargo build --release --bin berth`)",
-                    binary.display()
-                )
-            })?;
+            .env("RUST_LOG", "warn");
+        Self::spawn(command, "berth", Some(data)).map_err(|e| {
+            anyhow::anyhow!(
+                "starting {}: {e:#} (build it with `cargo build --release --bin berth`)",
+                binary.display()
+            )
+        })
+    }
+
+    /// Starts this binary as the native baseline server.
+    fn start_native() -> anyhow::Result<Self> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("--serve-native");
+        Self::spawn(command, "native", None)
+    }
+
+    /// Spawns `command` and reads `{name} listening on http://ADDR` from it;
+    /// `data` is the server's state directory, removed when it stops.
+    fn spawn(
+        mut command: Command,
+        name: &str,
+        data: Option<tempfile::TempDir>,
+    ) -> anyhow::Result<Self> {
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().expect("piped");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
+        let banner = format!("{name} listening on http://");
         let addr = line
             .trim()
-            .strip_prefix("berth listening on http://")
-            .ok_or_else(|| anyhow::anyhow!("unexpected berth output: {line:?}"))?
+            .strip_prefix(&banner)
+            .ok_or_else(|| anyhow::anyhow!("unexpected {name} output: {line:?}"))?
             .parse()?;
         Ok(Self {
             child,
             addr,
             _data: data,
         })
+    }
+
+    /// Prints the cores and CPU per request the server used during `phase`,
+    /// given its CPU time before it.
+    fn report_cpu(&self, name: &str, before: f64, phase: &Phase) {
+        let used = self.cpu_seconds() - before;
+        println!(
+            "cpu       {name} used {:.2} cores, {:.1} µs of CPU per request",
+            used / phase.elapsed.as_secs_f64(),
+            1e6 * used / (phase.requests + phase.rejected).max(1) as f64
+        );
     }
 
     /// User + system CPU time the server has used (`/proc/{pid}/stat`
@@ -488,7 +520,7 @@ impl BerthProcess {
     }
 }
 
-impl Drop for BerthProcess {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
