@@ -56,6 +56,10 @@ struct Args {
     /// (RSS is then not reported).
     #[arg(long)]
     target: Option<std::net::SocketAddr>,
+    /// The operator token of the `--target` server (a started server gets
+    /// one from this tool).
+    #[arg(long, env = "BERTH_OPERATOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Set each org's in-flight limit to this (PUT …/limits) before the load.
     #[arg(long)]
     org_concurrency: Option<u32>,
@@ -107,9 +111,12 @@ impl Phase {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
     if args.serve_native {
         return serve_native().await;
+    }
+    if args.target.is_none() {
+        args.token = Some(LOAD_OPERATOR_TOKEN.to_owned());
     }
     let (server, addr) = match args.target {
         Some(addr) => (None, addr),
@@ -178,6 +185,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
         let org = format!("load-{org_index}");
         let created = send(
             addr,
+            args.token.as_deref(),
             "POST",
             "/api/v1/orgs",
             "application/json",
@@ -197,6 +205,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
             });
             let set = send(
                 addr,
+                args.token.as_deref(),
                 "PUT",
                 &format!("/api/v1/orgs/{org}/limits"),
                 "application/json",
@@ -217,6 +226,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
             let plugins = format!("/api/v1/orgs/{org}/plugins");
             let installed = send(
                 addr,
+                args.token.as_deref(),
                 "POST",
                 &format!("{plugins}?force"),
                 "application/zip",
@@ -229,6 +239,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
             );
             let activated = send(
                 addr,
+                args.token.as_deref(),
                 "POST",
                 &format!("{plugins}/{name}/activate"),
                 "application/json",
@@ -245,9 +256,13 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
     Ok(paths)
 }
 
-/// One request on a fresh connection (for setup).
+/// The operator token given to a server this tool starts.
+const LOAD_OPERATOR_TOKEN: &str = "berth-load-operator-token-0123456789abcdef";
+
+/// One management request on a fresh connection (for setup).
 async fn send(
     addr: std::net::SocketAddr,
+    token: Option<&str>,
     method: &str,
     path: &str,
     content_type: &str,
@@ -257,12 +272,15 @@ async fn send(
         hyper::client::conn::http1::handshake(TokioIo::new(TcpStream::connect(addr).await?))
             .await?;
     tokio::spawn(connection);
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(path)
         .header("host", addr.to_string())
-        .header("content-type", content_type)
-        .body(Full::new(Bytes::from(body)))?;
+        .header("content-type", content_type);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(Full::new(Bytes::from(body)))?;
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
@@ -427,6 +445,7 @@ impl ServerProcess {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data"])
             .arg(data.path())
+            .env("BERTH_OPERATOR_TOKEN", LOAD_OPERATOR_TOKEN)
             .env("RUST_LOG", "warn");
         Self::spawn(command, "berth", Some(data)).map_err(|e| {
             anyhow::anyhow!(

@@ -1,10 +1,13 @@
-//! The management API under `/api/v1/`: orgs, plugin lifecycle, audit log.
+//! The management API under `/api/v1/`: orgs, plugin lifecycle, audit log,
+//! tokens.
 //!
-//! Handlers parse the request, run the lifecycle step on a blocking thread
-//! (steps touch disk and may compile), and answer JSON. Errors are
-//! [`ApiError`]s.
+//! Every request is authenticated ([`Auth`]) and authorized ([`authorize`])
+//! before anything else. Handlers then parse the request, run the step on a
+//! blocking thread (steps touch disk and may compile), and answer JSON.
+//! Errors are [`ApiError`]s.
 
 use crate::admission::TenantLimits;
+use crate::auth::{Auth, Principal};
 use crate::config::PackageLimits;
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
@@ -25,15 +28,21 @@ const MAX_JSON_BODY: u64 = 64 * 1024;
 /// The management API.
 pub struct Api {
     lifecycle: Arc<Lifecycle>,
+    auth: Arc<Auth>,
     limits: PackageLimits,
 }
 
 type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 
 impl Api {
-    /// An API over `lifecycle`, accepting uploads within `limits`.
-    pub fn new(lifecycle: Arc<Lifecycle>, limits: PackageLimits) -> Self {
-        Self { lifecycle, limits }
+    /// An API over `lifecycle`, its callers checked by `auth`, accepting
+    /// uploads within `limits`.
+    pub fn new(lifecycle: Arc<Lifecycle>, auth: Auth, limits: PackageLimits) -> Self {
+        Self {
+            lifecycle,
+            auth: Arc::new(auth),
+            limits,
+        }
     }
 
     /// Answers a request whose path starts with [`PREFIX`].
@@ -45,8 +54,19 @@ impl Api {
             .collect();
         let force = query_flag(request.uri().query(), "force");
         let method = request.method().clone();
+        let principal = self
+            .auth
+            .authenticate(request.headers().get(header::AUTHORIZATION))?;
+        authorize(&principal, &method, &segments)?;
         match (&method, segments.as_slice()) {
-            (&Method::GET, ["orgs"]) => self.run(|l| l.orgs()).await.map(ok),
+            (&Method::GET, ["orgs"]) => {
+                let orgs = self.run(|l| l.orgs()).await?;
+                let visible: Vec<_> = orgs
+                    .into_iter()
+                    .filter(|org| principal.may_act_on(&org.name))
+                    .collect();
+                Ok(ok(visible))
+            }
             (&Method::POST, ["orgs"]) => {
                 let body: CreateOrg = read_json(request).await?;
                 self.run(move |l| l.create_org(&body.name))
@@ -106,11 +126,35 @@ impl Api {
                     .unwrap_or(0);
                 self.run(move |l| l.audit(&org, after)).await.map(ok)
             }
+            (&Method::POST, ["orgs", org, "tokens"]) => {
+                let (org, auth) = (org.to_string(), self.auth.clone());
+                off_thread(move || auth.issue(Some(&org)))
+                    .await
+                    .map(created)
+            }
+            (&Method::GET, ["orgs", org, "tokens"]) => {
+                let (org, auth) = (org.to_string(), self.auth.clone());
+                off_thread(move || auth.list(&org)).await.map(ok)
+            }
+            (&Method::DELETE, ["orgs", org, "tokens", id]) => {
+                let (org, id, auth) = (org.to_string(), id.to_string(), self.auth.clone());
+                let reply = serde_json::json!({ "id": id, "revoked": true });
+                off_thread(move || auth.revoke(&org, &id)).await?;
+                Ok(json_response(StatusCode::OK, &reply))
+            }
             (&Method::POST, ["admin", "deactivate-all"]) => {
                 self.run(|l| l.deactivate_all()).await.map(ok)
             }
             _ => Err(ApiError::not_found(format!("no API route {method} {path}"))),
         }
+    }
+
+    /// 401/403 unless `request` carries the operator token (for `/metrics`).
+    pub fn require_operator<B>(&self, request: &Request<B>) -> Result<(), ApiError> {
+        let principal = self
+            .auth
+            .authenticate(request.headers().get(header::AUTHORIZATION))?;
+        authorize(&principal, request.method(), &["metrics"])
     }
 
     /// Runs a lifecycle step on a blocking thread.
@@ -119,12 +163,7 @@ impl Api {
         step: impl FnOnce(&Lifecycle) -> Result<T, LifecycleError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let lifecycle = self.lifecycle.clone();
-        tokio::task::spawn_blocking(move || step(&lifecycle))
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
-            .map_err(ApiError::from)
+        off_thread(move || step(&lifecycle)).await
     }
 
     /// Reads a ZIP upload, refusing other media types and oversized bodies
@@ -144,6 +183,57 @@ impl Api {
             ));
         }
         read_body(request, self.limits.max_upload_bytes).await
+    }
+}
+
+/// Runs a step that touches disk on a blocking thread.
+async fn off_thread<T, E>(
+    step: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+    ApiError: From<E>,
+{
+    tokio::task::spawn_blocking(step)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(ApiError::from)
+}
+
+/// Whether `principal` may call `method` on the route `segments`.
+///
+/// Org admins act only on their own org. Another org's routes answer 404
+/// `org_not_found`, exactly as a missing org does, so orgs cannot be
+/// enumerated. Creating orgs, changing an org's traffic limits and
+/// `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
+/// /api/v1/orgs` lists only the orgs the caller may act on.
+fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Result<(), ApiError> {
+    let operator_only = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            "only the operator token may do this",
+        )
+    };
+    match segments {
+        ["orgs"] if method == Method::GET => Ok(()),
+        ["orgs", org, rest @ ..] => {
+            if !principal.may_act_on(org) {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "org_not_found",
+                    format!("no org `{org}`"),
+                ));
+            }
+            let changes_limits = rest == ["limits"] && method != Method::GET;
+            if changes_limits && *principal != Principal::Operator {
+                return Err(operator_only());
+            }
+            Ok(())
+        }
+        _ if *principal == Principal::Operator => Ok(()),
+        _ => Err(operator_only()),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::admission::Admission;
 use crate::api::{self, Api};
+use crate::auth::{Auth, MIN_CONFIGURED_TOKEN_LEN};
 use crate::bodies::{hold_until_done, limit_request, limit_response};
 use crate::config::HttpLimits;
 use crate::config::Settings;
@@ -43,12 +44,25 @@ pub enum StartupError {
     /// Storage could not be opened.
     #[error(transparent)]
     Storage(#[from] berth_storage::StorageError),
+    /// The operator token could not be set up.
+    #[error("operator token: {0}")]
+    OperatorToken(String),
 }
 
 impl App {
     /// Sets up the engine, opens the registry in `settings.data`, mounts
     /// every active plugin, and seeds the demo org on first start.
-    pub fn start(settings: &Settings) -> Result<Self, StartupError> {
+    ///
+    /// Also returns the operator token when this start created it (first
+    /// start without a configured one): the only time its text exists.
+    pub fn start(settings: &Settings) -> Result<(Self, Option<String>), StartupError> {
+        if let Some(token) = &settings.operator_token
+            && token.len() < MIN_CONFIGURED_TOKEN_LEN
+        {
+            return Err(StartupError::OperatorToken(format!(
+                "must be at least {MIN_CONFIGURED_TOKEN_LEN} characters"
+            )));
+        }
         let engine = build_engine(&settings.limits).map_err(StartupError::Engine)?;
         let linker = build_linker(&engine).map_err(StartupError::Engine)?;
         let loader = Loader::new(
@@ -59,8 +73,13 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let routes = Arc::new(RouteTable::new(metrics.clone()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
+        let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
+        let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
+        let new_operator_token = auth
+            .bootstrap_operator()
+            .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
         let lifecycle = Lifecycle::open(
-            Registry::open(&settings.data.join("registry.redb"))?,
+            registry,
             PackageStore::new(settings.data.join("packages")),
             loader,
             LiveState {
@@ -72,15 +91,16 @@ impl App {
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;
         }
-        Ok(Self {
+        let app = Self {
             routes,
             admission,
             metrics,
             http: settings.http.clone(),
             runtime: Runtime::new(settings.limits.clone()),
-            api: Api::new(Arc::new(lifecycle), settings.packages.clone()),
+            api: Api::new(Arc::new(lifecycle), auth, settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
-        })
+        };
+        Ok((app, new_operator_token))
     }
 
     /// Answers one HTTP request.
@@ -103,6 +123,7 @@ impl App {
             ));
         }
         if path == "/metrics" {
+            self.api.require_operator(&request)?;
             let mut response = Response::new(crate::error::full_body(self.metrics.encode()));
             response.headers_mut().insert(
                 http::header::CONTENT_TYPE,

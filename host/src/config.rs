@@ -30,6 +30,10 @@ pub struct Settings {
     /// Seed the embedded demo org (`demo`, example plugins active) when the
     /// registry has no orgs yet. Default `true`.
     pub demo: bool,
+    /// The operator's management API token (at least 32 characters). When
+    /// unset, berth generates one on first start, stores it hashed and
+    /// prints it once.
+    pub operator_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -43,6 +47,7 @@ impl Default for Settings {
             tls_cert: None,
             tls_key: None,
             demo: true,
+            operator_token: None,
         }
     }
 }

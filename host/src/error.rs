@@ -47,6 +47,12 @@ impl ApiError {
             "error": { "code": self.code, "message": self.message }
         });
         let mut response = json_response(self.status, &body);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"berth\""),
+            );
+        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -23,6 +23,7 @@
 pub mod admission;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod bodies;
 pub mod config;
 pub mod demo;

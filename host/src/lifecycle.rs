@@ -108,7 +108,7 @@ pub struct InstallOptions {
 
 /// The lifecycle service.
 pub struct Lifecycle {
-    registry: Registry,
+    registry: Arc<Registry>,
     packages: PackageStore,
     loader: Loader,
     routes: Arc<RouteTable>,
@@ -130,7 +130,7 @@ impl Lifecycle {
     /// unreferenced, and mounts every org (with its limit overrides) and
     /// every active plugin again.
     pub fn open(
-        registry: Registry,
+        registry: Arc<Registry>,
         packages: PackageStore,
         loader: Loader,
         live: LiveState,

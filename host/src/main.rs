@@ -42,6 +42,10 @@ struct ServeArgs {
     /// Do not create the demo org on first start.
     #[arg(long)]
     no_demo: bool,
+    /// The operator's management API token (at least 32 characters)
+    /// [default: generated on first start and printed once].
+    #[arg(long, env = "BERTH_OPERATOR_TOKEN", hide_env_values = true)]
+    operator_token: Option<String>,
     /// Pooling allocator slots: most instances alive at once [default: 1000].
     #[arg(long, env = "BERTH_MAX_INSTANCES")]
     max_instances: Option<u32>,
@@ -68,6 +72,9 @@ impl ServeArgs {
         }
         if self.no_demo {
             settings.demo = false;
+        }
+        if self.operator_token.is_some() {
+            settings.operator_token = self.operator_token;
         }
         if let Some(n) = self.max_instances {
             settings.limits.max_instances = n;
@@ -112,7 +119,12 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     runtime.block_on(async {
-        let app = Arc::new(App::start(&settings)?);
+        let (app, new_operator_token) = App::start(&settings)?;
+        if let Some(token) = new_operator_token {
+            // Shown once: only its hash is stored.
+            println!("berth operator token (shown once, store it safely): {token}");
+        }
+        let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;

@@ -22,7 +22,8 @@ pub use atomic::write_atomically;
 pub use digest::Digest;
 pub use packages::PackageStore;
 pub use registry::{
-    AuditEvent, DependencyEdge, Installation, OrgRecord, PluginState, ReadTxn, Registry, WriteTxn,
+    AuditEvent, DependencyEdge, Installation, OrgRecord, PluginState, ReadTxn, Registry,
+    TokenRecord, WriteTxn,
 };
 
 /// Errors raised by the storage layer.

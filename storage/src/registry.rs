@@ -5,6 +5,7 @@
 //! - `installations`: (org, plugin) → [`Installation`]
 //! - `dependency_edges`: (org, plugin) → [`DependencyEdge`]s it declares
 //! - `audit`: (org, sequence) → [`AuditEvent`]
+//! - `tokens`: token id → [`TokenRecord`] (management API credentials, hashed)
 //!
 //! Every change is one write transaction ([`Registry::write`]); readers see
 //! the state before or after it, never in between, and never block writers.
@@ -20,6 +21,7 @@ const INSTALLATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new
 const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("dependency_edges");
 const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
+const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 
 /// An organization (tenant).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +100,19 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// A management API credential. Only the SHA-256 of its secret is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Public identifier, part of the token text; names it in listings.
+    pub id: String,
+    /// The org it administers; `None` for the operator token.
+    pub org: Option<String>,
+    /// SHA-256 (hex) of the token's secret part.
+    pub secret_sha256: String,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
 /// The redb-backed registry.
 pub struct Registry {
     db: Database,
@@ -143,6 +158,7 @@ impl Registry {
                 installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
                 edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
                 audit: txn.open_table(AUDIT).map_err(db_err)?,
+                tokens: txn.open_table(TOKENS).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -158,6 +174,7 @@ impl Registry {
             installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
             edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
             audit: txn.open_table(AUDIT).map_err(db_err)?,
+            tokens: txn.open_table(TOKENS).map_err(db_err)?,
         })
     }
 }
@@ -247,6 +264,27 @@ macro_rules! read_queries {
             }
             Ok(out)
         }
+
+        /// The token `id`, if it exists.
+        pub fn token(&self, id: &str) -> Result<Option<TokenRecord>, StorageError> {
+            match self.tokens.get(id).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        /// Every token administering `org` (`None`: the operator's), by id.
+        pub fn tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self.tokens.range::<&str>(..).map_err(db_err)? {
+                let (_, value) = entry.map_err(db_err)?;
+                let token: TokenRecord = decode(value.value())?;
+                if token.org.as_deref() == org {
+                    out.push(token);
+                }
+            }
+            Ok(out)
+        }
     };
 }
 
@@ -256,6 +294,7 @@ pub struct ReadTxn {
     installations: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     edges: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
+    tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
 }
 
 impl ReadTxn {
@@ -268,6 +307,7 @@ pub struct WriteTxn<'txn> {
     installations: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     edges: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
+    tokens: redb::Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl WriteTxn<'_> {
@@ -302,6 +342,19 @@ impl WriteTxn<'_> {
         self.installations.remove((org, plugin)).map_err(db_err)?;
         self.edges.remove((org, plugin)).map_err(db_err)?;
         Ok(())
+    }
+
+    /// Stores a token record.
+    pub fn put_token(&mut self, token: &TokenRecord) -> Result<(), StorageError> {
+        self.tokens
+            .insert(token.id.as_str(), encode(token).as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Deletes the token `id`; returns whether it existed.
+    pub fn remove_token(&mut self, id: &str) -> Result<bool, StorageError> {
+        Ok(self.tokens.remove(id).map_err(db_err)?.is_some())
     }
 
     /// Appends an event to `org`'s audit log and returns it with its sequence number.
@@ -397,6 +450,33 @@ mod tests {
         let read = registry.read().unwrap();
         assert!(read.installations("a").unwrap().is_empty());
         assert!(read.audit("a", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tokens_are_found_by_id_and_listed_per_org() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("r.redb")).unwrap();
+        let token = |id: &str, org: Option<&str>| TokenRecord {
+            id: id.into(),
+            org: org.map(Into::into),
+            secret_sha256: "h".into(),
+            created_at: 1,
+        };
+        registry
+            .write(|txn| {
+                txn.put_token(&token("t1", Some("a")))?;
+                txn.put_token(&token("t2", None))?;
+                txn.put_token(&token("t3", Some("a")))?;
+                assert!(txn.remove_token("t3")?);
+                assert!(!txn.remove_token("t3")?);
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let read = registry.read().unwrap();
+        assert_eq!(read.token("t1").unwrap(), Some(token("t1", Some("a"))));
+        assert_eq!(read.token("t3").unwrap(), None);
+        assert_eq!(read.tokens(Some("a")).unwrap(), [token("t1", Some("a"))]);
+        assert_eq!(read.tokens(None).unwrap(), [token("t2", None)]);
     }
 
     #[test]

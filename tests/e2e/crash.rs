@@ -2,7 +2,7 @@
 //! on the same data directory, and check the registry and the disk agree —
 //! every installation's files exist, and no file exists that none references.
 
-use crate::support::{Server, guest_package_with};
+use crate::support::{OPERATOR_TOKEN, Server, guest_package_with};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -69,6 +69,7 @@ fn sigkill_during_installs_leaves_registry_and_disk_in_agreement() {
                 let sent = agent
                     .post(format!("{base}/api/v1/orgs/acme/plugins"))
                     .header("content-type", "application/zip")
+                    .header("authorization", format!("Bearer {OPERATOR_TOKEN}"))
                     .send(&zip);
                 if sent.is_err() {
                     break; // the server is gone

@@ -4,6 +4,7 @@
 mod support;
 mod zips;
 
+mod auth;
 mod bad_packages;
 mod crash;
 mod faults;

@@ -10,15 +10,33 @@ use std::time::Duration;
 /// How long a server may take to print its listening line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A running `berth serve` process, killed when dropped.
+/// The operator token every test server is started with.
+pub const OPERATOR_TOKEN: &str = "berth-test-operator-token-0123456789abcdef";
+
+/// A running `berth serve` process, killed when dropped. Its request helpers
+/// (through [`Client`]) authenticate as the operator.
 pub struct Server {
     child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub base: String,
     /// The data directory it serves from.
     pub data: PathBuf,
-    agent: ureq::Agent,
+    client: Client,
     _owned_data: Option<tempfile::TempDir>,
+}
+
+/// Sends requests to a server, with a bearer token if it has one.
+pub struct Client {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    agent: ureq::Agent,
+    token: Option<String>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Server {
@@ -49,125 +67,29 @@ impl Server {
         let base = rx
             .recv_timeout(STARTUP_TIMEOUT)
             .expect("berth did not report its listening address");
-        Self {
-            child,
+        let client = Client {
             base,
-            data: data.to_path_buf(),
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .build()
                 .into(),
+            token: Some(OPERATOR_TOKEN.to_owned()),
+        };
+        Self {
+            child,
+            data: data.to_path_buf(),
+            client,
             _owned_data: None,
         }
     }
 
-    /// GET `path`.
-    pub fn get(&self, path: &str) -> Reply {
-        let url = format!("{}{path}", self.base);
-        Reply::from(self.agent.get(&url).call(), path)
-    }
-
-    /// POST `body` as JSON to `path`.
-    pub fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
-        let url = format!("{}{path}", self.base);
-        Reply::from(self.agent.post(&url).send_json(body), path)
-    }
-
-    /// PUT `body` as JSON to `path`.
-    pub fn put_json(&self, path: &str, body: serde_json::Value) -> Reply {
-        let url = format!("{}{path}", self.base);
-        Reply::from(self.agent.put(&url).send_json(body), path)
-    }
-
-    /// POST with an empty body.
-    pub fn post(&self, path: &str) -> Reply {
-        let url = format!("{}{path}", self.base);
-        Reply::from(self.agent.post(&url).send_empty(), path)
-    }
-
-    /// POST `bytes` with `content_type`.
-    pub fn post_bytes(&self, path: &str, content_type: &str, bytes: &[u8]) -> Reply {
-        let url = format!("{}{path}", self.base);
-        let request = self.agent.post(&url).header("content-type", content_type);
-        Reply::from(request.send(bytes), path)
-    }
-
-    /// Uploads a package ZIP to `org`.
-    pub fn install(&self, org: &str, zip: &[u8]) -> Reply {
-        self.post_bytes(
-            &format!("/api/v1/orgs/{org}/plugins"),
-            "application/zip",
-            zip,
-        )
-    }
-
-    /// Uploads a package ZIP to `org` with `?force`, asserting success.
-    pub fn install_forced(&self, org: &str, zip: &[u8]) -> Reply {
-        let reply = self.post_bytes(
-            &format!("/api/v1/orgs/{org}/plugins?force"),
-            "application/zip",
-            zip,
-        );
-        assert_eq!(reply.status, 201, "{reply:?}");
-        reply
-    }
-
-    /// DELETE `path`.
-    pub fn delete(&self, path: &str) -> Reply {
-        let url = format!("{}{path}", self.base);
-        Reply::from(self.agent.delete(&url).call(), path)
-    }
-
-    /// Creates `org`, asserting success.
-    pub fn create_org(&self, org: &str) {
-        let reply = self.post_json("/api/v1/orgs", serde_json::json!({ "name": org }));
-        assert_eq!(reply.status, 201, "creating {org}: {reply:?}");
-    }
-
-    /// Installs and activates a package in `org`, asserting success.
-    pub fn install_active(&self, org: &str, zip: &[u8]) -> serde_json::Value {
-        let installed = self.install(org, zip);
-        assert_eq!(installed.status, 201, "{installed:?}");
-        let name = installed.json()["name"].as_str().unwrap().to_owned();
-        let activated = self.post(&format!("/api/v1/orgs/{org}/plugins/{name}/activate"));
-        assert_eq!(activated.status, 200, "{activated:?}");
-        activated.json()
-    }
-
-    /// Sends a raw HTTP/1.1 request: `head` (request line and headers, without
-    /// the blank line), then `body` as written; write errors after the head
-    /// are ignored (the server may answer and close early). Returns the
-    /// status code and the response body.
-    pub fn raw_request(&self, head: &str, body: &[u8]) -> (u16, String) {
-        use std::io::{Read, Write};
-        let addr = self.base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        write!(
-            stream,
-            "{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("writing head");
-        for chunk in body.chunks(64 * 1024) {
-            if stream.write_all(chunk).is_err() {
-                break;
-            }
+    /// A client of this server sending `token` (`None`: no credentials).
+    pub fn client(&self, token: Option<&str>) -> Client {
+        Client {
+            base: self.client.base.clone(),
+            agent: self.client.agent.clone(),
+            token: token.map(str::to_owned),
         }
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let text = String::from_utf8_lossy(&response).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned();
-        (status, body)
     }
 
     /// The server process's resident memory, from `/proc`.
@@ -203,6 +125,129 @@ impl Server {
     }
 }
 
+impl Client {
+    fn authorized<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(token) => request.header("authorization", format!("Bearer {token}")),
+            None => request,
+        }
+    }
+
+    /// GET `path`.
+    pub fn get(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.get(&url)).call(), path)
+    }
+
+    /// POST `body` as JSON to `path`.
+    pub fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.post(&url)).send_json(body), path)
+    }
+
+    /// PUT `body` as JSON to `path`.
+    pub fn put_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.put(&url)).send_json(body), path)
+    }
+
+    /// POST with an empty body.
+    pub fn post(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.post(&url)).send_empty(), path)
+    }
+
+    /// POST `bytes` with `content_type`.
+    pub fn post_bytes(&self, path: &str, content_type: &str, bytes: &[u8]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let request = self
+            .authorized(self.agent.post(&url))
+            .header("content-type", content_type);
+        Reply::from(request.send(bytes), path)
+    }
+
+    /// Uploads a package ZIP to `org`.
+    pub fn install(&self, org: &str, zip: &[u8]) -> Reply {
+        self.post_bytes(
+            &format!("/api/v1/orgs/{org}/plugins"),
+            "application/zip",
+            zip,
+        )
+    }
+
+    /// Uploads a package ZIP to `org` with `?force`, asserting success.
+    pub fn install_forced(&self, org: &str, zip: &[u8]) -> Reply {
+        let reply = self.post_bytes(
+            &format!("/api/v1/orgs/{org}/plugins?force"),
+            "application/zip",
+            zip,
+        );
+        assert_eq!(reply.status, 201, "{reply:?}");
+        reply
+    }
+
+    /// DELETE `path`.
+    pub fn delete(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.delete(&url)).call(), path)
+    }
+
+    /// Creates `org`, asserting success.
+    pub fn create_org(&self, org: &str) {
+        let reply = self.post_json("/api/v1/orgs", serde_json::json!({ "name": org }));
+        assert_eq!(reply.status, 201, "creating {org}: {reply:?}");
+    }
+
+    /// Installs and activates a package in `org`, asserting success.
+    pub fn install_active(&self, org: &str, zip: &[u8]) -> serde_json::Value {
+        let installed = self.install(org, zip);
+        assert_eq!(installed.status, 201, "{installed:?}");
+        let name = installed.json()["name"].as_str().unwrap().to_owned();
+        let activated = self.post(&format!("/api/v1/orgs/{org}/plugins/{name}/activate"));
+        assert_eq!(activated.status, 200, "{activated:?}");
+        activated.json()
+    }
+
+    /// Sends a raw HTTP/1.1 request: `head` (request line and headers, without
+    /// the blank line) plus the client's credentials, then `body` as written; write errors after the head
+    /// are ignored (the server may answer and close early). Returns the
+    /// status code and the response body.
+    pub fn raw_request(&self, head: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let credentials = self.token.as_ref().map_or(String::new(), |token| {
+            format!("Authorization: Bearer {token}\r\n")
+        });
+        write!(
+            stream,
+            "{head}\r\nHost: {addr}\r\n{credentials}Connection: close\r\n\r\n"
+        )
+        .expect("writing head");
+        for chunk in body.chunks(64 * 1024) {
+            if stream.write_all(chunk).is_err() {
+                break;
+            }
+        }
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -224,6 +269,7 @@ pub fn berth_command(data: &Path, args: &[&str]) -> Command {
         ])
         .arg(data)
         .args(args)
+        .env("BERTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .env("RUST_LOG", "info");
     command
 }
