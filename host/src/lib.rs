@@ -35,6 +35,7 @@ pub mod lifecycle;
 pub mod loader;
 pub mod metrics;
 pub mod package;
+pub mod permissions;
 pub mod router;
 pub mod runtime;
 pub mod server;

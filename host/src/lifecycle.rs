@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::ids;
 use crate::loader::{LoadError, Loader, RoutePlugin};
 use crate::package::{Kind, Package, PackageError};
+use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::router::RouteTable;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
@@ -54,6 +55,9 @@ pub enum LifecycleError {
         /// Why.
         source: LoadError,
     },
+    /// The component imports interfaces its manifest declares no permission for.
+    #[error("{}", describe_missing(.0))]
+    PermissionMissing(Vec<MissingPermission>),
     /// Installing a version that is not newer than the installed one.
     #[error(
         "`{plugin}` {installed} is installed; {uploaded} is not newer (use ?force to replace it)"
@@ -88,6 +92,7 @@ impl From<LifecycleError> for ApiError {
                 ..
             } => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
             E::Component { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component"),
+            E::PermissionMissing(_) => (StatusCode::UNPROCESSABLE_ENTITY, "permission_missing"),
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
@@ -96,6 +101,34 @@ impl From<LifecycleError> for ApiError {
             tracing::error!("lifecycle failure: {error}");
         }
         ApiError::new(status, code, error.to_string())
+    }
+}
+
+/// One sentence per uncovered import.
+fn describe_missing(missing: &[MissingPermission]) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "the component imports `{}` but the manifest declares no `{}` permission",
+                m.import, m.permission
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Refuses a package whose component imports gated interfaces its manifest
+/// declares no permission for (before anything is compiled or written).
+fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
+    let Some(imports) = package.component().and_then(component_imports) else {
+        return Ok(()); // no component, or not one: the loader says why
+    };
+    let missing = missing_permissions(&imports, &package.manifest.permissions);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::PermissionMissing(missing))
     }
 }
 
@@ -247,6 +280,7 @@ impl Lifecycle {
     ) -> Result<Installation, LifecycleError> {
         self.require_org(org)?;
         let package = Package::parse(zip, &self.limits)?;
+        check_permissions(&package)?;
         let route_plugin = self.check_component(&package)?;
         let manifest = &package.manifest;
 

@@ -279,3 +279,34 @@ fn installing_into_a_missing_org_is_refused() {
     );
     assert!(files_under(&server.data.join("packages")).is_empty());
 }
+
+#[test]
+fn components_importing_ungranted_interfaces_are_refused_naming_them() {
+    let server = server_with(&["--no-demo"]);
+    // The hello manifest declares only `routes`.
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    for (interface, permission) in [
+        ("wasi:http/outgoing-handler@0.2.6", "network"),
+        ("wasi:sockets/tcp@0.2.6", "network"),
+        ("berth:plugin/kv@0.1.0", "storage"),
+        ("berth:plugin/config@0.1.0", "config"),
+    ] {
+        let component =
+            wat::parse_str(format!("(component (import \"{interface}\" (instance)))")).unwrap();
+        let zip = berth::package::build_zip([
+            ("manifest.json", manifest.as_slice()),
+            ("hello.wasm", component.as_slice()),
+        ]);
+        let before = snapshot(&server);
+        let reply = server.install("acme", &zip);
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (422, "permission_missing"),
+            "{interface}: {reply:?}"
+        );
+        let message = reply.json()["error"]["message"].to_string();
+        assert!(message.contains(interface), "{message}");
+        assert!(message.contains(&format!("`{permission}")), "{message}");
+        assert_eq!(snapshot(&server), before, "{interface} changed state");
+    }
+}

@@ -1,0 +1,150 @@
+//! Which declared permission each import of a component needs.
+//!
+//! Checked at install, before anything is compiled or written: a component
+//! that imports a gated interface without declaring the permission behind it
+//! is refused, naming the interface. Interfaces every plugin may import
+//! (`berth:plugin/log`, clocks, random, stdio, the filesystem API — which
+//! sees no directories unless `filesystem` is granted) are not gated.
+
+use crate::package::manifest::Permissions;
+use wasmtime::wasmparser::{Parser, Payload};
+
+/// An import the manifest does not cover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingPermission {
+    /// The imported interface, e.g. `wasi:http/outgoing-handler@0.2.6`.
+    pub import: String,
+    /// The permission it needs, e.g. `network`.
+    pub permission: &'static str,
+}
+
+/// A gated interface: its name prefix, the permission it needs, and whether
+/// a manifest declares that permission.
+struct Gate {
+    prefix: &'static str,
+    permission: &'static str,
+    declared: fn(&Permissions) -> bool,
+}
+
+const GATES: &[Gate] = &[
+    Gate {
+        prefix: "wasi:http/outgoing-handler@",
+        permission: "network",
+        declared: |p| !p.network.is_empty(),
+    },
+    Gate {
+        prefix: "wasi:sockets/",
+        permission: "network",
+        declared: |p| !p.network.is_empty(),
+    },
+    Gate {
+        prefix: "berth:plugin/kv@",
+        permission: "storage",
+        declared: |p| !p.storage.is_empty(),
+    },
+    Gate {
+        prefix: "berth:plugin/config@",
+        permission: "config` or `secrets",
+        declared: |p| !p.config.is_empty() || !p.secrets.is_empty(),
+    },
+];
+
+/// The names a component imports at its top level (nested modules and
+/// components are satisfied inside it). `None` if `bytes` do not parse as a
+/// component; the loader reports why.
+pub fn component_imports(bytes: &[u8]) -> Option<Vec<String>> {
+    let mut imports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.ok()? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.checked_sub(1)?,
+            Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    imports.push(import.ok()?.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(imports)
+}
+
+/// The imports among `imports` that `declared` does not cover.
+pub fn missing_permissions(imports: &[String], declared: &Permissions) -> Vec<MissingPermission> {
+    imports
+        .iter()
+        .filter_map(|import| {
+            let gate = GATES.iter().find(|gate| import.starts_with(gate.prefix))?;
+            (!(gate.declared)(declared)).then(|| MissingPermission {
+                import: import.clone(),
+                permission: gate.permission,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component_importing(names: &[&str]) -> Vec<u8> {
+        let imports: String = names
+            .iter()
+            .map(|name| format!("(import \"{name}\" (instance))"))
+            .collect();
+        wat::parse_str(format!(
+            "(component {imports} (component (import \"x\" (func))))"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn top_level_imports_are_listed_and_nested_ones_are_not() {
+        let bytes =
+            component_importing(&["wasi:http/outgoing-handler@0.2.6", "berth:plugin/log@0.1.0"]);
+        assert_eq!(
+            component_imports(&bytes).unwrap(),
+            ["wasi:http/outgoing-handler@0.2.6", "berth:plugin/log@0.1.0"]
+        );
+        assert_eq!(component_imports(b"not wasm"), None);
+    }
+
+    #[test]
+    fn gated_imports_need_their_permission() {
+        let imports: Vec<String> = [
+            "wasi:http/outgoing-handler@0.2.6",
+            "wasi:sockets/tcp@0.2.6",
+            "berth:plugin/kv@0.1.0",
+            "berth:plugin/config@0.1.0",
+            "berth:plugin/log@0.1.0",
+            "wasi:filesystem/preopens@0.2.6",
+        ]
+        .map(String::from)
+        .to_vec();
+        let none = missing_permissions(&imports, &Permissions::default());
+        let needed: Vec<_> = none.iter().map(|m| m.permission).collect();
+        assert_eq!(
+            needed,
+            ["network", "network", "storage", "config` or `secrets"]
+        );
+
+        let all: Permissions = serde_json::from_value(serde_json::json!({
+            "network": ["api.example.com"],
+            "storage": ["read"],
+            "secrets": ["api-key"],
+        }))
+        .unwrap();
+        assert_eq!(missing_permissions(&imports, &all), []);
+    }
+
+    #[test]
+    fn the_hello_guest_needs_no_gated_permission() {
+        let imports = component_imports(berth_guests::HELLO_COMPONENT_BYTES).unwrap();
+        assert!(
+            imports.iter().any(|i| i.starts_with("berth:plugin/log@")),
+            "{imports:?}"
+        );
+        assert_eq!(missing_permissions(&imports, &Permissions::default()), []);
+    }
+}
