@@ -8,9 +8,12 @@
 
 use crate::admission::TenantLimits;
 use crate::auth::{Auth, Principal};
+use crate::bodies::discard;
 use crate::config::PackageLimits;
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
+use crate::tenant_keys;
+use berth_storage::OrgRecord;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -54,16 +57,24 @@ impl Api {
             .collect();
         let force = query_flag(request.uri().query(), "force");
         let method = request.method().clone();
-        let principal = self
+        let allowed = self
             .auth
-            .authenticate(request.headers().get(header::AUTHORIZATION))?;
-        authorize(&principal, &method, &segments)?;
+            .authenticate(request.headers().get(header::AUTHORIZATION))
+            .and_then(|principal| authorize(&principal, &method, &segments).map(|()| principal));
+        let principal = match allowed {
+            Ok(principal) => principal,
+            Err(refusal) => {
+                discard(request.into_body()).await;
+                return Err(refusal);
+            }
+        };
         match (&method, segments.as_slice()) {
             (&Method::GET, ["orgs"]) => {
                 let orgs = self.run(|l| l.orgs()).await?;
                 let visible: Vec<_> = orgs
                     .into_iter()
                     .filter(|org| principal.may_act_on(&org.name))
+                    .map(OrgView::from)
                     .collect();
                 Ok(ok(visible))
             }
@@ -71,7 +82,7 @@ impl Api {
                 let body: CreateOrg = read_json(request).await?;
                 self.run(move |l| l.create_org(&body.name))
                     .await
-                    .map(created)
+                    .map(|org| created(OrgView::from(org)))
             }
             (&Method::GET, ["orgs", org, "plugins"]) => {
                 let org = org.to_string();
@@ -125,6 +136,20 @@ impl Api {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 self.run(move |l| l.audit(&org, after)).await.map(ok)
+            }
+            (&Method::PUT, ["orgs", org, "tenant-key"]) => {
+                let org = org.to_string();
+                let (key, hash) = tenant_keys::generate()?;
+                let reply = serde_json::json!({ "org": org, "tenant-key": key });
+                self.run(move |l| l.set_tenant_key(&org, Some(hash)))
+                    .await?;
+                Ok(json_response(StatusCode::OK, &reply))
+            }
+            (&Method::DELETE, ["orgs", org, "tenant-key"]) => {
+                let org = org.to_string();
+                let reply = serde_json::json!({ "org": org, "tenant-key": null });
+                self.run(move |l| l.set_tenant_key(&org, None)).await?;
+                Ok(json_response(StatusCode::OK, &reply))
             }
             (&Method::POST, ["orgs", org, "tokens"]) => {
                 let (org, auth) = (org.to_string(), self.auth.clone());
@@ -205,8 +230,8 @@ where
 ///
 /// Org admins act only on their own org. Another org's routes answer 404
 /// `org_not_found`, exactly as a missing org does, so orgs cannot be
-/// enumerated. Creating orgs, changing an org's traffic limits and
-/// `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
+/// enumerated. Creating orgs, changing an org's traffic limits or tenant
+/// key and `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
 /// /api/v1/orgs` lists only the orgs the caller may act on.
 fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Result<(), ApiError> {
     let operator_only = || {
@@ -226,14 +251,37 @@ fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Resul
                     format!("no org `{org}`"),
                 ));
             }
-            let changes_limits = rest == ["limits"] && method != Method::GET;
-            if changes_limits && *principal != Principal::Operator {
+            let operators_setting =
+                method != Method::GET && matches!(rest, ["limits"] | ["tenant-key"]);
+            if operators_setting && *principal != Principal::Operator {
                 return Err(operator_only());
             }
             Ok(())
         }
         _ if *principal == Principal::Operator => Ok(()),
         _ => Err(operator_only()),
+    }
+}
+
+/// An org as the API shows it: never its tenant key's hash.
+#[derive(Serialize)]
+struct OrgView {
+    name: String,
+    created_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<serde_json::Value>,
+    /// Whether its plugin routes require a tenant key.
+    tenant_key_required: bool,
+}
+
+impl From<OrgRecord> for OrgView {
+    fn from(org: OrgRecord) -> Self {
+        Self {
+            name: org.name,
+            created_at: org.created_at,
+            limits: org.limits,
+            tenant_key_required: org.tenant_key_sha256.is_some(),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::admission::Admission;
 use crate::api::{self, Api};
 use crate::auth::{Auth, MIN_CONFIGURED_TOKEN_LEN};
-use crate::bodies::{hold_until_done, limit_request, limit_response};
+use crate::bodies::{discard, hold_until_done, limit_request, limit_response};
 use crate::config::HttpLimits;
 use crate::config::Settings;
 use crate::demo;
@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{Runtime, build_linker};
+use crate::tenant_keys::{self, TenantKeys};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -25,6 +26,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 pub struct App {
     routes: Arc<RouteTable>,
     admission: Arc<Admission>,
+    tenant_keys: Arc<TenantKeys>,
     metrics: Arc<Metrics>,
     http: HttpLimits,
     runtime: Runtime,
@@ -73,6 +75,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let routes = Arc::new(RouteTable::new(metrics.clone()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
+        let tenant_keys = Arc::new(TenantKeys::default());
         let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
         let new_operator_token = auth
@@ -85,6 +88,7 @@ impl App {
             LiveState {
                 routes: routes.clone(),
                 admission: admission.clone(),
+                tenant_keys: tenant_keys.clone(),
             },
             settings.packages.clone(),
         )?;
@@ -94,6 +98,7 @@ impl App {
         let app = Self {
             routes,
             admission,
+            tenant_keys,
             metrics,
             http: settings.http.clone(),
             runtime: Runtime::new(settings.limits.clone()),
@@ -157,6 +162,10 @@ impl App {
                         ),
                     ),
                 })?;
+        if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
+            discard(request.into_body()).await;
+            return Err(refusal);
+        }
         let max_body = self.http.max_request_body_bytes;
         let declared = request
             .headers()
@@ -176,6 +185,8 @@ impl App {
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
+        // The tenant key is berth's, not the plugin's to see or log.
+        parts.headers.remove(tenant_keys::HEADER);
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;

@@ -121,11 +121,13 @@ pub struct Auth {
     configured_operator: Option<[u8; 32]>,
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+/// SHA-256 of `bytes`.
+pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn random_hex(len: usize) -> Result<String, TokenError> {
+/// `len` random bytes from the OS, hex-encoded.
+pub(crate) fn random_hex(len: usize) -> Result<String, TokenError> {
     let mut bytes = vec![0; len];
     getrandom::fill(&mut bytes).map_err(TokenError::Random)?;
     Ok(hex::encode(bytes))
@@ -277,6 +279,7 @@ mod tests {
                     name: "acme".into(),
                     created_at: 1,
                     limits: None,
+                    tenant_key_sha256: None,
                 })
             })
             .unwrap();

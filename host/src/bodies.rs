@@ -14,6 +14,23 @@ use std::task::{Context, Poll, Waker};
 use wasmtime_wasi_http::Error as HttpError;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+/// Most body bytes read and thrown away before an early refusal.
+const DISCARD_MAX_BYTES: usize = 64 * 1024;
+/// Longest wait for them.
+const DISCARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads and drops a small request body the server refuses without using
+/// (e.g. on 401), so the client reads the refusal instead of a reset
+/// connection. Bounded by size and time; a larger or slower body is left
+/// unread and the connection closes.
+pub async fn discard(body: Incoming) {
+    let _ = tokio::time::timeout(
+        DISCARD_TIMEOUT,
+        Limited::new(body, DISCARD_MAX_BYTES).collect(),
+    )
+    .await;
+}
+
 /// A request body that fails once more than `max` bytes arrive.
 pub fn limit_request(
     body: Incoming,

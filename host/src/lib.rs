@@ -39,4 +39,5 @@ pub mod permissions;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod tenant_keys;
 pub mod tls;

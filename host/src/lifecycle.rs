@@ -16,6 +16,7 @@ use crate::loader::{LoadError, Loader, RoutePlugin};
 use crate::package::{Kind, Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::router::RouteTable;
+use crate::tenant_keys::TenantKeys;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
     Registry, StorageError,
@@ -146,6 +147,7 @@ pub struct Lifecycle {
     loader: Loader,
     routes: Arc<RouteTable>,
     admission: Arc<Admission>,
+    tenant_keys: Arc<TenantKeys>,
     limits: PackageLimits,
     /// Serializes steps so a check and its commit see the same state.
     writer: Mutex<()>,
@@ -175,6 +177,7 @@ impl Lifecycle {
             loader,
             routes: live.routes,
             admission: live.admission,
+            tenant_keys: live.tenant_keys,
             limits,
             writer: Mutex::new(()),
         };
@@ -189,6 +192,9 @@ impl Lifecycle {
             lifecycle
                 .admission
                 .set_override(&org.name, stored_limits(&org)?);
+            lifecycle
+                .tenant_keys
+                .set(&org.name, stored_tenant_key(&org)?);
         }
         for installation in installations
             .iter()
@@ -218,6 +224,7 @@ impl Lifecycle {
             name: name.to_owned(),
             created_at: now(),
             limits: None,
+            tenant_key_sha256: None,
         };
         self.registry.write(|txn| {
             if txn.org(name)?.is_some() {
@@ -265,6 +272,27 @@ impl Lifecycle {
         })?;
         self.admission.set_override(org, limits);
         Ok(self.admission.limits(org))
+    }
+
+    /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
+    pub fn set_tenant_key(&self, org: &str, hash: Option<[u8; 32]>) -> Result<(), LifecycleError> {
+        let _writer = self.lock();
+        self.registry.write(|txn| {
+            let mut record = txn
+                .org(org)?
+                .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
+            record.tenant_key_sha256 = hash.map(hex::encode);
+            txn.put_org(&record)?;
+            let action = if hash.is_some() {
+                "tenant-key.set"
+            } else {
+                "tenant-key.remove"
+            };
+            txn.append_audit(org, now(), action, None, None, "")?;
+            Ok::<_, LifecycleError>(())
+        })?;
+        self.tenant_keys.set(org, hash);
+        Ok(())
     }
 
     /// Installs (or upgrades) a plugin from a ZIP upload.
@@ -601,6 +629,8 @@ pub struct LiveState {
     pub routes: Arc<RouteTable>,
     /// Per-org traffic limits.
     pub admission: Arc<Admission>,
+    /// Per-org tenant keys for plugin routes.
+    pub tenant_keys: Arc<TenantKeys>,
 }
 
 /// An org's stored limit override, if any.
@@ -610,6 +640,19 @@ fn stored_limits(org: &OrgRecord) -> Result<Option<TenantLimits>, StorageError> 
         .map(serde_json::from_value)
         .transpose()
         .map_err(|e| StorageError::Corrupt(format!("limits of org {}: {e}", org.name)))
+}
+
+/// The hash of an org's stored tenant key, if it has one.
+fn stored_tenant_key(org: &OrgRecord) -> Result<Option<[u8; 32]>, StorageError> {
+    org.tenant_key_sha256
+        .as_deref()
+        .map(|hex| {
+            hex::decode(hex)
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or_else(|| StorageError::Corrupt(format!("tenant key of org {}", org.name)))
+        })
+        .transpose()
 }
 
 fn parse_digest(hex: &str) -> Result<Digest, StorageError> {

@@ -33,6 +33,9 @@ pub struct OrgRecord {
     /// The org's traffic-limit overrides, if the operator set any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<serde_json::Value>,
+    /// SHA-256 (hex) of the key its plugin routes require, if the operator set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_key_sha256: Option<String>,
 }
 
 /// Whether an installed plugin is serving.

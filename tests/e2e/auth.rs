@@ -286,3 +286,52 @@ fn a_configured_operator_token_shorter_than_32_characters_is_refused_at_startup(
         "refused before any state is written"
     );
 }
+
+#[test]
+fn a_tenant_key_guards_only_its_orgs_plugin_routes_and_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let key = {
+        let server = Server::start_in(data.path(), &["--no-demo"]);
+        for org in ["acme", "beta"] {
+            server.create_org(org);
+            server.install_active(org, &guest_package("hello"));
+        }
+        // Only the operator sets tenant keys.
+        let admin = server.client(Some(
+            admin_token(&server, "acme")["token"].as_str().unwrap(),
+        ));
+        let refused = admin.put_json("/api/v1/orgs/acme/tenant-key", serde_json::json!({}));
+        assert_eq!(refused.status, 403, "{refused:?}");
+        assert_eq!(server.client(None).get("/o/acme/p/hello/").status, 200);
+
+        let set = server.put_json("/api/v1/orgs/acme/tenant-key", serde_json::json!({}));
+        assert_eq!(set.status, 200, "{set:?}");
+        let key = set.json()["tenant-key"].as_str().unwrap().to_owned();
+        let orgs = server.get("/api/v1/orgs");
+        assert!(!orgs.body.contains(&key), "the key is shown only once");
+        assert_eq!(orgs.json()[0]["tenant_key_required"], true, "{orgs:?}");
+        key
+    };
+
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    let without = server.client(None).get("/o/acme/p/hello/");
+    assert_eq!(without.status, 401, "{without:?}");
+    assert_eq!(without.error_code(), "tenant_key_required");
+    let (status, body) = server.client(None).raw_request(
+        "GET /o/acme/p/hello/ HTTP/1.1\r\nX-Berth-Tenant-Key: berth_tk_wrong",
+        &[],
+    );
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("invalid_tenant_key"), "{body}");
+    let (status, body) = server.client(None).raw_request(
+        &format!("GET /o/acme/p/hello/ HTTP/1.1\r\nX-Berth-Tenant-Key: {key}"),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    // Another org without a key stays open; the key is acme's alone.
+    assert_eq!(server.client(None).get("/o/beta/p/hello/").status, 200);
+
+    let removed = server.delete("/api/v1/orgs/acme/tenant-key");
+    assert_eq!(removed.status, 200, "{removed:?}");
+    assert_eq!(server.client(None).get("/o/acme/p/hello/").status, 200);
+}
