@@ -12,6 +12,7 @@ use crate::bodies::discard;
 use crate::config::PackageLimits;
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
+use crate::package::manifest::Permissions;
 use crate::tenant_keys;
 use berth_storage::OrgRecord;
 use bytes::Bytes;
@@ -107,7 +108,11 @@ impl Api {
             }
             (&Method::POST, ["orgs", org, "plugins", name, "activate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
-                self.run(move |l| l.activate(&org, &name)).await.map(ok)
+                let body: Option<ActivateBody> = read_optional_json(request).await?;
+                let grant = body.map(|b| b.grant);
+                self.run(move |l| l.activate(&org, &name, grant))
+                    .await
+                    .map(ok)
             }
             (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
@@ -320,13 +325,36 @@ async fn read_body(request: Request<Incoming>, limit: u64) -> Result<Bytes, ApiE
     }
 }
 
+/// The optional body of `POST …/activate`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivateBody {
+    /// The permissions the org grants (at most those declared).
+    grant: Permissions,
+}
+
+/// Reads and parses a small JSON body; an empty body is `None`.
+async fn read_optional_json<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<Option<T>, ApiError> {
+    let body = read_body(request, MAX_JSON_BODY).await?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    parse_json(&body).map(Some)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
+}
+
 /// Reads and parses a small JSON body.
 async fn read_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
 ) -> Result<T, ApiError> {
     let body = read_body(request, MAX_JSON_BODY).await?;
-    serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))
+    parse_json(&body)
 }
 
 /// The value of `key` in a query string, if present (`key` alone gives "").

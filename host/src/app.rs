@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
+use crate::grants::route_granted;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
@@ -165,6 +166,17 @@ impl App {
         if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
             discard(request.into_body()).await;
             return Err(refusal);
+        }
+        let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
+        if !route_granted(&mounted.routes, plugin_path) {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "route_not_granted",
+                format!(
+                    "`{}` is outside the routes org `{}` granted plugin `{}`",
+                    plugin_path, tenant.org, tenant.plugin
+                ),
+            ));
         }
         let max_body = self.http.max_request_body_bytes;
         let declared = request

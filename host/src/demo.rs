@@ -46,7 +46,7 @@ pub fn seed_if_empty(lifecycle: &Lifecycle) -> Result<(), LifecycleError> {
     lifecycle.create_org(ORG)?;
     for zip in packages() {
         let installed = lifecycle.install(ORG, &zip, InstallOptions::default())?;
-        lifecycle.activate(ORG, &installed.name)?;
+        lifecycle.activate(ORG, &installed.name, None)?;
     }
     tracing::info!("seeded the demo org `{ORG}`");
     Ok(())

@@ -29,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod grants;
 pub mod host_api;
 pub mod ids;
 pub mod lifecycle;

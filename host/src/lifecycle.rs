@@ -11,8 +11,10 @@
 use crate::admission::{Admission, TenantLimits};
 use crate::config::PackageLimits;
 use crate::error::ApiError;
+use crate::grants::not_covered;
 use crate::ids;
 use crate::loader::{LoadError, Loader, RoutePlugin};
+use crate::package::manifest::Permissions;
 use crate::package::{Kind, Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::router::RouteTable;
@@ -59,6 +61,9 @@ pub enum LifecycleError {
     /// The component imports interfaces its manifest declares no permission for.
     #[error("{}", describe_missing(.0))]
     PermissionMissing(Vec<MissingPermission>),
+    /// The grant asks for more than the plugin declares.
+    #[error("the grant exceeds what the plugin declares: {}", .0.join(", "))]
+    GrantExceedsDeclaration(Vec<String>),
     /// Installing a version that is not newer than the installed one.
     #[error(
         "`{plugin}` {installed} is installed; {uploaded} is not newer (use ?force to replace it)"
@@ -94,6 +99,10 @@ impl From<LifecycleError> for ApiError {
             } => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
             E::Component { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component"),
             E::PermissionMissing(_) => (StatusCode::UNPROCESSABLE_ENTITY, "permission_missing"),
+            E::GrantExceedsDeclaration(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "grant_exceeds_declaration",
+            ),
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
@@ -201,7 +210,7 @@ impl Lifecycle {
             .filter(|i| i.state == PluginState::Active)
         {
             match lifecycle.load(installation) {
-                Ok(plugin) => lifecycle.mount(installation, plugin),
+                Ok(plugin) => lifecycle.mount(installation, plugin)?,
                 Err(e) => tracing::error!(
                     org = installation.org,
                     plugin = installation.name,
@@ -335,14 +344,20 @@ impl Lifecycle {
         )?;
 
         let at = now();
+        // An upgrade declaring more than the org granted waits for a grant.
+        let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
+            Some(p) => not_covered(&manifest.permissions, &granted_permissions(p)?),
+            None => Vec::new(),
+        };
         let installation = Installation {
             org: org.to_owned(),
             name: manifest.name.clone(),
             version: manifest.version.to_string(),
             digest: package.digest.to_hex(),
-            state: previous
-                .as_ref()
-                .map_or(PluginState::Installed, |p| p.state),
+            state: match &previous {
+                Some(p) if ungranted.is_empty() => p.state,
+                _ => PluginState::Installed,
+            },
             manifest: serde_json::to_value(manifest).expect("manifests serialize"),
             granted: previous
                 .as_ref()
@@ -368,10 +383,13 @@ impl Lifecycle {
         } else {
             "install"
         };
-        let detail = match &previous {
+        let mut detail = match &previous {
             Some(p) => format!("from {} (digest {})", p.version, installation.digest),
             None => format!("digest {}", installation.digest),
         };
+        if !ungranted.is_empty() {
+            detail += &format!("; inactive until granted: {}", ungranted.join(", "));
+        }
         let committed = self.registry.write(|txn| {
             txn.put_installation(&installation, &edges)?;
             txn.append_audit(
@@ -389,7 +407,12 @@ impl Lifecycle {
             return Err(e);
         }
         if installation.state == PluginState::Active {
-            self.mount(&installation, route_plugin);
+            self.mount(&installation, route_plugin)?;
+        } else if previous
+            .as_ref()
+            .is_some_and(|p| p.state == PluginState::Active)
+        {
+            self.routes.unmount(org, &installation.name);
         }
         if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
             self.remove_files_if_unreferenced(&previous.digest);
@@ -399,18 +422,36 @@ impl Lifecycle {
 
     /// Activates a plugin: loads its component and makes its routes answer.
     /// Activating an active plugin changes nothing.
-    pub fn activate(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+    ///
+    /// The org grants `grant` (default: everything the plugin declares); a
+    /// grant exceeding the declaration is refused. Activating an active
+    /// plugin with the grant it has changes nothing; with another grant, the
+    /// new grant takes effect at once.
+    pub fn activate(
+        &self,
+        org: &str,
+        name: &str,
+        grant: Option<Permissions>,
+    ) -> Result<Installation, LifecycleError> {
         let _writer = self.lock();
         let mut installation = self.require_installation(org, name)?;
-        if installation.state == PluginState::Active {
+        let declared = declared_permissions(&installation)?;
+        let grant = grant.unwrap_or_else(|| declared.clone());
+        let exceeding = not_covered(&grant, &declared);
+        if !exceeding.is_empty() {
+            return Err(LifecycleError::GrantExceedsDeclaration(exceeding));
+        }
+        let grant = serde_json::to_value(&grant).expect("permissions serialize");
+        if installation.state == PluginState::Active && installation.granted == grant {
             return Ok(installation);
         }
         let plugin = self.load(&installation)?;
         let at = now();
         installation.state = PluginState::Active;
         installation.activated_at = Some(at);
+        installation.granted = grant;
         self.commit_state_change(&installation, "activate", at)?;
-        self.mount(&installation, plugin);
+        self.mount(&installation, plugin)?;
         Ok(installation)
     }
 
@@ -570,14 +611,22 @@ impl Lifecycle {
             .map_err(|source| LifecycleError::Component { path, source })
     }
 
-    /// Serves `plugin`'s routes for the installation (or none, if it has no routes).
-    fn mount(&self, installation: &Installation, plugin: Option<Arc<RoutePlugin>>) {
+    /// Serves `plugin`'s routes for the installation, under the route
+    /// prefixes it was granted (or none, if it has no routes).
+    fn mount(
+        &self,
+        installation: &Installation,
+        plugin: Option<Arc<RoutePlugin>>,
+    ) -> Result<(), LifecycleError> {
         match plugin {
-            Some(plugin) => self
-                .routes
-                .mount(&installation.org, &installation.name, plugin),
+            Some(plugin) => {
+                let routes = granted_permissions(installation)?.routes;
+                self.routes
+                    .mount(&installation.org, &installation.name, plugin, routes);
+            }
             None => self.routes.unmount(&installation.org, &installation.name),
         }
+        Ok(())
     }
 
     fn commit_state_change(
@@ -653,6 +702,26 @@ fn stored_tenant_key(org: &OrgRecord) -> Result<Option<[u8; 32]>, StorageError> 
                 .ok_or_else(|| StorageError::Corrupt(format!("tenant key of org {}", org.name)))
         })
         .transpose()
+}
+
+/// What an installation's manifest declares.
+fn declared_permissions(installation: &Installation) -> Result<Permissions, StorageError> {
+    let permissions = installation.manifest.get("permissions").cloned();
+    permissions
+        .map(serde_json::from_value)
+        .transpose()
+        .map(Option::unwrap_or_default)
+        .map_err(|e| StorageError::Corrupt(format!("permissions of {}: {e}", installation.name)))
+}
+
+/// What the org granted an installation. Plugins activated before grants
+/// were recorded (`null`) were granted everything they declared.
+fn granted_permissions(installation: &Installation) -> Result<Permissions, StorageError> {
+    if installation.granted.is_null() {
+        return declared_permissions(installation);
+    }
+    serde_json::from_value(installation.granted.clone())
+        .map_err(|e| StorageError::Corrupt(format!("grant of {}: {e}", installation.name)))
 }
 
 fn parse_digest(hex: &str) -> Result<Digest, StorageError> {

@@ -51,6 +51,8 @@ pub struct MountedPlugin {
     pub plugin: Arc<RoutePlugin>,
     /// Its metric handles.
     pub metrics: PluginMetrics,
+    /// The route prefixes the org granted it.
+    pub routes: Vec<String>,
 }
 
 /// The live table of route plugins, per org. Readers never wait on each other.
@@ -77,8 +79,9 @@ impl RouteTable {
         }
     }
 
-    /// Makes `plugin` answer under `/o/{org}/p/{name}/`, replacing any previous one.
-    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>) {
+    /// Makes `plugin` answer under `/o/{org}/p/{name}/` for the paths under
+    /// its granted `routes` prefixes, replacing any previous one.
+    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>, routes: Vec<String>) {
         let mounted = Arc::new(MountedPlugin {
             identity: Arc::new(PluginIdentity {
                 org: org.to_owned(),
@@ -86,6 +89,7 @@ impl RouteTable {
             }),
             plugin,
             metrics: self.metrics.plugin(org, name),
+            routes,
         });
         self.orgs
             .write()

@@ -8,6 +8,7 @@ mod auth;
 mod bad_packages;
 mod crash;
 mod faults;
+mod grants;
 mod http;
 mod lifecycle;
 mod serve;

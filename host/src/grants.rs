@@ -1,0 +1,138 @@
+//! What an org grants a plugin, compared with what the plugin declares.
+//!
+//! A grant is a [`Permissions`] value like the manifest's: activation grants
+//! everything declared unless the org admin sends a narrower one. A grant
+//! may never exceed the declaration, and an upgrade that declares more than
+//! was granted waits, inactive, for a new grant.
+
+use crate::package::manifest::{DirectoryMode, Permissions};
+
+/// Each item of `wanted` that `available` does not cover, described for
+/// people (`network api.example.com`, `filesystem data (rw)`, `ui pages`).
+pub fn not_covered(wanted: &Permissions, available: &Permissions) -> Vec<String> {
+    let mut missing = Vec::new();
+    let mut list = |kind: &str, wanted: Vec<String>, available: Vec<String>| {
+        for item in wanted {
+            if !available.contains(&item) {
+                missing.push(format!("{kind} {item}"));
+            }
+        }
+    };
+    list("routes", wanted.routes.clone(), available.routes.clone());
+    list("storage", names(&wanted.storage), names(&available.storage));
+    list("network", wanted.network.clone(), available.network.clone());
+    list("config", wanted.config.clone(), available.config.clone());
+    list("secrets", wanted.secrets.clone(), available.secrets.clone());
+    let ui = (
+        wanted.ui.clone().unwrap_or_default(),
+        available.ui.clone().unwrap_or_default(),
+    );
+    list("ui slot", ui.0.slots, ui.1.slots);
+    list("ui", flag("pages", ui.0.pages), flag("pages", ui.1.pages));
+    list("ui", flag("theme", ui.0.theme), flag("theme", ui.1.theme));
+    let modules = (
+        wanted.modules.clone().unwrap_or_default(),
+        available.modules.clone().unwrap_or_default(),
+    );
+    list("modules register", modules.0.register, modules.1.register);
+    list("modules extend", modules.0.extend, modules.1.extend);
+    for dir in &wanted.filesystem {
+        let covered = available.filesystem.iter().any(|offer| {
+            offer.name == dir.name
+                && (offer.mode == DirectoryMode::Rw || dir.mode == DirectoryMode::Ro)
+        });
+        if !covered {
+            let mode = match dir.mode {
+                DirectoryMode::Ro => "ro",
+                DirectoryMode::Rw => "rw",
+            };
+            missing.push(format!("filesystem {} ({mode})", dir.name));
+        }
+    }
+    missing
+}
+
+/// Whether a request path (without its query) falls under one of the
+/// granted route prefixes: `/api` covers `/api` and `/api/…`, not `/apix`.
+pub fn route_granted(prefixes: &[String], path: &str) -> bool {
+    prefixes.iter().any(|prefix| {
+        let prefix = prefix.trim_end_matches('/');
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+fn names<T: serde::Serialize>(items: &[T]) -> Vec<String> {
+    items
+        .iter()
+        .map(|item| {
+            serde_json::to_value(item)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn flag(name: &str, set: bool) -> Vec<String> {
+    if set {
+        vec![name.to_owned()]
+    } else {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn permissions(json: serde_json::Value) -> Permissions {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_narrower_grant_is_covered_and_a_wider_one_is_not() {
+        let declared = permissions(serde_json::json!({
+            "routes": ["/api"],
+            "storage": ["read", "write"],
+            "network": ["api.example.com"],
+            "filesystem": [{ "name": "data", "mode": "rw" }],
+            "ui": { "slots": ["dashboard.widgets"], "pages": true },
+        }));
+        let narrower = permissions(serde_json::json!({
+            "routes": ["/api"],
+            "storage": ["read"],
+            "filesystem": [{ "name": "data", "mode": "ro" }],
+        }));
+        assert!(not_covered(&narrower, &declared).is_empty());
+        assert_eq!(
+            not_covered(&declared, &narrower),
+            [
+                "storage write",
+                "network api.example.com",
+                "ui slot dashboard.widgets",
+                "ui pages",
+                "filesystem data (rw)"
+            ]
+        );
+        let wider = permissions(
+            serde_json::json!({ "network": ["evil.example.com"], "ui": { "theme": true } }),
+        );
+        assert_eq!(
+            not_covered(&wider, &declared),
+            ["network evil.example.com", "ui theme"]
+        );
+    }
+
+    #[test]
+    fn route_prefixes_match_whole_segments() {
+        let prefixes = vec!["/api".to_owned(), "/hooks/".to_owned()];
+        assert!(route_granted(&prefixes, "/api"));
+        assert!(route_granted(&prefixes, "/api/v1/x"));
+        assert!(route_granted(&prefixes, "/hooks/in"));
+        assert!(!route_granted(&prefixes, "/apix"));
+        assert!(!route_granted(&prefixes, "/"));
+        assert!(route_granted(&["/".to_owned()], "/anything/at/all"));
+        assert!(route_granted(&["/".to_owned()], "/"));
+    }
+}
