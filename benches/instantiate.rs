@@ -12,8 +12,9 @@ use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
 use berth::metrics::Metrics;
-use berth::runtime::{PluginIdentity, Runtime, build_linker};
-use berth_storage::ArtifactCache;
+use berth::router::RouteTable;
+use berth::runtime::{Runtime, build_linker};
+use berth_storage::{ArtifactCache, Registry};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
@@ -60,20 +61,22 @@ fn bench(c: &mut Criterion) {
     let plugin = loader
         .load_route_plugin(berth_guests::HELLO_COMPONENT_BYTES)
         .expect("hello loads");
-    let runtime = Runtime::new(limits);
-    let identity = Arc::new(PluginIdentity {
-        org: "bench".into(),
-        plugin: "hello".into(),
-    });
-
-    let metrics = Metrics::default().plugin("bench", "hello");
+    let registry = Registry::open(&cache_dir.path().join("registry.redb")).expect("registry");
+    let runtime = Runtime::new(limits, Arc::new(registry));
+    let routes = RouteTable::new(Arc::new(Metrics::default()));
+    let grants = serde_json::from_str(include_str!("../guests/hello/manifest.json"))
+        .map(|manifest: serde_json::Value| manifest["permissions"].clone())
+        .and_then(serde_json::from_value)
+        .expect("hello's permissions");
+    routes.mount("bench", "hello", plugin, grants);
+    let mounted = routes.resolve("bench", "hello").expect("mounted");
 
     let mut group = c.benchmark_group("hello_request");
     group.bench_function("wasm_fresh_instance", |b| {
         b.iter(|| {
             rt.block_on(async {
                 let response = runtime
-                    .handle(&plugin, identity.clone(), &metrics, request())
+                    .handle(&mounted, request())
                     .await
                     .expect("plugin answers");
                 assert_eq!(response.status(), StatusCode::OK);

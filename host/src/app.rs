@@ -83,7 +83,7 @@ impl App {
             .bootstrap_operator()
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
         let lifecycle = Lifecycle::open(
-            registry,
+            registry.clone(),
             PackageStore::new(settings.data.join("packages")),
             loader,
             LiveState {
@@ -102,7 +102,7 @@ impl App {
             tenant_keys,
             metrics,
             http: settings.http.clone(),
-            runtime: Runtime::new(settings.limits.clone()),
+            runtime: Runtime::new(settings.limits.clone(), registry),
             api: Api::new(Arc::new(lifecycle), auth, settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
         };
@@ -168,7 +168,7 @@ impl App {
             return Err(refusal);
         }
         let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
-        if !route_granted(&mounted.routes, plugin_path) {
+        if !route_granted(&mounted.grants.routes, plugin_path) {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "route_not_granted",
@@ -202,10 +202,7 @@ impl App {
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;
-        let result = self
-            .runtime
-            .handle(&mounted.plugin, mounted.identity.clone(), metrics, request)
-            .await;
+        let result = self.runtime.handle(&mounted, request).await;
         match result {
             Ok(response) => {
                 metrics.responded(response.status().as_u16(), started.elapsed());

@@ -469,8 +469,9 @@ impl Lifecycle {
         Ok(installation)
     }
 
-    /// Uninstalls a plugin: removes its records and (if no other org uses
-    /// the same package) its files. An active plugin needs `force`.
+    /// Uninstalls a plugin: removes its records, its key-value data in this
+    /// org and (if no other org uses the same package) its files. An active
+    /// plugin needs `force`.
     pub fn uninstall(&self, org: &str, name: &str, force: bool) -> Result<(), LifecycleError> {
         let _writer = self.lock();
         let installation = self.require_installation(org, name)?;
@@ -479,6 +480,7 @@ impl Lifecycle {
         }
         self.registry.write(|txn| {
             txn.remove_installation(org, name)?;
+            txn.kv_clear(org, name)?;
             txn.append_audit(
                 org,
                 now(),
@@ -620,9 +622,9 @@ impl Lifecycle {
     ) -> Result<(), LifecycleError> {
         match plugin {
             Some(plugin) => {
-                let routes = granted_permissions(installation)?.routes;
+                let grants = granted_permissions(installation)?;
                 self.routes
-                    .mount(&installation.org, &installation.name, plugin, routes);
+                    .mount(&installation.org, &installation.name, plugin, grants);
             }
             None => self.routes.unmount(&installation.org, &installation.name),
         }

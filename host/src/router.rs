@@ -3,6 +3,7 @@
 
 use crate::loader::RoutePlugin;
 use crate::metrics::{Metrics, PluginMetrics};
+use crate::package::manifest::Permissions;
 use crate::runtime::PluginIdentity;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -51,8 +52,8 @@ pub struct MountedPlugin {
     pub plugin: Arc<RoutePlugin>,
     /// Its metric handles.
     pub metrics: PluginMetrics,
-    /// The route prefixes the org granted it.
-    pub routes: Vec<String>,
+    /// What the org granted it (route prefixes, storage access, …).
+    pub grants: Arc<Permissions>,
 }
 
 /// The live table of route plugins, per org. Readers never wait on each other.
@@ -79,9 +80,10 @@ impl RouteTable {
         }
     }
 
-    /// Makes `plugin` answer under `/o/{org}/p/{name}/` for the paths under
-    /// its granted `routes` prefixes, replacing any previous one.
-    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>, routes: Vec<String>) {
+    /// Makes `plugin` answer under `/o/{org}/p/{name}/` with the powers in
+    /// `grants` (paths under its granted route prefixes only), replacing any
+    /// previous one.
+    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>, grants: Permissions) {
         let mounted = Arc::new(MountedPlugin {
             identity: Arc::new(PluginIdentity {
                 org: org.to_owned(),
@@ -89,7 +91,7 @@ impl RouteTable {
             }),
             plugin,
             metrics: self.metrics.plugin(org, name),
-            routes,
+            grants: Arc::new(grants),
         });
         self.orgs
             .write()

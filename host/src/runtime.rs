@@ -8,8 +8,9 @@
 use crate::bodies::collapse_if_complete;
 use crate::config::Limits;
 use crate::host_api;
-use crate::loader::RoutePlugin;
-use crate::metrics::PluginMetrics;
+use crate::package::manifest::Permissions;
+use crate::router::MountedPlugin;
+use berth_storage::Registry;
 use bytes::Bytes;
 use hyper::body::Body;
 use std::future::Future;
@@ -34,6 +35,10 @@ pub struct PluginIdentity {
 
 /// Everything a plugin instance may reach, owned by its `Store`.
 pub struct PluginState {
+    /// What the org granted the plugin; host interfaces check it per call.
+    pub grants: Arc<Permissions>,
+    /// The registry holding plugin data (`berth:plugin/kv`).
+    pub registry: Arc<Registry>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     table: ResourceTable,
@@ -103,32 +108,35 @@ type GuestOutcome = Result<wasmtime::Result<()>, tokio::time::error::Elapsed>;
 #[derive(Clone)]
 pub struct Runtime {
     limits: Arc<Limits>,
+    registry: Arc<Registry>,
 }
 
 impl Runtime {
-    /// A runtime enforcing `limits` on every request.
-    pub fn new(limits: Limits) -> Self {
+    /// A runtime enforcing `limits` on every request, keeping plugin data
+    /// in `registry`.
+    pub fn new(limits: Limits, registry: Arc<Registry>) -> Self {
         Self {
             limits: Arc::new(limits),
+            registry,
         }
     }
 
-    /// Instantiates `plugin` in a fresh store and lets it handle `request`.
+    /// Instantiates the mounted plugin in a fresh store and lets it handle
+    /// `request`, with the powers the org granted it.
     ///
     /// Returns once the guest has set the response head; the body keeps
     /// streaming from the guest, still bounded by the wall-clock limit.
     pub async fn handle<B>(
         &self,
-        plugin: &RoutePlugin,
-        identity: Arc<PluginIdentity>,
-        metrics: &PluginMetrics,
+        mounted: &MountedPlugin,
         request: http::Request<B>,
     ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.new_store(plugin, identity);
+        let (plugin, metrics) = (&mounted.plugin, &mounted.metrics);
+        let mut store = self.new_store(mounted);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let setup = |e: wasmtime::Error| InvokeError::Setup(format!("{e:#}"));
         let req = store
@@ -202,8 +210,11 @@ impl Runtime {
         })
     }
 
-    fn new_store(&self, plugin: &RoutePlugin, identity: Arc<PluginIdentity>) -> Store<PluginState> {
+    fn new_store(&self, mounted: &MountedPlugin) -> Store<PluginState> {
+        let plugin = &mounted.plugin;
         let state = PluginState {
+            grants: mounted.grants.clone(),
+            registry: self.registry.clone(),
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
@@ -211,7 +222,7 @@ impl Runtime {
                 .memory_size(self.limits.max_memory_bytes)
                 .build(),
             cpu_ticks: 0,
-            identity,
+            identity: mounted.identity.clone(),
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limits);

@@ -6,6 +6,7 @@
 //! - `dependency_edges`: (org, plugin) → [`DependencyEdge`]s it declares
 //! - `audit`: (org, sequence) → [`AuditEvent`]
 //! - `tokens`: token id → [`TokenRecord`] (management API credentials, hashed)
+//! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
 //!
 //! Every change is one write transaction ([`Registry::write`]); readers see
 //! the state before or after it, never in between, and never block writers.
@@ -22,6 +23,7 @@ const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("dependency_edges");
 const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
+const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
 
 /// An organization (tenant).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +164,7 @@ impl Registry {
                 edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
                 audit: txn.open_table(AUDIT).map_err(db_err)?,
                 tokens: txn.open_table(TOKENS).map_err(db_err)?,
+                kv: txn.open_table(KV).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -178,6 +181,7 @@ impl Registry {
             edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
             audit: txn.open_table(AUDIT).map_err(db_err)?,
             tokens: txn.open_table(TOKENS).map_err(db_err)?,
+            kv: txn.open_table(KV).map_err(db_err)?,
         })
     }
 }
@@ -276,6 +280,40 @@ macro_rules! read_queries {
             }
         }
 
+        /// `plugin`'s value under `key` in `org`.
+        pub fn kv_get(
+            &self,
+            org: &str,
+            plugin: &str,
+            key: &str,
+        ) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(self
+                .kv
+                .get((org, plugin, key))
+                .map_err(db_err)?
+                .map(|value| value.value().to_vec()))
+        }
+
+        /// `plugin`'s keys in `org` starting with `prefix`, in order, at most `limit`.
+        pub fn kv_keys(
+            &self,
+            org: &str,
+            plugin: &str,
+            prefix: &str,
+            limit: usize,
+        ) -> Result<Vec<String>, StorageError> {
+            let mut keys = Vec::new();
+            for entry in self.kv.range((org, plugin, prefix)..).map_err(db_err)? {
+                let (key, _) = entry.map_err(db_err)?;
+                let (o, p, k) = key.value();
+                if o != org || p != plugin || !k.starts_with(prefix) || keys.len() == limit {
+                    break;
+                }
+                keys.push(k.to_owned());
+            }
+            Ok(keys)
+        }
+
         /// Every token administering `org` (`None`: the operator's), by id.
         pub fn tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>, StorageError> {
             let mut out = Vec::new();
@@ -298,6 +336,7 @@ pub struct ReadTxn {
     edges: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
     tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
 }
 
 impl ReadTxn {
@@ -311,6 +350,7 @@ pub struct WriteTxn<'txn> {
     edges: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
     tokens: redb::Table<'txn, &'static str, &'static [u8]>,
+    kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
 }
 
 impl WriteTxn<'_> {
@@ -352,6 +392,38 @@ impl WriteTxn<'_> {
         self.tokens
             .insert(token.id.as_str(), encode(token).as_slice())
             .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Stores `value` under `key` for `plugin` in `org`.
+    pub fn kv_set(
+        &mut self,
+        org: &str,
+        plugin: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StorageError> {
+        self.kv.insert((org, plugin, key), value).map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Removes `plugin`'s `key` in `org`; returns whether it existed.
+    pub fn kv_delete(&mut self, org: &str, plugin: &str, key: &str) -> Result<bool, StorageError> {
+        Ok(self
+            .kv
+            .remove((org, plugin, key))
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// Removes all of `plugin`'s data in `org`.
+    pub fn kv_clear(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
+        let keys = self.kv_keys(org, plugin, "", usize::MAX)?;
+        for key in keys {
+            self.kv
+                .remove((org, plugin, key.as_str()))
+                .map_err(db_err)?;
+        }
         Ok(())
     }
 
@@ -480,6 +552,39 @@ mod tests {
         assert_eq!(read.token("t3").unwrap(), None);
         assert_eq!(read.tokens(Some("a")).unwrap(), [token("t1", Some("a"))]);
         assert_eq!(read.tokens(None).unwrap(), [token("t2", None)]);
+    }
+
+    #[test]
+    fn kv_data_is_scoped_by_org_and_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("r.redb")).unwrap();
+        registry
+            .write(|txn| {
+                txn.kv_set("a", "p", "k1", b"a-p-1")?;
+                txn.kv_set("a", "p", "k2", b"a-p-2")?;
+                txn.kv_set("a", "pp", "k1", b"a-pp-1")?;
+                txn.kv_set("ab", "p", "k1", b"ab-p-1")?;
+                txn.kv_set("b", "p", "k1", b"b-p-1")?;
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        let read = registry.read().unwrap();
+        assert_eq!(read.kv_get("a", "p", "k1").unwrap().unwrap(), b"a-p-1");
+        assert_eq!(read.kv_get("b", "p", "k2").unwrap(), None);
+        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1", "k2"]);
+        assert_eq!(read.kv_keys("a", "p", "k2", 10).unwrap(), ["k2"]);
+        assert_eq!(read.kv_keys("a", "p", "", 1).unwrap(), ["k1"]);
+        drop(read);
+        registry
+            .write(|txn| {
+                assert!(txn.kv_delete("a", "p", "k2")?);
+                txn.kv_clear("a", "pp")
+            })
+            .unwrap();
+        let read = registry.read().unwrap();
+        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1"]);
+        assert!(read.kv_keys("a", "pp", "", 10).unwrap().is_empty());
+        assert_eq!(read.kv_keys("ab", "p", "", 10).unwrap(), ["k1"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod crash;
 mod faults;
 mod grants;
 mod http;
+mod kv;
 mod lifecycle;
 mod serve;
 mod tenants;

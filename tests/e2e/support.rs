@@ -290,6 +290,8 @@ pub struct Reply {
     pub content_type: String,
     /// Body as text.
     pub body: String,
+    /// Every response header.
+    pub headers: http::HeaderMap,
 }
 
 impl Reply {
@@ -304,6 +306,7 @@ impl Reply {
         Self {
             status: response.status().as_u16(),
             content_type,
+            headers: response.headers().clone(),
             body: response
                 .body_mut()
                 .with_config()
@@ -311,6 +314,14 @@ impl Reply {
                 .read_to_string()
                 .expect("reading body"),
         }
+    }
+
+    /// The value of header `name`, or empty.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 
     /// The body parsed as JSON.

@@ -1,0 +1,103 @@
+//! `berth:plugin/kv`: a key-value store private to each plugin in each org,
+//! kept in the registry's `kv` table under (org, plugin, key).
+//!
+//! Every call checks the org's grant first: `storage: read` for `get` and
+//! `list-keys`, `storage: write` for `set` and `delete`; without it the call
+//! fails with `denied` and never touches the store. The org and plugin come
+//! from the store's identity, never from the guest, so no call can name
+//! another org's or plugin's data.
+
+use super::berth::plugin::kv::{Host, KvError};
+use crate::package::manifest::StorageAccess;
+use crate::runtime::PluginState;
+use berth_storage::StorageError;
+
+/// Longest key, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+/// Largest value, in bytes.
+const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Most keys one `list-keys` call returns.
+const MAX_LISTED_KEYS: usize = 1000;
+
+impl PluginState {
+    fn require(&self, access: StorageAccess) -> Result<(), KvError> {
+        if self.grants.storage.contains(&access) {
+            Ok(())
+        } else {
+            let needed = match access {
+                StorageAccess::Read => "read",
+                StorageAccess::Write => "write",
+            };
+            Err(KvError::Denied(format!(
+                "the org has not granted this plugin `storage: {needed}`"
+            )))
+        }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), KvError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KvError::TooLarge(format!(
+            "keys are at most {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
+fn internal(error: StorageError) -> KvError {
+    tracing::error!("plugin key-value store: {error}");
+    KvError::Internal("the host's store failed".into())
+}
+
+impl Host for PluginState {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        self.require(StorageAccess::Read)?;
+        check_key(&key)?;
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        self.registry
+            .read()
+            .and_then(|read| read.kv_get(org, plugin, &key))
+            .map_err(internal)
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        self.require(StorageAccess::Write)?;
+        check_key(&key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(KvError::TooLarge(format!(
+                "values are at most {MAX_VALUE_BYTES} bytes"
+            )));
+        }
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        self.registry
+            .write(|txn| txn.kv_set(org, plugin, &key, &value))
+            .map_err(internal)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, KvError> {
+        self.require(StorageAccess::Write)?;
+        check_key(&key)?;
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        self.registry
+            .write(|txn| txn.kv_delete(org, plugin, &key))
+            .map_err(internal)
+    }
+
+    fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, KvError> {
+        self.require(StorageAccess::Read)?;
+        check_key(&prefix)?;
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        self.registry
+            .read()
+            .and_then(|read| read.kv_keys(org, plugin, &prefix, MAX_LISTED_KEYS))
+            .map_err(internal)
+    }
+
+    fn get_shared(&mut self, dependency: String, _key: String) -> Result<Option<Vec<u8>>, KvError> {
+        self.require(StorageAccess::Read)?;
+        // Dependencies exposing data arrive with dependency resolution.
+        Err(KvError::NotFound(format!(
+            "`{dependency}` exposes no data to this plugin"
+        )))
+    }
+}
