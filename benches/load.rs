@@ -178,24 +178,18 @@ async fn main() -> anyhow::Result<()> {
 /// Creates the orgs and plugins through the management API; returns the
 /// plugin paths to request.
 async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Result<Vec<String>> {
+    let api = Management {
+        addr,
+        token: args.token.as_deref(),
+    };
     let manifest: serde_json::Value =
         serde_json::from_str(include_str!("../guests/hello/manifest.json"))?;
     let mut paths = Vec::new();
     for org_index in 0..args.orgs {
         let org = format!("load-{org_index}");
-        let created = send(
-            addr,
-            args.token.as_deref(),
-            "POST",
-            "/api/v1/orgs",
-            "application/json",
-            serde_json::json!({ "name": org }).to_string().into_bytes(),
-        )
-        .await?;
-        anyhow::ensure!(
-            created.0 == 201 || created.0 == 409,
-            "creating {org}: {created:?}"
-        );
+        let body = serde_json::json!({ "name": org });
+        api.call("POST", "/api/v1/orgs", JSON, json_bytes(&body), &[201, 409])
+            .await?;
         if args.org_concurrency.is_some() || args.org_rps.is_some() {
             let rps = args.org_rps.unwrap_or(0);
             let limits = serde_json::json!({
@@ -203,16 +197,9 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
                 "requests-per-second": rps,
                 "burst": rps.max(1),
             });
-            let set = send(
-                addr,
-                args.token.as_deref(),
-                "PUT",
-                &format!("/api/v1/orgs/{org}/limits"),
-                "application/json",
-                limits.to_string().into_bytes(),
-            )
-            .await?;
-            anyhow::ensure!(set.0 == 200, "setting limits of {org}: {set:?}");
+            let path = format!("/api/v1/orgs/{org}/limits");
+            api.call("PUT", &path, JSON, json_bytes(&limits), &[200])
+                .await?;
         }
         for plugin_index in 0..args.plugins {
             let name = format!("hello-{plugin_index}");
@@ -224,32 +211,17 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
                 ("hello.wasm", berth_guests::HELLO_COMPONENT_BYTES),
             ]);
             let plugins = format!("/api/v1/orgs/{org}/plugins");
-            let installed = send(
-                addr,
-                args.token.as_deref(),
+            api.call(
                 "POST",
                 &format!("{plugins}?force"),
                 "application/zip",
                 zip,
+                &[201],
             )
             .await?;
-            anyhow::ensure!(
-                installed.0 == 201,
-                "installing {name} in {org}: {installed:?}"
-            );
-            let activated = send(
-                addr,
-                args.token.as_deref(),
-                "POST",
-                &format!("{plugins}/{name}/activate"),
-                "application/json",
-                Vec::new(),
-            )
-            .await?;
-            anyhow::ensure!(
-                activated.0 == 200,
-                "activating {name} in {org}: {activated:?}"
-            );
+            let activate = format!("{plugins}/{name}/activate");
+            api.call("POST", &activate, JSON, Vec::new(), &[200])
+                .await?;
             paths.push(format!("/o/{org}/p/{name}/echo/bench"));
         }
     }
@@ -259,32 +231,53 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
 /// The operator token given to a server this tool starts.
 const LOAD_OPERATOR_TOKEN: &str = "berth-load-operator-token-0123456789abcdef";
 
-/// One management request on a fresh connection (for setup).
-async fn send(
+const JSON: &str = "application/json";
+
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+/// The management API of the server under test.
+struct Management<'a> {
     addr: std::net::SocketAddr,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> anyhow::Result<(u16, String)> {
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(TcpStream::connect(addr).await?))
+    token: Option<&'a str>,
+}
+
+impl Management<'_> {
+    /// Sends one request on a fresh connection (for setup); fails unless
+    /// the answer's status is one of `expected`.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        expected: &[u16],
+    ) -> anyhow::Result<()> {
+        let stream = TcpStream::connect(self.addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string())
+            .header("content-type", content_type);
+        if let Some(token) = self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::from(body)))?)
             .await?;
-    tokio::spawn(connection);
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string())
-        .header("content-type", content_type);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(
+            expected.contains(&status),
+            "{method} {path}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
     }
-    let request = request.body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Closed-loop load: `concurrency` workers, each on its own keep-alive

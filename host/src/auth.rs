@@ -10,9 +10,8 @@
 //! first start, generated, stored hashed and shown once.
 
 use crate::error::ApiError;
-use berth_storage::{Registry, StorageError, TokenRecord};
+use berth_storage::{Digest, Registry, StorageError, TokenRecord, unix_now};
 use http::{HeaderValue, StatusCode};
-use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -118,12 +117,12 @@ pub struct Auth {
     registry: Arc<Registry>,
     /// SHA-256 of the configured operator token; when set, it is the only
     /// operator credential.
-    configured_operator: Option<[u8; 32]>,
+    configured_operator: Option<Digest>,
 }
 
-/// SHA-256 of `bytes`.
-pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// Whether two digests are equal, compared in constant time.
+pub(crate) fn digests_match(a: &Digest, b: &Digest) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// `len` random bytes from the OS, hex-encoded.
@@ -137,20 +136,13 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Auth {
     /// Tokens kept in `registry`; `configured_operator` replaces the stored
     /// operator token when given.
     pub fn new(registry: Arc<Registry>, configured_operator: Option<&str>) -> Self {
         Self {
             registry,
-            configured_operator: configured_operator.map(|token| sha256(token.as_bytes())),
+            configured_operator: configured_operator.map(|token| Digest::of(token.as_bytes())),
         }
     }
 
@@ -178,7 +170,7 @@ impl Auth {
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let invalid = || unauthorized("the token is not valid");
         if let Some(configured) = &self.configured_operator
-            && bool::from(sha256(token.as_bytes()).ct_eq(configured))
+            && digests_match(&Digest::of(token.as_bytes()), configured)
         {
             return Ok(Principal::Operator);
         }
@@ -194,8 +186,8 @@ impl Auth {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             })?
             .ok_or_else(invalid)?;
-        let stored = hex::decode(&record.secret_sha256).map_err(|_| invalid())?;
-        if !bool::from(sha256(secret.as_bytes()).as_slice().ct_eq(&stored)) {
+        let stored = Digest::from_hex(&record.secret_sha256).ok_or_else(invalid)?;
+        if !digests_match(&Digest::of(secret.as_bytes()), &stored) {
             return Err(invalid());
         }
         match record.org {
@@ -213,8 +205,8 @@ impl Auth {
         let record = TokenRecord {
             id: id.clone(),
             org: org.map(str::to_owned),
-            secret_sha256: hex::encode(sha256(secret.as_bytes())),
-            created_at: now(),
+            secret_sha256: Digest::of(secret.as_bytes()).to_hex(),
+            created_at: unix_now(),
         };
         self.registry.write(|txn| {
             if let Some(org) = org {
@@ -259,7 +251,7 @@ impl Auth {
                 _ => return Err(not_found()),
             }
             txn.remove_token(id)?;
-            txn.append_audit(org, now(), "token.revoke", None, None, id)?;
+            txn.append_audit(org, unix_now(), "token.revoke", None, None, id)?;
             Ok(())
         })
     }
@@ -358,6 +350,6 @@ mod tests {
         let secret = issued.token.rsplit('_').next().unwrap();
         let record = registry.read().unwrap().token(&issued.id).unwrap().unwrap();
         assert_ne!(record.secret_sha256, secret);
-        assert_eq!(record.secret_sha256, hex::encode(sha256(secret.as_bytes())));
+        assert_eq!(record.secret_sha256, Digest::of(secret.as_bytes()).to_hex());
     }
 }

@@ -5,7 +5,7 @@
 //! may never exceed the declaration, and an upgrade that declares more than
 //! was granted waits, inactive, for a new grant.
 
-use crate::package::manifest::{DirectoryMode, Permissions};
+use crate::package::manifest::{DirectoryMode, Permissions, StorageAccess};
 
 /// Each item of `wanted` that `available` does not cover, described for
 /// people (`network api.example.com`, `filesystem data (rw)`, `ui pages`).
@@ -42,11 +42,7 @@ pub fn not_covered(wanted: &Permissions, available: &Permissions) -> Vec<String>
                 && (offer.mode == DirectoryMode::Rw || dir.mode == DirectoryMode::Ro)
         });
         if !covered {
-            let mode = match dir.mode {
-                DirectoryMode::Ro => "ro",
-                DirectoryMode::Rw => "rw",
-            };
-            missing.push(format!("filesystem {} ({mode})", dir.name));
+            missing.push(format!("filesystem {} ({})", dir.name, dir.mode.as_str()));
         }
     }
     missing
@@ -62,16 +58,8 @@ pub fn route_granted(prefixes: &[String], path: &str) -> bool {
     })
 }
 
-fn names<T: serde::Serialize>(items: &[T]) -> Vec<String> {
-    items
-        .iter()
-        .map(|item| {
-            serde_json::to_value(item)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        })
-        .collect()
+fn names(access: &[StorageAccess]) -> Vec<String> {
+    access.iter().map(|a| a.as_str().to_owned()).collect()
 }
 
 fn flag(name: &str, set: bool) -> Vec<String> {

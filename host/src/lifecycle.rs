@@ -21,7 +21,7 @@ use crate::router::RouteTable;
 use crate::tenant_keys::TenantKeys;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
-    Registry, StorageError,
+    Registry, StorageError, unix_now,
 };
 use http::StatusCode;
 use std::collections::HashSet;
@@ -162,13 +162,6 @@ pub struct Lifecycle {
     writer: Mutex<()>,
 }
 
-/// Seconds since the Unix epoch.
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Lifecycle {
     /// Opens the lifecycle over existing state: removes files a crash left
     /// unreferenced, and mounts every org (with its limit overrides) and
@@ -209,13 +202,15 @@ impl Lifecycle {
             .iter()
             .filter(|i| i.state == PluginState::Active)
         {
-            match lifecycle.load(installation) {
-                Ok(plugin) => lifecycle.mount(installation, plugin)?,
-                Err(e) => tracing::error!(
+            let mounted = lifecycle
+                .load(installation)
+                .and_then(|plugin| lifecycle.mount(installation, plugin));
+            if let Err(e) = mounted {
+                tracing::error!(
                     org = installation.org,
                     plugin = installation.name,
                     "active plugin could not be loaded and is not serving: {e}"
-                ),
+                );
             }
         }
         Ok(lifecycle)
@@ -231,7 +226,7 @@ impl Lifecycle {
         let _writer = self.lock();
         let org = OrgRecord {
             name: name.to_owned(),
-            created_at: now(),
+            created_at: unix_now(),
             limits: None,
             tenant_key_sha256: None,
         };
@@ -276,7 +271,7 @@ impl Lifecycle {
                 .limits
                 .as_ref()
                 .map_or("defaults".to_owned(), ToString::to_string);
-            txn.append_audit(org, now(), "limits.set", None, None, &detail)?;
+            txn.append_audit(org, unix_now(), "limits.set", None, None, &detail)?;
             Ok::<_, LifecycleError>(())
         })?;
         self.admission.set_override(org, limits);
@@ -284,20 +279,20 @@ impl Lifecycle {
     }
 
     /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
-    pub fn set_tenant_key(&self, org: &str, hash: Option<[u8; 32]>) -> Result<(), LifecycleError> {
+    pub fn set_tenant_key(&self, org: &str, hash: Option<Digest>) -> Result<(), LifecycleError> {
         let _writer = self.lock();
         self.registry.write(|txn| {
             let mut record = txn
                 .org(org)?
                 .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
-            record.tenant_key_sha256 = hash.map(hex::encode);
+            record.tenant_key_sha256 = hash.map(|digest| digest.to_hex());
             txn.put_org(&record)?;
             let action = if hash.is_some() {
                 "tenant-key.set"
             } else {
                 "tenant-key.remove"
             };
-            txn.append_audit(org, now(), action, None, None, "")?;
+            txn.append_audit(org, unix_now(), action, None, None, "")?;
             Ok::<_, LifecycleError>(())
         })?;
         self.tenant_keys.set(org, hash);
@@ -333,6 +328,11 @@ impl Lifecycle {
                 });
             }
         }
+        // An upgrade declaring more than the org granted waits for a grant.
+        let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
+            Some(p) => not_covered(&manifest.permissions, &granted_permissions(p)?),
+            None => Vec::new(),
+        };
 
         self.packages.store(
             &package.digest,
@@ -343,12 +343,7 @@ impl Lifecycle {
                 .map(|(path, bytes)| (path.as_str(), bytes.as_slice())),
         )?;
 
-        let at = now();
-        // An upgrade declaring more than the org granted waits for a grant.
-        let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
-            Some(p) => not_covered(&manifest.permissions, &granted_permissions(p)?),
-            None => Vec::new(),
-        };
+        let at = unix_now();
         let installation = Installation {
             org: org.to_owned(),
             name: manifest.name.clone(),
@@ -446,7 +441,7 @@ impl Lifecycle {
             return Ok(installation);
         }
         let plugin = self.load(&installation)?;
-        let at = now();
+        let at = unix_now();
         installation.state = PluginState::Active;
         installation.activated_at = Some(at);
         installation.granted = grant;
@@ -464,7 +459,7 @@ impl Lifecycle {
             return Ok(installation);
         }
         installation.state = PluginState::Installed;
-        self.commit_state_change(&installation, "deactivate", now())?;
+        self.commit_state_change(&installation, "deactivate", unix_now())?;
         self.routes.unmount(org, name);
         Ok(installation)
     }
@@ -483,7 +478,7 @@ impl Lifecycle {
             txn.kv_clear(org, name)?;
             txn.append_audit(
                 org,
-                now(),
+                unix_now(),
                 "uninstall",
                 Some(name),
                 Some(&installation.version),
@@ -500,7 +495,7 @@ impl Lifecycle {
     /// every org, in one transaction. Returns what was deactivated.
     pub fn deactivate_all(&self) -> Result<Vec<Installation>, LifecycleError> {
         let _writer = self.lock();
-        let at = now();
+        let at = unix_now();
         let deactivated = self.registry.write(|txn| {
             let mut deactivated = Vec::new();
             for mut installation in txn.all_installations()? {
@@ -694,13 +689,11 @@ fn stored_limits(org: &OrgRecord) -> Result<Option<TenantLimits>, StorageError> 
 }
 
 /// The hash of an org's stored tenant key, if it has one.
-fn stored_tenant_key(org: &OrgRecord) -> Result<Option<[u8; 32]>, StorageError> {
+fn stored_tenant_key(org: &OrgRecord) -> Result<Option<Digest>, StorageError> {
     org.tenant_key_sha256
         .as_deref()
         .map(|hex| {
-            hex::decode(hex)
-                .ok()
-                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            Digest::from_hex(hex)
                 .ok_or_else(|| StorageError::Corrupt(format!("tenant key of org {}", org.name)))
         })
         .transpose()

@@ -5,12 +5,12 @@
 //! Only the key's SHA-256 is kept (in the org's registry record and here);
 //! keys are compared in constant time.
 
-use crate::auth::{TokenError, random_hex, sha256};
+use crate::auth::{TokenError, digests_match, random_hex};
 use crate::error::ApiError;
+use berth_storage::Digest;
 use http::{HeaderMap, StatusCode};
 use std::collections::HashMap;
 use std::sync::RwLock;
-use subtle::ConstantTimeEq;
 
 /// The request header carrying an org's tenant key.
 pub const HEADER: &str = "x-berth-tenant-key";
@@ -19,21 +19,21 @@ pub const HEADER: &str = "x-berth-tenant-key";
 const KEY_BYTES: usize = 32;
 
 /// A new tenant key and its hash.
-pub fn generate() -> Result<(String, [u8; 32]), TokenError> {
+pub fn generate() -> Result<(String, Digest), TokenError> {
     let key = format!("berth_tk_{}", random_hex(KEY_BYTES)?);
-    let hash = sha256(key.as_bytes());
+    let hash = Digest::of(key.as_bytes());
     Ok((key, hash))
 }
 
 /// The orgs that require a tenant key, with the key's hash.
 #[derive(Default)]
 pub struct TenantKeys {
-    hashes: RwLock<HashMap<String, [u8; 32]>>,
+    hashes: RwLock<HashMap<String, Digest>>,
 }
 
 impl TenantKeys {
     /// Requires the key hashing to `hash` for `org` (`None`: no key needed).
-    pub fn set(&self, org: &str, hash: Option<[u8; 32]>) {
+    pub fn set(&self, org: &str, hash: Option<Digest>) {
         let mut hashes = self.hashes.write().unwrap_or_else(|p| p.into_inner());
         match hash {
             Some(hash) => hashes.insert(org.to_owned(), hash),
@@ -55,7 +55,7 @@ impl TenantKeys {
                 format!("org `{org}` requires its tenant key in the `{HEADER}` header"),
             ));
         };
-        if bool::from(sha256(presented.as_bytes()).ct_eq(expected)) {
+        if digests_match(&Digest::of(presented.as_bytes()), expected) {
             Ok(())
         } else {
             Err(ApiError::new(

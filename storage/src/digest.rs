@@ -20,6 +20,11 @@ impl Digest {
         Some(Self(bytes))
     }
 
+    /// The digest's 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The digest as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

@@ -23,7 +23,7 @@ pub use digest::Digest;
 pub use packages::PackageStore;
 pub use registry::{
     AuditEvent, DependencyEdge, Installation, OrgRecord, PluginState, ReadTxn, Registry,
-    TokenRecord, WriteTxn,
+    TokenRecord, WriteTxn, unix_now,
 };
 
 /// Errors raised by the storage layer.

@@ -118,6 +118,13 @@ pub struct TokenRecord {
     pub created_at: u64,
 }
 
+/// Now, in seconds since the Unix epoch: the clock of every record's timestamps.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The redb-backed registry.
 pub struct Registry {
     db: Database,

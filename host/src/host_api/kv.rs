@@ -24,12 +24,9 @@ impl PluginState {
         if self.grants.storage.contains(&access) {
             Ok(())
         } else {
-            let needed = match access {
-                StorageAccess::Read => "read",
-                StorageAccess::Write => "write",
-            };
             Err(KvError::Denied(format!(
-                "the org has not granted this plugin `storage: {needed}`"
+                "the org has not granted this plugin `storage: {}`",
+                access.as_str()
             )))
         }
     }

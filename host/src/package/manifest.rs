@@ -134,6 +134,16 @@ pub enum StorageAccess {
     Write,
 }
 
+impl StorageAccess {
+    /// The name the manifest uses: `read` or `write`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+        }
+    }
+}
+
 /// A named directory and its mode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +162,16 @@ pub enum DirectoryMode {
     Ro,
     /// Read-write.
     Rw,
+}
+
+impl DirectoryMode {
+    /// The name the manifest uses: `ro` or `rw`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ro => "ro",
+            Self::Rw => "rw",
+        }
+    }
 }
 
 /// What a plugin may contribute to the UI.
