@@ -12,8 +12,9 @@ use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
 use berth::metrics::Metrics;
+use berth::plugin_files::PluginFiles;
 use berth::router::RouteTable;
-use berth::runtime::{Runtime, build_linker};
+use berth::runtime::{HostServices, Runtime, build_linker};
 use berth_storage::{ArtifactCache, Registry};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -62,7 +63,12 @@ fn bench(c: &mut Criterion) {
         .load_route_plugin(berth_guests::HELLO_COMPONENT_BYTES)
         .expect("hello loads");
     let registry = Registry::open(&cache_dir.path().join("registry.redb")).expect("registry");
-    let runtime = Runtime::new(limits, Arc::new(registry));
+    let services = HostServices {
+        registry: Arc::new(registry),
+        files: PluginFiles::new(cache_dir.path().join("orgs")),
+        outbound: Arc::default(),
+    };
+    let runtime = Runtime::new(limits, services);
     let routes = RouteTable::new(Arc::new(Metrics::default()));
     let grants = serde_json::from_str(include_str!("../guests/hello/manifest.json"))
         .map(|manifest: serde_json::Value| manifest["permissions"].clone())

@@ -1,5 +1,5 @@
-//! The management API under `/api/v1/`: orgs, plugin lifecycle, audit log,
-//! tokens.
+//! The management API under `/api/v1/`: orgs, plugin lifecycle and
+//! configuration, audit log, tokens.
 //!
 //! Every request is authenticated ([`Auth`]) and authorized ([`authorize`])
 //! before anything else. Handlers then parse the request, run the step on a
@@ -13,6 +13,7 @@ use crate::config::PackageLimits;
 use crate::error::{ApiError, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
 use crate::package::manifest::Permissions;
+use crate::plugin_config::ConfigUpdate;
 use crate::tenant_keys;
 use berth_storage::OrgRecord;
 use bytes::Bytes;
@@ -117,6 +118,19 @@ impl Api {
             (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 self.run(move |l| l.deactivate(&org, &name)).await.map(ok)
+            }
+            (&Method::GET, ["orgs", org, "plugins", name, "config"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                self.run(move |l| l.plugin_config(&org, &name))
+                    .await
+                    .map(ok)
+            }
+            (&Method::PUT, ["orgs", org, "plugins", name, "config"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                let update: ConfigUpdate = read_json(request).await?;
+                self.run(move |l| l.set_plugin_config(&org, &name, update))
+                    .await
+                    .map(ok)
             }
             (&Method::GET, ["orgs", org, "limits"]) => {
                 let org = org.to_string();

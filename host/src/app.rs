@@ -13,9 +13,10 @@ use crate::grants::route_granted;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
+use crate::plugin_files::PluginFiles;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
-use crate::runtime::{Runtime, build_linker};
+use crate::runtime::{HostServices, Runtime, build_linker};
 use crate::tenant_keys::{self, TenantKeys};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
 use http::{Request, Response, StatusCode, Uri};
@@ -82,9 +83,11 @@ impl App {
         let new_operator_token = auth
             .bootstrap_operator()
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
+        let files = PluginFiles::new(settings.data.join("orgs"));
         let lifecycle = Lifecycle::open(
             registry.clone(),
             PackageStore::new(settings.data.join("packages")),
+            files.clone(),
             loader,
             LiveState {
                 routes: routes.clone(),
@@ -102,7 +105,14 @@ impl App {
             tenant_keys,
             metrics,
             http: settings.http.clone(),
-            runtime: Runtime::new(settings.limits.clone(), registry),
+            runtime: Runtime::new(
+                settings.limits.clone(),
+                HostServices {
+                    registry,
+                    files,
+                    outbound: Arc::new(settings.outbound.clone()),
+                },
+            ),
             api: Api::new(Arc::new(lifecycle), auth, settings.packages.clone()),
             _epoch: EpochTicker::start(engine, &settings.limits),
         };

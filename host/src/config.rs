@@ -4,6 +4,7 @@
 //! are then overridden by command-line flags and `BERTH_*` environment
 //! variables (see `main.rs`). Defaults are listed in the README.
 
+use crate::outbound::addresses::AllowedAddress;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub struct Settings {
     /// unset, berth generates one on first start, stores it hashed and
     /// prints it once.
     pub operator_token: Option<String>,
+    /// Outbound HTTP from plugins.
+    pub outbound: OutboundSettings,
 }
 
 impl Default for Settings {
@@ -48,6 +51,7 @@ impl Default for Settings {
             tls_key: None,
             demo: true,
             operator_token: None,
+            outbound: OutboundSettings::default(),
         }
     }
 }
@@ -160,6 +164,32 @@ impl Default for HttpLimits {
     }
 }
 
+/// Outbound HTTP from plugins (`wasi:http/outgoing-handler`, `network` permission).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OutboundSettings {
+    /// Private, loopback or link-local addresses plugins may reach anyway,
+    /// as `ip` or `ip:port` (e.g. a local test server). Default none.
+    pub allow_private: Vec<AllowedAddress>,
+    /// Time to connect (and finish TLS), ms. Default 5000.
+    pub connect_timeout_ms: u64,
+    /// Time from sending a request to its response head, ms. Default 10000.
+    pub first_byte_timeout_ms: u64,
+    /// Largest response body a plugin may receive; past it reading fails. Default 16 MiB.
+    pub max_response_bytes: u64,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: Vec::new(),
+            connect_timeout_ms: 5_000,
+            first_byte_timeout_ms: 10_000,
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
 /// Limits on plugin packages (ZIP uploads). Every one is checked while the
 /// upload is read, before anything is written.
 #[derive(Clone, Debug, Deserialize)]
@@ -201,6 +231,15 @@ mod tests {
         assert_eq!(s.limits.cpu_deadline_ms, 50);
         assert_eq!(s.limits.max_instances, Limits::default().max_instances);
         assert_eq!(s.data, PathBuf::from("berth-data"));
+    }
+
+    #[test]
+    fn outbound_exceptions_must_be_addresses() {
+        let s: Settings =
+            toml::from_str("[outbound]\nallow-private = ['127.0.0.1:9000', '::1']\n").unwrap();
+        assert_eq!(s.outbound.allow_private.len(), 2);
+        let bad = toml::from_str::<Settings>("[outbound]\nallow-private = ['localhost']\n");
+        assert!(bad.unwrap_err().to_string().contains("not an IP address"));
     }
 
     #[test]

@@ -10,9 +10,12 @@
 //! - [`admission`]: per-org concurrency and rate limits (429);
 //!   [`bodies`]: body size caps and holding an admission until a response
 //!   is streamed;
-//! - [`host_api`]: the `berth:plugin` host interfaces;
+//! - [`host_api`]: the `berth:plugin` host interfaces; [`outbound`]:
+//!   plugins' outgoing HTTP under their `network` grant;
 //! - [`router`]: tenant paths and the per-org plugin table;
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
+//! - [`plugin_files`]: plugins' preopened directories; [`plugin_config`]:
+//!   per-org settings and secrets;
 //! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
@@ -35,8 +38,11 @@ pub mod ids;
 pub mod lifecycle;
 pub mod loader;
 pub mod metrics;
+pub mod outbound;
 pub mod package;
 pub mod permissions;
+pub mod plugin_config;
+pub mod plugin_files;
 pub mod router;
 pub mod runtime;
 pub mod server;

@@ -17,6 +17,8 @@ use crate::loader::{LoadError, Loader, RoutePlugin};
 use crate::package::manifest::Permissions;
 use crate::package::{Kind, Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
+use crate::plugin_config::{ConfigUpdate, ConfigView};
+use crate::plugin_files::PluginFiles;
 use crate::router::RouteTable;
 use crate::tenant_keys::TenantKeys;
 use berth_storage::{
@@ -76,6 +78,9 @@ pub enum LifecycleError {
         /// Uploaded version.
         uploaded: String,
     },
+    /// A configuration update is malformed.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// Uninstalling an active plugin without force.
     #[error("`{0}` is active; deactivate it first or use ?force")]
     PluginActive(String),
@@ -105,6 +110,7 @@ impl From<LifecycleError> for ApiError {
             ),
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
+            E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         if status.is_server_error() {
@@ -153,6 +159,7 @@ pub struct InstallOptions {
 pub struct Lifecycle {
     registry: Arc<Registry>,
     packages: PackageStore,
+    files: PluginFiles,
     loader: Loader,
     routes: Arc<RouteTable>,
     admission: Arc<Admission>,
@@ -169,6 +176,7 @@ impl Lifecycle {
     pub fn open(
         registry: Arc<Registry>,
         packages: PackageStore,
+        files: PluginFiles,
         loader: Loader,
         live: LiveState,
         limits: PackageLimits,
@@ -176,6 +184,7 @@ impl Lifecycle {
         let lifecycle = Self {
             registry,
             packages,
+            files,
             loader,
             routes: live.routes,
             admission: live.admission,
@@ -188,6 +197,13 @@ impl Lifecycle {
         let referenced: HashSet<String> = installations.iter().map(|i| i.digest.clone()).collect();
         for path in lifecycle.packages.collect_garbage(&referenced)? {
             tracing::info!(path = %path.display(), "removed unreferenced package file");
+        }
+        let installed = installations
+            .iter()
+            .map(|i| (i.org.clone(), i.name.clone()))
+            .collect();
+        for path in lifecycle.files.collect_garbage(&installed)? {
+            tracing::info!(path = %path.display(), "removed an uninstalled plugin's directory");
         }
         for org in snapshot.orgs()? {
             lifecycle.routes.add_org(&org.name);
@@ -450,6 +466,36 @@ impl Lifecycle {
         Ok(installation)
     }
 
+    /// What the org configured for a plugin (secrets by name only).
+    pub fn plugin_config(&self, org: &str, name: &str) -> Result<ConfigView, LifecycleError> {
+        self.require_installation(org, name)?;
+        let stored = self.registry.read()?.plugin_config(org, name)?;
+        Ok(ConfigView::of(name, stored))
+    }
+
+    /// Changes a plugin's settings and secrets in one transaction, audited
+    /// by key name only. Plugins see the change on their next call.
+    pub fn set_plugin_config(
+        &self,
+        org: &str,
+        name: &str,
+        update: ConfigUpdate,
+    ) -> Result<ConfigView, LifecycleError> {
+        update.validate().map_err(LifecycleError::InvalidConfig)?;
+        let _writer = self.lock();
+        self.require_installation(org, name)?;
+        let detail = update.describe();
+        let stored = self.registry.write(|txn| {
+            let next = update
+                .apply(txn.plugin_config(org, name)?)
+                .map_err(LifecycleError::InvalidConfig)?;
+            txn.put_plugin_config(org, name, &next)?;
+            txn.append_audit(org, unix_now(), "configure", Some(name), None, &detail)?;
+            Ok::<_, LifecycleError>(next)
+        })?;
+        Ok(ConfigView::of(name, stored))
+    }
+
     /// Deactivates a plugin: its routes answer 404 at once; files, data and
     /// configuration stay. Deactivating an inactive plugin changes nothing.
     pub fn deactivate(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
@@ -464,8 +510,8 @@ impl Lifecycle {
         Ok(installation)
     }
 
-    /// Uninstalls a plugin: removes its records, its key-value data in this
-    /// org and (if no other org uses the same package) its files. An active
+    /// Uninstalls a plugin: removes its records, its key-value data,
+    /// configuration and directories in this org and (if no other org uses the same package) its files. An active
     /// plugin needs `force`.
     pub fn uninstall(&self, org: &str, name: &str, force: bool) -> Result<(), LifecycleError> {
         let _writer = self.lock();
@@ -476,6 +522,7 @@ impl Lifecycle {
         self.registry.write(|txn| {
             txn.remove_installation(org, name)?;
             txn.kv_clear(org, name)?;
+            txn.remove_plugin_config(org, name)?;
             txn.append_audit(
                 org,
                 unix_now(),
@@ -488,6 +535,9 @@ impl Lifecycle {
         })?;
         self.routes.unmount(org, name);
         self.remove_files_if_unreferenced(&installation.digest);
+        if let Err(e) = self.files.remove(org, name) {
+            tracing::warn!(org, plugin = name, "removing the plugin's directory: {e}");
+        }
         Ok(())
     }
 

@@ -6,9 +6,11 @@
 //! wall-clock timeout. A trap, a deadline or a timeout ends that request alone.
 
 use crate::bodies::collapse_if_complete;
-use crate::config::Limits;
+use crate::config::{Limits, OutboundSettings};
 use crate::host_api;
+use crate::outbound::OutboundHooks;
 use crate::package::manifest::Permissions;
+use crate::plugin_files::PluginFiles;
 use crate::router::MountedPlugin;
 use berth_storage::Registry;
 use bytes::Bytes;
@@ -41,6 +43,7 @@ pub struct PluginState {
     pub registry: Arc<Registry>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    outbound: OutboundHooks,
     table: ResourceTable,
     limits: StoreLimits,
     /// Epoch ticks in which guest code was running (the CPU-time measure).
@@ -63,7 +66,7 @@ impl WasiHttpView for PluginState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.outbound,
         }
     }
 }
@@ -104,20 +107,32 @@ pub enum InvokeError {
 /// How a guest's run ended: its own result, or the wall-clock timeout.
 type GuestOutcome = Result<wasmtime::Result<()>, tokio::time::error::Elapsed>;
 
+/// What plugin instances reach through their grants: data, directories,
+/// the network.
+#[derive(Clone)]
+pub struct HostServices {
+    /// The registry holding plugin key-value data.
+    pub registry: Arc<Registry>,
+    /// Plugins' directories.
+    pub files: PluginFiles,
+    /// The operator's outbound HTTP rules.
+    pub outbound: Arc<OutboundSettings>,
+}
+
 /// Runs route plugins, one fresh instance per request.
 #[derive(Clone)]
 pub struct Runtime {
     limits: Arc<Limits>,
-    registry: Arc<Registry>,
+    services: HostServices,
 }
 
 impl Runtime {
-    /// A runtime enforcing `limits` on every request, keeping plugin data
-    /// in `registry`.
-    pub fn new(limits: Limits, registry: Arc<Registry>) -> Self {
+    /// A runtime enforcing `limits` on every request, giving plugins the
+    /// `services` their grants allow.
+    pub fn new(limits: Limits, services: HostServices) -> Self {
         Self {
             limits: Arc::new(limits),
-            registry,
+            services,
         }
     }
 
@@ -136,9 +151,9 @@ impl Runtime {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let (plugin, metrics) = (&mounted.plugin, &mounted.metrics);
-        let mut store = self.new_store(mounted);
-        let (sender, receiver) = tokio::sync::oneshot::channel();
         let setup = |e: wasmtime::Error| InvokeError::Setup(format!("{e:#}"));
+        let mut store = self.new_store(mounted).map_err(setup)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
             .http()
@@ -210,19 +225,28 @@ impl Runtime {
         })
     }
 
-    fn new_store(&self, mounted: &MountedPlugin) -> Store<PluginState> {
-        let plugin = &mounted.plugin;
+    fn new_store(&self, mounted: &MountedPlugin) -> wasmtime::Result<Store<PluginState>> {
+        let (plugin, identity, grants) = (&mounted.plugin, &mounted.identity, &mounted.grants);
+        let mut wasi = WasiCtx::builder();
+        self.services
+            .files
+            .preopen(&mut wasi, &identity.org, &identity.plugin, grants)?;
         let state = PluginState {
-            grants: mounted.grants.clone(),
-            registry: self.registry.clone(),
-            wasi: WasiCtx::builder().build(),
+            grants: grants.clone(),
+            registry: self.services.registry.clone(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
+            outbound: OutboundHooks::new(
+                grants.clone(),
+                self.services.outbound.clone(),
+                identity.clone(),
+            ),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.max_memory_bytes)
                 .build(),
             cpu_ticks: 0,
-            identity: mounted.identity.clone(),
+            identity: identity.clone(),
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -243,7 +267,7 @@ impl Runtime {
                 UpdateDeadline::Yield(1)
             })
         });
-        store
+        Ok(store)
     }
 }
 

@@ -7,6 +7,8 @@
 //! - `audit`: (org, sequence) → [`AuditEvent`]
 //! - `tokens`: token id → [`TokenRecord`] (management API credentials, hashed)
 //! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
+//! - `plugin_config`: (org, plugin) → [`PluginConfig`]: settings and secrets
+//!   the org set for a plugin
 //!
 //! Every change is one write transaction ([`Registry::write`]); readers see
 //! the state before or after it, never in between, and never block writers.
@@ -24,6 +26,19 @@ const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
 const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
+const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
+
+/// The settings and secrets an org configured for one plugin.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginConfig {
+    /// Settings, readable by the plugin under its `config` permission.
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, String>,
+    /// Secrets, readable by the plugin under its `secrets` permission and
+    /// never shown by the management API.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
+}
 
 /// An organization (tenant).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,6 +187,7 @@ impl Registry {
                 audit: txn.open_table(AUDIT).map_err(db_err)?,
                 tokens: txn.open_table(TOKENS).map_err(db_err)?,
                 kv: txn.open_table(KV).map_err(db_err)?,
+                plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -189,6 +205,7 @@ impl Registry {
             audit: txn.open_table(AUDIT).map_err(db_err)?,
             tokens: txn.open_table(TOKENS).map_err(db_err)?,
             kv: txn.open_table(KV).map_err(db_err)?,
+            plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
         })
     }
 }
@@ -287,6 +304,14 @@ macro_rules! read_queries {
             }
         }
 
+        /// What `org` configured for `plugin` (empty if nothing).
+        pub fn plugin_config(&self, org: &str, plugin: &str) -> Result<PluginConfig, StorageError> {
+            match self.plugin_config.get((org, plugin)).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()),
+                None => Ok(PluginConfig::default()),
+            }
+        }
+
         /// `plugin`'s value under `key` in `org`.
         pub fn kv_get(
             &self,
@@ -344,6 +369,7 @@ pub struct ReadTxn {
     audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
     tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
 }
 
 impl ReadTxn {
@@ -358,6 +384,7 @@ pub struct WriteTxn<'txn> {
     audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
     tokens: redb::Table<'txn, &'static str, &'static [u8]>,
     kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
+    plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
 }
 
 impl WriteTxn<'_> {
@@ -431,6 +458,25 @@ impl WriteTxn<'_> {
                 .remove((org, plugin, key.as_str()))
                 .map_err(db_err)?;
         }
+        Ok(())
+    }
+
+    /// Replaces what `org` configured for `plugin`.
+    pub fn put_plugin_config(
+        &mut self,
+        org: &str,
+        plugin: &str,
+        config: &PluginConfig,
+    ) -> Result<(), StorageError> {
+        self.plugin_config
+            .insert((org, plugin), encode(config).as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Forgets what `org` configured for `plugin`.
+    pub fn remove_plugin_config(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
+        self.plugin_config.remove((org, plugin)).map_err(db_err)?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Management API authentication and authorization: the operator token,
 //! org-admin tokens confined to their org, and refusals that change nothing.
 
-use crate::support::{Server, berth_command, guest_package};
+use crate::support::{Server, admin_token, berth_command, guest_package};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
@@ -11,13 +11,6 @@ fn org_state(server: &Server, org: &str) -> (serde_json::Value, serde_json::Valu
     let limits = server.get(&format!("/api/v1/orgs/{org}/limits"));
     assert_eq!(plugins.status, 200, "{plugins:?}");
     (plugins.json(), limits.json())
-}
-
-/// Creates an admin token for `org` as the operator.
-fn admin_token(server: &Server, org: &str) -> serde_json::Value {
-    let issued = server.post(&format!("/api/v1/orgs/{org}/tokens"));
-    assert_eq!(issued.status, 201, "{issued:?}");
-    issued.json()
 }
 
 #[test]

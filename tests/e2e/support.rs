@@ -373,7 +373,8 @@ pub fn guest_package(name: &str) -> Vec<u8> {
     guest_package_with(name, |_| {})
 }
 
-/// Every file under `dir`, relative, sorted (empty if `dir` does not exist).
+/// Every file (and symbolic link) under `dir`, relative, sorted (empty if
+/// `dir` does not exist).
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -381,7 +382,8 @@ pub fn files_under(dir: &Path) -> Vec<String> {
         };
         for entry in entries.map(Result::unwrap) {
             let path = entry.path();
-            if path.is_dir() {
+            // Symbolic links are listed, never followed.
+            if entry.file_type().unwrap().is_dir() {
                 walk(root, &path, out);
             } else {
                 out.push(path.strip_prefix(root).unwrap().display().to_string());
@@ -392,4 +394,67 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Creates an admin token for `org` as the operator; returns the API's answer.
+pub fn admin_token(server: &Server, org: &str) -> serde_json::Value {
+    let issued = server.post(&format!("/api/v1/orgs/{org}/tokens"));
+    assert_eq!(issued.status, 201, "{issued:?}");
+    issued.json()
+}
+
+/// `text` percent-encoded for a query-string value.
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A stand-in third-party HTTP server on loopback: answers every request
+/// `200 upstream says hi` and records each request head it received.
+pub struct Upstream {
+    /// Its address, `127.0.0.1:PORT`.
+    pub addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Upstream {
+    /// Starts the server on an ephemeral loopback port.
+    pub fn start() -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding upstream");
+        let addr = listener.local_addr().unwrap();
+        let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+        let seen = std::sync::Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let body = "upstream says hi";
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self { addr, requests }
+    }
+
+    /// The request heads received so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
 }

@@ -4,6 +4,7 @@
 //! each interface's implementation lives in its own submodule, and
 //! [`add_to_linker`] wires in the ones the host provides.
 
+mod config;
 mod kv;
 mod log;
 
@@ -18,5 +19,6 @@ use wasmtime::component::{HasSelf, Linker};
 /// Adds berth's host interfaces to `linker`.
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     berth::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
-    berth::plugin::kv::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+    berth::plugin::kv::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    berth::plugin::config::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }
