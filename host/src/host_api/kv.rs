@@ -10,7 +10,7 @@
 use super::berth::plugin::kv::{Host, KvError};
 use crate::package::manifest::StorageAccess;
 use crate::runtime::PluginState;
-use berth_storage::StorageError;
+use berth_storage::{StorageError, WriteTxn};
 
 /// Longest key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -28,6 +28,25 @@ impl PluginState {
                 "the org has not granted this plugin `storage: {}`",
                 access.as_str()
             )))
+        }
+    }
+
+    /// Runs `change` on this plugin's data in one registry transaction, on
+    /// a blocking thread: a commit waits for the disk (fsync), which must
+    /// not stall the async workers serving other requests.
+    fn commit<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut WriteTxn<'_>, &str, &str) -> Result<T, StorageError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, KvError>> + Send + 'static {
+        let registry = self.registry.clone();
+        let identity = self.identity.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                registry.write(|txn| change(txn, &identity.org, &identity.plugin))
+            })
+            .await
+            .map_err(|e| KvError::Internal(format!("the host's store failed: {e}")))?
+            .map_err(internal)
         }
     }
 }
@@ -57,7 +76,7 @@ impl Host for PluginState {
             .map_err(internal)
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
         self.require(StorageAccess::Write)?;
         check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
@@ -65,19 +84,15 @@ impl Host for PluginState {
                 "values are at most {MAX_VALUE_BYTES} bytes"
             )));
         }
-        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
-        self.registry
-            .write(|txn| txn.kv_set(org, plugin, &key, &value))
-            .map_err(internal)
+        self.commit(move |txn, org, plugin| txn.kv_set(org, plugin, &key, &value))
+            .await
     }
 
-    fn delete(&mut self, key: String) -> Result<bool, KvError> {
+    async fn delete(&mut self, key: String) -> Result<bool, KvError> {
         self.require(StorageAccess::Write)?;
         check_key(&key)?;
-        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
-        self.registry
-            .write(|txn| txn.kv_delete(org, plugin, &key))
-            .map_err(internal)
+        self.commit(move |txn, org, plugin| txn.kv_delete(org, plugin, &key))
+            .await
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, KvError> {

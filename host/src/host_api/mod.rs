@@ -11,6 +11,11 @@ mod log;
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "berth:plugin/host",
+    // Writes commit to disk; they run on a blocking thread (see `kv`).
+    imports: {
+        "berth:plugin/kv.set": async,
+        "berth:plugin/kv.delete": async,
+    },
 });
 
 use crate::runtime::PluginState;
