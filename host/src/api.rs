@@ -10,8 +10,8 @@ use crate::admission::TenantLimits;
 use crate::auth::{Auth, Principal};
 use crate::bodies::discard;
 use crate::config::PackageLimits;
-use crate::error::{ApiError, json_response};
-use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
+use crate::error::{ApiError, full_body, json_response};
+use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError, UninstallOptions};
 use crate::package::manifest::Permissions;
 use crate::plugin_config::ConfigUpdate;
 use crate::tenant_keys;
@@ -104,20 +104,28 @@ impl Api {
             (&Method::DELETE, ["orgs", org, "plugins", name]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 let reply = serde_json::json!({ "name": name, "uninstalled": true });
-                self.run(move |l| l.uninstall(&org, &name, force)).await?;
+                let options = UninstallOptions {
+                    force,
+                    cascade: query_flag(request.uri().query(), "cascade"),
+                };
+                self.run(move |l| l.uninstall(&org, &name, options)).await?;
                 Ok(json_response(StatusCode::OK, &reply))
             }
             (&Method::POST, ["orgs", org, "plugins", name, "activate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
+                let with_deps = query_flag(request.uri().query(), "with-deps");
                 let body: Option<ActivateBody> = read_optional_json(request).await?;
                 let grant = body.map(|b| b.grant);
-                self.run(move |l| l.activate(&org, &name, grant))
+                self.run(move |l| l.activate(&org, &name, grant, with_deps))
                     .await
                     .map(ok)
             }
             (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
-                self.run(move |l| l.deactivate(&org, &name)).await.map(ok)
+                let cascade = query_flag(request.uri().query(), "cascade");
+                self.run(move |l| l.deactivate(&org, &name, cascade))
+                    .await
+                    .map(ok)
             }
             (&Method::GET, ["orgs", org, "plugins", name, "config"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
@@ -131,6 +139,16 @@ impl Api {
                 self.run(move |l| l.set_plugin_config(&org, &name, update))
                     .await
                     .map(ok)
+            }
+            (&Method::GET, ["orgs", org, "dependencies"]) => {
+                let org = org.to_string();
+                let dot = query_value(request.uri().query(), "format") == Some("dot");
+                let graph = self.run(move |l| l.dependency_graph(&org)).await?;
+                Ok(if dot {
+                    text_response("text/vnd.graphviz; charset=utf-8", graph.to_dot())
+                } else {
+                    ok(graph)
+                })
             }
             (&Method::GET, ["orgs", org, "limits"]) => {
                 let org = org.to_string();
@@ -394,6 +412,16 @@ fn ok<T: Serialize>(value: T) -> Response<HyperOutgoingBody> {
         StatusCode::OK,
         &serde_json::to_value(value).expect("API values serialize"),
     )
+}
+
+/// A 200 text response of `content_type`.
+fn text_response(content_type: &'static str, text: String) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(full_body(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 fn created<T: Serialize>(value: T) -> Response<HyperOutgoingBody> {

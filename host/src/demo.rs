@@ -46,7 +46,7 @@ pub fn seed_if_empty(lifecycle: &Lifecycle) -> Result<(), LifecycleError> {
     lifecycle.create_org(ORG)?;
     for zip in packages() {
         let installed = lifecycle.install(ORG, &zip, InstallOptions::default())?;
-        lifecycle.activate(ORG, &installed.name, None)?;
+        lifecycle.activate(ORG, &installed.name, None, false)?;
     }
     tracing::info!("seeded the demo org `{ORG}`");
     Ok(())

@@ -16,6 +16,7 @@
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
 //! - [`plugin_files`]: plugins' preopened directories; [`plugin_config`]:
 //!   per-org settings and secrets;
+//! - [`dependencies`]: an org's dependency graph and its rules;
 //! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod bodies;
 pub mod config;
 pub mod demo;
+pub mod dependencies;
 pub mod engine;
 pub mod error;
 pub mod grants;

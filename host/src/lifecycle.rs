@@ -10,11 +10,12 @@
 
 use crate::admission::{Admission, TenantLimits};
 use crate::config::PackageLimits;
+use crate::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
 use crate::error::ApiError;
 use crate::grants::not_covered;
 use crate::ids;
 use crate::loader::{LoadError, Loader, RoutePlugin};
-use crate::package::manifest::Permissions;
+use crate::package::manifest::{Manifest, Permissions};
 use crate::package::{Kind, Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::plugin_config::{ConfigUpdate, ConfigView};
@@ -23,7 +24,7 @@ use crate::router::RouteTable;
 use crate::tenant_keys::TenantKeys;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
-    Registry, StorageError, unix_now,
+    Registry, StorageError, WriteTxn, unix_now,
 };
 use http::StatusCode;
 use std::collections::HashSet;
@@ -78,6 +79,26 @@ pub enum LifecycleError {
         /// Uploaded version.
         uploaded: String,
     },
+    /// The change would leave dependencies missing, conflicting or circular.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Dependencies(Vec<GraphProblem>),
+    /// Required dependencies are installed but not active.
+    #[error(
+        "required dependencies are not active: {} (activate them first, or use ?with-deps)",
+        .0.join(", ")
+    )]
+    DependenciesInactive(Vec<String>),
+    /// Active plugins require this one.
+    #[error(
+        "active plugins depend on `{plugin}`: {} (deactivate them first, or use ?cascade)",
+        .dependents.join(", ")
+    )]
+    HasDependents {
+        /// The plugin asked about.
+        plugin: String,
+        /// Its active dependents, in deactivation order.
+        dependents: Vec<String>,
+    },
     /// A configuration update is malformed.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -111,6 +132,17 @@ impl From<LifecycleError> for ApiError {
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            E::Dependencies(problems) => match problems.first() {
+                Some(GraphProblem::Conflict { .. }) => {
+                    (StatusCode::CONFLICT, "dependency_conflict")
+                }
+                Some(GraphProblem::Cycle(_)) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "dependency_cycle")
+                }
+                _ => (StatusCode::UNPROCESSABLE_ENTITY, "dependency_missing"),
+            },
+            E::DependenciesInactive(_) => (StatusCode::CONFLICT, "dependencies_inactive"),
+            E::HasDependents { .. } => (StatusCode::CONFLICT, "plugin_has_dependents"),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         if status.is_server_error() {
@@ -118,6 +150,26 @@ impl From<LifecycleError> for ApiError {
         }
         ApiError::new(status, code, error.to_string())
     }
+}
+
+/// Stores `installation` and records `action` on it in the audit log.
+fn put_with_audit(
+    txn: &mut WriteTxn<'_>,
+    installation: &Installation,
+    action: &str,
+    at: u64,
+) -> Result<(), StorageError> {
+    let edges = txn.dependency_edges(&installation.org, &installation.name)?;
+    txn.put_installation(installation, &edges)?;
+    txn.append_audit(
+        &installation.org,
+        at,
+        action,
+        Some(&installation.name),
+        Some(&installation.version),
+        "",
+    )?;
+    Ok(())
 }
 
 /// One sentence per uncovered import.
@@ -153,6 +205,15 @@ fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
 pub struct InstallOptions {
     /// Replace an installed version even if the upload is not newer.
     pub force: bool,
+}
+
+/// Options of an uninstall.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UninstallOptions {
+    /// Uninstall even if the plugin is active.
+    pub force: bool,
+    /// Deactivate the active plugins that depend on it first.
+    pub cascade: bool,
 }
 
 /// The lifecycle service.
@@ -350,6 +411,12 @@ impl Lifecycle {
             None => Vec::new(),
         };
 
+        let stays_active = previous
+            .as_ref()
+            .is_some_and(|p| p.state == PluginState::Active)
+            && ungranted.is_empty();
+        self.check_dependencies(org, manifest, stays_active)?;
+
         self.packages.store(
             &package.digest,
             zip,
@@ -373,9 +440,6 @@ impl Lifecycle {
             granted: previous
                 .as_ref()
                 .map_or(serde_json::Value::Null, |p| p.granted.clone()),
-            config: previous
-                .as_ref()
-                .map_or_else(|| serde_json::json!({}), |p| p.config.clone()),
             installed_at: previous.as_ref().map_or(at, |p| p.installed_at),
             updated_at: at,
             activated_at: previous.as_ref().and_then(|p| p.activated_at),
@@ -438,14 +502,19 @@ impl Lifecycle {
     /// grant exceeding the declaration is refused. Activating an active
     /// plugin with the grant it has changes nothing; with another grant, the
     /// new grant takes effect at once.
+    ///
+    /// Every required dependency must be installed at a satisfying version
+    /// and active; `with_deps` activates inactive ones first (dependencies
+    /// first, each with everything it declares), all in one transaction.
     pub fn activate(
         &self,
         org: &str,
         name: &str,
         grant: Option<Permissions>,
+        with_deps: bool,
     ) -> Result<Installation, LifecycleError> {
         let _writer = self.lock();
-        let mut installation = self.require_installation(org, name)?;
+        let installation = self.require_installation(org, name)?;
         let declared = declared_permissions(&installation)?;
         let grant = grant.unwrap_or_else(|| declared.clone());
         let exceeding = not_covered(&grant, &declared);
@@ -456,14 +525,46 @@ impl Lifecycle {
         if installation.state == PluginState::Active && installation.granted == grant {
             return Ok(installation);
         }
-        let plugin = self.load(&installation)?;
+        let graph = self.org_graph(org)?;
+        let unmet = graph.unmet_requirements(name);
+        if !unmet.is_empty() {
+            return Err(LifecycleError::Dependencies(unmet));
+        }
+        let inactive = graph.inactive_requirements(name);
+        if !inactive.is_empty() && !with_deps {
+            return Err(LifecycleError::DependenciesInactive(inactive));
+        }
+        let mut targets = Vec::new();
+        for dependency in &inactive {
+            let installation = self.require_installation(org, dependency)?;
+            let declared = serde_json::to_value(declared_permissions(&installation)?)
+                .expect("permissions serialize");
+            targets.push((installation, declared));
+        }
+        targets.push((installation, grant));
+
         let at = unix_now();
-        installation.state = PluginState::Active;
-        installation.activated_at = Some(at);
-        installation.granted = grant;
-        self.commit_state_change(&installation, "activate", at)?;
-        self.mount(&installation, plugin)?;
-        Ok(installation)
+        let mut activated = Vec::new();
+        for (mut installation, grant) in targets {
+            let plugin = self.load(&installation)?;
+            installation.state = PluginState::Active;
+            installation.activated_at = Some(at);
+            installation.granted = grant;
+            activated.push((installation, plugin));
+        }
+        let installations: Vec<&Installation> = activated.iter().map(|(i, _)| i).collect();
+        self.commit_state_changes(&installations, "activate", at)?;
+        for (installation, plugin) in &activated {
+            self.mount(installation, plugin.clone())?;
+        }
+        Ok(activated.pop().expect("the plugin itself").0)
+    }
+
+    /// The org's dependency graph: installed plugins and their declared
+    /// dependencies, resolved to the installed versions.
+    pub fn dependency_graph(&self, org: &str) -> Result<GraphView, LifecycleError> {
+        self.require_org(org)?;
+        Ok(self.org_graph(org)?.view())
     }
 
     /// What the org configured for a plugin (secrets by name only).
@@ -498,28 +599,79 @@ impl Lifecycle {
 
     /// Deactivates a plugin: its routes answer 404 at once; files, data and
     /// configuration stay. Deactivating an inactive plugin changes nothing.
-    pub fn deactivate(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
+    ///
+    /// Refused while active plugins require it, unless `cascade`, which
+    /// deactivates them too (dependents first), in one transaction.
+    pub fn deactivate(
+        &self,
+        org: &str,
+        name: &str,
+        cascade: bool,
+    ) -> Result<Installation, LifecycleError> {
         let _writer = self.lock();
-        let mut installation = self.require_installation(org, name)?;
+        let installation = self.require_installation(org, name)?;
         if installation.state != PluginState::Active {
             return Ok(installation);
         }
+        let mut stopped = self.stop_dependents(org, name, cascade)?;
+        let mut installation = installation;
         installation.state = PluginState::Installed;
-        self.commit_state_change(&installation, "deactivate", unix_now())?;
-        self.routes.unmount(org, name);
-        Ok(installation)
+        stopped.push(installation);
+        let installations: Vec<&Installation> = stopped.iter().collect();
+        self.commit_state_changes(&installations, "deactivate", unix_now())?;
+        for stopped in &stopped {
+            self.routes.unmount(org, &stopped.name);
+        }
+        Ok(stopped.pop().expect("the plugin itself"))
+    }
+
+    /// The active dependents of `name`, set inactive (not yet committed),
+    /// dependents first; refused unless `cascade` when there are any.
+    fn stop_dependents(
+        &self,
+        org: &str,
+        name: &str,
+        cascade: bool,
+    ) -> Result<Vec<Installation>, LifecycleError> {
+        let dependents = self.org_graph(org)?.active_dependents(name);
+        if !dependents.is_empty() && !cascade {
+            return Err(LifecycleError::HasDependents {
+                plugin: name.to_owned(),
+                dependents,
+            });
+        }
+        dependents
+            .iter()
+            .map(|dependent| {
+                let mut installation = self.require_installation(org, dependent)?;
+                installation.state = PluginState::Installed;
+                Ok(installation)
+            })
+            .collect()
     }
 
     /// Uninstalls a plugin: removes its records, its key-value data,
-    /// configuration and directories in this org and (if no other org uses the same package) its files. An active
-    /// plugin needs `force`.
-    pub fn uninstall(&self, org: &str, name: &str, force: bool) -> Result<(), LifecycleError> {
+    /// configuration and directories in this org and (if no other org uses
+    /// the same package) its files. An active plugin needs `force`; one that
+    /// active plugins require needs `cascade`, which deactivates them in the
+    /// same transaction.
+    pub fn uninstall(
+        &self,
+        org: &str,
+        name: &str,
+        options: UninstallOptions,
+    ) -> Result<(), LifecycleError> {
         let _writer = self.lock();
         let installation = self.require_installation(org, name)?;
-        if installation.state == PluginState::Active && !force {
+        if installation.state == PluginState::Active && !options.force {
             return Err(LifecycleError::PluginActive(name.to_owned()));
         }
+        let stopped = self.stop_dependents(org, name, options.cascade)?;
+        let at = unix_now();
         self.registry.write(|txn| {
+            for dependent in &stopped {
+                put_with_audit(txn, dependent, "deactivate", at)?;
+            }
             txn.remove_installation(org, name)?;
             txn.kv_clear(org, name)?;
             txn.remove_plugin_config(org, name)?;
@@ -533,6 +685,9 @@ impl Lifecycle {
             )?;
             Ok::<_, LifecycleError>(())
         })?;
+        for stopped in &stopped {
+            self.routes.unmount(org, &stopped.name);
+        }
         self.routes.unmount(org, name);
         self.remove_files_if_unreferenced(&installation.digest);
         if let Err(e) = self.files.remove(org, name) {
@@ -676,25 +831,61 @@ impl Lifecycle {
         Ok(())
     }
 
-    fn commit_state_change(
+    /// Stores `installations` with their new state in one transaction, each
+    /// with an audit entry for `action`.
+    fn commit_state_changes(
         &self,
-        installation: &Installation,
+        installations: &[&Installation],
         action: &str,
         at: u64,
     ) -> Result<(), LifecycleError> {
         self.registry.write(|txn| {
-            let edges = txn.dependency_edges(&installation.org, &installation.name)?;
-            txn.put_installation(installation, &edges)?;
-            txn.append_audit(
-                &installation.org,
-                at,
-                action,
-                Some(&installation.name),
-                Some(&installation.version),
-                "",
-            )?;
+            for installation in installations {
+                put_with_audit(txn, installation, action, at)?;
+            }
             Ok(())
         })
+    }
+
+    /// The org's installed plugins and their declared dependencies.
+    fn org_graph(&self, org: &str) -> Result<OrgGraph, LifecycleError> {
+        let read = self.registry.read()?;
+        let mut graph = OrgGraph::default();
+        for installation in read.installations(org)? {
+            let edges = read.dependency_edges(org, &installation.name)?;
+            let node = Node::from_record(&installation, &edges)?;
+            graph.nodes.insert(installation.name, node);
+        }
+        Ok(graph)
+    }
+
+    /// Refuses installing `manifest` if it would add a dependency problem
+    /// to the org: a missing requirement, a conflict (including breaking an
+    /// installed dependent's range on upgrade) or a cycle. If it stays
+    /// active (an upgrade), its required dependencies must be active too.
+    fn check_dependencies(
+        &self,
+        org: &str,
+        manifest: &Manifest,
+        stays_active: bool,
+    ) -> Result<(), LifecycleError> {
+        let mut graph = self.org_graph(org)?;
+        let before = graph.problems();
+        let node = Node::from_manifest(manifest, stays_active);
+        graph.nodes.insert(manifest.name.clone(), node);
+        let introduced: Vec<GraphProblem> = graph
+            .problems()
+            .into_iter()
+            .filter(|problem| !before.contains(problem))
+            .collect();
+        if !introduced.is_empty() {
+            return Err(LifecycleError::Dependencies(introduced));
+        }
+        let inactive = graph.inactive_requirements(&manifest.name);
+        if stays_active && !inactive.is_empty() {
+            return Err(LifecycleError::DependenciesInactive(inactive));
+        }
+        Ok(())
     }
 
     /// Removes a package's files once no installation in any org references them.

@@ -82,8 +82,6 @@ pub struct Installation {
     pub manifest: serde_json::Value,
     /// Permissions the org granted on activation (`null` until first granted).
     pub granted: serde_json::Value,
-    /// The org's configuration for this plugin (kept across upgrades).
-    pub config: serde_json::Value,
     /// First installed, seconds since the Unix epoch.
     pub installed_at: u64,
     /// Last installed or upgraded.
@@ -531,7 +529,6 @@ mod tests {
             state: PluginState::Installed,
             manifest: serde_json::json!({}),
             granted: serde_json::Value::Null,
-            config: serde_json::json!({}),
             installed_at: 1,
             updated_at: 1,
             activated_at: None,

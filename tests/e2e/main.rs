@@ -7,6 +7,7 @@ mod zips;
 mod auth;
 mod bad_packages;
 mod crash;
+mod dependencies;
 mod faults;
 mod files;
 mod grants;
