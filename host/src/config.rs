@@ -171,10 +171,11 @@ pub struct OutboundSettings {
     /// Private, loopback or link-local addresses plugins may reach anyway,
     /// as `ip` or `ip:port` (e.g. a local test server). Default none.
     pub allow_private: Vec<AllowedAddress>,
-    /// Time to connect (and finish TLS), ms. Default 5000.
+    /// Time to resolve, connect and finish TLS, ms. Default 5000.
     pub connect_timeout_ms: u64,
-    /// Time from sending a request to its response head, ms. Default 10000.
-    pub first_byte_timeout_ms: u64,
+    /// Time to wait for the response head, and between two chunks of its
+    /// body, ms. Default 10000.
+    pub read_timeout_ms: u64,
     /// Largest response body a plugin may receive; past it reading fails. Default 16 MiB.
     pub max_response_bytes: u64,
 }
@@ -184,7 +185,7 @@ impl Default for OutboundSettings {
         Self {
             allow_private: Vec::new(),
             connect_timeout_ms: 5_000,
-            first_byte_timeout_ms: 10_000,
+            read_timeout_ms: 10_000,
             max_response_bytes: 16 << 20,
         }
     }

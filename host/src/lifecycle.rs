@@ -263,8 +263,13 @@ impl Lifecycle {
             .iter()
             .map(|i| (i.org.clone(), i.name.clone()))
             .collect();
-        for path in lifecycle.files.collect_garbage(&installed)? {
-            tracing::info!(path = %path.display(), "removed an uninstalled plugin's directory");
+        match lifecycle.files.collect_garbage(&installed) {
+            Ok(removed) => {
+                for path in removed {
+                    tracing::info!(path = %path.display(), "removed an uninstalled plugin's directory");
+                }
+            }
+            Err(e) => tracing::warn!("cleaning up plugin directories: {e}"),
         }
         for org in snapshot.orgs()? {
             lifecycle.routes.add_org(&org.name);
@@ -280,7 +285,8 @@ impl Lifecycle {
             .filter(|i| i.state == PluginState::Active)
         {
             let mounted = lifecycle
-                .load(installation)
+                .prepare_files(installation)
+                .and_then(|()| lifecycle.load(installation))
                 .and_then(|plugin| lifecycle.mount(installation, plugin));
             if let Err(e) = mounted {
                 tracing::error!(
@@ -550,6 +556,7 @@ impl Lifecycle {
             installation.state = PluginState::Active;
             installation.activated_at = Some(at);
             installation.granted = grant;
+            self.prepare_files(&installation)?;
             activated.push((installation, plugin));
         }
         let installations: Vec<&Installation> = activated.iter().map(|(i, _)| i).collect();
@@ -828,6 +835,14 @@ impl Lifecycle {
             }
             None => self.routes.unmount(&installation.org, &installation.name),
         }
+        Ok(())
+    }
+
+    /// Creates the directories the plugin's grant names (before it serves).
+    fn prepare_files(&self, installation: &Installation) -> Result<(), LifecycleError> {
+        let grants = granted_permissions(installation)?;
+        self.files
+            .prepare(&installation.org, &installation.name, &grants)?;
         Ok(())
     }
 

@@ -6,7 +6,9 @@
 //! granted. wasmtime-wasi resolves every guest path inside the preopen with
 //! cap-std, so `..`, absolute paths and symlinks cannot leave it; a plugin
 //! without a `filesystem` grant sees no directory at all. Directories are
-//! created on first use and removed when the plugin is uninstalled.
+//! created when the plugin is activated (never by a request, so a request
+//! still running during an uninstall cannot bring one back) and removed
+//! when it is uninstalled.
 
 use crate::package::manifest::{DirectoryMode, Permissions};
 use berth_storage::StorageError;
@@ -35,7 +37,22 @@ impl PluginFiles {
         self.root.join(org).join("plugins").join(plugin)
     }
 
-    /// Preopens each directory `grants` names, creating it if needed.
+    /// Creates each directory `grants` names that does not exist yet.
+    pub fn prepare(
+        &self,
+        org: &str,
+        plugin: &str,
+        grants: &Permissions,
+    ) -> Result<(), StorageError> {
+        let base = self.plugin_dir(org, plugin);
+        for dir in &grants.filesystem {
+            let path = base.join(&dir.name);
+            std::fs::create_dir_all(&path).map_err(StorageError::io("create directory", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Preopens each directory `grants` names (see [`Self::prepare`]).
     pub fn preopen(
         &self,
         wasi: &mut WasiCtxBuilder,
@@ -53,9 +70,6 @@ impl PluginFiles {
                 DirectoryMode::Ro => FsPerms::ReadOnly,
                 DirectoryMode::Rw => FsPerms::ReadWrite,
             };
-            if !host_path.is_dir() {
-                std::fs::create_dir_all(&host_path)?;
-            }
             wasi.preopened_dir(&host_path, format!("/{}", dir.name), perms)?;
         }
         Ok(())
@@ -74,7 +88,7 @@ impl PluginFiles {
 
     /// Removes the directories of plugins no longer installed (left behind
     /// by a crash between an uninstall's commit and its cleanup). Returns
-    /// what was removed.
+    /// what was removed; entries that are not directories are left alone.
     pub fn collect_garbage(
         &self,
         installed: &HashSet<(String, String)>,
@@ -92,17 +106,21 @@ impl PluginFiles {
     }
 }
 
-/// The names of the entries of `dir`; none if it does not exist.
+/// The names of the subdirectories of `dir`; none if it does not exist.
 fn read_dir_names(dir: &Path) -> Result<Vec<String>, StorageError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(StorageError::io("read", dir)(e)),
     };
-    entries
-        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
-        .collect::<io::Result<_>>()
-        .map_err(StorageError::io("read", dir))
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(StorageError::io("read", dir))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -116,6 +134,8 @@ mod tests {
         for (org, plugin) in [("a", "keep"), ("a", "gone"), ("b", "keep")] {
             std::fs::create_dir_all(files.plugin_dir(org, plugin).join("files")).unwrap();
         }
+        std::fs::write(data.path().join("stray"), "").unwrap();
+        std::fs::write(data.path().join("a/plugins/stray"), "").unwrap();
         let installed: HashSet<_> = [("a", "keep"), ("b", "keep")]
             .map(|(o, p)| (o.to_owned(), p.to_owned()))
             .into();

@@ -87,6 +87,7 @@ fn only_granted_hosts_at_permitted_addresses_are_reached() {
         "http://example.org/".to_owned(),
         format!("http://127.0.0.1:{}/", a.wrapping_add(1)),
         "http://10.0.0.1/".to_owned(),
+        format!("http://user:pass@127.0.0.1:{a}/"),
     ] {
         let refused = fetch(&server, &url);
         assert_eq!(refused.status, 502, "{url}: {refused:?}");

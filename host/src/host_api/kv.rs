@@ -33,7 +33,9 @@ impl PluginState {
 
     /// Runs `change` on this plugin's data in one registry transaction, on
     /// a blocking thread: a commit waits for the disk (fsync), which must
-    /// not stall the async workers serving other requests.
+    /// not stall the async workers serving other requests. A write that
+    /// lands after the plugin was uninstalled is dropped, so a reinstall
+    /// never inherits data.
     fn commit<T: Send + 'static>(
         &self,
         change: impl FnOnce(&mut WriteTxn<'_>, &str, &str) -> Result<T, StorageError> + Send + 'static,
@@ -41,12 +43,25 @@ impl PluginState {
         let registry = self.registry.clone();
         let identity = self.identity.clone();
         async move {
-            tokio::task::spawn_blocking(move || {
-                registry.write(|txn| change(txn, &identity.org, &identity.plugin))
+            let (org, plugin) = (&identity.org, &identity.plugin);
+            let committed = tokio::task::spawn_blocking({
+                let identity = identity.clone();
+                move || {
+                    registry.write(|txn| {
+                        let (org, plugin) = (&identity.org, &identity.plugin);
+                        match txn.installation(org, plugin)? {
+                            Some(_) => change(txn, org, plugin).map(Some),
+                            None => Ok(None),
+                        }
+                    })
+                }
             })
             .await
             .map_err(|e| KvError::Internal(format!("the host's store failed: {e}")))?
-            .map_err(internal)
+            .map_err(internal)?;
+            committed.ok_or_else(|| {
+                KvError::Denied(format!("`{plugin}` is no longer installed in `{org}`"))
+            })
         }
     }
 }

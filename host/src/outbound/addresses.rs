@@ -92,7 +92,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] & 0xffc0) == 0xfec0          // deprecated site-local
         || (segments[0] & 0xff00) == 0xff00          // multicast
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
-        || (segments[0] == 0x2001 && segments[1] == 0)      // Teredo
+        || (segments[0] == 0x2001 && segments[1] < 0x0200)  // IETF assignments, Teredo
+        || (segments[0] == 0x0064 && segments[1] == 0xff9b) // NAT64 local-use (RFC 8215)
+        || (segments[0] & 0xfff0) == 0x3ff0                 // documentation (3fff::/20)
+        || segments[0] == 0x5f00                            // SRv6 SIDs
         || (segments[0] == 0x0100 && segments[1..4] == [0, 0, 0]) // discard-only
         || segments[0] == 0; // remaining ::/16 (reserved)
     !special
@@ -147,6 +150,9 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2002:7f00:1::",
             "2001:db8::1",
+            "2001::1",
+            "64:ff9b:1::a00:1",
+            "3fff::1",
         ] {
             assert!(!public(ip), "{ip} must be refused");
         }

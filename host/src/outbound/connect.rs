@@ -13,11 +13,23 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, WasiBody};
 
 /// The connection's I/O future, driven by `wasi:http` after the head arrives.
 pub type ConnectionTask = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+/// How long each phase of a request may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// When resolving, connecting and the TLS handshake must be done.
+    pub connect_by: Instant,
+    /// From sending the request to the response head.
+    pub first_byte: Duration,
+    /// Between two chunks of the response body.
+    pub between_bytes: Duration,
+}
 
 /// Where a checked request goes.
 pub struct Destination {
@@ -47,18 +59,17 @@ static TLS_CLIENT: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
 pub async fn send(
     mut request: http::Request<WasiBody>,
     to: Destination,
-    connect_timeout: Duration,
-    first_byte_timeout: Duration,
+    timeouts: Timeouts,
     max_response_bytes: u64,
 ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
-    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect(to.addr))
+    let tcp = tokio::time::timeout_at(timeouts.connect_by, TcpStream::connect(to.addr))
         .await
         .map_err(|_| Error::ConnectionTimeout)?
         .map_err(Error::Connect)?;
     let stream: Box<dyn Stream> = if to.tls {
         let name = rustls::pki_types::ServerName::try_from(to.host)
             .map_err(|_| Error::TlsCertificateError)?;
-        let tls = tokio::time::timeout(connect_timeout, TLS_CLIENT.connect(name, tcp))
+        let tls = tokio::time::timeout_at(timeouts.connect_by, TLS_CLIENT.connect(name, tcp))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
             .map_err(Error::Tls)?;
@@ -83,7 +94,7 @@ pub async fn send(
     // is then already queued (or the send fails on its own).
     let mut connection = Box::pin(connection);
     let mut send = Box::pin(tokio::time::timeout(
-        first_byte_timeout,
+        timeouts.first_byte,
         sender.send_request(request),
     ));
     let (response, connection_done) = tokio::select! {
@@ -100,6 +111,8 @@ pub async fn send(
             incoming,
             remaining: max_response_bytes,
             limit: max_response_bytes,
+            idle: Box::pin(tokio::time::sleep(timeouts.between_bytes)),
+            between_bytes: timeouts.between_bytes,
         }
         .boxed_unsync()
     });
@@ -117,11 +130,14 @@ trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// A response body that fails once more than `limit` bytes arrive.
+/// A response body that fails once more than `limit` bytes arrive, or when
+/// no chunk arrives for `between_bytes`.
 struct CappedBody {
     incoming: Incoming,
     remaining: u64,
     limit: u64,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    between_bytes: Duration,
 }
 
 impl Body for CappedBody {
@@ -136,8 +152,15 @@ impl Body for CappedBody {
             Poll::Ready(Some(Ok(frame))) => frame,
             Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(Error::from(e)))),
             Poll::Ready(None) => return Poll::Ready(None),
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                return match self.idle.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(Error::ConnectionReadTimeout))),
+                    Poll::Pending => Poll::Pending,
+                };
+            }
         };
+        let next_deadline = Instant::now() + self.between_bytes;
+        self.idle.as_mut().reset(next_deadline);
         if let Some(data) = frame.data_ref() {
             let len = data.len() as u64;
             if len > self.remaining {

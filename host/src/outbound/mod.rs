@@ -11,7 +11,8 @@
 //!    `destination-IP-prohibited`, even when an allowed name resolves to a
 //!    private address;
 //! 4. the **connection** ([`connect`]) to exactly the approved address, with
-//!    connect and first-byte timeouts and a response-size cap.
+//!    one deadline for resolving, connecting and TLS, a read timeout for the
+//!    response head and between body chunks, and a response-size cap.
 //!
 //! Refusals never open a socket, and are logged with the org and plugin.
 
@@ -21,11 +22,12 @@ mod connect;
 use crate::config::OutboundSettings;
 use crate::package::manifest::Permissions;
 use crate::runtime::PluginIdentity;
-use connect::{ConnectionTask, Destination};
+use connect::{ConnectionTask, Destination, Timeouts};
 use http::uri::Scheme;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The `wasi:http` hooks of one plugin store: its grant and the operator's rules.
@@ -64,48 +66,55 @@ impl WasiHttpHooks for OutboundHooks {
         let settings = self.settings.clone();
         let identity = self.identity.clone();
         Box::new(async move {
+            let options = options.unwrap_or_default();
+            let ours = |ms: u64| Duration::from_millis(ms);
+            let shorter =
+                |asked: Option<Duration>, ms: u64| asked.map_or(ours(ms), |a| a.min(ours(ms)));
+            let timeouts = Timeouts {
+                connect_by: Instant::now()
+                    + shorter(options.connect_timeout, settings.connect_timeout_ms),
+                first_byte: shorter(options.first_byte_timeout, settings.read_timeout_ms),
+                between_bytes: shorter(options.between_bytes_timeout, settings.read_timeout_ms),
+            };
             let uri = request.uri().clone();
-            let destination = match approve(&uri, &grants, &settings).await {
+            let destination = match approve(&uri, &grants, &settings, timeouts.connect_by).await {
                 Ok(destination) => destination,
                 Err(refusal) => {
+                    // Scheme, host and port only: paths and queries may hold secrets.
                     tracing::info!(
                         org = %identity.org,
                         plugin = %identity.plugin,
-                        %uri,
+                        scheme = uri.scheme_str().unwrap_or_default(),
+                        host = uri.host().unwrap_or_default(),
+                        port = uri.port_u16(),
                         "outbound request refused: {refusal:?}"
                     );
                     return Err(refusal);
                 }
             };
-            let options = options.unwrap_or_default();
-            let shorter = |asked: Option<Duration>, ours: u64| {
-                let ours = Duration::from_millis(ours);
-                asked.map_or(ours, |asked| asked.min(ours))
-            };
-            connect::send(
-                request,
-                destination,
-                shorter(options.connect_timeout, settings.connect_timeout_ms),
-                shorter(options.first_byte_timeout, settings.first_byte_timeout_ms),
-                settings.max_response_bytes,
-            )
-            .await
+            connect::send(request, destination, timeouts, settings.max_response_bytes).await
         })
     }
 }
 
 /// Checks `request` against the grant and the address policy and picks the
-/// address to connect to.
+/// address to connect to, resolving the name by `deadline`.
 async fn approve(
     uri: &http::Uri,
     grants: &Permissions,
     settings: &OutboundSettings,
+    deadline: Instant,
 ) -> Result<Destination, Error> {
     let tls = match uri.scheme() {
         Some(s) if *s == Scheme::HTTPS => true,
         Some(s) if *s == Scheme::HTTP => false,
         _ => return Err(Error::HttpProtocolError),
     };
+    // Userinfo would travel in the Host header wasmtime builds from the
+    // authority; no grant names it.
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Error::HttpRequestDenied);
+    }
     let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
     let default_port = if tls { 443 } else { 80 };
     let port = uri.port_u16().unwrap_or(default_port);
@@ -119,7 +128,7 @@ async fn approve(
     }
     let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => resolve(host, port, settings).await?,
+        Err(_) => resolve(host, port, deadline).await?,
     };
     let addr = candidates
         .into_iter()
@@ -132,13 +141,8 @@ async fn approve(
     })
 }
 
-async fn resolve(
-    host: &str,
-    port: u16,
-    settings: &OutboundSettings,
-) -> Result<Vec<SocketAddr>, Error> {
-    let timeout = Duration::from_millis(settings.connect_timeout_ms);
-    let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+async fn resolve(host: &str, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>, Error> {
+    let found = tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, port)))
         .await
         .map_err(|_| Error::DnsTimeout)?
         .map_err(|_| Error::DestinationNotFound)?;
