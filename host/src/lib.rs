@@ -17,6 +17,7 @@
 //! - [`plugin_files`]: plugins' preopened directories; [`plugin_config`]:
 //!   per-org settings and secrets;
 //! - [`dependencies`]: an org's dependency graph and its rules;
+//!   [`resolver`]: choosing versions to install (PubGrub);
 //! - [`lifecycle`]: install, activate, deactivate, uninstall (atomic steps);
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
@@ -45,6 +46,7 @@ pub mod package;
 pub mod permissions;
 pub mod plugin_config;
 pub mod plugin_files;
+pub mod resolver;
 pub mod router;
 pub mod runtime;
 pub mod server;

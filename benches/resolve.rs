@@ -1,0 +1,102 @@
+//! Resolving an install against a 1,000-plugin registry with realistic
+//! fan-out, as `POST …/plugins {"name", "version"}` does.
+//!
+//! The registry: 1,000 packages in layers (foundation libraries at the
+//! bottom, apps at the top), five versions each (1.0.0 … 3.0.0); each
+//! version depends on 2–6 packages of the 400 below it, mostly on the same
+//! major (caret, tilde, bounded ranges), sometimes on a wide range, so a
+//! request pulls in a deep graph full of diamonds and the solver must pick
+//! consistent majors across it.
+//! Measured: a top-layer app with nothing installed, and the same with 200
+//! plugins already installed (pinned).
+//!
+//! Run: `cargo bench -p berth-benches --bench resolve`.
+
+use berth::dependencies::Requirement;
+use berth::resolver::{Candidate, Universe};
+use criterion::{Criterion, criterion_group, criterion_main};
+use semver::{Version, VersionReq};
+use std::collections::BTreeMap;
+
+const PACKAGES: usize = 1000;
+const VERSIONS: [(u64, u64); 5] = [(1, 0), (1, 1), (1, 2), (2, 0), (3, 0)];
+
+/// A deterministic pseudo-random sequence (no RNG dependency needed).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % bound
+    }
+}
+
+fn registry() -> Universe {
+    let mut random = Lcg(42);
+    let mut universe = Universe::default();
+    for index in 0..PACKAGES {
+        let candidates = VERSIONS
+            .iter()
+            .map(|&(major, minor)| {
+                let mut requires = BTreeMap::new();
+                if index >= 10 {
+                    for _ in 0..2 + random.next(5) {
+                        let dep = random.next(index.min(400)) + index.saturating_sub(400);
+                        // Mostly the same major as this version (libraries
+                        // move together), sometimes a wide range.
+                        let range = match random.next(10) {
+                            0..4 => format!("^{major}"),
+                            4..6 if major == 1 => format!("~1.{}", random.next(3)),
+                            4..6 => format!("^{major}.0"),
+                            6..8 => format!(">={major}.0, <{}", major + 1),
+                            _ => ">=1.0, <4".to_owned(),
+                        };
+                        let requirement = Requirement {
+                            range: range.parse().expect("valid range"),
+                            optional: false,
+                        };
+                        requires.insert(format!("pkg-{dep}"), requirement);
+                    }
+                }
+                Candidate {
+                    version: Version::new(major, minor, 0),
+                    requires,
+                }
+            })
+            .collect();
+        universe.available.insert(format!("pkg-{index}"), candidates);
+    }
+    universe
+}
+
+fn resolve(c: &mut Criterion) {
+    let universe = registry();
+    let any = VersionReq::STAR;
+    // The top-layer app with the deepest closure that resolves.
+    let app = (PACKAGES - 100..PACKAGES)
+        .map(|i| format!("pkg-{i}"))
+        .filter_map(|name| Some((universe.resolve(&name, &any).ok()?.len(), name)))
+        .max()
+        .map(|(_, name)| name)
+        .expect("some app resolves");
+    let closure = universe.resolve(&app, &any).expect("resolves");
+    eprintln!("resolving {app}: {} packages chosen", closure.len());
+
+    let mut pinned = universe.clone();
+    for (name, version) in closure.iter().take(200) {
+        let candidate = universe.available[name]
+            .iter()
+            .find(|c| &c.version == version)
+            .expect("chosen from the registry")
+            .clone();
+        pinned.installed.insert(name.clone(), candidate);
+    }
+
+    let mut group = c.benchmark_group("resolve_1000_plugin_registry");
+    group.bench_function("fresh_org", |b| b.iter(|| universe.resolve(&app, &any)));
+    group.bench_function("200_installed", |b| b.iter(|| pinned.resolve(&app, &any)));
+    group.finish();
+}
+
+criterion_group!(benches, resolve);
+criterion_main!(benches);
