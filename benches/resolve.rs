@@ -26,7 +26,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, bound: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % bound
     }
 }
@@ -64,7 +67,9 @@ fn registry() -> Universe {
                 }
             })
             .collect();
-        universe.available.insert(format!("pkg-{index}"), candidates);
+        universe
+            .available
+            .insert(format!("pkg-{index}"), candidates);
     }
     universe
 }

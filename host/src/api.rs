@@ -1,5 +1,5 @@
 //! The management API under `/api/v1/`: orgs, plugin lifecycle and
-//! configuration, audit log, tokens.
+//! configuration, dependencies, the internal registries, audit log, tokens.
 //!
 //! Every request is authenticated ([`Auth`]) and authorized ([`authorize`])
 //! before anything else. Handlers then parse the request, run the step on a
@@ -15,11 +15,12 @@ use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError, UninstallOptio
 use crate::package::manifest::Permissions;
 use crate::plugin_config::ConfigUpdate;
 use crate::tenant_keys;
-use berth_storage::OrgRecord;
+use berth_storage::{CATALOG, OrgRecord};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use semver::VersionReq;
 use serde::Serialize;
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -90,6 +91,14 @@ impl Api {
                 let org = org.to_string();
                 self.run(move |l| l.installations(&org)).await.map(ok)
             }
+            (&Method::POST, ["orgs", org, "plugins"]) if is_json(&request) => {
+                let org = org.to_string();
+                let wanted: InstallByName = read_json(request).await?;
+                let range = wanted.version.unwrap_or(VersionReq::STAR);
+                self.run(move |l| l.install_from_registry(&org, &wanted.name, &range))
+                    .await
+                    .map(created)
+            }
             (&Method::POST, ["orgs", org, "plugins"]) => {
                 let org = org.to_string();
                 let zip = self.read_upload(request).await?;
@@ -97,6 +106,22 @@ impl Api {
                     .await
                     .map(created)
             }
+            (&Method::POST, ["orgs", org, "registry"]) => {
+                let org = org.to_string();
+                let zip = self.read_upload(request).await?;
+                self.run(move |l| l.publish(&org, &zip)).await.map(created)
+            }
+            (&Method::GET, ["orgs", org, "registry"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.registry_listing(&org)).await.map(ok)
+            }
+            (&Method::POST, ["catalog"]) => {
+                let zip = self.read_upload(request).await?;
+                self.run(move |l| l.publish(CATALOG, &zip))
+                    .await
+                    .map(created)
+            }
+            (&Method::GET, ["catalog"]) => self.run(|l| l.registry_listing(CATALOG)).await.map(ok),
             (&Method::GET, ["orgs", org, "plugins", name]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 self.run(move |l| l.installation(&org, &name)).await.map(ok)
@@ -251,6 +276,26 @@ impl Api {
     }
 }
 
+/// A body asking to install from the registries by name.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallByName {
+    name: String,
+    /// A semver range; absent means any version.
+    #[serde(default)]
+    version: Option<VersionReq>,
+}
+
+/// Whether the request body is JSON (an install by name, not an upload).
+fn is_json<B>(request: &Request<B>) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim() == "application/json")
+}
+
 /// Runs a step that touches disk on a blocking thread.
 async fn off_thread<T, E>(
     step: impl FnOnce() -> Result<T, E> + Send + 'static,
@@ -275,7 +320,7 @@ where
 /// /api/v1/orgs` lists only the orgs the caller may act on.
 fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Result<(), ApiError> {
     match segments {
-        ["orgs"] if method == Method::GET => Ok(()),
+        ["orgs"] | ["catalog"] if method == Method::GET => Ok(()),
         ["orgs", org, rest @ ..] => {
             if !principal.may_act_on(org) {
                 return Err(ApiError::new(

@@ -88,9 +88,7 @@ impl ServeArgs {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -105,6 +103,19 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `RUST_LOG` (default `info`); the dependency solver's step-by-step
+/// `info` lines stay quiet unless `RUST_LOG` names `pubgrub` itself.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    let quiet_solver = if wanted.contains("pubgrub") {
+        ""
+    } else {
+        ",pubgrub=warn"
+    };
+    tracing_subscriber::EnvFilter::try_new(format!("{wanted}{quiet_solver}"))
+        .unwrap_or_else(|_| "info,pubgrub=warn".into())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -14,7 +14,7 @@
 //! `semver` crate's rules (prereleases only for ranges that name one) hold
 //! exactly.
 
-use crate::dependencies::Requirement;
+use crate::dependencies::{Node, Requirement};
 use pubgrub::{
     DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, resolve,
 };
@@ -54,6 +54,15 @@ pub enum ResolveError {
     NoSolution(String),
 }
 
+impl From<Node> for Candidate {
+    fn from(node: Node) -> Self {
+        Self {
+            version: node.version,
+            requires: node.requires,
+        }
+    }
+}
+
 type Provider = OfflineDependencyProvider<String, Ranges<Version>>;
 
 impl Universe {
@@ -70,10 +79,11 @@ impl Universe {
         }
         let mut provider = Provider::new();
         let root = Version::new(0, 0, 0);
-        provider.add_dependencies(ROOT.to_owned(), root.clone(), [(
-            name.to_owned(),
-            self.ranges(name, range),
-        )]);
+        provider.add_dependencies(
+            ROOT.to_owned(),
+            root.clone(),
+            [(name.to_owned(), self.ranges(name, range))],
+        );
         for (package, candidate) in self.candidates() {
             let constraints = candidate
                 .requires
@@ -94,7 +104,9 @@ impl Universe {
             }
             Err(PubGrubError::NoSolution(mut tree)) => {
                 tree.collapse_no_versions();
-                Err(ResolveError::NoSolution(DefaultStringReporter::report(&tree)))
+                Err(ResolveError::NoSolution(DefaultStringReporter::report(
+                    &tree,
+                )))
             }
             Err(other) => Err(ResolveError::NoSolution(other.to_string())),
         }
@@ -125,7 +137,11 @@ impl Universe {
     fn candidate(&self, name: &str, version: &Version) -> Option<&Candidate> {
         match self.installed.get(name) {
             Some(installed) => Some(installed),
-            None => self.available.get(name)?.iter().find(|c| &c.version == version),
+            None => self
+                .available
+                .get(name)?
+                .iter()
+                .find(|c| &c.version == version),
         }
     }
 
@@ -293,7 +309,11 @@ mod tests {
     /// requirements.
     fn universe_strategy() -> impl Strategy<Value = Universe> {
         let requirement = (1usize..6, 0u64..3, 0u64..3, 0u8..3, any::<bool>());
-        let version = (0u64..3, 0u64..3, proptest::collection::vec(requirement, 0..3));
+        let version = (
+            0u64..3,
+            0u64..3,
+            proptest::collection::vec(requirement, 0..3),
+        );
         let package = proptest::collection::vec(version, 1..4);
         proptest::collection::vec(package, 2..7).prop_map(|packages| {
             let count = packages.len();

@@ -9,6 +9,9 @@
 //! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
 //! - `plugin_config`: (org, plugin) → [`PluginConfig`]: settings and secrets
 //!   the org set for a plugin
+//! - `published`: (scope, name, version) → [`PublishedPackage`]: the internal
+//!   registries — one per org (scope = org name) and the operator's shared
+//!   catalog (scope [`CATALOG`])
 //!
 //! Every change is one write transaction ([`Registry::write`]); readers see
 //! the state before or after it, never in between, and never block writers.
@@ -27,6 +30,27 @@ const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit")
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
 const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
+const PUBLISHED: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("published");
+
+/// The scope of the operator's shared catalog (not a valid org name).
+pub const CATALOG: &str = "*";
+
+/// A package version published to an internal registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublishedPackage {
+    /// An org's name, or [`CATALOG`].
+    pub scope: String,
+    /// Plugin name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// SHA-256 (hex) of the package ZIP, stored like installed packages.
+    pub digest: String,
+    /// The package's manifest.
+    pub manifest: serde_json::Value,
+    /// Publication time, seconds since the Unix epoch.
+    pub published_at: u64,
+}
 
 /// The settings and secrets an org configured for one plugin.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +210,7 @@ impl Registry {
                 tokens: txn.open_table(TOKENS).map_err(db_err)?,
                 kv: txn.open_table(KV).map_err(db_err)?,
                 plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
+                published: txn.open_table(PUBLISHED).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -204,6 +229,7 @@ impl Registry {
             tokens: txn.open_table(TOKENS).map_err(db_err)?,
             kv: txn.open_table(KV).map_err(db_err)?,
             plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
+            published: txn.open_table(PUBLISHED).map_err(db_err)?,
         })
     }
 }
@@ -302,6 +328,46 @@ macro_rules! read_queries {
             }
         }
 
+        /// Every package version published in `scope`, by name then version text.
+        pub fn published(&self, scope: &str) -> Result<Vec<PublishedPackage>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self.published.range((scope, "", "")..).map_err(db_err)? {
+                let (key, value) = entry.map_err(db_err)?;
+                if key.value().0 != scope {
+                    break;
+                }
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+
+        /// `name` at `version` in `scope`, if published.
+        pub fn published_version(
+            &self,
+            scope: &str,
+            name: &str,
+            version: &str,
+        ) -> Result<Option<PublishedPackage>, StorageError> {
+            match self.published.get((scope, name, version)).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        /// The digests of every published package, in every scope.
+        pub fn published_digests(&self) -> Result<Vec<String>, StorageError> {
+            let mut out = Vec::new();
+            for entry in self
+                .published
+                .range::<(&str, &str, &str)>(..)
+                .map_err(db_err)?
+            {
+                let (_, value) = entry.map_err(db_err)?;
+                out.push(decode::<PublishedPackage>(value.value())?.digest);
+            }
+            Ok(out)
+        }
+
         /// What `org` configured for `plugin` (empty if nothing).
         pub fn plugin_config(&self, org: &str, plugin: &str) -> Result<PluginConfig, StorageError> {
             match self.plugin_config.get((org, plugin)).map_err(db_err)? {
@@ -368,6 +434,7 @@ pub struct ReadTxn {
     tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
 }
 
 impl ReadTxn {
@@ -383,6 +450,7 @@ pub struct WriteTxn<'txn> {
     tokens: redb::Table<'txn, &'static str, &'static [u8]>,
     kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
 }
 
 impl WriteTxn<'_> {
@@ -468,6 +536,19 @@ impl WriteTxn<'_> {
     ) -> Result<(), StorageError> {
         self.plugin_config
             .insert((org, plugin), encode(config).as_slice())
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Records a published package version.
+    pub fn put_published(&mut self, package: &PublishedPackage) -> Result<(), StorageError> {
+        let key = (
+            package.scope.as_str(),
+            package.name.as_str(),
+            package.version.as_str(),
+        );
+        self.published
+            .insert(key, encode(package).as_slice())
             .map_err(db_err)?;
         Ok(())
     }

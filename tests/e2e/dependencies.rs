@@ -201,3 +201,33 @@ fn activation_follows_dependencies_and_stopping_a_needed_plugin_is_refused() {
     let refused = server.post("/api/v1/orgs/acme/plugins/mid/activate");
     assert_eq!(refused.error_code(), "dependency_missing");
 }
+
+#[test]
+fn a_plugin_sees_its_optional_dependency_come_and_go_and_nothing_else() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    let sandbox = guest_package_with("sandbox", |m| {
+        m["dependencies"] = json!({ "stats": { "version": "^1", "optional": true } });
+    });
+    server.install_active("acme", &sandbox);
+    let state = |name: &str| {
+        server
+            .get(&format!("/o/acme/p/sandbox/deps/state?name={name}"))
+            .body
+    };
+    assert_eq!(state("stats"), "absent");
+
+    assert_eq!(
+        server
+            .install("acme", &package("stats", "1.2.0", json!({})))
+            .status,
+        201
+    );
+    assert_eq!(state("stats"), "installed 1.2.0");
+    server.post("/api/v1/orgs/acme/plugins/stats/activate");
+    assert_eq!(state("stats"), "active 1.2.0");
+
+    // Installed, but not a declared dependency: the plugin cannot tell.
+    server.install_active("acme", &package("other", "1.0.0", json!({})));
+    assert_eq!(state("other"), "absent");
+}

@@ -16,6 +16,7 @@ mod kv;
 mod lifecycle;
 mod outbound;
 mod plugin_config;
+mod registry;
 mod serve;
 mod tenants;
 mod tls;

@@ -8,7 +8,9 @@
 //! - `GET /net/get?url=U` → 200 with the upstream body, its status in
 //!   `x-upstream-status`;
 //! - `GET /config/get?key=K`, `GET /config/secret?name=N` → 200 with the
-//!   value, 404 when unset.
+//!   value, 404 when unset;
+//! - `GET /deps/state?name=D` → 200 with `absent`, `installed VERSION` or
+//!   `active VERSION`.
 //!
 //! A refusal answers 403 (permission), 404 (not found), 502 (outbound HTTP
 //! error) or 500, with what the guest was told in `x-error`.
@@ -20,6 +22,7 @@ wit_bindgen::generate!({
 });
 
 use berth::plugin::config::{self, ConfigError};
+use berth::plugin::dependencies::{self, DependencyState};
 use exports::wasi::http::incoming_handler::Guest;
 use std::io::ErrorKind;
 use wasi::http::outgoing_handler;
@@ -79,6 +82,11 @@ impl Guest for Sandbox {
             "/net/get" => fetch(&param("url")),
             "/config/get" => config_answer(config::get(&param("key"))),
             "/config/secret" => config_answer(config::get_secret(&param("name"))),
+            "/deps/state" => Answer::ok(match dependencies::state(&param("name")) {
+                DependencyState::Absent => "absent".to_owned(),
+                DependencyState::Installed(version) => format!("installed {version}"),
+                DependencyState::Active(version) => format!("active {version}"),
+            }),
             _ => Answer::status(400),
         };
         send(response_out, answer);

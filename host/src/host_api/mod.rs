@@ -5,6 +5,7 @@
 //! [`add_to_linker`] wires in the ones the host provides.
 
 mod config;
+mod dependencies;
 mod kv;
 mod log;
 
@@ -25,5 +26,6 @@ use wasmtime::component::{HasSelf, Linker};
 pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     berth::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     berth::plugin::kv::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
-    berth::plugin::config::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
+    berth::plugin::config::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    berth::plugin::dependencies::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }

@@ -8,6 +8,10 @@
 //! after the transaction that dereferences them commits; [`Lifecycle::open`]
 //! garbage-collects whatever a crash left unreferenced.
 
+mod catalog;
+
+pub use catalog::{RegistryInstall, RegistryListing};
+
 use crate::admission::{Admission, TenantLimits};
 use crate::config::PackageLimits;
 use crate::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
@@ -20,6 +24,7 @@ use crate::package::{Kind, Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::plugin_config::{ConfigUpdate, ConfigView};
 use crate::plugin_files::PluginFiles;
+use crate::resolver::ResolveError;
 use crate::router::RouteTable;
 use crate::tenant_keys::TenantKeys;
 use berth_storage::{
@@ -99,6 +104,17 @@ pub enum LifecycleError {
         /// Its active dependents, in deactivation order.
         dependents: Vec<String>,
     },
+    /// That name and version is already published there.
+    #[error("`{name}` {version} is already published here; publish a new version")]
+    VersionExists {
+        /// The plugin.
+        name: String,
+        /// The version.
+        version: String,
+    },
+    /// No versions to install satisfy every constraint.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
     /// A configuration update is malformed.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -142,6 +158,11 @@ impl From<LifecycleError> for ApiError {
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "dependency_missing"),
             },
             E::DependenciesInactive(_) => (StatusCode::CONFLICT, "dependencies_inactive"),
+            E::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
+            E::Resolve(ResolveError::UnknownPackage(_)) => {
+                (StatusCode::NOT_FOUND, "package_not_found")
+            }
+            E::Resolve(ResolveError::NoSolution(_)) => (StatusCode::CONFLICT, "no_resolution"),
             E::HasDependents { .. } => (StatusCode::CONFLICT, "plugin_has_dependents"),
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
@@ -150,6 +171,40 @@ impl From<LifecycleError> for ApiError {
         }
         ApiError::new(status, code, error.to_string())
     }
+}
+
+/// The registry record of `package` installed in `org` (keeping what an
+/// upgrade keeps from `previous`), and its dependency edges.
+fn new_record(
+    org: &str,
+    package: &Package,
+    previous: Option<&Installation>,
+    state: PluginState,
+    at: u64,
+) -> (Installation, Vec<DependencyEdge>) {
+    let manifest = &package.manifest;
+    let installation = Installation {
+        org: org.to_owned(),
+        name: manifest.name.clone(),
+        version: manifest.version.to_string(),
+        digest: package.digest.to_hex(),
+        state,
+        manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+        granted: previous.map_or(serde_json::Value::Null, |p| p.granted.clone()),
+        installed_at: previous.map_or(at, |p| p.installed_at),
+        updated_at: at,
+        activated_at: previous.and_then(|p| p.activated_at),
+    };
+    let edges = manifest
+        .dependencies
+        .iter()
+        .map(|(name, dep)| DependencyEdge {
+            name: name.clone(),
+            range: dep.version.to_string(),
+            optional: dep.optional,
+        })
+        .collect();
+    (installation, edges)
 }
 
 /// Stores `installation` and records `action` on it in the audit log.
@@ -255,7 +310,11 @@ impl Lifecycle {
         };
         let snapshot = lifecycle.registry.read()?;
         let installations = snapshot.all_installations()?;
-        let referenced: HashSet<String> = installations.iter().map(|i| i.digest.clone()).collect();
+        let referenced: HashSet<String> = installations
+            .iter()
+            .map(|i| i.digest.clone())
+            .chain(snapshot.published_digests()?)
+            .collect();
         for path in lifecycle.packages.collect_garbage(&referenced)? {
             tracing::info!(path = %path.display(), "removed unreferenced package file");
         }
@@ -423,42 +482,14 @@ impl Lifecycle {
             && ungranted.is_empty();
         self.check_dependencies(org, manifest, stays_active)?;
 
-        self.packages.store(
-            &package.digest,
-            zip,
-            package
-                .files
-                .iter()
-                .map(|(path, bytes)| (path.as_str(), bytes.as_slice())),
-        )?;
+        self.store_files(&package, zip)?;
 
         let at = unix_now();
-        let installation = Installation {
-            org: org.to_owned(),
-            name: manifest.name.clone(),
-            version: manifest.version.to_string(),
-            digest: package.digest.to_hex(),
-            state: match &previous {
-                Some(p) if ungranted.is_empty() => p.state,
-                _ => PluginState::Installed,
-            },
-            manifest: serde_json::to_value(manifest).expect("manifests serialize"),
-            granted: previous
-                .as_ref()
-                .map_or(serde_json::Value::Null, |p| p.granted.clone()),
-            installed_at: previous.as_ref().map_or(at, |p| p.installed_at),
-            updated_at: at,
-            activated_at: previous.as_ref().and_then(|p| p.activated_at),
+        let state = match &previous {
+            Some(p) if ungranted.is_empty() => p.state,
+            _ => PluginState::Installed,
         };
-        let edges: Vec<DependencyEdge> = manifest
-            .dependencies
-            .iter()
-            .map(|(name, dep)| DependencyEdge {
-                name: name.clone(),
-                range: dep.version.to_string(),
-                optional: dep.optional,
-            })
-            .collect();
+        let (installation, edges) = new_record(org, &package, previous.as_ref(), state, at);
         let action = if previous.is_some() {
             "upgrade"
         } else {
@@ -903,13 +934,25 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Removes a package's files once no installation in any org references them.
+    /// Writes a validated package's ZIP and extracted files (idempotent).
+    fn store_files(&self, package: &Package, zip: &[u8]) -> Result<(), StorageError> {
+        let files = package
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
+        self.packages.store(&package.digest, zip, files)
+    }
+
+    /// Removes a package's files once no installation in any org and no
+    /// registry references them.
     fn remove_files_if_unreferenced(&self, digest_hex: &str) {
-        let still_used = self
-            .registry
-            .read()
-            .and_then(|r| r.all_installations())
-            .map(|all| all.iter().any(|i| i.digest == digest_hex));
+        let still_used = self.registry.read().and_then(|r| {
+            let installed = r
+                .all_installations()?
+                .iter()
+                .any(|i| i.digest == digest_hex);
+            Ok(installed || r.published_digests()?.iter().any(|d| d == digest_hex))
+        });
         match (still_used, parse_digest(digest_hex)) {
             (Ok(false), Ok(digest)) => {
                 if let Err(e) = self.packages.remove(&digest) {
