@@ -531,6 +531,34 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_of_any_length_is_one_cycle_through_every_member() {
+        for n in 1..=8 {
+            let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+            let mut g = OrgGraph::default();
+            for (i, name) in names.iter().enumerate() {
+                let next = names[(i + 1) % n].clone();
+                let requirement = Requirement {
+                    range: VersionReq::STAR,
+                    optional: false,
+                };
+                let node = Node {
+                    version: Version::new(1, 0, 0),
+                    active: false,
+                    requires: BTreeMap::from([(next, requirement)]),
+                };
+                g.nodes.insert(name.clone(), node);
+            }
+            let mut expected: Vec<String> = names.iter().map(|n| format!("{n}@1.0.0")).collect();
+            expected.push("p0".into());
+            assert_eq!(
+                g.problems(),
+                [GraphProblem::Cycle(expected.join(" -> "))],
+                "n = {n}"
+            );
+        }
+    }
+
+    #[test]
     fn prerelease_versions_match_only_ranges_that_name_them() {
         let g = graph(&[
             ("app", "1.0.0", false, &[("base", "^1.0", false)]),

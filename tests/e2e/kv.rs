@@ -133,3 +133,63 @@ fn data_survives_restarts_and_upgrades_and_goes_with_uninstall() {
     server.install_active("acme", &guest_package("kvprobe"));
     assert_eq!(server.get("/o/acme/p/kvprobe/get/durable").status, 404);
 }
+
+#[test]
+fn a_dependent_reads_only_what_its_declared_dependency_exposes() {
+    let server = Server::start(&["--no-demo"]);
+    for org in ["acme", "beta"] {
+        server.create_org(org);
+        let lib = guest_package_with("kvprobe", |m| {
+            m["name"] = "lib".into();
+            m["exposes"] = json!(["pub-"]);
+        });
+        server.install_active(org, &lib);
+    }
+    let app = guest_package_with("kvprobe", |m| {
+        m["name"] = "app".into();
+        m["dependencies"] = json!({ "lib": "^0.1" });
+    });
+    server.install_active("acme", &app);
+    let stranger = guest_package_with("kvprobe", |m| m["name"] = "stranger".into());
+    server.install_active("acme", &stranger);
+    for (org, value) in [("acme", "acme-shared"), ("beta", "beta-shared")] {
+        let set = server.get(&format!("/o/{org}/p/lib/set/pub-greeting/{value}"));
+        assert_eq!(set.status, 204);
+    }
+    assert_eq!(server.get("/o/acme/p/lib/set/secret/hidden").status, 204);
+
+    let shared = server.get("/o/acme/p/app/shared/lib/pub-greeting");
+    assert_eq!(shared.header("x-kv-value"), "acme-shared", "{shared:?}");
+    assert_eq!(
+        server.get("/o/acme/p/app/shared/lib/pub-missing").status,
+        404
+    );
+    for (path, why) in [
+        ("/o/acme/p/app/shared/lib/secret", "exposes no"),
+        (
+            "/o/acme/p/stranger/shared/lib/pub-greeting",
+            "not a declared dependency",
+        ),
+        (
+            "/o/acme/p/app/shared/stranger/pub-greeting",
+            "not a declared dependency",
+        ),
+    ] {
+        let refused = server.get(path);
+        assert_eq!(refused.status, 404, "{path}: {refused:?}");
+        assert!(
+            refused.header("x-kv-error").contains(why),
+            "{path}: {refused:?}"
+        );
+    }
+    // Without `storage: read`, not even exposed data.
+    let narrowed = server.post_json(
+        "/api/v1/orgs/acme/plugins/app/activate",
+        json!({ "grant": { "routes": ["/"] } }),
+    );
+    assert_eq!(narrowed.status, 200, "{narrowed:?}");
+    assert_eq!(
+        server.get("/o/acme/p/app/shared/lib/pub-greeting").status,
+        403
+    );
+}

@@ -4,7 +4,8 @@
 //! - `GET /get/{key}` → 200 with the value in `x-kv-value`, or 404;
 //! - `GET /set/{key}/{value}` → 204;
 //! - `GET /delete/{key}` → 204 (`x-kv-existed: true|false`);
-//! - `GET /list/{prefix}` → 200 with the keys, comma-separated, in `x-kv-keys`.
+//! - `GET /list/{prefix}` → 200 with the keys, comma-separated, in `x-kv-keys`;
+//! - `GET /shared/{dependency}/{key}` → like `get`, through `get-shared`.
 //!
 //! A refused call answers 403 (`denied`), 413 (`too-large`), 404
 //! (`not-found`) or 500 (`internal`) with the host's message in `x-kv-error`.
@@ -27,11 +28,7 @@ impl Guest for KvProbe {
         let path = request.path_with_query().unwrap_or_default();
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let (status, headers) = match segments.as_slice() {
-            ["get", key] => match kv::get(key) {
-                Ok(Some(value)) => (200, vec![("x-kv-value", value)]),
-                Ok(None) => (404, Vec::new()),
-                Err(error) => refused(error),
-            },
+            ["get", key] => found(kv::get(key)),
             ["set", key, value] => match kv::set(key, value.as_bytes()) {
                 Ok(()) => (204, Vec::new()),
                 Err(error) => refused(error),
@@ -40,6 +37,7 @@ impl Guest for KvProbe {
                 Ok(existed) => (204, vec![("x-kv-existed", existed.to_string().into_bytes())]),
                 Err(error) => refused(error),
             },
+            ["shared", dependency, key] => found(kv::get_shared(dependency, key)),
             ["list", prefix] => match kv::list_keys(prefix) {
                 Ok(keys) => (200, vec![("x-kv-keys", keys.join(",").into_bytes())]),
                 Err(error) => refused(error),
@@ -53,6 +51,15 @@ impl Guest for KvProbe {
         let response = OutgoingResponse::new(Fields::from_list(&fields).expect("valid headers"));
         response.set_status_code(status).expect("valid status");
         ResponseOutparam::set(response_out, Ok(response));
+    }
+}
+
+/// 200 with the value in `x-kv-value`, 404 without one, or the refusal.
+fn found(result: Result<Option<Vec<u8>>, KvError>) -> (u16, Vec<(&'static str, Vec<u8>)>) {
+    match result {
+        Ok(Some(value)) => (200, vec![("x-kv-value", value)]),
+        Ok(None) => (404, Vec::new()),
+        Err(error) => refused(error),
     }
 }
 

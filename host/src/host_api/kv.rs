@@ -5,7 +5,9 @@
 //! `list-keys`, `storage: write` for `set` and `delete`; without it the call
 //! fails with `denied` and never touches the store. The org and plugin come
 //! from the store's identity, never from the guest, so no call can name
-//! another org's or plugin's data.
+//! another org's or plugin's data. The one door between plugins is
+//! `get-shared`: a plugin may read keys a *declared dependency* installed in
+//! the same org lists under its manifest's `exposes` prefixes.
 
 use super::berth::plugin::kv::{Host, KvError};
 use crate::package::manifest::StorageAccess;
@@ -120,11 +122,36 @@ impl Host for PluginState {
             .map_err(internal)
     }
 
-    fn get_shared(&mut self, dependency: String, _key: String) -> Result<Option<Vec<u8>>, KvError> {
+    fn get_shared(&mut self, dependency: String, key: String) -> Result<Option<Vec<u8>>, KvError> {
         self.require(StorageAccess::Read)?;
-        // Dependencies exposing data arrive with dependency resolution.
-        Err(KvError::NotFound(format!(
-            "`{dependency}` exposes no data to this plugin"
-        )))
+        check_key(&key)?;
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        let read = self.registry.read().map_err(internal)?;
+        let edges = read.dependency_edges(org, plugin).map_err(internal)?;
+        if !edges.iter().any(|edge| edge.name == dependency) {
+            return Err(KvError::NotFound(format!(
+                "`{dependency}` is not a declared dependency"
+            )));
+        }
+        let exposed = read
+            .installation(org, &dependency)
+            .map_err(internal)?
+            .is_some_and(|installed| exposes(&installed.manifest, &key));
+        if !exposed {
+            return Err(KvError::NotFound(format!(
+                "`{dependency}` exposes no `{key}` to its dependents"
+            )));
+        }
+        read.kv_get(org, &dependency, &key).map_err(internal)
     }
+}
+
+/// Whether a manifest's `exposes` prefixes cover `key`.
+fn exposes(manifest: &serde_json::Value, key: &str) -> bool {
+    manifest["exposes"].as_array().is_some_and(|prefixes| {
+        prefixes
+            .iter()
+            .filter_map(|p| p.as_str())
+            .any(|p| key.starts_with(p))
+    })
 }

@@ -41,6 +41,9 @@ pub struct Manifest {
     /// Plugins this one depends on.
     #[serde(default)]
     pub dependencies: BTreeMap<String, Dependency>,
+    /// Key prefixes of its key-value data its dependents may read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposes: Vec<String>,
     /// Powers it asks for.
     #[serde(default)]
     pub permissions: Permissions,
