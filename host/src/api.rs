@@ -12,6 +12,7 @@ use crate::bodies::discard;
 use crate::config::PackageLimits;
 use crate::error::{ApiError, full_body, json_response};
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError, UninstallOptions};
+use crate::modules::Modules;
 use crate::package::manifest::Permissions;
 use crate::plugin_config::ConfigUpdate;
 use crate::tenant_keys;
@@ -35,18 +36,25 @@ const MAX_JSON_BODY: u64 = 64 * 1024;
 pub struct Api {
     lifecycle: Arc<Lifecycle>,
     auth: Arc<Auth>,
+    modules: Arc<Modules>,
     limits: PackageLimits,
 }
 
 type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 
 impl Api {
-    /// An API over `lifecycle`, its callers checked by `auth`, accepting
-    /// uploads within `limits`.
-    pub fn new(lifecycle: Arc<Lifecycle>, auth: Auth, limits: PackageLimits) -> Self {
+    /// An API over `lifecycle` and `modules`, its callers checked by
+    /// `auth`, accepting uploads within `limits`.
+    pub fn new(
+        lifecycle: Arc<Lifecycle>,
+        auth: Auth,
+        modules: Arc<Modules>,
+        limits: PackageLimits,
+    ) -> Self {
         Self {
             lifecycle,
             auth: Arc::new(auth),
+            modules,
             limits,
         }
     }
@@ -164,6 +172,11 @@ impl Api {
                 self.run(move |l| l.set_plugin_config(&org, &name, update))
                     .await
                     .map(ok)
+            }
+            (&Method::GET, ["orgs", org, "modules"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.require_org(&org)).await?;
+                Ok(ok(self.modules.list()))
             }
             (&Method::GET, ["orgs", org, "dependencies"]) => {
                 let org = org.to_string();
@@ -297,7 +310,7 @@ fn is_json<B>(request: &Request<B>) -> bool {
 }
 
 /// Runs a step that touches disk on a blocking thread.
-async fn off_thread<T, E>(
+pub(crate) async fn off_thread<T, E>(
     step: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, ApiError>
 where
@@ -432,7 +445,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
 }
 
 /// Reads and parses a small JSON body.
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     request: Request<Incoming>,
 ) -> Result<T, ApiError> {
     let body = read_body(request, MAX_JSON_BODY).await?;

@@ -13,6 +13,8 @@ use crate::grants::route_granted;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
+use crate::modules::Modules;
+use crate::modules::routes::{self as module_routes, ModulePath};
 use crate::plugin_files::PluginFiles;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
@@ -33,6 +35,7 @@ pub struct App {
     http: HttpLimits,
     runtime: Runtime,
     api: Api,
+    modules: Arc<Modules>,
     _epoch: EpochTicker,
 }
 
@@ -84,6 +87,7 @@ impl App {
             .bootstrap_operator()
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
         let files = PluginFiles::new(settings.data.join("orgs"));
+        let modules = Arc::new(Modules::new(registry.clone()));
         let lifecycle = Lifecycle::open(
             registry.clone(),
             PackageStore::new(settings.data.join("packages")),
@@ -113,7 +117,13 @@ impl App {
                     outbound: Arc::new(settings.outbound.clone()),
                 },
             ),
-            api: Api::new(Arc::new(lifecycle), auth, settings.packages.clone()),
+            api: Api::new(
+                Arc::new(lifecycle),
+                auth,
+                modules.clone(),
+                settings.packages.clone(),
+            ),
+            modules,
             _epoch: EpochTicker::start(engine, &settings.limits),
         };
         Ok((app, new_operator_token))
@@ -152,6 +162,16 @@ impl App {
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;
         }
+        if let Some(target) = ModulePath::parse(path) {
+            if !self.routes.has_org(&target.org) {
+                return Err(org_not_found(&target.org));
+            }
+            if let Err(refusal) = self.tenant_keys.check(&target.org, request.headers()) {
+                discard(request.into_body()).await;
+                return Err(refusal);
+            }
+            return module_routes::handle(&self.modules, target, request).await;
+        }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
         };
@@ -159,11 +179,7 @@ impl App {
             self.routes
                 .resolve(tenant.org, tenant.plugin)
                 .map_err(|miss| match miss {
-                    Miss::Org => ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "org_not_found",
-                        format!("no org `{}`", tenant.org),
-                    ),
+                    Miss::Org => org_not_found(tenant.org),
                     Miss::Plugin => ApiError::new(
                         StatusCode::NOT_FOUND,
                         "plugin_not_found",
@@ -235,6 +251,14 @@ impl App {
         }
     }
 }
+fn org_not_found(org: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "org_not_found",
+        format!("no org `{org}`"),
+    )
+}
+
 /// The absolute URI the plugin sees: the client's authority, the rewritten path.
 fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, ApiError> {
     let authority = request

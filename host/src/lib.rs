@@ -22,6 +22,8 @@
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
+//! - [`modules`]: the module registry (built-in `contacts`, `invoices`) and
+//!   its record routes;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
@@ -41,6 +43,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod loader;
 pub mod metrics;
+pub mod modules;
 pub mod outbound;
 pub mod package;
 pub mod permissions;

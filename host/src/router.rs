@@ -101,6 +101,14 @@ impl RouteTable {
             .insert(name.to_owned(), mounted);
     }
 
+    /// Whether `org` exists.
+    pub fn has_org(&self, org: &str) -> bool {
+        self.orgs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains_key(org)
+    }
+
     /// Makes `org` known, so its paths answer `plugin_not_found` rather
     /// than `org_not_found` while it has no active plugins.
     pub fn add_org(&self, org: &str) {

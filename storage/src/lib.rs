@@ -22,8 +22,8 @@ pub use atomic::write_atomically;
 pub use digest::Digest;
 pub use packages::PackageStore;
 pub use registry::{
-    AuditEvent, CATALOG, DependencyEdge, Installation, OrgRecord, PluginConfig, PluginState,
-    PublishedPackage, ReadTxn, Registry, TokenRecord, WriteTxn, unix_now,
+    AuditEvent, CATALOG, DependencyEdge, Installation, ModuleRecord, OrgRecord, PluginConfig,
+    PluginState, PublishedPackage, ReadTxn, Registry, TokenRecord, WriteTxn, unix_now,
 };
 
 /// Errors raised by the storage layer.

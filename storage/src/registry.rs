@@ -9,6 +9,8 @@
 //! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
 //! - `plugin_config`: (org, plugin) → [`PluginConfig`]: settings and secrets
 //!   the org set for a plugin
+//! - `records`: (org, module, id) → [`ModuleRecord`]: records of the org's
+//!   modules (`contacts`, `invoices`, …)
 //! - `published`: (scope, name, version) → [`PublishedPackage`]: the internal
 //!   registries — one per org (scope = org name) and the operator's shared
 //!   catalog (scope [`CATALOG`])
@@ -31,6 +33,18 @@ const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
 const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
 const PUBLISHED: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("published");
+const RECORDS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("records");
+
+/// One record of a module in an org.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModuleRecord {
+    /// Its number within the org's module, from 1.
+    pub id: u64,
+    /// The record's fields.
+    pub data: serde_json::Value,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_at: u64,
+}
 
 /// The scope of the operator's shared catalog (not a valid org name).
 pub const CATALOG: &str = "*";
@@ -211,6 +225,7 @@ impl Registry {
                 kv: txn.open_table(KV).map_err(db_err)?,
                 plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
                 published: txn.open_table(PUBLISHED).map_err(db_err)?,
+                records: txn.open_table(RECORDS).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -230,6 +245,7 @@ impl Registry {
             kv: txn.open_table(KV).map_err(db_err)?,
             plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
             published: txn.open_table(PUBLISHED).map_err(db_err)?,
+            records: txn.open_table(RECORDS).map_err(db_err)?,
         })
     }
 }
@@ -323,6 +339,36 @@ macro_rules! read_queries {
         /// The token `id`, if it exists.
         pub fn token(&self, id: &str) -> Result<Option<TokenRecord>, StorageError> {
             match self.tokens.get(id).map_err(db_err)? {
+                Some(bytes) => decode(bytes.value()).map(Some),
+                None => Ok(None),
+            }
+        }
+
+        /// `org`'s records of `module` with ids above `after`, oldest first, at most `limit`.
+        pub fn records(
+            &self,
+            org: &str,
+            module: &str,
+            after: u64,
+            limit: usize,
+        ) -> Result<Vec<ModuleRecord>, StorageError> {
+            let range = (org, module, after.saturating_add(1))..=(org, module, u64::MAX);
+            let mut out = Vec::new();
+            for entry in self.records.range(range).map_err(db_err)?.take(limit) {
+                let (_, value) = entry.map_err(db_err)?;
+                out.push(decode(value.value())?);
+            }
+            Ok(out)
+        }
+
+        /// `org`'s record `id` of `module`, if it exists.
+        pub fn record(
+            &self,
+            org: &str,
+            module: &str,
+            id: u64,
+        ) -> Result<Option<ModuleRecord>, StorageError> {
+            match self.records.get((org, module, id)).map_err(db_err)? {
                 Some(bytes) => decode(bytes.value()).map(Some),
                 None => Ok(None),
             }
@@ -435,6 +481,7 @@ pub struct ReadTxn {
     kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    records: redb::ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
 }
 
 impl ReadTxn {
@@ -451,6 +498,7 @@ pub struct WriteTxn<'txn> {
     kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
+    records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
 }
 
 impl WriteTxn<'_> {
@@ -538,6 +586,33 @@ impl WriteTxn<'_> {
             .insert((org, plugin), encode(config).as_slice())
             .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Stores a new record of `module` in `org` with the next id and returns it.
+    pub fn add_record(
+        &mut self,
+        org: &str,
+        module: &str,
+        data: serde_json::Value,
+        at: u64,
+    ) -> Result<ModuleRecord, StorageError> {
+        let last = self
+            .records
+            .range((org, module, 0)..=(org, module, u64::MAX))
+            .map_err(db_err)?
+            .next_back()
+            .transpose()
+            .map_err(db_err)?
+            .map_or(0, |(key, _)| key.value().2);
+        let record = ModuleRecord {
+            id: last + 1,
+            data,
+            created_at: at,
+        };
+        self.records
+            .insert((org, module, record.id), encode(&record).as_slice())
+            .map_err(db_err)?;
+        Ok(record)
     }
 
     /// Records a published package version.

@@ -14,6 +14,7 @@ mod grants;
 mod http;
 mod kv;
 mod lifecycle;
+mod modules;
 mod outbound;
 mod plugin_config;
 mod registry;

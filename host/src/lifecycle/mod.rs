@@ -783,7 +783,8 @@ impl Lifecycle {
         Ok(self.registry.read()?.audit(org, after)?)
     }
 
-    fn require_org(&self, org: &str) -> Result<(), LifecycleError> {
+    /// `Ok` if `org` exists, else `OrgNotFound`.
+    pub fn require_org(&self, org: &str) -> Result<(), LifecycleError> {
         match self.registry.read()?.org(org)? {
             Some(_) => Ok(()),
             None => Err(LifecycleError::OrgNotFound(org.to_owned())),

@@ -1,0 +1,152 @@
+//! The org's module registry: named areas of the application with records,
+//! routes and hooks. The built-in modules (`contacts`, `invoices`) are
+//! registered in code; their records live in the registry's `records`
+//! table, per org, and are served at `/o/{org}/api/{module}[/{id}]`.
+
+mod builtin;
+pub mod routes;
+
+use berth_storage::{ModuleRecord, Registry, StorageError, unix_now};
+use builtin::{BuiltinModule, builtin_modules};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// A module as `GET /api/v1/orgs/{org}/modules` lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ModuleDescriptor {
+    /// Unique name within the org.
+    pub name: String,
+    /// What it is for.
+    pub description: String,
+    /// The hooks it fires.
+    pub hooks: Vec<String>,
+    /// The path prefixes it serves, under `/o/{org}`.
+    pub routes: Vec<String>,
+    /// The plugin that registered it; `None` for built-in modules.
+    pub owner: Option<String>,
+}
+
+/// Why a module call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// No module of that name.
+    #[error("no module `{0}`")]
+    UnknownModule(String),
+    /// No record with that id.
+    #[error("module `{module}` has no record {id}")]
+    UnknownRecord {
+        /// The module.
+        module: String,
+        /// The id asked for.
+        id: String,
+    },
+    /// The record does not satisfy the module's schema.
+    #[error("invalid `{module}` record: {reason}")]
+    InvalidRecord {
+        /// The module.
+        module: String,
+        /// Every violation, joined.
+        reason: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A built-in module with its compiled record schema.
+struct Compiled {
+    module: BuiltinModule,
+    validator: jsonschema::Validator,
+}
+
+/// The modules of every org, and their records.
+pub struct Modules {
+    builtin: Vec<Compiled>,
+    registry: Arc<Registry>,
+}
+
+/// Most records one list call returns.
+pub const MAX_LISTED_RECORDS: usize = 1000;
+
+impl Modules {
+    /// The built-in modules, keeping records in `registry`.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        let builtin = builtin_modules()
+            .into_iter()
+            .map(|module| Compiled {
+                validator: jsonschema::validator_for(&module.schema)
+                    .expect("built-in module schemas are valid"),
+                module,
+            })
+            .collect();
+        Self { builtin, registry }
+    }
+
+    /// Every module of an org, built-in ones first.
+    pub fn list(&self) -> Vec<ModuleDescriptor> {
+        self.builtin
+            .iter()
+            .map(|c| c.module.descriptor.clone())
+            .collect()
+    }
+
+    fn find(&self, module: &str) -> Result<&Compiled, ModuleError> {
+        self.builtin
+            .iter()
+            .find(|c| c.module.descriptor.name == module)
+            .ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
+    }
+
+    /// Validates `data` against the module's schema and stores it as a new
+    /// record of `org`.
+    pub fn create(
+        &self,
+        org: &str,
+        module: &str,
+        data: serde_json::Value,
+    ) -> Result<ModuleRecord, ModuleError> {
+        let compiled = self.find(module)?;
+        let violations: Vec<String> = compiled
+            .validator
+            .iter_errors(&data)
+            .map(|e| format!("{} at `{}`", e, e.instance_path()))
+            .collect();
+        if !violations.is_empty() {
+            return Err(ModuleError::InvalidRecord {
+                module: module.to_owned(),
+                reason: violations.join("; "),
+            });
+        }
+        Ok(self
+            .registry
+            .write(|txn| txn.add_record(org, module, data, unix_now()))?)
+    }
+
+    /// `org`'s records of `module` after id `after`, oldest first.
+    pub fn records(
+        &self,
+        org: &str,
+        module: &str,
+        after: u64,
+    ) -> Result<Vec<ModuleRecord>, ModuleError> {
+        self.find(module)?;
+        Ok(self
+            .registry
+            .read()?
+            .records(org, module, after, MAX_LISTED_RECORDS)?)
+    }
+
+    /// `org`'s record `id` of `module`.
+    pub fn record(&self, org: &str, module: &str, id: &str) -> Result<ModuleRecord, ModuleError> {
+        self.find(module)?;
+        let unknown = || ModuleError::UnknownRecord {
+            module: module.to_owned(),
+            id: id.to_owned(),
+        };
+        let number: u64 = id.parse().map_err(|_| unknown())?;
+        self.registry
+            .read()?
+            .record(org, module, number)?
+            .ok_or_else(unknown)
+    }
+}
