@@ -12,6 +12,8 @@ use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
 use berth::metrics::Metrics;
+use berth::modules::Modules;
+use berth::package::Kind;
 use berth::plugin_files::PluginFiles;
 use berth::router::RouteTable;
 use berth::runtime::{HostServices, Runtime, build_linker};
@@ -60,13 +62,15 @@ fn bench(c: &mut Criterion) {
     let cache_dir = tempfile::tempdir().expect("temp dir");
     let loader = Loader::new(engine, linker, ArtifactCache::new(cache_dir.path()));
     let plugin = loader
-        .load_route_plugin(berth_guests::HELLO_COMPONENT_BYTES)
+        .load(berth_guests::HELLO_COMPONENT_BYTES, &[Kind::Routes])
         .expect("hello loads");
-    let registry = Registry::open(&cache_dir.path().join("registry.redb")).expect("registry");
+    let registry =
+        Arc::new(Registry::open(&cache_dir.path().join("registry.redb")).expect("registry"));
     let services = HostServices {
-        registry: Arc::new(registry),
+        registry: registry.clone(),
         files: PluginFiles::new(cache_dir.path().join("orgs")),
         outbound: Arc::default(),
+        modules: Arc::new(Modules::new(registry)),
     };
     let runtime = Runtime::new(limits, services);
     let routes = RouteTable::new(Arc::new(Metrics::default()));

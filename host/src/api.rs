@@ -11,6 +11,7 @@ use crate::auth::{Auth, Principal};
 use crate::bodies::discard;
 use crate::config::PackageLimits;
 use crate::error::{ApiError, full_body, json_response};
+use crate::integrations::Integrations;
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError, UninstallOptions};
 use crate::modules::Modules;
 use crate::package::manifest::Permissions;
@@ -37,24 +38,27 @@ pub struct Api {
     lifecycle: Arc<Lifecycle>,
     auth: Arc<Auth>,
     modules: Arc<Modules>,
+    integrations: Integrations,
     limits: PackageLimits,
 }
 
 type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 
 impl Api {
-    /// An API over `lifecycle` and `modules`, its callers checked by
-    /// `auth`, accepting uploads within `limits`.
+    /// An API over `lifecycle`, `modules` and `integrations`, its callers
+    /// checked by `auth`, accepting uploads within `limits`.
     pub fn new(
         lifecycle: Arc<Lifecycle>,
         auth: Auth,
         modules: Arc<Modules>,
+        integrations: Integrations,
         limits: PackageLimits,
     ) -> Self {
         Self {
             lifecycle,
             auth: Arc::new(auth),
             modules,
+            integrations,
             limits,
         }
     }
@@ -169,14 +173,25 @@ impl Api {
             (&Method::PUT, ["orgs", org, "plugins", name, "config"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 let update: ConfigUpdate = read_json(request).await?;
-                self.run(move |l| l.set_plugin_config(&org, &name, update))
+                let schema = self.config_schema(&org, &name).await?;
+                self.run(move |l| l.set_plugin_config(&org, &name, update, schema.as_ref()))
                     .await
                     .map(ok)
             }
+            (&Method::GET, ["orgs", org, "integrations"]) => {
+                let name = org.to_string();
+                self.run(move |l| l.require_org(&name)).await?;
+                Ok(ok(self.integrations.list(org).await))
+            }
+            (&Method::POST, ["orgs", org, "integrations", plugin, "actions", action]) => {
+                let input: serde_json::Value = read_json(request).await?;
+                let output = self.integrations.invoke(org, plugin, action, input).await?;
+                Ok(ok(serde_json::json!({ "output": output })))
+            }
             (&Method::GET, ["orgs", org, "modules"]) => {
-                let org = org.to_string();
-                self.run(move |l| l.require_org(&org)).await?;
-                Ok(ok(self.modules.list()))
+                let name = org.to_string();
+                self.run(move |l| l.require_org(&name)).await?;
+                Ok(ok(self.modules.list(org)))
             }
             (&Method::GET, ["orgs", org, "dependencies"]) => {
                 let org = org.to_string();
@@ -261,6 +276,23 @@ impl Api {
     }
 
     /// Runs a lifecycle step on a blocking thread.
+    /// The config schema of `org`'s plugin `name`, if it is an integration
+    /// connector (asked of the plugin, active or not).
+    async fn config_schema(
+        &self,
+        org: &str,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let (org, name) = (org.to_owned(), name.to_owned());
+        let callable = self.run(move |l| l.callable(&org, &name)).await?;
+        match callable.filter(|m| m.plugin.exports.integration.is_some()) {
+            Some(mounted) => Ok(Some(
+                self.integrations.describe(&mounted).await?.config_schema,
+            )),
+            None => Ok(None),
+        }
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         step: impl FnOnce(&Lifecycle) -> Result<T, LifecycleError> + Send + 'static,
@@ -279,11 +311,15 @@ impl Api {
             .unwrap_or_default();
         let media_type = content_type.split(';').next().unwrap_or_default().trim();
         if !matches!(media_type, "application/zip" | "application/octet-stream") {
-            return Err(ApiError::new(
+            let refusal = ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 format!("upload a plugin as application/zip, not {content_type:?}"),
-            ));
+            );
+            // Read (a bounded amount of) what the client is still sending,
+            // so it sees the refusal rather than a reset connection.
+            crate::bodies::discard(request.into_body()).await;
+            return Err(refusal);
         }
         read_body(request, self.limits.max_upload_bytes).await
     }

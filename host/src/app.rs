@@ -10,10 +10,12 @@ use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
 use crate::grants::route_granted;
+use crate::integrations::Integrations;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
 use crate::modules::Modules;
+use crate::modules::hooks::HookDispatcher;
 use crate::modules::routes::{self as module_routes, ModulePath};
 use crate::plugin_files::PluginFiles;
 use crate::router::{Miss, RouteTable, TenantPath};
@@ -36,6 +38,7 @@ pub struct App {
     runtime: Runtime,
     api: Api,
     modules: Arc<Modules>,
+    hooks: HookDispatcher,
     _epoch: EpochTicker,
 }
 
@@ -88,13 +91,24 @@ impl App {
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
         let files = PluginFiles::new(settings.data.join("orgs"));
         let modules = Arc::new(Modules::new(registry.clone()));
+        let runtime = Runtime::new(
+            settings.limits.clone(),
+            HostServices {
+                registry: registry.clone(),
+                files: files.clone(),
+                outbound: Arc::new(settings.outbound.clone()),
+                modules: modules.clone(),
+            },
+        );
         let lifecycle = Lifecycle::open(
             registry.clone(),
             PackageStore::new(settings.data.join("packages")),
-            files.clone(),
+            files,
             loader,
             LiveState {
                 routes: routes.clone(),
+                modules: modules.clone(),
+                runtime: runtime.clone(),
                 admission: admission.clone(),
                 tenant_keys: tenant_keys.clone(),
             },
@@ -103,24 +117,20 @@ impl App {
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;
         }
+        let integrations = Integrations::new(routes.clone(), runtime.clone());
         let app = Self {
+            hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),
             routes,
             admission,
             tenant_keys,
             metrics,
             http: settings.http.clone(),
-            runtime: Runtime::new(
-                settings.limits.clone(),
-                HostServices {
-                    registry,
-                    files,
-                    outbound: Arc::new(settings.outbound.clone()),
-                },
-            ),
+            runtime,
             api: Api::new(
                 Arc::new(lifecycle),
                 auth,
                 modules.clone(),
+                integrations,
                 settings.packages.clone(),
             ),
             modules,
@@ -170,7 +180,11 @@ impl App {
                 discard(request.into_body()).await;
                 return Err(refusal);
             }
-            return module_routes::handle(&self.modules, target, request).await;
+            // Module requests run hook plugins: admitted like plugin requests.
+            let _admitted = self.admission.admit(&target.org).inspect_err(|_| {
+                self.metrics.rejected(&target.org);
+            })?;
+            return module_routes::handle(&self.modules, &self.hooks, target, request).await;
         }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
@@ -189,6 +203,13 @@ impl App {
                         ),
                     ),
                 })?;
+        if mounted.plugin.exports.http.is_none() {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plugin_not_found",
+                format!("plugin `{}` serves no HTTP routes", tenant.plugin),
+            ));
+        }
         if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
             discard(request.into_body()).await;
             return Err(refusal);

@@ -18,10 +18,16 @@ struct EmbeddedPlugin {
 }
 
 /// The plugins the demo org gets.
-const PLUGINS: &[EmbeddedPlugin] = &[EmbeddedPlugin {
-    manifest: include_str!("../../guests/hello/manifest.json"),
-    component: berth_guests::HELLO_COMPONENT_BYTES,
-}];
+const PLUGINS: &[EmbeddedPlugin] = &[
+    EmbeddedPlugin {
+        manifest: include_str!("../../guests/hello/manifest.json"),
+        component: berth_guests::HELLO_COMPONENT_BYTES,
+    },
+    EmbeddedPlugin {
+        manifest: include_str!("../../guests/contact-rules/manifest.json"),
+        component: berth_guests::CONTACT_RULES_COMPONENT_BYTES,
+    },
+];
 
 /// The package ZIPs of the embedded example plugins.
 pub fn packages() -> impl Iterator<Item = Vec<u8>> {

@@ -201,6 +201,39 @@ impl OrgGraph {
         order.push(name.to_owned());
     }
 
+    /// Every installed plugin, each after the installed plugins it depends
+    /// on (optional ones included); among those ready, by name. Plugins in
+    /// a cycle (which installs refuse) come last, by name.
+    pub fn dependency_order(&self) -> Vec<String> {
+        let mut waiting: BTreeMap<&str, BTreeSet<&str>> = self
+            .nodes
+            .iter()
+            .map(|(name, node)| {
+                let deps = node
+                    .requires
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|d| self.nodes.contains_key(*d) && d != name)
+                    .collect();
+                (name.as_str(), deps)
+            })
+            .collect();
+        let mut order = Vec::with_capacity(waiting.len());
+        while let Some(next) = waiting
+            .iter()
+            .find(|(_, deps)| deps.is_empty())
+            .map(|(name, _)| *name)
+        {
+            waiting.remove(next);
+            for deps in waiting.values_mut() {
+                deps.remove(next);
+            }
+            order.push(next.to_owned());
+        }
+        order.extend(waiting.keys().map(|name| (*name).to_owned()));
+        order
+    }
+
     /// The active plugins that require `name`, directly or through others,
     /// in the order to deactivate them (dependents first).
     pub fn active_dependents(&self, name: &str) -> Vec<String> {
@@ -440,6 +473,22 @@ mod tests {
             })
             .collect();
         OrgGraph { nodes }
+    }
+
+    #[test]
+    fn dependency_order_puts_dependencies_first_then_names() {
+        let g = graph(&[
+            (
+                "app",
+                "1.0.0",
+                true,
+                &[("zlib", "^1", false), ("opt", "^1", true)],
+            ),
+            ("zlib", "1.0.0", true, &[]),
+            ("opt", "1.0.0", false, &[("missing", "^1", false)]),
+            ("beta", "1.0.0", true, &[]),
+        ]);
+        assert_eq!(g.dependency_order(), ["beta", "opt", "zlib", "app"]);
     }
 
     #[test]

@@ -22,8 +22,10 @@
 //! - [`api`]: the management API; [`app`]: request dispatch;
 //!   [`server`]: sockets and shutdown; [`tls`]: rustls termination;
 //! - [`metrics`]: Prometheus metrics at `/metrics`;
-//! - [`modules`]: the module registry (built-in `contacts`, `invoices`) and
-//!   its record routes;
+//! - [`modules`]: the module registry (built-in `contacts`, `invoices`,
+//!   plus what plugins register), its record routes and hook dispatch;
+//!   [`extensions`]: calls into plugins' non-HTTP exports (lifecycle,
+//!   hooks, integration); [`integrations`]: connectors in the management API;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`demo`]: the embedded default org.
 
@@ -37,9 +39,11 @@ pub mod demo;
 pub mod dependencies;
 pub mod engine;
 pub mod error;
+pub mod extensions;
 pub mod grants;
 pub mod host_api;
 pub mod ids;
+pub mod integrations;
 pub mod lifecycle;
 pub mod loader;
 pub mod metrics;

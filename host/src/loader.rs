@@ -4,16 +4,18 @@
 //! cached on disk keyed by the component's digest and the engine's
 //! fingerprint, so a restart (or another org installing the same bytes)
 //! loads machine code instead of recompiling. The result is a
-//! [`ProxyPre`] — an `InstancePre` whose imports are already resolved.
+//! [`LoadedPlugin`]: an `InstancePre` whose imports are already resolved,
+//! with the indices of the entry points it exports.
 
 use crate::engine::engine_fingerprint;
+use crate::extensions::ExportIndices;
+use crate::package::Kind;
 use crate::runtime::PluginState;
 use berth_storage::{ArtifactCache, ArtifactKey, Digest};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, wasmparser};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// Why a component cannot be served.
 #[derive(Debug, thiserror::Error)]
@@ -32,32 +34,34 @@ pub enum LoadError {
     /// The component imports something berth does not provide.
     #[error("unsatisfied import: {0:#}")]
     Imports(anyhow::Error),
-    /// The component does not export `wasi:http/incoming-handler`.
-    #[error("exports no HTTP handler (`wasi:http/incoming-handler@0.2.x`): {0:#}")]
-    NoHandler(anyhow::Error),
+    /// The component lacks an export one of the manifest's kinds needs.
+    #[error("the manifest's kinds need exports the component lacks: {}", .0.join(", "))]
+    MissingExports(Vec<&'static str>),
     /// The artifact cache could not be written.
     #[error(transparent)]
     Storage(#[from] berth_storage::StorageError),
 }
 
-/// A route plugin ready for per-request instantiation.
-pub struct RoutePlugin {
+/// A plugin component ready for per-call instantiation.
+pub struct LoadedPlugin {
     /// Digest of the component's bytes.
     pub digest: Digest,
     /// The pre-instantiated component.
-    pub pre: ProxyPre<PluginState>,
+    pub pre: InstancePre<PluginState>,
+    /// The entry points it exports.
+    pub exports: ExportIndices,
 }
 
 /// Compiles components (or loads them from the artifact cache) and links them.
 ///
-/// Loaded route plugins are shared: while any org serves a digest, every
-/// other org that activates the same bytes gets the same `InstancePre`.
+/// Loaded plugins are shared: while any org serves a digest, every other
+/// org that activates the same bytes gets the same `InstancePre`.
 pub struct Loader {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: ArtifactCache,
     fingerprint: String,
-    live: Mutex<HashMap<Digest, Weak<RoutePlugin>>>,
+    live: Mutex<HashMap<Digest, Weak<LoadedPlugin>>>,
 }
 
 impl Loader {
@@ -73,45 +77,40 @@ impl Loader {
         }
     }
 
-    /// Validates, compiles (or loads from cache) and pre-instantiates a route
-    /// plugin, or returns the one already loaded for the same bytes.
-    pub fn load_route_plugin(&self, bytes: &[u8]) -> Result<Arc<RoutePlugin>, LoadError> {
+    /// Validates, compiles (or loads from cache) and pre-instantiates a
+    /// plugin whose manifest declares `kinds`, or returns the one already
+    /// loaded for the same bytes. Every kind's export must be present.
+    pub fn load(&self, bytes: &[u8], kinds: &[Kind]) -> Result<Arc<LoadedPlugin>, LoadError> {
         let digest = Digest::of(bytes);
-        if let Some(plugin) = self.live_plugin(&digest) {
-            return Ok(plugin);
-        }
-        let (component, artifact) = self.compile(digest, bytes)?;
-        let pre = ProxyPre::new(self.pre_instantiate(&component)?)
-            .map_err(|e| LoadError::NoHandler(e.into()))?;
-        self.persist(artifact)?;
-        let plugin = Arc::new(RoutePlugin { digest, pre });
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.retain(|_, weak| weak.strong_count() > 0);
-        live.insert(digest, Arc::downgrade(&plugin));
+        let plugin = match self.live_plugin(&digest) {
+            Some(plugin) => plugin,
+            None => {
+                let (component, artifact) = self.compile(digest, bytes)?;
+                let pre = self
+                    .linker
+                    .instantiate_pre(&component)
+                    .map_err(|e| LoadError::Imports(e.into()))?;
+                let exports = ExportIndices::of(&pre);
+                check_exports(&exports, kinds)?;
+                self.persist(artifact)?;
+                let plugin = Arc::new(LoadedPlugin {
+                    digest,
+                    pre,
+                    exports,
+                });
+                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                live.retain(|_, weak| weak.strong_count() > 0);
+                live.insert(digest, Arc::downgrade(&plugin));
+                return Ok(plugin);
+            }
+        };
+        check_exports(&plugin.exports, kinds)?;
         Ok(plugin)
     }
 
-    /// Checks that `bytes` is a component whose imports berth satisfies,
-    /// without requiring an HTTP handler (for non-route plugin kinds).
-    pub fn validate_component(&self, bytes: &[u8]) -> Result<(), LoadError> {
-        let digest = Digest::of(bytes);
-        let (component, artifact) = self.compile(digest, bytes)?;
-        self.pre_instantiate(&component)?;
-        self.persist(artifact)
-    }
-
-    fn live_plugin(&self, digest: &Digest) -> Option<Arc<RoutePlugin>> {
+    fn live_plugin(&self, digest: &Digest) -> Option<Arc<LoadedPlugin>> {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         live.get(digest).and_then(Weak::upgrade)
-    }
-
-    fn pre_instantiate(
-        &self,
-        component: &Component,
-    ) -> Result<wasmtime::component::InstancePre<PluginState>, LoadError> {
-        self.linker
-            .instantiate_pre(component)
-            .map_err(|e| LoadError::Imports(e.into()))
     }
 
     /// The compiled component, from the cache when it holds a usable one;
@@ -165,6 +164,16 @@ impl Loader {
 /// A just-compiled artifact not yet written to the cache: its key and bytes.
 type FreshArtifact = (ArtifactKey, Vec<u8>);
 
+/// Refuses a component lacking an export one of `kinds` needs.
+fn check_exports(exports: &ExportIndices, kinds: &[Kind]) -> Result<(), LoadError> {
+    let missing = exports.missing_for(kinds);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LoadError::MissingExports(missing))
+    }
+}
+
 /// Tells a component from a core module or non-wasm bytes, before compiling.
 fn check_is_component(bytes: &[u8]) -> Result<(), LoadError> {
     if wasmparser::Parser::is_component(bytes) {
@@ -207,7 +216,7 @@ mod tests {
     fn compiled_artifact_is_cached_and_reused_by_a_new_loader() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
-        let first = loader(dir.path()).load_route_plugin(bytes).unwrap();
+        let first = loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
         let artifacts = cached_artifacts(dir.path());
         assert_eq!(artifacts.len(), 1);
         assert!(artifacts[0].ends_with(format!("{}.cwasm", first.digest.to_hex())));
@@ -218,7 +227,7 @@ mod tests {
 
         // A new loader (as after a restart) loads the artifact instead of
         // compiling and writing it again.
-        let second = loader(dir.path()).load_route_plugin(bytes).unwrap();
+        let second = loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
         assert_eq!(second.digest, first.digest);
         assert_eq!(cached_artifacts(dir.path()), artifacts);
         let after = std::fs::metadata(&artifacts[0])
@@ -232,11 +241,11 @@ mod tests {
     fn a_corrupt_cached_artifact_is_replaced_by_a_fresh_compile() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
-        loader(dir.path()).load_route_plugin(bytes).unwrap();
+        loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
         let artifact = cached_artifacts(dir.path()).remove(0);
         std::fs::write(&artifact, b"garbage").unwrap();
 
-        loader(dir.path()).load_route_plugin(bytes).unwrap();
+        loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
         assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
     }
 
@@ -244,10 +253,13 @@ mod tests {
     fn non_components_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let loader = loader(dir.path());
-        let err = |bytes: &[u8]| loader.load_route_plugin(bytes).err().unwrap();
+        let err = |bytes: &[u8]| loader.load(bytes, &[Kind::Routes]).err().unwrap();
         assert!(matches!(err(b"hello"), LoadError::NotWasm));
         assert!(matches!(err(b"\0asm\x01\0\0\0"), LoadError::CoreModule));
-        assert!(matches!(err(b"\0asm\x0d\0\x01\0"), LoadError::NoHandler(_)));
+        assert!(matches!(
+            err(b"\0asm\x0d\0\x01\0"),
+            LoadError::MissingExports(_)
+        ));
         // Nothing rejected was compiled into the cache.
         assert!(cached_artifacts(dir.path()).is_empty());
     }

@@ -129,13 +129,18 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         _ => anyhow::bail!("tls-cert and tls-key must be given together"),
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    // Start-up runs plugins' `on-activate` by blocking on the runtime, so
+    // it runs inside the runtime's context but outside its workers.
+    let (app, new_operator_token) = {
+        let _context = runtime.enter();
+        App::start(&settings)?
+    };
+    if let Some(token) = new_operator_token {
+        // Shown once: only its hash is stored.
+        println!("berth operator token (shown once, store it safely): {token}");
+    }
+    let app = Arc::new(app);
     runtime.block_on(async {
-        let (app, new_operator_token) = App::start(&settings)?;
-        if let Some(token) = new_operator_token {
-            // Shown once: only its hash is stored.
-            println!("berth operator token (shown once, store it safely): {token}");
-        }
-        let app = Arc::new(app);
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("listening on {}", settings.listen))?;

@@ -47,6 +47,11 @@ const GATES: &[Gate] = &[
         permission: "config` or `secrets",
         declared: |p| !p.config.is_empty() || !p.secrets.is_empty(),
     },
+    Gate {
+        prefix: "berth:plugin/modules@",
+        permission: "modules",
+        declared: |p| p.modules.is_some(),
+    },
 ];
 
 /// The names a component imports at its top level (nested modules and

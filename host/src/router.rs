@@ -1,7 +1,7 @@
 //! Tenant routing: which plugin serves `/o/{org}/p/{plugin}/{rest…}`, and
 //! the path the plugin sees (`/{rest…}` plus the query string).
 
-use crate::loader::RoutePlugin;
+use crate::loader::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::package::manifest::Permissions;
 use crate::runtime::PluginIdentity;
@@ -49,14 +49,16 @@ pub struct MountedPlugin {
     /// Who it serves.
     pub identity: Arc<PluginIdentity>,
     /// The loaded component.
-    pub plugin: Arc<RoutePlugin>,
+    pub plugin: Arc<LoadedPlugin>,
     /// Its metric handles.
     pub metrics: PluginMetrics,
     /// What the org granted it (route prefixes, storage access, …).
     pub grants: Arc<Permissions>,
 }
 
-/// The live table of route plugins, per org. Readers never wait on each other.
+/// The live table of active plugins with a component, per org: those with
+/// an HTTP handler serve routes; every one can be called through its other
+/// exports (hooks, integration). Readers never wait on each other.
 pub struct RouteTable {
     orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
     metrics: Arc<Metrics>,
@@ -80,11 +82,37 @@ impl RouteTable {
         }
     }
 
-    /// Makes `plugin` answer under `/o/{org}/p/{name}/` with the powers in
-    /// `grants` (paths under its granted route prefixes only), replacing any
-    /// previous one.
-    pub fn mount(&self, org: &str, name: &str, plugin: Arc<RoutePlugin>, grants: Permissions) {
-        let mounted = Arc::new(MountedPlugin {
+    /// Makes `plugin` active for `org` as `name` with the powers in
+    /// `grants` — answering under `/o/{org}/p/{name}/` (paths under its
+    /// granted route prefixes only) if it has an HTTP handler — replacing
+    /// any previous one. Returns the mounted plugin.
+    pub fn mount(
+        &self,
+        org: &str,
+        name: &str,
+        plugin: Arc<LoadedPlugin>,
+        grants: Permissions,
+    ) -> Arc<MountedPlugin> {
+        let mounted = Arc::new(self.detached(org, name, plugin, grants));
+        self.orgs
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(org.to_owned())
+            .or_default()
+            .insert(name.to_owned(), mounted.clone());
+        mounted
+    }
+
+    /// A mounted plugin, ready to call but not (yet) in the table: what an
+    /// activation runs `on-activate` on before it commits.
+    pub fn detached(
+        &self,
+        org: &str,
+        name: &str,
+        plugin: Arc<LoadedPlugin>,
+        grants: Permissions,
+    ) -> MountedPlugin {
+        MountedPlugin {
             identity: Arc::new(PluginIdentity {
                 org: org.to_owned(),
                 plugin: name.to_owned(),
@@ -92,13 +120,7 @@ impl RouteTable {
             plugin,
             metrics: self.metrics.plugin(org, name),
             grants: Arc::new(grants),
-        });
-        self.orgs
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(org.to_owned())
-            .or_default()
-            .insert(name.to_owned(), mounted);
+        }
     }
 
     /// Whether `org` exists.
@@ -129,6 +151,20 @@ impl RouteTable {
         {
             plugins.remove(name);
         }
+    }
+
+    /// `org`'s active plugins with a component, by name.
+    pub fn active(&self, org: &str) -> Vec<Arc<MountedPlugin>> {
+        let orgs = self
+            .orgs
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut plugins: Vec<Arc<MountedPlugin>> = orgs
+            .get(org)
+            .map(|plugins| plugins.values().cloned().collect())
+            .unwrap_or_default();
+        plugins.sort_by(|a, b| a.identity.plugin.cmp(&b.identity.plugin));
+        plugins
     }
 
     /// The plugin serving `org`/`name`.

@@ -7,7 +7,8 @@
 
 use crate::bodies::collapse_if_complete;
 use crate::config::{Limits, OutboundSettings};
-use crate::host_api;
+use crate::host_api::{self, Activation};
+use crate::modules::Modules;
 use crate::outbound::OutboundHooks;
 use crate::package::manifest::Permissions;
 use crate::plugin_files::PluginFiles;
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{Instance, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -41,6 +42,10 @@ pub struct PluginState {
     pub grants: Arc<Permissions>,
     /// The registry holding plugin data (`berth:plugin/kv`).
     pub registry: Arc<Registry>,
+    /// The module registry (`berth:plugin/modules`).
+    pub modules: Arc<Modules>,
+    /// Set while the host runs the plugin's `lifecycle.on-activate`.
+    pub activation: Option<Activation>,
     wasi: WasiCtx,
     http: WasiHttpCtx,
     outbound: OutboundHooks,
@@ -107,6 +112,9 @@ pub enum InvokeError {
 /// How a guest's run ended: its own result, or the wall-clock timeout.
 type GuestOutcome = Result<wasmtime::Result<()>, tokio::time::error::Elapsed>;
 
+/// One call into an instance's exports, borrowing its store (see [`Runtime::call`]).
+pub type GuestCall<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + Send + 'a>>;
+
 /// What plugin instances reach through their grants: data, directories,
 /// the network.
 #[derive(Clone)]
@@ -117,6 +125,8 @@ pub struct HostServices {
     pub files: PluginFiles,
     /// The operator's outbound HTTP rules.
     pub outbound: Arc<OutboundSettings>,
+    /// The module registry plugins extend.
+    pub modules: Arc<Modules>,
 }
 
 /// Runs route plugins, one fresh instance per request.
@@ -165,13 +175,19 @@ impl Runtime {
             .new_response_outparam(sender)
             .map_err(setup)?;
 
-        let pre = plugin.pre.clone();
+        let plugin = plugin.clone();
         let deadline_ms = self.limits.cpu_deadline_ms;
         let timeout = self.limits.request_timeout();
         let metrics = metrics.clone();
         let mut guest = Box::pin(tokio::time::timeout(timeout, async move {
+            let http = plugin
+                .exports
+                .http
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("the plugin exports no HTTP handler"))?;
             let started = std::time::Instant::now();
-            let proxy = pre.instantiate_async(&mut store).await?;
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let proxy = http.load(&mut store, &instance)?;
             metrics.instantiated(started.elapsed());
             let _live = metrics.live_instance();
             proxy
@@ -225,6 +241,36 @@ impl Runtime {
         })
     }
 
+    /// Instantiates the mounted plugin in a fresh store and runs `call` on
+    /// the instance (an export other than the HTTP handler), under the same
+    /// CPU deadline and wall-clock limit as a request. `prepare` may set up
+    /// the store's state first (e.g. an activation context).
+    pub async fn call<T>(
+        &self,
+        mounted: &MountedPlugin,
+        prepare: impl FnOnce(&mut PluginState),
+        call: impl for<'a> FnOnce(&'a mut Store<PluginState>, Instance) -> GuestCall<'a, T> + Send,
+    ) -> Result<T, InvokeError> {
+        let mut store = self
+            .new_store(mounted)
+            .map_err(|e| InvokeError::Setup(format!("{e:#}")))?;
+        prepare(store.data_mut());
+        let (plugin, metrics) = (&mounted.plugin, &mounted.metrics);
+        let outcome = tokio::time::timeout(self.limits.request_timeout(), async {
+            let started = std::time::Instant::now();
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            metrics.instantiated(started.elapsed());
+            let _live = metrics.live_instance();
+            call(&mut store, instance).await
+        })
+        .await;
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(classify_guest_error(e, self.limits.cpu_deadline_ms)),
+            Err(_elapsed) => Err(InvokeError::Timeout(self.limits.request_timeout_ms)),
+        }
+    }
+
     fn new_store(&self, mounted: &MountedPlugin) -> wasmtime::Result<Store<PluginState>> {
         let (plugin, identity, grants) = (&mounted.plugin, &mounted.identity, &mounted.grants);
         let mut wasi = WasiCtx::builder();
@@ -234,6 +280,8 @@ impl Runtime {
         let state = PluginState {
             grants: grants.clone(),
             registry: self.services.registry.clone(),
+            modules: self.services.modules.clone(),
+            activation: None,
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks::new(

@@ -24,6 +24,19 @@ fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
     let json = echo.json();
     assert_eq!(json["param"], "w%C3%B6rld-42");
     assert_eq!(json["path"], "/echo/w%C3%B6rld-42?lang=en");
+
+    // The demo's hooks plugin extends the built-in contacts module.
+    let contact = server.post_json(
+        "/o/demo/api/contacts",
+        serde_json::json!({ "name": " Ada ", "email": "ADA@X.ORG" }),
+    );
+    assert_eq!(contact.status, 201, "{contact:?}");
+    assert_eq!(contact.json()["data"]["email"], "ada@x.org");
+    let spam = server.post_json(
+        "/o/demo/api/contacts",
+        serde_json::json!({ "name": "Spam Inc" }),
+    );
+    assert_eq!(spam.error_code(), "vetoed");
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub const OPERATOR_TOKEN: &str = "berth-test-operator-token-0123456789abcdef";
 /// (through [`Client`]) authenticate as the operator.
 pub struct Server {
     child: Child,
+    /// Everything it logged (stderr) so far; also echoed to the test's stderr.
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
     /// The data directory it serves from.
     pub data: PathBuf,
     client: Client,
@@ -52,9 +54,20 @@ impl Server {
     pub fn start_in(data: &Path, args: &[&str]) -> Self {
         let mut child = berth_command(data, args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawning berth");
+        let logs: std::sync::Arc<std::sync::Mutex<String>> = std::sync::Arc::default();
+        let stderr = child.stderr.take().expect("stderr piped");
+        let kept = std::sync::Arc::clone(&logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut logs = kept.lock().unwrap();
+                logs.push_str(&line);
+                logs.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("stdout piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -77,6 +90,7 @@ impl Server {
         };
         Self {
             child,
+            logs,
             data: data.to_path_buf(),
             client,
             _owned_data: None,
@@ -90,6 +104,11 @@ impl Server {
             agent: self.client.agent.clone(),
             token: token.map(str::to_owned),
         }
+    }
+
+    /// What the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
     }
 
     /// The server process's resident memory, from `/proc`.
@@ -337,6 +356,14 @@ impl Reply {
             .unwrap_or_else(|| panic!("no error code in {}", self.body))
             .to_owned()
     }
+
+    /// The `error.message` of a JSON error reply.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message in {}", self.body))
+            .to_owned()
+    }
 }
 
 /// The component bytes of guest `name`.
@@ -416,7 +443,8 @@ pub fn query_value(text: &str) -> String {
 }
 
 /// A stand-in third-party HTTP server on loopback: answers every request
-/// `200 upstream says hi` and records each request head it received.
+/// `200 upstream says hi` and records each request it received (head, and
+/// the body its `Content-Length` announces).
 pub struct Upstream {
     /// Its address, `127.0.0.1:PORT`.
     pub addr: std::net::SocketAddr,
@@ -439,9 +467,20 @@ impl Upstream {
                 while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
                     head.push(byte[0]);
                 }
-                seen.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&head).into_owned());
+                let mut request = String::from_utf8_lossy(&head).into_owned();
+                let length = request
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                if stream.read_exact(&mut body).is_ok() {
+                    request.push_str(&String::from_utf8_lossy(&body));
+                }
+                seen.lock().unwrap().push(request);
                 let body = "upstream says hi";
                 let _ = write!(
                     stream,
@@ -453,8 +492,21 @@ impl Upstream {
         Self { addr, requests }
     }
 
-    /// The request heads received so far.
+    /// The requests received so far (head and body).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until at least `count` requests have arrived;
+    /// returns every request received.
+    pub fn wait_for(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let requests = self.requests();
+            if requests.len() >= count || std::time::Instant::now() > deadline {
+                return requests;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -8,6 +8,9 @@ mod config;
 mod dependencies;
 mod kv;
 mod log;
+mod modules;
+
+pub use modules::Activation;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -27,5 +30,6 @@ pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
     berth::plugin::log::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     berth::plugin::kv::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     berth::plugin::config::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    berth::plugin::modules::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     berth::plugin::dependencies::add_to_linker::<_, HasSelf<_>>(linker, |state| state)
 }

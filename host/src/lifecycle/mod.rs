@@ -8,6 +8,7 @@
 //! after the transaction that dereferences them commits; [`Lifecycle::open`]
 //! garbage-collects whatever a crash left unreferenced.
 
+mod activation;
 mod catalog;
 
 pub use catalog::{RegistryInstall, RegistryListing};
@@ -18,14 +19,17 @@ use crate::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
 use crate::error::ApiError;
 use crate::grants::not_covered;
 use crate::ids;
-use crate::loader::{LoadError, Loader, RoutePlugin};
+use crate::integrations::check_config;
+use crate::loader::{LoadError, LoadedPlugin, Loader};
+use crate::modules::Modules;
 use crate::package::manifest::{Manifest, Permissions};
-use crate::package::{Kind, Package, PackageError};
+use crate::package::{Package, PackageError};
 use crate::permissions::{MissingPermission, component_imports, missing_permissions};
 use crate::plugin_config::{ConfigUpdate, ConfigView};
 use crate::plugin_files::PluginFiles;
 use crate::resolver::ResolveError;
-use crate::router::RouteTable;
+use crate::router::{MountedPlugin, RouteTable};
+use crate::runtime::Runtime;
 use crate::tenant_keys::TenantKeys;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
@@ -115,6 +119,17 @@ pub enum LifecycleError {
     /// No versions to install satisfy every constraint.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// The configuration does not satisfy the connector's config schema.
+    #[error("the configuration does not satisfy the plugin's config schema: {0}")]
+    ConfigRejected(String),
+    /// The plugin's `lifecycle.on-activate` failed or refused.
+    #[error("plugin `{plugin}` could not be activated: {reason}")]
+    ActivationFailed {
+        /// The plugin.
+        plugin: String,
+        /// What it reported (or how it failed).
+        reason: String,
+    },
     /// A configuration update is malformed.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -148,6 +163,8 @@ impl From<LifecycleError> for ApiError {
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            E::ConfigRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "config_rejected"),
+            E::ActivationFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "activation_failed"),
             E::Dependencies(problems) => match problems.first() {
                 Some(GraphProblem::Conflict { .. }) => {
                     (StatusCode::CONFLICT, "dependency_conflict")
@@ -277,9 +294,7 @@ pub struct Lifecycle {
     packages: PackageStore,
     files: PluginFiles,
     loader: Loader,
-    routes: Arc<RouteTable>,
-    admission: Arc<Admission>,
-    tenant_keys: Arc<TenantKeys>,
+    live: LiveState,
     limits: PackageLimits,
     /// Serializes steps so a check and its commit see the same state.
     writer: Mutex<()>,
@@ -302,9 +317,7 @@ impl Lifecycle {
             packages,
             files,
             loader,
-            routes: live.routes,
-            admission: live.admission,
-            tenant_keys: live.tenant_keys,
+            live,
             limits,
             writer: Mutex::new(()),
         };
@@ -331,31 +344,48 @@ impl Lifecycle {
             Err(e) => tracing::warn!("cleaning up plugin directories: {e}"),
         }
         for org in snapshot.orgs()? {
-            lifecycle.routes.add_org(&org.name);
+            lifecycle.live.routes.add_org(&org.name);
             lifecycle
+                .live
                 .admission
                 .set_override(&org.name, stored_limits(&org)?);
             lifecycle
+                .live
                 .tenant_keys
                 .set(&org.name, stored_tenant_key(&org)?);
+            lifecycle.resume_org(&org.name)?;
         }
-        for installation in installations
-            .iter()
-            .filter(|i| i.state == PluginState::Active)
-        {
-            let mounted = lifecycle
-                .prepare_files(installation)
-                .and_then(|()| lifecycle.load(installation))
-                .and_then(|plugin| lifecycle.mount(installation, plugin));
-            if let Err(e) = mounted {
+        Ok(lifecycle)
+    }
+
+    /// Makes `org`'s active plugins serve again (after a start), dependencies
+    /// first so that dependents can extend the modules they register.
+    fn resume_org(&self, org: &str) -> Result<(), LifecycleError> {
+        let graph = self.org_graph(org)?;
+        for name in graph.dependency_order() {
+            if !graph.nodes[&name].active {
+                continue;
+            }
+            let resumed = self
+                .require_installation(org, &name)
+                .and_then(|installation| {
+                    self.prepare_files(&installation)?;
+                    let plugin = self.load(&installation)?;
+                    for starting in self.start(vec![(installation, plugin)])? {
+                        self.serve(starting)?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = resumed {
                 tracing::error!(
-                    org = installation.org,
-                    plugin = installation.name,
-                    "active plugin could not be loaded and is not serving: {e}"
+                    org,
+                    plugin = name,
+                    "active plugin could not be started and is not serving: {e}"
                 );
             }
         }
-        Ok(lifecycle)
+        self.live.modules.set_order(org, graph.dependency_order());
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -380,7 +410,7 @@ impl Lifecycle {
             txn.append_audit(name, org.created_at, "org.create", None, None, "")?;
             Ok(())
         })?;
-        self.routes.add_org(name);
+        self.live.routes.add_org(name);
         Ok(org)
     }
 
@@ -392,7 +422,7 @@ impl Lifecycle {
     /// The traffic limits in force for `org`.
     pub fn org_limits(&self, org: &str) -> Result<TenantLimits, LifecycleError> {
         self.require_org(org)?;
-        Ok(self.admission.limits(org))
+        Ok(self.live.admission.limits(org))
     }
 
     /// Overrides `org`'s traffic limits (`None` restores the defaults);
@@ -416,8 +446,8 @@ impl Lifecycle {
             txn.append_audit(org, unix_now(), "limits.set", None, None, &detail)?;
             Ok::<_, LifecycleError>(())
         })?;
-        self.admission.set_override(org, limits);
-        Ok(self.admission.limits(org))
+        self.live.admission.set_override(org, limits);
+        Ok(self.live.admission.limits(org))
     }
 
     /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
@@ -437,7 +467,7 @@ impl Lifecycle {
             txn.append_audit(org, unix_now(), action, None, None, "")?;
             Ok::<_, LifecycleError>(())
         })?;
-        self.tenant_keys.set(org, hash);
+        self.live.tenant_keys.set(org, hash);
         Ok(())
     }
 
@@ -455,7 +485,7 @@ impl Lifecycle {
         self.require_org(org)?;
         let package = Package::parse(zip, &self.limits)?;
         check_permissions(&package)?;
-        let route_plugin = self.check_component(&package)?;
+        let loaded = self.check_component(&package)?;
         let manifest = &package.manifest;
 
         let _writer = self.lock();
@@ -482,14 +512,21 @@ impl Lifecycle {
             && ungranted.is_empty();
         self.check_dependencies(org, manifest, stays_active)?;
 
-        self.store_files(&package, zip)?;
-
         let at = unix_now();
         let state = match &previous {
             Some(p) if ungranted.is_empty() => p.state,
             _ => PluginState::Installed,
         };
         let (installation, edges) = new_record(org, &package, previous.as_ref(), state, at);
+        // An active plugin's new version registers anew before it commits.
+        let starting = if state == PluginState::Active {
+            self.start(vec![(installation.clone(), loaded)])?
+        } else {
+            Vec::new()
+        };
+
+        self.store_files(&package, zip)?;
+
         let action = if previous.is_some() {
             "upgrade"
         } else {
@@ -518,14 +555,17 @@ impl Lifecycle {
             self.remove_files_if_unreferenced(&package.digest.to_hex());
             return Err(e);
         }
-        if installation.state == PluginState::Active {
-            self.mount(&installation, route_plugin)?;
-        } else if previous
+        if previous
             .as_ref()
             .is_some_and(|p| p.state == PluginState::Active)
+            && starting.is_empty()
         {
-            self.routes.unmount(org, &installation.name);
+            self.stop_serving(org, &installation.name);
         }
+        for starting in starting {
+            self.serve(starting)?;
+        }
+        self.refresh_order(org);
         if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
             self.remove_files_if_unreferenced(&previous.digest);
         }
@@ -581,21 +621,28 @@ impl Lifecycle {
         targets.push((installation, grant));
 
         let at = unix_now();
-        let mut activated = Vec::new();
+        let mut batch = Vec::new();
         for (mut installation, grant) in targets {
             let plugin = self.load(&installation)?;
             installation.state = PluginState::Active;
             installation.activated_at = Some(at);
             installation.granted = grant;
             self.prepare_files(&installation)?;
-            activated.push((installation, plugin));
+            batch.push((installation, plugin));
         }
-        let installations: Vec<&Installation> = activated.iter().map(|(i, _)| i).collect();
+        let started = self.start(batch)?;
+        let installations: Vec<&Installation> = started.iter().map(|s| &s.installation).collect();
         self.commit_state_changes(&installations, "activate", at)?;
-        for (installation, plugin) in &activated {
-            self.mount(installation, plugin.clone())?;
+        let activated = started
+            .last()
+            .expect("the plugin itself")
+            .installation
+            .clone();
+        for starting in started {
+            self.serve(starting)?;
         }
-        Ok(activated.pop().expect("the plugin itself").0)
+        self.refresh_order(org);
+        Ok(activated)
     }
 
     /// The org's dependency graph: installed plugins and their declared
@@ -603,6 +650,18 @@ impl Lifecycle {
     pub fn dependency_graph(&self, org: &str) -> Result<GraphView, LifecycleError> {
         self.require_org(org)?;
         Ok(self.org_graph(org)?.view())
+    }
+
+    /// The installed plugin, loaded and ready to call with what the org
+    /// granted it (or, never activated, what it declares) — not serving.
+    /// `None` for an asset-only plugin.
+    pub fn callable(&self, org: &str, name: &str) -> Result<Option<MountedPlugin>, LifecycleError> {
+        let installation = self.require_installation(org, name)?;
+        let Some(plugin) = self.load(&installation)? else {
+            return Ok(None);
+        };
+        let grants = granted_permissions(&installation)?;
+        Ok(Some(self.live.routes.detached(org, name, plugin, grants)))
     }
 
     /// What the org configured for a plugin (secrets by name only).
@@ -613,12 +672,15 @@ impl Lifecycle {
     }
 
     /// Changes a plugin's settings and secrets in one transaction, audited
-    /// by key name only. Plugins see the change on their next call.
+    /// by key name only. Plugins see the change on their next call. With a
+    /// connector's config `schema`, the resulting configuration must
+    /// satisfy it.
     pub fn set_plugin_config(
         &self,
         org: &str,
         name: &str,
         update: ConfigUpdate,
+        schema: Option<&serde_json::Value>,
     ) -> Result<ConfigView, LifecycleError> {
         update.validate().map_err(LifecycleError::InvalidConfig)?;
         let _writer = self.lock();
@@ -628,6 +690,9 @@ impl Lifecycle {
             let next = update
                 .apply(txn.plugin_config(org, name)?)
                 .map_err(LifecycleError::InvalidConfig)?;
+            if let Some(schema) = schema {
+                check_config(schema, &next).map_err(LifecycleError::ConfigRejected)?;
+            }
             txn.put_plugin_config(org, name, &next)?;
             txn.append_audit(org, unix_now(), "configure", Some(name), None, &detail)?;
             Ok::<_, LifecycleError>(next)
@@ -658,7 +723,7 @@ impl Lifecycle {
         let installations: Vec<&Installation> = stopped.iter().collect();
         self.commit_state_changes(&installations, "deactivate", unix_now())?;
         for stopped in &stopped {
-            self.routes.unmount(org, &stopped.name);
+            self.stop_serving(org, &stopped.name);
         }
         Ok(stopped.pop().expect("the plugin itself"))
     }
@@ -724,9 +789,10 @@ impl Lifecycle {
             Ok::<_, LifecycleError>(())
         })?;
         for stopped in &stopped {
-            self.routes.unmount(org, &stopped.name);
+            self.stop_serving(org, &stopped.name);
         }
-        self.routes.unmount(org, name);
+        self.stop_serving(org, name);
+        self.refresh_order(org);
         self.remove_files_if_unreferenced(&installation.digest);
         if let Err(e) = self.files.remove(org, name) {
             tracing::warn!(org, plugin = name, "removing the plugin's directory: {e}");
@@ -761,7 +827,7 @@ impl Lifecycle {
             Ok::<_, LifecycleError>(deactivated)
         })?;
         for installation in &deactivated {
-            self.routes.unmount(&installation.org, &installation.name);
+            self.stop_serving(&installation.org, &installation.name);
         }
         Ok(deactivated)
     }
@@ -802,72 +868,44 @@ impl Lifecycle {
             })
     }
 
-    /// Validates the package's component; for route plugins returns the
-    /// loaded plugin (shared with other orgs using the same bytes).
+    /// Validates the package's component against its kinds and returns it
+    /// loaded (shared with other orgs using the same bytes); `None` for an
+    /// asset-only plugin.
     fn check_component(
         &self,
         package: &Package,
-    ) -> Result<Option<Arc<RoutePlugin>>, LifecycleError> {
+    ) -> Result<Option<Arc<LoadedPlugin>>, LifecycleError> {
         let (Some(path), Some(bytes)) = (&package.manifest.component, package.component()) else {
             return Ok(None);
         };
-        let failed = |source| LifecycleError::Component {
-            path: path.clone(),
-            source,
-        };
-        if package.manifest.kinds.contains(&Kind::Routes) {
-            self.loader
-                .load_route_plugin(bytes)
-                .map(Some)
-                .map_err(failed)
-        } else {
-            self.loader
-                .validate_component(bytes)
-                .map(|()| None)
-                .map_err(failed)
-        }
+        self.loader
+            .load(bytes, &package.manifest.kinds)
+            .map(Some)
+            .map_err(|source| LifecycleError::Component {
+                path: path.clone(),
+                source,
+            })
     }
 
-    /// Loads an installed plugin's route component from its extracted files.
+    /// Loads an installed plugin's component from its extracted files.
     fn load(
         &self,
         installation: &Installation,
-    ) -> Result<Option<Arc<RoutePlugin>>, LifecycleError> {
+    ) -> Result<Option<Arc<LoadedPlugin>>, LifecycleError> {
         let manifest: crate::package::Manifest =
             serde_json::from_value(installation.manifest.clone()).map_err(|e| {
                 StorageError::Corrupt(format!("manifest of {}: {e}", installation.name))
             })?;
-        let Some(path) = manifest
-            .component
-            .filter(|_| manifest.kinds.contains(&Kind::Routes))
-        else {
+        let Some(path) = manifest.component else {
             return Ok(None);
         };
         let digest = parse_digest(&installation.digest)?;
         let file = self.packages.files_dir(&digest).join(&path);
         let bytes = std::fs::read(&file).map_err(StorageError::io("read", &file))?;
         self.loader
-            .load_route_plugin(&bytes)
+            .load(&bytes, &manifest.kinds)
             .map(Some)
             .map_err(|source| LifecycleError::Component { path, source })
-    }
-
-    /// Serves `plugin`'s routes for the installation, under the route
-    /// prefixes it was granted (or none, if it has no routes).
-    fn mount(
-        &self,
-        installation: &Installation,
-        plugin: Option<Arc<RoutePlugin>>,
-    ) -> Result<(), LifecycleError> {
-        match plugin {
-            Some(plugin) => {
-                let grants = granted_permissions(installation)?;
-                self.routes
-                    .mount(&installation.org, &installation.name, plugin, grants);
-            }
-            None => self.routes.unmount(&installation.org, &installation.name),
-        }
-        Ok(())
     }
 
     /// Creates the directories the plugin's grant names (before it serves).
@@ -969,10 +1007,15 @@ impl Lifecycle {
     }
 }
 
-/// The live, in-memory state the lifecycle keeps in step with the registry.
+/// The live, in-memory state the lifecycle keeps in step with the registry,
+/// and the runtime it starts plugins with.
 pub struct LiveState {
     /// Which plugins serve which org's routes.
     pub routes: Arc<RouteTable>,
+    /// Modules and hook subscriptions active plugins registered.
+    pub modules: Arc<Modules>,
+    /// Runs plugins' `lifecycle.on-activate`.
+    pub runtime: Runtime,
     /// Per-org traffic limits.
     pub admission: Arc<Admission>,
     /// Per-org tenant keys for plugin routes.

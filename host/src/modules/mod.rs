@@ -2,14 +2,20 @@
 //! routes and hooks. The built-in modules (`contacts`, `invoices`) are
 //! registered in code; their records live in the registry's `records`
 //! table, per org, and are served at `/o/{org}/api/{module}[/{id}]`.
+//! Active plugins add modules and hook subscriptions ([`contributions`]);
+//! [`hooks`] calls the subscribers when a module fires a hook.
 
 mod builtin;
+pub mod contributions;
+pub mod hooks;
 pub mod routes;
 
 use berth_storage::{ModuleRecord, Registry, StorageError, unix_now};
 use builtin::{BuiltinModule, builtin_modules};
+use contributions::{Contributions, OrgContributions};
 use serde::Serialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 /// A module as `GET /api/v1/orgs/{org}/modules` lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -63,6 +69,8 @@ struct Compiled {
 pub struct Modules {
     builtin: Vec<Compiled>,
     registry: Arc<Registry>,
+    /// Per org: what its active plugins contributed.
+    live: RwLock<HashMap<String, OrgContributions>>,
 }
 
 /// Most records one list call returns.
@@ -79,15 +87,71 @@ impl Modules {
                 module,
             })
             .collect();
-        Self { builtin, registry }
+        Self {
+            builtin,
+            registry,
+            live: RwLock::default(),
+        }
     }
 
-    /// Every module of an org, built-in ones first.
-    pub fn list(&self) -> Vec<ModuleDescriptor> {
-        self.builtin
+    /// Every module of `org`: the built-in ones first, then those its
+    /// active plugins registered, by name.
+    pub fn list(&self, org: &str) -> Vec<ModuleDescriptor> {
+        let mut modules: Vec<ModuleDescriptor> = self
+            .builtin
             .iter()
             .map(|c| c.module.descriptor.clone())
-            .collect()
+            .collect();
+        if let Some(contributions) = self.read_live().get(org) {
+            modules.extend(contributions.modules());
+        }
+        modules
+    }
+
+    /// The plugins subscribed to `module`.`hook` in `org`, in the order
+    /// they run: dependencies before dependents, then by name.
+    pub fn subscribers(&self, org: &str, module: &str, hook: &str) -> Vec<String> {
+        self.read_live()
+            .get(org)
+            .map(|c| c.subscribers(module, hook))
+            .unwrap_or_default()
+    }
+
+    /// Replaces what `plugin` contributes to `org`'s registry.
+    pub fn set_contributions(&self, org: &str, plugin: &str, contributions: Contributions) {
+        self.write_live()
+            .entry(org.to_owned())
+            .or_default()
+            .set(plugin, contributions);
+    }
+
+    /// Removes what `plugin` contributed to `org`'s registry (deactivated).
+    pub fn remove_contributions(&self, org: &str, plugin: &str) {
+        if let Some(contributions) = self.write_live().get_mut(org) {
+            contributions.remove(plugin);
+        }
+    }
+
+    /// Sets `org`'s plugin order for hook calls: installed plugins,
+    /// dependencies before dependents, then by name.
+    pub fn set_order(&self, org: &str, order: Vec<String>) {
+        self.write_live()
+            .entry(org.to_owned())
+            .or_default()
+            .set_order(order);
+    }
+
+    fn read_live(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, OrgContributions>> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_live(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, OrgContributions>> {
+        self.live.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `module` is built in (and so has records and routes here).
+    pub fn is_builtin(&self, module: &str) -> bool {
+        self.find(module).is_ok()
     }
 
     fn find(&self, module: &str) -> Result<&Compiled, ModuleError> {

@@ -1,6 +1,8 @@
-//! Module routes: `/o/{org}/api/{module}` (`GET` lists, `POST` creates) and
+//! Module routes: `/o/{org}/api/{module}` (`GET` lists, `POST` creates,
+//! firing `before-create` and `after-create`) and
 //! `/o/{org}/api/{module}/{id}` (`GET` reads one record).
 
+use super::hooks::HookDispatcher;
 use super::{ModuleError, Modules};
 use crate::api::{off_thread, read_json};
 use crate::error::{ApiError, json_response};
@@ -59,6 +61,7 @@ impl From<ModuleError> for ApiError {
 /// Answers a module route of an existing org.
 pub async fn handle(
     modules: &Arc<Modules>,
+    hooks: &HookDispatcher,
     target: ModulePath,
     request: Request<Incoming>,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
@@ -76,9 +79,16 @@ pub async fn handle(
             (StatusCode::OK, serde_json::to_value(records))
         }
         (Method::POST, None) => {
+            if !modules.is_builtin(&module) {
+                return Err(ModuleError::UnknownModule(module).into());
+            }
             let data: serde_json::Value = read_json(request).await?;
-            let record = off_thread(move || modules.create(&org, &module, data)).await?;
-            (StatusCode::CREATED, serde_json::to_value(record))
+            let data = hooks.before(&org, &module, "before-create", data).await?;
+            let (org_name, module_name) = (org.clone(), module.clone());
+            let record = off_thread(move || modules.create(&org_name, &module_name, data)).await?;
+            let record = serde_json::to_value(record).expect("records serialize");
+            hooks.after(&org, &module, "after-create", record.clone());
+            (StatusCode::CREATED, Ok(record))
         }
         (Method::GET, Some(id)) => {
             let record = off_thread(move || modules.record(&org, &module, &id)).await?;

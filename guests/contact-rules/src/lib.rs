@@ -1,0 +1,104 @@
+//! `contact-rules`: an example hooks plugin extending the built-in
+//! `contacts` module, and registering a module of its own.
+//!
+//! - `on-activate` subscribes to `contacts.before-create` and
+//!   `contacts.after-create` and registers the `loyalty` module.
+//! - `before-create`: trims the name and lower-cases the e-mail
+//!   (transform); vetoes names containing "spam"; a contact named
+//!   `trap me` makes it trap and `spin me` loop forever (so tests can show
+//!   a failing `before-*` hook fails closed).
+//! - `after-create`: logs the new contact's id; a contact named
+//!   `after trap` makes it trap (so tests can show `after-*` failures are
+//!   logged and ignored).
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "berth:plugin/hooks-plugin",
+    generate_all,
+});
+
+use berth::plugin::log::{Level, log};
+use berth::plugin::modules::{HookSubscription, ModuleDescriptor, ModuleError, register_module, subscribe};
+use berth::plugin::types::PluginError;
+use exports::berth::plugin::hooks::{self, HookCall, HookOutcome};
+use exports::berth::plugin::lifecycle;
+use serde_json::Value;
+
+struct ContactRules;
+
+impl lifecycle::Guest for ContactRules {
+    fn on_activate() -> Result<(), PluginError> {
+        for hook in ["before-create", "after-create"] {
+            subscribe(&HookSubscription {
+                module: "contacts".into(),
+                hook: hook.into(),
+            })
+            .map_err(refused)?;
+        }
+        register_module(&ModuleDescriptor {
+            name: "loyalty".into(),
+            description: "Loyalty points earned by contacts".into(),
+            hooks: vec!["before-award".into()],
+            routes: Vec::new(),
+        })
+        .map_err(refused)
+    }
+}
+
+impl hooks::Guest for ContactRules {
+    fn handle(call: HookCall) -> Result<HookOutcome, PluginError> {
+        let mut record: Value = serde_json::from_str(&call.payload).map_err(|e| PluginError {
+            code: "invalid_payload".into(),
+            message: e.to_string(),
+        })?;
+        match (call.module.as_str(), call.hook.as_str()) {
+            ("contacts", "before-create") => Ok(before_create(&mut record)),
+            ("contacts", "after-create") => {
+                let name = record["data"]["name"].as_str().unwrap_or_default();
+                if name == "after trap" {
+                    panic!("contact-rules: asked to trap after create");
+                }
+                log(Level::Info, &format!("contact {} created", record["id"]));
+                Ok(HookOutcome::Proceed)
+            }
+            _ => Ok(HookOutcome::Proceed),
+        }
+    }
+}
+
+/// Normalises a new contact, or vetoes it.
+fn before_create(contact: &mut Value) -> HookOutcome {
+    if !contact.is_object() {
+        return HookOutcome::Proceed; // the module's schema refuses it
+    }
+    let name = contact["name"].as_str().unwrap_or_default().trim().to_owned();
+    match name.as_str() {
+        "trap me" => panic!("contact-rules: asked to trap"),
+        "spin me" => loop {
+            std::hint::spin_loop();
+        },
+        _ => {}
+    }
+    if name.to_lowercase().contains("spam") {
+        return HookOutcome::Veto(format!("contact names may not contain \"spam\" (got {name:?})"));
+    }
+    contact["name"] = Value::String(name);
+    if let Some(email) = contact["email"].as_str() {
+        contact["email"] = Value::String(email.to_lowercase());
+    }
+    HookOutcome::Transform(contact.to_string())
+}
+
+fn refused(error: ModuleError) -> PluginError {
+    let (code, message) = match error {
+        ModuleError::Denied(m) => ("denied", m),
+        ModuleError::Conflict(m) => ("conflict", m),
+        ModuleError::Invalid(m) => ("invalid", m),
+    };
+    PluginError {
+        code: code.into(),
+        message,
+    }
+}
+
+export!(ContactRules);
