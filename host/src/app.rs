@@ -22,6 +22,8 @@ use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{HostServices, Runtime, build_linker};
 use crate::tenant_keys::{self, TenantKeys};
+use crate::ui::UiTable;
+use crate::ui::routes::{self as ui_routes, UiPath};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
@@ -39,6 +41,7 @@ pub struct App {
     api: Api,
     modules: Arc<Modules>,
     hooks: HookDispatcher,
+    ui: Arc<UiTable>,
     _epoch: EpochTicker,
 }
 
@@ -91,6 +94,7 @@ impl App {
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
         let files = PluginFiles::new(settings.data.join("orgs"));
         let modules = Arc::new(Modules::new(registry.clone()));
+        let ui = Arc::new(UiTable::default());
         let runtime = Runtime::new(
             settings.limits.clone(),
             HostServices {
@@ -108,6 +112,7 @@ impl App {
             LiveState {
                 routes: routes.clone(),
                 modules: modules.clone(),
+                ui: ui.clone(),
                 runtime: runtime.clone(),
                 admission: admission.clone(),
                 tenant_keys: tenant_keys.clone(),
@@ -119,6 +124,7 @@ impl App {
         }
         let integrations = Integrations::new(routes.clone(), runtime.clone());
         let app = Self {
+            ui,
             hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),
             routes,
             admission,
@@ -171,6 +177,12 @@ impl App {
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;
+        }
+        if let Some(target) = UiPath::parse(path) {
+            if !self.routes.has_org(&target.org) {
+                return Err(org_not_found(&target.org));
+            }
+            return ui_routes::handle(&self.ui, target, &request).await;
         }
         if let Some(target) = ModulePath::parse(path) {
             if !self.routes.has_org(&target.org) {

@@ -1,5 +1,5 @@
 //! The `berth:plugin` interfaces a plugin may export besides
-//! `wasi:http/incoming-handler`: `lifecycle`, `hooks`, `integration`.
+//! `wasi:http/incoming-handler`: `lifecycle`, `hooks`, `integration`, `ui`.
 //!
 //! Bindings are generated from `wit/` for a host-side world that exports
 //! them all; [`ExportIndices`] records which of them a component really
@@ -17,6 +17,7 @@ wasmtime::component::bindgen!({
             export berth:plugin/lifecycle@0.1.0;
             export berth:plugin/hooks@0.1.0;
             export berth:plugin/integration@0.1.0;
+            export berth:plugin/ui@0.1.0;
         }
     ",
     world: "berth:host-side/extensions",
@@ -26,13 +27,14 @@ wasmtime::component::bindgen!({
 pub use berth::plugin::types::PluginError;
 pub use exports::berth::plugin::hooks::{HookCall, HookOutcome};
 pub use exports::berth::plugin::integration::{Action, Connector, Event};
-use exports::berth::plugin::{hooks, integration, lifecycle};
+use exports::berth::plugin::{hooks, integration, lifecycle, ui};
 
 use crate::host_api::Activation;
 use crate::modules::contributions::Contributions;
 use crate::package::Kind;
 use crate::router::MountedPlugin;
 use crate::runtime::{GuestCall, InvokeError, PluginState, Runtime};
+use crate::ui::{Page, SlotComponent, UiContributions};
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre};
 use wasmtime_wasi_http::p2::bindings::ProxyIndices;
@@ -48,6 +50,8 @@ pub struct ExportIndices {
     pub hooks: Option<hooks::GuestIndices>,
     /// `berth:plugin/integration`.
     pub integration: Option<integration::GuestIndices>,
+    /// `berth:plugin/ui`.
+    pub ui: Option<ui::GuestIndices>,
 }
 
 impl ExportIndices {
@@ -58,6 +62,7 @@ impl ExportIndices {
             lifecycle: lifecycle::GuestIndices::new(pre).ok(),
             hooks: hooks::GuestIndices::new(pre).ok(),
             integration: integration::GuestIndices::new(pre).ok(),
+            ui: ui::GuestIndices::new(pre).ok(),
         }
     }
 
@@ -170,6 +175,43 @@ impl Runtime {
         .await
     }
 
+    /// The plugin's `ui.contributions()`, if it exports `ui` (else none).
+    pub async fn ui_contributions(
+        &self,
+        mounted: &MountedPlugin,
+    ) -> Result<UiContributions, ExportCallError> {
+        let Some(indices) = mounted.plugin.exports.ui.clone() else {
+            return Ok(UiContributions::default());
+        };
+        let found = self
+            .call_guest(mounted, indices, |guest: ui::Guest, store| {
+                Box::pin(async move { guest.call_contributions(store).await.map(Ok) })
+            })
+            .await?;
+        Ok(UiContributions {
+            pages: found
+                .pages
+                .into_iter()
+                .map(|p| Page {
+                    route: p.route,
+                    title: p.title,
+                    entry: p.entry,
+                })
+                .collect(),
+            components: found
+                .components
+                .into_iter()
+                .map(|c| SlotComponent {
+                    slot: c.slot,
+                    name: c.name,
+                    entry: c.entry,
+                    data_route: c.data_route,
+                })
+                .collect(),
+            theme: found.theme.into_iter().map(|t| (t.name, t.value)).collect(),
+        })
+    }
+
     /// Loads the interface `indices` name in a fresh instance and runs
     /// `call` on it; a plugin error becomes [`ExportCallError::Plugin`].
     async fn call_guest<I: GuestLoader, T: Send + 'static>(
@@ -214,29 +256,24 @@ trait GuestLoader: Send + 'static {
     ) -> wasmtime::Result<Self::Guest>;
 }
 
-impl GuestLoader for hooks::GuestIndices {
-    type Guest = hooks::Guest;
+/// Implements [`GuestLoader`] for the generated indices of each interface.
+macro_rules! guest_loaders {
+    ($($interface:ident),*) => {$(
+        impl GuestLoader for $interface::GuestIndices {
+            type Guest = $interface::Guest;
 
-    fn load_guest(
-        &self,
-        store: &mut Store<PluginState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<hooks::Guest> {
-        self.load(store, instance)
-    }
+            fn load_guest(
+                &self,
+                store: &mut Store<PluginState>,
+                instance: &Instance,
+            ) -> wasmtime::Result<$interface::Guest> {
+                self.load(store, instance)
+            }
+        }
+    )*};
 }
 
-impl GuestLoader for integration::GuestIndices {
-    type Guest = integration::Guest;
-
-    fn load_guest(
-        &self,
-        store: &mut Store<PluginState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<integration::Guest> {
-        self.load(store, instance)
-    }
-}
+guest_loaders!(hooks, integration, ui);
 
 /// The indices of an export, or why it cannot be called.
 fn exported<I: Clone>(indices: &Option<I>, interface: &'static str) -> Result<I, ExportCallError> {

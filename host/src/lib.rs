@@ -27,6 +27,7 @@
 //!   [`extensions`]: calls into plugins' non-HTTP exports (lifecycle,
 //!   hooks, integration); [`integrations`]: connectors in the management API;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
+//! - [`ui`]: UI plugins' assets and the org's merged UI manifest;
 //! - [`demo`]: the embedded default org.
 
 pub mod admission;
@@ -59,3 +60,4 @@ pub mod runtime;
 pub mod server;
 pub mod tenant_keys;
 pub mod tls;
+pub mod ui;

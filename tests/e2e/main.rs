@@ -23,3 +23,4 @@ mod registry;
 mod serve;
 mod tenants;
 mod tls;
+mod ui;

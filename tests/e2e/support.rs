@@ -158,6 +158,22 @@ impl Client {
         Reply::from(self.authorized(self.agent.get(&url)).call(), path)
     }
 
+    /// GET `path` with extra request `headers`.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.authorized(self.agent.get(&url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Reply::from(request.call(), path)
+    }
+
+    /// HEAD `path`.
+    pub fn head(&self, path: &str) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(self.authorized(self.agent.head(&url)).call(), path)
+    }
+
     /// POST `body` as JSON to `path`.
     pub fn post_json(&self, path: &str, body: serde_json::Value) -> Reply {
         let url = format!("{}{path}", self.base);
@@ -382,17 +398,32 @@ pub fn guest_manifest(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("reading manifest")).expect("manifest JSON")
 }
 
-/// A package of guest `name` with its manifest changed by `edit`.
+/// A package of guest `name` with its manifest changed by `edit`: the
+/// manifest, the built component (if the manifest names one) and every
+/// file of the guest's `assets` folder (if it names one).
 pub fn guest_package_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     let mut manifest = guest_manifest(name);
     edit(&mut manifest);
-    let component_path = manifest["component"].as_str().unwrap().to_owned();
-    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
-    let component = guest_component(name);
-    berth::package::build_zip([
-        ("manifest.json", manifest.as_slice()),
-        (component_path.as_str(), component.as_slice()),
-    ])
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if let Some(component_path) = manifest["component"].as_str() {
+        files.push((component_path.to_owned(), guest_component(name)));
+    }
+    if let Some(assets) = manifest["assets"].as_str() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../guests/{name}/{assets}"));
+        for relative in files_under(&dir) {
+            let bytes = std::fs::read(dir.join(&relative)).expect("reading an asset");
+            files.push((format!("{assets}/{relative}"), bytes));
+        }
+    }
+    files.push((
+        "manifest.json".to_owned(),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    ));
+    berth::package::build_zip(
+        files
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), bytes.as_slice())),
+    )
 }
 
 /// The package of guest `name`, as its author would pack it.

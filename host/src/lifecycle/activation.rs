@@ -1,25 +1,30 @@
 //! Starting plugins: before a step that makes plugins serve commits, each
 //! of them (dependencies first) runs its `lifecycle.on-activate` in a fresh
-//! instance and registers its modules and hook subscriptions. A failure
-//! refuses the whole step, with nothing changed. After the commit the
-//! plugins serve and their registrations go live; stopping a plugin removes
-//! both at once.
+//! instance and registers its modules and hook subscriptions, and its UI
+//! contributions (manifest and `ui` export) are gathered and cut to its
+//! grant. A failure refuses the whole step, with nothing changed. After the
+//! commit the plugins serve and their registrations and UI go live;
+//! stopping a plugin removes all of it at once.
 
-use super::{Lifecycle, LifecycleError, granted_permissions};
+use super::{Lifecycle, LifecycleError, granted_permissions, parse_digest, stored_manifest};
 use crate::host_api::Activation;
 use crate::loader::LoadedPlugin;
 use crate::modules::ModuleDescriptor;
 use crate::modules::contributions::Contributions;
+use crate::package::Manifest;
+use crate::router::MountedPlugin;
+use crate::ui::ActiveUi;
 use berth_storage::Installation;
 use std::future::Future;
 use std::sync::Arc;
 
 /// A plugin about to serve: its record, its component (none for
-/// asset-only plugins) and what its `on-activate` registered.
+/// asset-only plugins), what its `on-activate` registered and its UI.
 pub(super) struct Starting {
     pub installation: Installation,
     pub plugin: Option<Arc<LoadedPlugin>>,
     pub contributions: Contributions,
+    pub ui: Option<ActiveUi>,
 }
 
 impl Lifecycle {
@@ -31,23 +36,72 @@ impl Lifecycle {
     ) -> Result<Vec<Starting>, LifecycleError> {
         let mut started: Vec<Starting> = Vec::with_capacity(batch.len());
         for (installation, plugin) in batch {
-            let contributions = match &plugin {
-                Some(plugin) => self.on_activate(&installation, plugin.clone(), &started)?,
+            let manifest = stored_manifest(&installation)?;
+            let mounted = match &plugin {
+                Some(plugin) => Some(self.live.routes.detached(
+                    &installation.org,
+                    &installation.name,
+                    plugin.clone(),
+                    granted_permissions(&installation)?,
+                )),
+                None => None,
+            };
+            let contributions = match &mounted {
+                Some(mounted) => self.on_activate(&installation, mounted, &started)?,
                 None => Contributions::default(),
             };
+            let ui = self.active_ui(&installation, &manifest, mounted.as_ref())?;
             started.push(Starting {
                 installation,
                 plugin,
                 contributions,
+                ui,
             });
         }
         Ok(started)
     }
 
+    /// The plugin's UI: its assets folder and its contributions (manifest,
+    /// then its `ui` export's, checked against its assets) cut to its
+    /// grant; `None` if it has neither assets nor contributions.
+    fn active_ui(
+        &self,
+        installation: &Installation,
+        manifest: &Manifest,
+        mounted: Option<&MountedPlugin>,
+    ) -> Result<Option<ActiveUi>, LifecycleError> {
+        let failed = |reason: String| LifecycleError::ActivationFailed {
+            plugin: installation.name.clone(),
+            reason,
+        };
+        let digest = parse_digest(&installation.digest)?;
+        let assets = (manifest.assets.as_ref()).map(|a| self.packages.files_dir(&digest).join(a));
+        let mut contributions = manifest.ui.clone().unwrap_or_default();
+        if let Some(mounted) = mounted {
+            let exported = block_on(self.live.runtime.ui_contributions(mounted))
+                .map_err(|e| failed(e.to_string()))?;
+            exported
+                .check(|entry| assets.as_ref().is_some_and(|dir| dir.join(entry).is_file()))
+                .map_err(|why| failed(format!("its ui export: {why}")))?;
+            contributions = contributions.extended(exported);
+        }
+        let grants = granted_permissions(installation)?;
+        let contributions = contributions.granted(grants.ui.as_ref());
+        if assets.is_none() && contributions.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ActiveUi {
+            assets,
+            contributions,
+            activated_at: installation.activated_at.unwrap_or_default(),
+            sequence: 0,
+        }))
+    }
+
     fn on_activate(
         &self,
         installation: &Installation,
-        plugin: Arc<LoadedPlugin>,
+        mounted: &MountedPlugin,
         earlier: &[Starting],
     ) -> Result<Contributions, LifecycleError> {
         let (org, name) = (&installation.org, &installation.name);
@@ -70,13 +124,11 @@ impl Lifecycle {
             .collect();
         let activation = Activation {
             others,
-            exports_hooks: plugin.exports.hooks.is_some(),
-            exports_integration: plugin.exports.integration.is_some(),
+            exports_hooks: mounted.plugin.exports.hooks.is_some(),
+            exports_integration: mounted.plugin.exports.integration.is_some(),
             contributions: Contributions::default(),
         };
-        let grants = granted_permissions(installation)?;
-        let mounted = self.live.routes.detached(org, name, plugin, grants);
-        block_on(self.live.runtime.on_activate(&mounted, activation)).map_err(|error| {
+        block_on(self.live.runtime.on_activate(mounted, activation)).map_err(|error| {
             LifecycleError::ActivationFailed {
                 plugin: name.clone(),
                 reason: error.to_string(),
@@ -91,6 +143,7 @@ impl Lifecycle {
             installation,
             plugin,
             contributions,
+            ui,
         } = starting;
         let (org, name) = (&installation.org, &installation.name);
         match plugin {
@@ -103,6 +156,10 @@ impl Lifecycle {
         self.live
             .modules
             .set_contributions(org, name, contributions);
+        match ui {
+            Some(ui) => self.live.ui.set(org, name, ui),
+            None => self.live.ui.remove(org, name),
+        }
         Ok(())
     }
 
@@ -111,6 +168,7 @@ impl Lifecycle {
     pub(super) fn stop_serving(&self, org: &str, name: &str) {
         self.live.routes.unmount(org, name);
         self.live.modules.remove_contributions(org, name);
+        self.live.ui.remove(org, name);
     }
 
     /// Recomputes the order `org`'s hook subscribers run in.

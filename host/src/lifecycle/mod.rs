@@ -31,6 +31,7 @@ use crate::resolver::ResolveError;
 use crate::router::{MountedPlugin, RouteTable};
 use crate::runtime::Runtime;
 use crate::tenant_keys::TenantKeys;
+use crate::ui::UiTable;
 use berth_storage::{
     AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
     Registry, StorageError, WriteTxn, unix_now,
@@ -892,10 +893,7 @@ impl Lifecycle {
         &self,
         installation: &Installation,
     ) -> Result<Option<Arc<LoadedPlugin>>, LifecycleError> {
-        let manifest: crate::package::Manifest =
-            serde_json::from_value(installation.manifest.clone()).map_err(|e| {
-                StorageError::Corrupt(format!("manifest of {}: {e}", installation.name))
-            })?;
+        let manifest = stored_manifest(installation)?;
         let Some(path) = manifest.component else {
             return Ok(None);
         };
@@ -1014,6 +1012,8 @@ pub struct LiveState {
     pub routes: Arc<RouteTable>,
     /// Modules and hook subscriptions active plugins registered.
     pub modules: Arc<Modules>,
+    /// Active plugins' UI assets and contributions.
+    pub ui: Arc<UiTable>,
     /// Runs plugins' `lifecycle.on-activate`.
     pub runtime: Runtime,
     /// Per-org traffic limits.
@@ -1060,6 +1060,12 @@ fn granted_permissions(installation: &Installation) -> Result<Permissions, Stora
     }
     serde_json::from_value(installation.granted.clone())
         .map_err(|e| StorageError::Corrupt(format!("grant of {}: {e}", installation.name)))
+}
+
+/// An installation's stored manifest.
+fn stored_manifest(installation: &Installation) -> Result<Manifest, StorageError> {
+    serde_json::from_value(installation.manifest.clone())
+        .map_err(|e| StorageError::Corrupt(format!("manifest of {}: {e}", installation.name)))
 }
 
 fn parse_digest(hex: &str) -> Result<Digest, StorageError> {

@@ -4,6 +4,7 @@
 
 use super::PackageError;
 use super::archive::{Files, check_relative_path};
+use crate::ui::UiContributions;
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ pub struct Manifest {
     /// Key prefixes of its key-value data its dependents may read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposes: Vec<String>,
+    /// Static UI contributions (entries inside `assets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui: Option<UiContributions>,
     /// Powers it asks for.
     #[serde(default)]
     pub permissions: Permissions,
@@ -199,6 +203,11 @@ pub struct ModulesPermission {
     pub extend: Vec<String>,
 }
 
+/// The package path of `entry` inside the `assets` folder.
+pub fn asset_path(assets: &str, entry: &str) -> String {
+    format!("{}/{entry}", assets.trim_end_matches('/'))
+}
+
 impl Manifest {
     /// Parses and validates `manifest.json` against the schema and against
     /// the package's `files`.
@@ -249,6 +258,18 @@ impl Manifest {
             check_relative_path(assets).map_err(|why| {
                 PackageError::InvalidManifest(format!("assets {assets:?}: {why}"))
             })?;
+        }
+        if let Some(ui) = &self.ui {
+            let assets = self.assets.as_deref().unwrap_or_default();
+            ui.check(|entry| !assets.is_empty() && files.contains_key(&asset_path(assets, entry)))
+                .map_err(|why| PackageError::InvalidManifest(format!("ui: {why}")))?;
+            let missing = ui.not_covered(self.permissions.ui.as_ref());
+            if !missing.is_empty() {
+                return Err(PackageError::InvalidManifest(format!(
+                    "ui contributions need permissions the manifest does not declare: {}",
+                    missing.join(", ")
+                )));
+            }
         }
         if self.dependencies.contains_key(&self.name) {
             return Err(PackageError::InvalidManifest(format!(
