@@ -42,6 +42,11 @@ else
     log "rustup toolchain lacks wasm32-wasip2; using Debian's rustc-web for guests"
     apt_install rustc-web cargo-web rust-web-src rust-web-llvm wasi-libc lld
 fi
-# curl drives the HTTPS/HTTP2 end-to-end test (`curl --cacert --http2`).
-apt_install curl
+# curl drives the HTTPS/HTTP2 end-to-end test (`curl --cacert --http2`);
+# chromium runs the web console's browser test (Playwright drives it).
+apt_install curl chromium
+# The web console is built with Vite from npm by host/console/build.rs.
+if ! command -v npm >/dev/null; then
+    apt_install nodejs npm
+fi
 log "ready"

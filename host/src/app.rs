@@ -6,6 +6,7 @@ use crate::auth::{Auth, MIN_CONFIGURED_TOKEN_LEN};
 use crate::bodies::{discard, hold_until_done, limit_request, limit_response};
 use crate::config::HttpLimits;
 use crate::config::Settings;
+use crate::console;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
@@ -174,6 +175,9 @@ impl App {
                 ),
             );
             return Ok(response);
+        }
+        if path == console::PREFIX || path.starts_with("/console/") {
+            return console::handle(&request);
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;

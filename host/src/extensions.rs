@@ -24,7 +24,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use berth::plugin::types::PluginError;
+pub use self::berth::plugin::types::PluginError;
 pub use exports::berth::plugin::hooks::{HookCall, HookOutcome};
 pub use exports::berth::plugin::integration::{Action, Connector, Event};
 use exports::berth::plugin::{hooks, integration, lifecycle, ui};

@@ -28,6 +28,7 @@
 //!   hooks, integration); [`integrations`]: connectors in the management API;
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`ui`]: UI plugins' assets and the org's merged UI manifest;
+//!   [`console`]: the embedded web console at `/console/`;
 //! - [`demo`]: the embedded default org.
 
 pub mod admission;
@@ -36,6 +37,7 @@ pub mod app;
 pub mod auth;
 pub mod bodies;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod dependencies;
 pub mod engine;

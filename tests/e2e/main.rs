@@ -6,6 +6,7 @@ mod zips;
 
 mod auth;
 mod bad_packages;
+mod console;
 mod crash;
 mod dependencies;
 mod faults;

@@ -9,7 +9,7 @@
 use crate::error::{ApiError, full_body};
 use berth_storage::Digest;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// The Content-Security-Policy of every UI answer.
@@ -73,6 +73,20 @@ pub fn decode_asset_path(raw: &str) -> Result<String, ApiError> {
         return Err(invalid("names a folder"));
     }
     Ok(path)
+}
+
+/// Whether a request for static files is a `HEAD` (`false` for `GET`);
+/// other methods are refused with 405, naming `what` is served there.
+pub fn is_head(method: &Method, what: &str) -> Result<bool, ApiError> {
+    match *method {
+        Method::GET => Ok(false),
+        Method::HEAD => Ok(true),
+        ref other => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{other} is not supported on {what}"),
+        )),
+    }
 }
 
 /// `bytes` served as `content_type` with the UI headers; 304 without a

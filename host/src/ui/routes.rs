@@ -3,11 +3,11 @@
 //! are public, like any static file: a browser loading a plugin's script
 //! cannot send credentials, so nothing secret belongs in assets.
 
-use super::assets::{content_type, decode_asset_path, static_response};
+use super::assets::{content_type, decode_asset_path, is_head, static_response};
 use super::{UiTable, merged};
 use crate::error::ApiError;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// A parsed UI route.
@@ -63,17 +63,7 @@ pub async fn handle<B>(
     target: UiPath,
     request: &Request<B>,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
-    let head = match *request.method() {
-        Method::GET => false,
-        Method::HEAD => true,
-        ref method => {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{method} is not supported on UI routes"),
-            ));
-        }
-    };
+    let head = is_head(request.method(), "UI routes")?;
     let UiPath { org, target } = target;
     let (bytes, content_type) = match target {
         UiTarget::Manifest => {

@@ -1,0 +1,100 @@
+// berth's web console: sign in with an org-admin token, manage the org's
+// plugins, see the dependency graph, and the org's UI — theme, dashboard
+// slots and plugin pages — exactly as its active plugins contribute it.
+import "./style.css";
+import { api, type Session, type UiManifest, uiManifest } from "./api";
+import { renderDashboard } from "./dashboard";
+import { button, h, status } from "./dom";
+import { renderGraph } from "./graph";
+import { mountModule } from "./mount";
+import { renderPlugins } from "./plugins";
+import { applyTheme } from "./theme";
+
+const SESSION_KEY = "berth.session";
+const main = document.getElementById("app")!;
+const nav = document.getElementById("nav")!;
+
+function session(): Session | null {
+  const stored = sessionStorage.getItem(SESSION_KEY);
+  return stored ? (JSON.parse(stored) as Session) : null;
+}
+
+function renderSignIn(): void {
+  const org = h("input", { id: "org", name: "org", required: "", autocomplete: "organization" }) as HTMLInputElement;
+  const token = h("input", { id: "token", name: "token", type: "password", required: "" }) as HTMLInputElement;
+  const form = h(
+    "form",
+    { class: "card", id: "sign-in" },
+    h("h2", {}, "Sign in"),
+    h("p", {}, h("label", { for: "org" }, "Org "), org),
+    h("p", {}, h("label", { for: "token" }, "Org-admin token "), token),
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const candidate = { org: org.value.trim(), token: token.value.trim() };
+    api(candidate, "GET", "/plugins")
+      .then(() => {
+        sessionStorage.setItem(SESSION_KEY, JSON.stringify(candidate));
+        status("");
+        location.hash = "#/";
+        void render();
+      })
+      .catch((error: Error) => status(`sign-in failed: ${error.message}`, true));
+  });
+  nav.hidden = true;
+  document.getElementById("sign-out")!.hidden = true;
+  document.getElementById("who")!.textContent = "";
+  main.replaceChildren(form);
+}
+
+function renderNav(manifest: UiManifest): void {
+  const links = [
+    h("a", { href: "#/" }, "Dashboard"),
+    h("a", { href: "#/plugins" }, "Plugins"),
+    h("a", { href: "#/dependencies" }, "Dependencies"),
+    ...manifest.pages.map((page) => h("a", { href: `#/p/${page.plugin}${page.route}`, "data-page": `${page.plugin}${page.route}` }, page.title)),
+  ];
+  nav.replaceChildren(...links);
+  nav.hidden = false;
+}
+
+async function renderPage(current: Session, manifest: UiManifest, target: string): Promise<void> {
+  const page = manifest.pages.find((p) => `${p.plugin}${p.route}` === target);
+  if (!page) {
+    main.replaceChildren(h("h2", {}, "Not found"), h("p", {}, `No active plugin page ${target}.`));
+    return;
+  }
+  const mountPoint = h("section", { "data-page": target });
+  main.replaceChildren(h("h2", {}, page.title), mountPoint);
+  await mountModule(mountPoint, page.entry, { org: current.org, plugin: page.plugin, data: null });
+}
+
+/** Renders the view the location hash names, with the org's current UI. */
+async function render(): Promise<void> {
+  const current = session();
+  if (!current) return renderSignIn();
+  document.getElementById("who")!.textContent = `org ${current.org}`;
+  document.getElementById("sign-out")!.hidden = false;
+  try {
+    const manifest = await uiManifest(current.org);
+    applyTheme(manifest);
+    renderNav(manifest);
+    const route = location.hash.replace(/^#/, "") || "/";
+    if (route === "/plugins") await renderPlugins(main, current, render);
+    else if (route === "/dependencies") await renderGraph(main, current);
+    else if (route.startsWith("/p/")) await renderPage(current, manifest, route.slice(3));
+    else renderDashboard(main, current, manifest);
+  } catch (error) {
+    status(String((error as Error).message ?? error), true);
+  }
+}
+
+document.getElementById("sign-out")!.replaceWith(
+  button("Sign out", () => {
+    sessionStorage.removeItem(SESSION_KEY);
+    void render();
+  }, { id: "sign-out" }),
+);
+window.addEventListener("hashchange", () => void render());
+void render();
