@@ -43,8 +43,9 @@ else
     apt_install rustc-web cargo-web rust-web-src rust-web-llvm wasi-libc lld
 fi
 # curl drives the HTTPS/HTTP2 end-to-end test (`curl --cacert --http2`);
-# chromium runs the web console's browser test (Playwright drives it).
-apt_install curl chromium
+# chromium runs the web console's browser test (Playwright drives it);
+# minisign checks that berth's plugin signatures verify with the stock tool.
+apt_install curl chromium minisign
 # The web console is built with Vite from npm by host/console/build.rs.
 if ! command -v npm >/dev/null; then
     apt_install nodejs npm

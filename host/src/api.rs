@@ -178,6 +178,33 @@ impl Api {
                     .await
                     .map(ok)
             }
+            (&Method::GET, ["orgs", org, "trusted-keys"]) => {
+                let org = org.to_string();
+                self.run(move |l| l.signing_policy(&org)).await.map(ok)
+            }
+            (&Method::POST, ["orgs", org, "trusted-keys"]) => {
+                let org = org.to_string();
+                let body: TrustKey = read_json(request).await?;
+                self.run(move |l| l.add_trusted_key(&org, &body.key, &body.comment))
+                    .await
+                    .map(created)
+            }
+            (&Method::DELETE, ["orgs", org, "trusted-keys", id]) => {
+                let (org, id) = (org.to_string(), id.to_string());
+                let reply = serde_json::json!({ "id": id, "removed": true });
+                self.run(move |l| l.remove_trusted_key(&org, &id)).await?;
+                Ok(ok(reply))
+            }
+            (&Method::PUT, ["orgs", org, "signature-policy"]) => {
+                let org = org.to_string();
+                let body: SignaturePolicyBody = read_json(request).await?;
+                self.run(move |l| {
+                    l.set_require_signature(&org, body.require_signature)?;
+                    l.signing_policy(&org)
+                })
+                .await
+                .map(ok)
+            }
             (&Method::GET, ["orgs", org, "integrations"]) => {
                 let name = org.to_string();
                 self.run(move |l| l.require_org(&name)).await?;
@@ -454,6 +481,25 @@ async fn read_body(request: Request<Incoming>, limit: u64) -> Result<Bytes, ApiE
             format!("reading the request body: {e}"),
         )),
     }
+}
+
+/// The body of `POST …/trusted-keys`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustKey {
+    /// A minisign public key (`.pub` file content or its base64 line).
+    key: String,
+    /// Who the key belongs to.
+    #[serde(default)]
+    comment: String,
+}
+
+/// The body of `PUT …/signature-policy`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct SignaturePolicyBody {
+    /// Whether only plugins signed by a trusted key may be installed.
+    require_signature: bool,
 }
 
 /// The optional body of `POST …/activate`.

@@ -61,6 +61,9 @@ pub enum StartupError {
     /// The operator token could not be set up.
     #[error("operator token: {0}")]
     OperatorToken(String),
+    /// A configured trusted key is not a minisign public key.
+    #[error("trusted-keys: {0}")]
+    TrustedKey(String),
 }
 
 impl App {
@@ -77,6 +80,12 @@ impl App {
                 "must be at least {MIN_CONFIGURED_TOKEN_LEN} characters"
             )));
         }
+        let operator_keys = settings
+            .trusted_keys
+            .iter()
+            .map(|key| crate::signing::parse_public_key(key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartupError::TrustedKey)?;
         let engine = build_engine(&settings.limits).map_err(StartupError::Engine)?;
         let linker = build_linker(&engine).map_err(StartupError::Engine)?;
         let loader = Loader::new(
@@ -119,6 +128,7 @@ impl App {
                 tenant_keys: tenant_keys.clone(),
             },
             settings.packages.clone(),
+            operator_keys,
         )?;
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;

@@ -272,6 +272,8 @@ mod tests {
                     created_at: 1,
                     limits: None,
                     tenant_key_sha256: None,
+                    trusted_keys: Vec::new(),
+                    require_signature: false,
                 })
             })
             .unwrap();

@@ -37,6 +37,10 @@ pub struct Settings {
     pub operator_token: Option<String>,
     /// Outbound HTTP from plugins.
     pub outbound: OutboundSettings,
+    /// Operator-wide trusted signing keys: minisign public keys (the base64
+    /// line of a `.pub` file). A plugin signed by one is trusted in every
+    /// org, beside each org's own keys. Default none.
+    pub trusted_keys: Vec<String>,
 }
 
 impl Default for Settings {
@@ -52,6 +56,7 @@ impl Default for Settings {
             demo: true,
             operator_token: None,
             outbound: OutboundSettings::default(),
+            trusted_keys: Vec::new(),
         }
     }
 }

@@ -29,12 +29,15 @@
 //! - [`error`]: errors as JSON responses; [`ids`]: org/plugin names;
 //! - [`ui`]: UI plugins' assets and the org's merged UI manifest;
 //!   [`console`]: the embedded web console at `/console/`;
+//! - [`signing`]: package signatures (minisign); [`author`]: `berth
+//!   keygen` and `berth plugin sign|verify`;
 //! - [`demo`]: the embedded default org.
 
 pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod author;
 pub mod bodies;
 pub mod config;
 pub mod console;
@@ -60,6 +63,7 @@ pub mod resolver;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod signing;
 pub mod tenant_keys;
 pub mod tls;
 pub mod ui;

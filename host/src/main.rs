@@ -20,6 +20,60 @@ struct Cli {
 enum Command {
     /// Run the server. On first start it creates the demo org (see --no-demo).
     Serve(ServeArgs),
+    /// Create a minisign key pair for signing plugins (berth.pub, berth.key).
+    Keygen {
+        /// Directory to write the keys to.
+        #[arg(long, short, default_value = ".")]
+        out: PathBuf,
+        /// Who the key belongs to (written into the public key's comment).
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// Work on plugin packages.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Sign a package: every file's SHA-256 plus its name and version.
+    Sign {
+        /// The package ZIP.
+        file: PathBuf,
+        /// The secret key file (from `berth keygen`).
+        #[arg(long, short)]
+        key: PathBuf,
+        /// Where to write the signed package [default: over FILE].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Verify a package's signature against a public key.
+    Verify {
+        /// The package ZIP.
+        file: PathBuf,
+        /// The public key file (`berth.pub`, or any minisign public key).
+        #[arg(long, short)]
+        key: PathBuf,
+    },
+}
+
+/// Runs an author command, printing what it did.
+fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
+    match command {
+        PluginCommand::Sign { file, key, out } => {
+            let out = out.unwrap_or_else(|| file.clone());
+            let (id, plugin) = berth::author::sign(&file, &key, &out)?;
+            println!("signed {plugin} with key {id}: {}", out.display());
+        }
+        PluginCommand::Verify { file, key } => {
+            let (id, plugin) = berth::author::verify(&file, &key)?;
+            println!(
+                "{}: {plugin}, signed by key {id}, every file intact",
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -95,6 +149,20 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => args.settings().and_then(serve),
+        Command::Keygen { out, comment } => {
+            berth::author::keygen(&out, &comment).map(|(id, public, secret)| {
+                println!("key {id}");
+                println!(
+                    "public key (share it; trust it in orgs): {}",
+                    public.display()
+                );
+                println!(
+                    "secret key (keep it private):            {}",
+                    secret.display()
+                );
+            })
+        }
+        Command::Plugin(command) => run_plugin_command(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -23,7 +23,8 @@ pub use digest::Digest;
 pub use packages::PackageStore;
 pub use registry::{
     AuditEvent, CATALOG, DependencyEdge, Installation, ModuleRecord, OrgRecord, PluginConfig,
-    PluginState, PublishedPackage, ReadTxn, Registry, TokenRecord, WriteTxn, unix_now,
+    PluginState, PublishedPackage, ReadTxn, Registry, TokenRecord, TrustedKeyRecord, WriteTxn,
+    unix_now,
 };
 
 /// Errors raised by the storage layer.

@@ -91,6 +91,26 @@ pub struct OrgRecord {
     /// SHA-256 (hex) of the key its plugin routes require, if the operator set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_key_sha256: Option<String>,
+    /// Public keys whose signatures the org trusts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_keys: Vec<TrustedKeyRecord>,
+    /// Whether only plugins signed by a trusted key may be installed.
+    #[serde(default)]
+    pub require_signature: bool,
+}
+
+/// A signing key an org trusts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedKeyRecord {
+    /// The minisign key id (16 hex digits, as `minisign` prints it).
+    pub id: String,
+    /// The minisign public key (base64, the second line of a `.pub` file).
+    pub key: String,
+    /// Who or what the key is, for admins.
+    #[serde(default)]
+    pub comment: String,
+    /// When it was added, seconds since the Unix epoch.
+    pub added_at: u64,
 }
 
 /// Whether an installed plugin is serving.
@@ -126,6 +146,9 @@ pub struct Installation {
     pub updated_at: u64,
     /// Last activated, if ever.
     pub activated_at: Option<u64>,
+    /// The id of the trusted key that signed the package, if it was signed.
+    #[serde(default)]
+    pub signed_by: Option<String>,
 }
 
 /// A dependency a plugin declares.
@@ -688,6 +711,7 @@ mod tests {
             installed_at: 1,
             updated_at: 1,
             activated_at: None,
+            signed_by: None,
         }
     }
 

@@ -22,6 +22,7 @@ mod outbound;
 mod plugin_config;
 mod registry;
 mod serve;
+mod signing;
 mod tenants;
 mod tls;
 mod ui;

@@ -44,6 +44,8 @@ export interface Installation {
   state: string;
   manifest: { description: string; kinds: string[]; permissions?: unknown };
   granted: unknown;
+  /** Id of the trusted key that signed the package, if signed. */
+  signed_by: string | null;
 }
 
 /** The org's merged UI contributions (`/o/{org}/ui/manifest.json`). */

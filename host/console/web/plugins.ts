@@ -38,7 +38,7 @@ function row(session: Session, plugin: Installation, refresh: Refresh): HTMLElem
     "tr",
     { "data-plugin": plugin.name, "data-state": plugin.state },
     h("td", {}, h("strong", {}, plugin.name), h("br"), plugin.manifest.description),
-    h("td", {}, plugin.version),
+    h("td", {}, plugin.version, h("br"), h("small", { class: "signer" }, plugin.signed_by ? `signed by ${plugin.signed_by}` : "unsigned")),
     h("td", { class: "state" }, plugin.state),
     h("td", {}, h("code", {}, permissionsText(plugin.state === "active" ? plugin.granted : plugin.manifest.permissions))),
     h("td", {}, ...actions, grantEditor),

@@ -158,14 +158,15 @@ impl Lifecycle {
             let zip =
                 std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?;
             let parsed = Package::parse(&zip, &self.limits)?;
+            let signed_by = self.check_signature(org, &parsed)?;
             check_permissions(&parsed)?;
             self.check_component(&parsed)?;
-            packages.push((parsed, zip));
+            packages.push((parsed, zip, signed_by));
         }
 
         let mut after = graph.clone();
         let before = graph.problems();
-        for (package, _) in &packages {
+        for (package, _, _) in &packages {
             let node = Node::from_manifest(&package.manifest, false);
             after.nodes.insert(package.manifest.name.clone(), node);
         }
@@ -178,13 +179,22 @@ impl Lifecycle {
             return Err(LifecycleError::Dependencies(introduced));
         }
 
-        for (package, zip) in &packages {
+        for (package, zip, _) in &packages {
             self.store_files(package, zip)?;
         }
         let at = unix_now();
         let records: Vec<_> = packages
             .iter()
-            .map(|(package, _)| new_record(org, package, None, PluginState::Installed, at))
+            .map(|(package, _, signed_by)| {
+                new_record(
+                    org,
+                    package,
+                    None,
+                    PluginState::Installed,
+                    signed_by.clone(),
+                    at,
+                )
+            })
             .collect();
         let requested = format!("{name} {range}");
         self.registry.write(|txn| {

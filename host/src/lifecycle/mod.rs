@@ -10,8 +10,10 @@
 
 mod activation;
 mod catalog;
+mod signatures;
 
 pub use catalog::{RegistryInstall, RegistryListing};
+pub use signatures::SigningPolicy;
 
 use crate::admission::{Admission, TenantLimits};
 use crate::config::PackageLimits;
@@ -30,6 +32,7 @@ use crate::plugin_files::PluginFiles;
 use crate::resolver::ResolveError;
 use crate::router::{MountedPlugin, RouteTable};
 use crate::runtime::Runtime;
+use crate::signing::SignatureError;
 use crate::tenant_keys::TenantKeys;
 use crate::ui::UiTable;
 use berth_storage::{
@@ -134,6 +137,18 @@ pub enum LifecycleError {
     /// A configuration update is malformed.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The package's signature is missing, broken or not trusted.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// Not a minisign public key.
+    #[error("{0}")]
+    InvalidKey(String),
+    /// The org already trusts that key.
+    #[error("key {0} is already trusted")]
+    KeyExists(String),
+    /// The org does not trust that key.
+    #[error("no trusted key {0}")]
+    KeyNotFound(String),
     /// Uninstalling an active plugin without force.
     #[error("`{0}` is active; deactivate it first or use ?force")]
     PluginActive(String),
@@ -165,6 +180,24 @@ impl From<LifecycleError> for ApiError {
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
             E::ConfigRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "config_rejected"),
+            E::Signature(SignatureError::Required) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "signature_required")
+            }
+            E::Signature(SignatureError::Malformed(_)) => {
+                (StatusCode::BAD_REQUEST, "invalid_signature")
+            }
+            E::Signature(SignatureError::WrongPlugin { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "signature_wrong_plugin")
+            }
+            E::Signature(SignatureError::Mismatch(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "signature_mismatch")
+            }
+            E::Signature(SignatureError::Untrusted(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "untrusted_signer")
+            }
+            E::InvalidKey(_) => (StatusCode::BAD_REQUEST, "invalid_key"),
+            E::KeyExists(_) => (StatusCode::CONFLICT, "key_exists"),
+            E::KeyNotFound(_) => (StatusCode::NOT_FOUND, "key_not_found"),
             E::ActivationFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "activation_failed"),
             E::Dependencies(problems) => match problems.first() {
                 Some(GraphProblem::Conflict { .. }) => {
@@ -198,6 +231,7 @@ fn new_record(
     package: &Package,
     previous: Option<&Installation>,
     state: PluginState,
+    signed_by: Option<String>,
     at: u64,
 ) -> (Installation, Vec<DependencyEdge>) {
     let manifest = &package.manifest;
@@ -212,6 +246,7 @@ fn new_record(
         installed_at: previous.map_or(at, |p| p.installed_at),
         updated_at: at,
         activated_at: previous.and_then(|p| p.activated_at),
+        signed_by,
     };
     let edges = manifest
         .dependencies
@@ -297,6 +332,8 @@ pub struct Lifecycle {
     loader: Loader,
     live: LiveState,
     limits: PackageLimits,
+    /// Operator-wide trusted signing keys (configured).
+    operator_keys: Vec<minisign::PublicKey>,
     /// Serializes steps so a check and its commit see the same state.
     writer: Mutex<()>,
 }
@@ -312,6 +349,7 @@ impl Lifecycle {
         loader: Loader,
         live: LiveState,
         limits: PackageLimits,
+        operator_keys: Vec<minisign::PublicKey>,
     ) -> Result<Self, LifecycleError> {
         let lifecycle = Self {
             registry,
@@ -320,6 +358,7 @@ impl Lifecycle {
             loader,
             live,
             limits,
+            operator_keys,
             writer: Mutex::new(()),
         };
         let snapshot = lifecycle.registry.read()?;
@@ -389,6 +428,33 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// Applies `change` to `org`'s record and audits `action` in one transaction.
+    pub(super) fn change_org(
+        &self,
+        org: &str,
+        action: &str,
+        detail: &str,
+        change: impl FnOnce(&mut OrgRecord) -> Result<(), LifecycleError>,
+    ) -> Result<(), LifecycleError> {
+        let _writer = self.lock();
+        self.registry.write(|txn| {
+            let mut record = txn
+                .org(org)?
+                .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
+            change(&mut record)?;
+            txn.put_org(&record)?;
+            txn.append_audit(org, unix_now(), action, None, None, detail)?;
+            Ok(())
+        })
+    }
+
+    fn org_record(&self, org: &str) -> Result<OrgRecord, LifecycleError> {
+        self.registry
+            .read()?
+            .org(org)?
+            .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -402,6 +468,8 @@ impl Lifecycle {
             created_at: unix_now(),
             limits: None,
             tenant_key_sha256: None,
+            trusted_keys: Vec::new(),
+            require_signature: false,
         };
         self.registry.write(|txn| {
             if txn.org(name)?.is_some() {
@@ -433,19 +501,13 @@ impl Lifecycle {
         org: &str,
         limits: Option<TenantLimits>,
     ) -> Result<TenantLimits, LifecycleError> {
-        let _writer = self.lock();
-        self.registry.write(|txn| {
-            let mut record = txn
-                .org(org)?
-                .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
-            record.limits = limits.map(|l| serde_json::to_value(l).expect("limits serialize"));
-            txn.put_org(&record)?;
-            let detail = record
-                .limits
-                .as_ref()
-                .map_or("defaults".to_owned(), ToString::to_string);
-            txn.append_audit(org, unix_now(), "limits.set", None, None, &detail)?;
-            Ok::<_, LifecycleError>(())
+        let stored = limits.map(|l| serde_json::to_value(l).expect("limits serialize"));
+        let detail = stored
+            .as_ref()
+            .map_or("defaults".to_owned(), ToString::to_string);
+        self.change_org(org, "limits.set", &detail, |record| {
+            record.limits = stored;
+            Ok(())
         })?;
         self.live.admission.set_override(org, limits);
         Ok(self.live.admission.limits(org))
@@ -453,20 +515,14 @@ impl Lifecycle {
 
     /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
     pub fn set_tenant_key(&self, org: &str, hash: Option<Digest>) -> Result<(), LifecycleError> {
-        let _writer = self.lock();
-        self.registry.write(|txn| {
-            let mut record = txn
-                .org(org)?
-                .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
+        let action = if hash.is_some() {
+            "tenant-key.set"
+        } else {
+            "tenant-key.remove"
+        };
+        self.change_org(org, action, "", |record| {
             record.tenant_key_sha256 = hash.map(|digest| digest.to_hex());
-            txn.put_org(&record)?;
-            let action = if hash.is_some() {
-                "tenant-key.set"
-            } else {
-                "tenant-key.remove"
-            };
-            txn.append_audit(org, unix_now(), action, None, None, "")?;
-            Ok::<_, LifecycleError>(())
+            Ok(())
         })?;
         self.live.tenant_keys.set(org, hash);
         Ok(())
@@ -485,6 +541,7 @@ impl Lifecycle {
     ) -> Result<Installation, LifecycleError> {
         self.require_org(org)?;
         let package = Package::parse(zip, &self.limits)?;
+        let signed_by = self.check_signature(org, &package)?;
         check_permissions(&package)?;
         let loaded = self.check_component(&package)?;
         let manifest = &package.manifest;
@@ -518,7 +575,8 @@ impl Lifecycle {
             Some(p) if ungranted.is_empty() => p.state,
             _ => PluginState::Installed,
         };
-        let (installation, edges) = new_record(org, &package, previous.as_ref(), state, at);
+        let (installation, edges) =
+            new_record(org, &package, previous.as_ref(), state, signed_by, at);
         // An active plugin's new version registers anew before it commits.
         let starting = if state == PluginState::Active {
             self.start(vec![(installation.clone(), loaded)])?
