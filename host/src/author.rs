@@ -1,7 +1,9 @@
-//! The plugin author's toolchain behind `berth keygen` and `berth plugin
-//! sign|verify`: minisign key pairs, and signing or verifying a package ZIP
-//! with exactly the checks the server runs (the same package parser and
-//! the same [`signing`](crate::signing) code).
+//! The plugin author's toolchain behind `berth keygen`, `berth wit` and
+//! `berth plugin pack|sign|verify|publish`: minisign key pairs; packing,
+//! signing and verifying a package ZIP with exactly the checks the server
+//! runs (the same package parser, permission check and
+//! [`signing`](crate::signing) code); the WIT files the server supports;
+//! publishing to an org's registry.
 
 use crate::config::PackageLimits;
 use crate::package::{Package, build_zip};
@@ -114,6 +116,175 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
     }
 }
 
+/// The WIT files of the API this binary serves (`berth:plugin@0.1.0` and
+/// its WASI deps): written under `out`, or (without `out`) the `.wit` files
+/// concatenated for reading.
+pub fn wit(out: Option<&Path>) -> anyhow::Result<String> {
+    let files = crate::wit_files::WIT_FILES;
+    match out {
+        Some(dir) => {
+            for (path, text) in files {
+                let target = dir.join(path);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&target, text)
+                    .with_context(|| format!("writing {}", target.display()))?;
+            }
+            Ok(format!("wrote {} files to {}", files.len(), dir.display()))
+        }
+        None => Ok(files
+            .iter()
+            .filter(|(path, _)| path.ends_with(".wit") && !path.starts_with("deps/"))
+            .map(|(path, text)| format!("// ---- wit/{path}\n{text}"))
+            .collect::<Vec<_>>()
+            .join("\n")),
+    }
+}
+
+/// Packs the plugin project in `dir` into a deterministic ZIP (same input,
+/// same bytes): `manifest.json`, the component and the `assets` folder the
+/// manifest names. The component is `component` if given, else the
+/// manifest's `component` path in `dir`, else cargo's
+/// `target/wasm32-wasip2/release/` output of that name. The result is
+/// checked like an upload — schema, files, imports against permissions —
+/// before it is written to `out` (default `NAME-VERSION.zip` in `dir`).
+pub fn pack(
+    dir: &Path,
+    component: Option<&Path>,
+    out: Option<&Path>,
+) -> anyhow::Result<(String, PathBuf)> {
+    let manifest_path = dir.join(crate::package::MANIFEST_FILE);
+    let manifest_bytes = std::fs::read(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)
+        .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
+    let mut files: Vec<(String, Vec<u8>)> = vec![(
+        crate::package::MANIFEST_FILE.to_owned(),
+        manifest_bytes.clone(),
+    )];
+    if let Some(name) = manifest["component"].as_str() {
+        let built = dir.join("target/wasm32-wasip2/release").join(name);
+        let source = match component {
+            Some(path) => path.to_path_buf(),
+            None if dir.join(name).is_file() => dir.join(name),
+            None => built,
+        };
+        let bytes = std::fs::read(&source).with_context(|| {
+            format!(
+                "reading the component {} (build it first)",
+                source.display()
+            )
+        })?;
+        files.push((name.to_owned(), bytes));
+    }
+    if let Some(assets) = manifest["assets"].as_str() {
+        collect_files(&dir.join(assets), assets, &mut files)?;
+    }
+    let zip = build_zip(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+    let package = read_package(&zip, dir)?;
+    let missing = crate::permissions::package_missing_permissions(&package);
+    if !missing.is_empty() {
+        bail!("{}", crate::permissions::describe_missing(&missing));
+    }
+    if package
+        .component()
+        .is_some_and(|bytes| !wasmtime::wasmparser::Parser::is_component(bytes))
+    {
+        bail!("the component is not a WebAssembly component (build for wasm32-wasip2)");
+    }
+    let label = format!("{}-{}", package.manifest.name, package.manifest.version);
+    let out = out.map_or_else(|| dir.join(format!("{label}.zip")), Path::to_path_buf);
+    std::fs::write(&out, zip).with_context(|| format!("writing {}", out.display()))?;
+    Ok((label, out))
+}
+
+/// Every file under `dir`, as (`prefix/relative path`, bytes).
+fn collect_files(
+    dir: &Path,
+    prefix: &str,
+    files: &mut Vec<(String, Vec<u8>)>,
+) -> anyhow::Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        let inner = format!("{prefix}/{name}");
+        if entry.file_type()?.is_dir() {
+            collect_files(&path, &inner, files)?;
+        } else {
+            files.push((inner, std::fs::read(&path)?));
+        }
+    }
+    Ok(())
+}
+
+/// Publishes the package `file` to `org`'s registry on the berth at
+/// `server` (`http://…` or `https://…`) with an org-admin `token`; returns
+/// the server's answer.
+pub fn publish(
+    file: &Path,
+    server: &str,
+    org: &str,
+    token: &str,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::outbound::connect::{Stream, TLS_CLIENT};
+    use http_body_util::{BodyExt, Full};
+    use wasmtime_wasi_http::io::TokioIo;
+
+    let zip = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let base: http::Uri = server
+        .parse()
+        .with_context(|| format!("server URL {server:?}"))?;
+    let tls = match base.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => bail!("the server URL must start with http:// or https://"),
+    };
+    let host = base
+        .host()
+        .context("the server URL names no host")?
+        .to_owned();
+    let port = base.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let authority = base.authority().context("no authority")?.to_string();
+    let path = format!(
+        "{}/api/v1/orgs/{org}/registry",
+        base.path().trim_end_matches('/')
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .with_context(|| format!("connecting to {authority}"))?;
+        let stream: Box<dyn Stream> = if tls {
+            let name = rustls::pki_types::ServerName::try_from(host.clone())?;
+            Box::new(TLS_CLIENT.connect(name, tcp).await?)
+        } else {
+            Box::new(tcp)
+        };
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let request = http::Request::post(path)
+            .header(http::header::HOST, &authority)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(http::header::CONTENT_TYPE, "application/zip")
+            .body(Full::new(bytes::Bytes::from(zip)))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).unwrap_or_else(|_| String::from_utf8_lossy(&body).into());
+        if !status.is_success() {
+            bail!("the server refused the package ({status}): {answer}");
+        }
+        Ok(answer)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +316,48 @@ mod tests {
         let resigned = dir.path().join("hello-resigned.zip");
         sign(&signed, &secret, &resigned).unwrap();
         assert!(verify(&resigned, &public).is_ok());
+    }
+
+    #[test]
+    fn pack_is_deterministic_and_checks_like_an_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path();
+        let manifest = include_str!("../../guests/sales-widget/manifest.json");
+        std::fs::write(project.join("manifest.json"), manifest).unwrap();
+        std::fs::create_dir_all(project.join("assets/img")).unwrap();
+        std::fs::write(project.join("assets/widget.js"), "export default () => {};").unwrap();
+        std::fs::write(project.join("assets/img/logo.svg"), "<svg/>").unwrap();
+        let component = project.join("built.wasm");
+        std::fs::write(&component, berth_guests::SALES_WIDGET_COMPONENT_BYTES).unwrap();
+
+        let (label, first) = pack(project, Some(&component), None).unwrap();
+        assert_eq!(label, "sales-widget-0.1.0");
+        let bytes = std::fs::read(&first).unwrap();
+        let again = project.join("again.zip");
+        pack(project, Some(&component), Some(&again)).unwrap();
+        assert_eq!(
+            std::fs::read(&again).unwrap(),
+            bytes,
+            "same input, same bytes"
+        );
+        let package = read_package(&bytes, &first).unwrap();
+        assert!(package.files.contains_key("assets/img/logo.svg"));
+        assert!(package.files.contains_key("sales_widget.wasm"));
+
+        // The same checks as an upload: an entry missing from the assets.
+        std::fs::remove_file(project.join("assets/widget.js")).unwrap();
+        let refused = pack(project, Some(&component), None).unwrap_err();
+        assert!(format!("{refused:#}").contains("widget.js"), "{refused:#}");
+    }
+
+    #[test]
+    fn wit_lists_the_served_package() {
+        let text = wit(None).unwrap();
+        assert!(text.contains("package berth:plugin@0.1.0;"));
+        assert!(text.contains("world route-plugin"));
+        let dir = tempfile::tempdir().unwrap();
+        wit(Some(dir.path())).unwrap();
+        assert!(dir.path().join("worlds.wit").is_file());
+        assert!(dir.path().join("deps/http/http.wit").is_file());
     }
 }

@@ -67,3 +67,8 @@ pub mod signing;
 pub mod tenant_keys;
 pub mod tls;
 pub mod ui;
+
+/// The WIT package this binary serves, embedded by `build.rs`.
+pub mod wit_files {
+    include!(concat!(env!("OUT_DIR"), "/wit_files.rs"));
+}

@@ -29,6 +29,12 @@ enum Command {
         #[arg(long, default_value = "")]
         comment: String,
     },
+    /// Print the WIT files of the plugin API this server supports, or write them to a folder.
+    Wit {
+        /// Folder to write `wit/` into (with `deps/`) instead of printing.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Work on plugin packages.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -36,6 +42,32 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Pack a plugin project into a deterministic, validated ZIP.
+    Pack {
+        /// The project folder (with manifest.json).
+        dir: PathBuf,
+        /// The built component [default: the manifest's `component` in DIR,
+        /// else DIR/target/wasm32-wasip2/release/<component>].
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// Where to write the ZIP [default: DIR/NAME-VERSION.zip].
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Publish a package to an org's internal registry.
+    Publish {
+        /// The package ZIP.
+        file: PathBuf,
+        /// The org whose registry receives it.
+        #[arg(long)]
+        org: String,
+        /// The berth server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "BERTH_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// An org-admin (or the operator) token.
+        #[arg(long, env = "BERTH_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Sign a package: every file's SHA-256 plus its name and version.
     Sign {
         /// The package ZIP.
@@ -60,6 +92,23 @@ enum PluginCommand {
 /// Runs an author command, printing what it did.
 fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::Pack {
+            dir,
+            component,
+            out,
+        } => {
+            let (label, path) = berth::author::pack(&dir, component.as_deref(), out.as_deref())?;
+            println!("packed {label}: {}", path.display());
+        }
+        PluginCommand::Publish {
+            file,
+            org,
+            server,
+            token,
+        } => {
+            let answer = berth::author::publish(&file, &server, &org, &token)?;
+            println!("published to {org}'s registry: {answer}");
+        }
         PluginCommand::Sign { file, key, out } => {
             let out = out.unwrap_or_else(|| file.clone());
             let (id, plugin) = berth::author::sign(&file, &key, &out)?;
@@ -162,6 +211,7 @@ fn main() -> std::process::ExitCode {
                 );
             })
         }
+        Command::Wit { out } => berth::author::wit(out.as_deref()).map(|text| println!("{text}")),
         Command::Plugin(command) => run_plugin_command(command),
     };
     match result {

@@ -6,6 +6,7 @@
 //! (`berth:plugin/log`, clocks, random, stdio, the filesystem API — which
 //! sees no directories unless `filesystem` is granted) are not gated.
 
+use crate::package::Package;
 use crate::package::manifest::Permissions;
 use wasmtime::wasmparser::{Parser, Payload};
 
@@ -53,6 +54,30 @@ const GATES: &[Gate] = &[
         declared: |p| p.modules.is_some(),
     },
 ];
+
+/// What `package`'s component imports without the permission behind it
+/// (nothing for a package without a component, or with a non-component,
+/// which the loader refuses on its own).
+pub fn package_missing_permissions(package: &Package) -> Vec<MissingPermission> {
+    match package.component().and_then(component_imports) {
+        Some(imports) => missing_permissions(&imports, &package.manifest.permissions),
+        None => Vec::new(),
+    }
+}
+
+/// One sentence per uncovered import.
+pub fn describe_missing(missing: &[MissingPermission]) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            format!(
+                "the component imports `{}` but the manifest declares no `{}` permission",
+                m.import, m.permission
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// The names a component imports at its top level (nested modules and
 /// components are satisfied inside it). `None` if `bytes` do not parse as a

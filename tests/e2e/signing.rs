@@ -6,7 +6,7 @@
 //! and recording the signer of a good one, also when installed by range
 //! from its registry.
 
-use crate::support::{Server, files_under, guest_package};
+use crate::support::{Server, admin_token, files_under, guest_package};
 use berth::config::PackageLimits;
 use berth::package::{Files, Package, build_zip};
 use std::path::Path;
@@ -248,8 +248,26 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
         serde_json::json!({ "name": "kvprobe", "version": "^0.1" }),
     );
     assert_eq!(unsigned.error_code(), "signature_required", "{unsigned:?}");
-    let published = server.post_bytes("/api/v1/orgs/beta/registry", "application/zip", &good);
-    assert_eq!(published.status, 201, "{published:?}");
+    // Published with the CLI, as an author would, with beta's admin token.
+    let token = admin_token(&server, "beta")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let published = berth(&[
+        "plugin",
+        "publish",
+        good_path.to_str().unwrap(),
+        "--org",
+        "beta",
+        "--server",
+        &server.base,
+        "--token",
+        &token,
+    ]);
+    assert!(
+        published.contains("published to beta's registry"),
+        "{published}"
+    );
     let by_range = server.post_json(
         "/api/v1/orgs/beta/plugins",
         serde_json::json!({ "name": "hello", "version": "^0.1" }),

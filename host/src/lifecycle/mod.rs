@@ -26,7 +26,7 @@ use crate::loader::{LoadError, LoadedPlugin, Loader};
 use crate::modules::Modules;
 use crate::package::manifest::{Manifest, Permissions};
 use crate::package::{Package, PackageError};
-use crate::permissions::{MissingPermission, component_imports, missing_permissions};
+use crate::permissions::{MissingPermission, describe_missing, package_missing_permissions};
 use crate::plugin_config::{ConfigUpdate, ConfigView};
 use crate::plugin_files::PluginFiles;
 use crate::resolver::ResolveError;
@@ -280,27 +280,10 @@ fn put_with_audit(
     Ok(())
 }
 
-/// One sentence per uncovered import.
-fn describe_missing(missing: &[MissingPermission]) -> String {
-    missing
-        .iter()
-        .map(|m| {
-            format!(
-                "the component imports `{}` but the manifest declares no `{}` permission",
-                m.import, m.permission
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// Refuses a package whose component imports gated interfaces its manifest
 /// declares no permission for (before anything is compiled or written).
 fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
-    let Some(imports) = package.component().and_then(component_imports) else {
-        return Ok(()); // no component, or not one: the loader says why
-    };
-    let missing = missing_permissions(&imports, &package.manifest.permissions);
+    let missing = package_missing_permissions(package);
     if missing.is_empty() {
         Ok(())
     } else {

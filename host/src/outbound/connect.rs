@@ -41,7 +41,8 @@ pub struct Destination {
     pub tls: bool,
 }
 
-static TLS_CLIENT: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
+/// A TLS client verifying servers against the Mozilla roots.
+pub(crate) static TLS_CLIENT: LazyLock<tokio_rustls::TlsConnector> = LazyLock::new(|| {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.into(),
     };
@@ -126,7 +127,7 @@ pub async fn send(
 }
 
 /// A plain or TLS connection.
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 

@@ -17,7 +17,7 @@
 //! Refusals never open a socket, and are logged with the org and plugin.
 
 pub mod addresses;
-mod connect;
+pub(crate) mod connect;
 
 use crate::config::OutboundSettings;
 use crate::package::manifest::Permissions;
