@@ -8,13 +8,14 @@
 //! `scripts/setup.sh`. Guests share one target directory across host build
 //! profiles (`target/wasm-guests`), so debug and release reuse one build.
 
+#[path = "toolchain.rs"]
+mod toolchain;
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const TARGET: &str = "wasm32-wasip2";
+use toolchain::{TARGET, Toolchain};
 /// The first eight bytes of every component binary: magic, version 0x0d, layer 1.
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
 
@@ -39,7 +40,8 @@ fn main() {
         );
     }
 
-    let mut cargo = Toolchain::detect().cargo_build(guests_dir, &target_dir);
+    let toolchain = Toolchain::detect().unwrap_or_else(|e| panic!("{e}"));
+    let mut cargo = toolchain.cargo_build(guests_dir, &target_dir);
     let status = cargo
         .status()
         .unwrap_or_else(|e| panic!("running {cargo:?}: {e}"));
@@ -88,82 +90,6 @@ fn guest_crates(guests_dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// Which compiler builds the guests.
-enum Toolchain {
-    /// The current (rustup) toolchain, which has the wasm32-wasip2 target.
-    Rustup,
-    /// Debian's `rustc-web`, building `std` from source for the target.
-    Debian,
-}
-
-impl Toolchain {
-    fn detect() -> Self {
-        let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-        if sysroot(&rustc).is_some_and(|root| root.join("lib/rustlib").join(TARGET).is_dir()) {
-            return Self::Rustup;
-        }
-        let debian_has_std_source = sysroot("/usr/bin/rustc")
-            .is_some_and(|root| root.join("lib/rustlib/src/rust/library").is_dir());
-        if debian_has_std_source && Path::new("/usr/bin/cargo").is_file() {
-            return Self::Debian;
-        }
-        panic!(
-            "no toolchain can build {TARGET} guest components: the rustup toolchain lacks the \
-             target and Debian's rustc-web is not installed. Run `scripts/setup.sh`."
-        );
-    }
-
-    /// A `cargo build` of the guest workspace, with the outer build's
-    /// environment scrubbed so nothing meant for the host leaks in.
-    fn cargo_build(&self, guests_dir: &Path, target_dir: &Path) -> Command {
-        let mut cmd = match self {
-            Self::Rustup => Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into())),
-            Self::Debian => Command::new("/usr/bin/cargo"),
-        };
-        for (key, _) in env::vars_os() {
-            let Some(key) = key.to_str() else { continue };
-            if key.starts_with("CARGO_PROFILE_")
-                || key.starts_with("CARGO_BUILD_")
-                || key.starts_with("__CARGO")
-                || matches!(
-                    key,
-                    "CARGO_ENCODED_RUSTFLAGS"
-                        | "RUSTFLAGS"
-                        | "CARGO_TARGET_DIR"
-                        | "RUSTC"
-                        | "RUSTDOC"
-                        | "RUSTC_WRAPPER"
-                        | "RUSTC_WORKSPACE_WRAPPER"
-                )
-            {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.current_dir(guests_dir)
-            .args(["build", "--release", "--target", TARGET, "--target-dir"])
-            .arg(target_dir);
-        if let Self::Debian = self {
-            cmd.env("RUSTC", "/usr/bin/rustc")
-                .env("RUSTC_BOOTSTRAP", "1")
-                .env("RUSTFLAGS", "-L /usr/lib/wasm32-wasi")
-                .arg("-Zbuild-std=std,panic_abort");
-        }
-        cmd
-    }
-}
-
-/// `rustc --print sysroot`, if that rustc runs.
-fn sysroot(rustc: &str) -> Option<PathBuf> {
-    let output = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
 /// Fails the build unless `wasm` is a component binary.

@@ -42,6 +42,28 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Create a plugin project: code, manifest, the server's WIT files, a README.
+    New {
+        /// The plugin's name (`[a-z0-9-]`).
+        name: String,
+        /// What it provides.
+        #[arg(long, value_enum, default_value = "routes")]
+        kind: berth::author::scaffold::TemplateKind,
+        /// Its language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: berth::author::scaffold::Language,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build a Rust plugin project into a wasm32-wasip2 component.
+    Build {
+        /// The project folder.
+        dir: PathBuf,
+        /// cargo's target directory [default: DIR/target].
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
     /// Pack a plugin project into a deterministic, validated ZIP.
     Pack {
         /// The project folder (with manifest.json).
@@ -92,6 +114,22 @@ enum PluginCommand {
 /// Runs an author command, printing what it did.
 fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::New {
+            name,
+            kind,
+            lang,
+            dir,
+        } => {
+            let project = berth::author::scaffold::new(&dir, &name, kind, lang)?;
+            println!(
+                "created {}; next: berth plugin build {0}",
+                project.display()
+            );
+        }
+        PluginCommand::Build { dir, target_dir } => {
+            let out = berth::author::build(&dir, target_dir.as_deref())?;
+            println!("built into {}", out.display());
+        }
         PluginCommand::Pack {
             dir,
             component,

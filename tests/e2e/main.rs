@@ -5,6 +5,7 @@ mod support;
 mod zips;
 
 mod auth;
+mod author;
 mod bad_packages;
 mod console;
 mod crash;

@@ -1,9 +1,14 @@
 //! The plugin author's toolchain behind `berth keygen`, `berth wit` and
-//! `berth plugin pack|sign|verify|publish`: minisign key pairs; packing,
+//! `berth plugin new|build|pack|sign|verify|publish`: project templates
+//! ([`scaffold`]); building components; minisign key pairs; packing,
 //! signing and verifying a package ZIP with exactly the checks the server
 //! runs (the same package parser, permission check and
 //! [`signing`](crate::signing) code); the WIT files the server supports;
 //! publishing to an org's registry.
+
+pub mod scaffold;
+#[path = "../../../guests/artifacts/toolchain.rs"]
+mod toolchain;
 
 use crate::config::PackageLimits;
 use crate::package::{Package, build_zip};
@@ -114,6 +119,24 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
         Some(id) => Ok((id, format!("{}@{version}", manifest.name))),
         None => bail!("{} is not signed", file.display()),
     }
+}
+
+/// Builds the Rust plugin project in `dir` for wasm32-wasip2 (the rustup
+/// target, or Debian's rustc-web with `-Zbuild-std` where rustup lacks it)
+/// into `target_dir` (default `dir/target`); returns the folder holding the
+/// component — by default `dir/target/wasm32-wasip2/release/`, where `pack`
+/// finds it.
+pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let toolchain = toolchain::Toolchain::detect().map_err(anyhow::Error::msg)?;
+    let target = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
+    let status = toolchain
+        .cargo_build(dir, &target)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo could not build {}", dir.display());
+    }
+    Ok(target.join(toolchain::TARGET).join("release"))
 }
 
 /// The WIT files of the API this binary serves (`berth:plugin@0.1.0` and
@@ -294,7 +317,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (id, public, secret) = keygen(dir.path(), "test").unwrap();
         assert!(keygen(dir.path(), "again").is_err(), "keeps the secret key");
-        let manifest = include_str!("../../guests/hello/manifest.json");
+        let manifest = include_str!("../../../guests/hello/manifest.json");
         let zip = build_zip([
             ("manifest.json", manifest.as_bytes()),
             ("hello.wasm", berth_guests::HELLO_COMPONENT_BYTES),
@@ -322,7 +345,7 @@ mod tests {
     fn pack_is_deterministic_and_checks_like_an_upload() {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path();
-        let manifest = include_str!("../../guests/sales-widget/manifest.json");
+        let manifest = include_str!("../../../guests/sales-widget/manifest.json");
         std::fs::write(project.join("manifest.json"), manifest).unwrap();
         std::fs::create_dir_all(project.join("assets/img")).unwrap();
         std::fs::write(project.join("assets/widget.js"), "export default () => {};").unwrap();

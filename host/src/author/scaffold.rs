@@ -1,0 +1,289 @@
+//! `berth plugin new`: a ready plugin project for one kind — a Rust crate
+//! using wit-bindgen against the WIT files this berth serves (written into
+//! the project's `wit/`), a manifest declaring exactly the permissions the
+//! template uses, and a README telling the author how to build, pack, sign
+//! and publish it.
+
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+
+/// What a new plugin provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemplateKind {
+    /// HTTP routes (`route-plugin`).
+    Routes,
+    /// A third-party connector (`integration-plugin`).
+    Integration,
+    /// Module hooks (`hooks-plugin`).
+    Hooks,
+    /// UI contributions (`ui-plugin`).
+    Ui,
+}
+
+/// The language of a new plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// Rust with wit-bindgen.
+    Rust,
+    /// JavaScript with componentize-js (not yet available).
+    Js,
+}
+
+/// One kind's template: the world, manifest parts and the guest's code.
+struct Template {
+    kind: &'static str,
+    world: &'static str,
+    permissions: &'static str,
+    extra_manifest: &'static str,
+    code: &'static str,
+}
+
+const ROUTES: Template = Template {
+    kind: "routes",
+    world: "route-plugin",
+    permissions: r#"{ "routes": ["/"] }"#,
+    extra_manifest: "",
+    code: r#"use exports::wasi::http::incoming_handler::Guest;
+use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
+
+struct Plugin;
+
+impl Guest for Plugin {
+    /// `GET /` answers a greeting; everything else 404.
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let path = request.path_with_query().unwrap_or_default();
+        let (status, body) = match path.as_str() {
+            "/" => (200, "Hello from {{name}}!\n".to_owned()),
+            _ => (404, "not found\n".to_owned()),
+        };
+        let headers = Fields::from_list(&[("content-type".to_owned(), b"text/plain".to_vec())])
+            .expect("valid header");
+        let response = OutgoingResponse::new(headers);
+        response.set_status_code(status).expect("valid status");
+        let outgoing = response.body().expect("a body");
+        ResponseOutparam::set(response_out, Ok(response));
+        let stream = outgoing.write().expect("a stream");
+        stream.blocking_write_and_flush(body.as_bytes()).expect("writing");
+        drop(stream);
+        OutgoingBody::finish(outgoing, None).expect("finishing");
+    }
+}
+"#,
+};
+
+const HOOKS: Template = Template {
+    kind: "hooks",
+    world: "hooks-plugin",
+    permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
+    extra_manifest: "",
+    code: r#"use berth::plugin::modules::{subscribe, HookSubscription};
+use berth::plugin::types::PluginError;
+use exports::berth::plugin::hooks::{self, HookCall, HookOutcome};
+use exports::berth::plugin::lifecycle;
+
+struct Plugin;
+
+impl lifecycle::Guest for Plugin {
+    /// Subscribes to the built-in contacts module's `before-create` hook.
+    fn on_activate() -> Result<(), PluginError> {
+        let hook = HookSubscription { module: "contacts".into(), hook: "before-create".into() };
+        subscribe(&hook).map_err(|e| PluginError { code: "subscribe".into(), message: format!("{e:?}") })
+    }
+}
+
+impl hooks::Guest for Plugin {
+    /// Lets every contact through unchanged; return `Transform` or `Veto` to change that.
+    fn handle(_call: HookCall) -> Result<HookOutcome, PluginError> {
+        Ok(HookOutcome::Proceed)
+    }
+}
+"#,
+};
+
+const INTEGRATION: Template = Template {
+    kind: "integration",
+    world: "integration-plugin",
+    permissions: "{}",
+    extra_manifest: "",
+    code: r##"use berth::plugin::types::PluginError;
+use exports::berth::plugin::integration::{self, Action, Connector, Event};
+use exports::berth::plugin::lifecycle;
+
+struct Plugin;
+
+impl lifecycle::Guest for Plugin {
+    fn on_activate() -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+impl integration::Guest for Plugin {
+    /// What the connector offers: one `ping` action.
+    fn describe() -> Connector {
+        Connector {
+            name: "{{name}}".into(),
+            description: "A connector made with berth plugin new".into(),
+            config_schema: r#"{"type":"object"}"#.into(),
+            actions: vec![Action {
+                name: "ping".into(),
+                description: "Answers pong".into(),
+                input_schema: r#"{"type":"object"}"#.into(),
+                output_schema: r#"{"type":"object"}"#.into(),
+            }],
+        }
+    }
+
+    fn invoke(action: String, _input: String) -> Result<String, PluginError> {
+        match action.as_str() {
+            "ping" => Ok(r#"{"pong":true}"#.into()),
+            _ => Err(PluginError { code: "unknown_action".into(), message: action }),
+        }
+    }
+
+    fn on_event(_event: Event) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+"##,
+};
+
+const UI: Template = Template {
+    kind: "ui",
+    world: "ui-plugin",
+    permissions: r#"{ "ui": { "slots": ["dashboard.widgets"] } }"#,
+    extra_manifest: r#",
+  "assets": "assets""#,
+    code: r#"use exports::berth::plugin::ui::{Guest, SlotComponent, UiContributions};
+
+struct Plugin;
+
+impl Guest for Plugin {
+    /// A dashboard widget rendered by `assets/widget.js`.
+    fn contributions() -> UiContributions {
+        UiContributions {
+            pages: Vec::new(),
+            components: vec![SlotComponent {
+                slot: "dashboard.widgets".into(),
+                name: "hello".into(),
+                entry: "widget.js".into(),
+                data_route: None,
+            }],
+            theme: Vec::new(),
+        }
+    }
+}
+"#,
+};
+
+const WIDGET_JS: &str = r#"// The console imports this module and calls its default export with the
+// element to render into.
+export default function mount(element, { org }) {
+  element.textContent = `Hello from {{name}} in ${org}!`;
+}
+"#;
+
+const README: &str = r#"# {{name}}
+
+A berth {{kind}} plugin, made with `berth plugin new`. The WIT files in
+`wit/` are the API of the berth that made it (`berth wit --out wit` refreshes
+them); `manifest.json` declares the permissions the code uses.
+
+```sh
+berth plugin build .                         # the component, for wasm32-wasip2
+berth plugin pack .                          # {{name}}-0.1.0.zip, checked like an upload
+berth keygen --out ~/.berth-keys             # once: berth.pub + berth.key
+berth plugin sign {{name}}-0.1.0.zip --key ~/.berth-keys/berth.key
+berth plugin publish {{name}}-0.1.0.zip --org ORG --server URL --token TOKEN
+```
+
+Then, in the org: `POST /api/v1/orgs/ORG/plugins {"name": "{{name}}", "version": "^0.1"}`
+and `POST /api/v1/orgs/ORG/plugins/{{name}}/activate`.
+"#;
+
+const CARGO_TOML: &str = r#"[package]
+name = "{{name}}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+wit-bindgen = "0.61"
+
+[profile.release]
+opt-level = "s"
+lto = true
+codegen-units = 1
+panic = "abort"
+strip = true
+
+# A project of its own, even inside another workspace.
+[workspace]
+"#;
+
+/// Creates the project `parent/name`; returns its folder.
+pub fn new(
+    parent: &Path,
+    name: &str,
+    kind: TemplateKind,
+    language: Language,
+) -> anyhow::Result<PathBuf> {
+    crate::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
+    if language == Language::Js {
+        bail!("JavaScript templates (componentize-js) are not available yet; use --lang rust");
+    }
+    let template = match kind {
+        TemplateKind::Routes => ROUTES,
+        TemplateKind::Integration => INTEGRATION,
+        TemplateKind::Hooks => HOOKS,
+        TemplateKind::Ui => UI,
+    };
+    let dir = parent.join(name);
+    if dir.exists() {
+        bail!("{} already exists", dir.display());
+    }
+    let crate_name = name.replace('-', "_");
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{kind}}", template.kind)
+    };
+    let manifest = format!(
+        r#"{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "description": "A {kind} plugin made with berth plugin new",
+  "kinds": ["{kind}"],
+  "component": "{crate_name}.wasm",
+  "api": "0.1.0"{extra},
+  "permissions": {permissions}
+}}
+"#,
+        kind = template.kind,
+        extra = template.extra_manifest,
+        permissions = template.permissions,
+    );
+    let code = format!(
+        "//! {name}: a berth {kind} plugin.\n\nwit_bindgen::generate!({{\n    path: \"wit\",\n    world: \"berth:plugin/{world}\",\n    generate_all,\n}});\n\n{code}\nexport!(Plugin);\n",
+        kind = template.kind,
+        world = template.world,
+        code = fill(template.code),
+    );
+    let mut files: Vec<(PathBuf, String)> = vec![
+        (dir.join("Cargo.toml"), fill(CARGO_TOML)),
+        (dir.join("manifest.json"), manifest),
+        (dir.join("README.md"), fill(README)),
+        (dir.join(".gitignore"), "target/\n*.zip\n".to_owned()),
+        (dir.join("src/lib.rs"), code),
+    ];
+    if kind == TemplateKind::Ui {
+        files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
+    }
+    for (path, text) in files {
+        std::fs::create_dir_all(path.parent().expect("inside the project"))?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    super::wit(Some(&dir.join("wit")))?;
+    Ok(dir)
+}
