@@ -1,5 +1,7 @@
-//! Fresh-instance-per-request cost of the `hello` plugin, in process, against
-//! a native Rust handler doing the same work in the same run.
+//! Fresh-instance-per-request cost of the `hello` plugin (Rust) and its
+//! JavaScript twin `js-hello` (componentize-js), in process, against a
+//! native Rust handler doing the same work in the same run; and each
+//! component's cold start: first load (compile) and load from the cache.
 //!
 //! Each iteration builds a request, lets the handler answer it and reads the
 //! whole response body. For the plugin that includes creating a `Store`,
@@ -15,7 +17,7 @@ use berth::metrics::Metrics;
 use berth::modules::Modules;
 use berth::package::Kind;
 use berth::plugin_files::PluginFiles;
-use berth::router::RouteTable;
+use berth::router::{MountedPlugin, RouteTable};
 use berth::runtime::{HostServices, Runtime, build_linker};
 use berth_storage::{ArtifactCache, Registry};
 use bytes::Bytes;
@@ -50,6 +52,37 @@ fn native_hello(request: Request<Empty<Bytes>>) -> Response<Full<Bytes>> {
         .expect("valid response")
 }
 
+/// Grants from a guest's manifest.
+fn permissions(manifest: &str) -> berth::package::manifest::Permissions {
+    serde_json::from_str(manifest)
+        .map(|manifest: serde_json::Value| manifest["permissions"].clone())
+        .and_then(serde_json::from_value)
+        .expect("the guest's permissions")
+}
+
+/// One request to `mounted`, the whole body read.
+async fn call(runtime: &Runtime, mounted: &MountedPlugin) -> Bytes {
+    let response = runtime
+        .handle(mounted, request())
+        .await
+        .expect("plugin answers");
+    read_ok(response).await
+}
+
+/// The body of a 200 response.
+async fn read_ok<B: hyper::body::Body>(response: Response<B>) -> Bytes
+where
+    B::Error: std::fmt::Debug,
+{
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
+
 fn bench(c: &mut Criterion) {
     // One thread, as a server worker runs a connection and its guest task.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -60,10 +93,10 @@ fn bench(c: &mut Criterion) {
     let engine = build_engine(&limits).expect("engine");
     let linker = build_linker(&engine).expect("linker");
     let cache_dir = tempfile::tempdir().expect("temp dir");
-    let loader = Loader::new(engine, linker, ArtifactCache::new(cache_dir.path()));
-    let plugin = loader
-        .load(berth_guests::HELLO_COMPONENT_BYTES, &[Kind::Routes])
-        .expect("hello loads");
+    let new_loader = |dir: &std::path::Path| {
+        Loader::new(engine.clone(), linker.clone(), ArtifactCache::new(dir))
+    };
+    let loader = new_loader(cache_dir.path());
     let registry =
         Arc::new(Registry::open(&cache_dir.path().join("registry.redb")).expect("registry"));
     let services = HostServices {
@@ -72,47 +105,66 @@ fn bench(c: &mut Criterion) {
         outbound: Arc::default(),
         modules: Arc::new(Modules::new(registry)),
     };
-    let runtime = Runtime::new(limits, services);
+    let runtime = Runtime::new(limits.clone(), services);
     let routes = RouteTable::new(Arc::new(Metrics::default()));
-    let grants = serde_json::from_str(include_str!("../guests/hello/manifest.json"))
-        .map(|manifest: serde_json::Value| manifest["permissions"].clone())
-        .and_then(serde_json::from_value)
-        .expect("hello's permissions");
-    routes.mount("bench", "hello", plugin, grants);
-    let mounted = routes.resolve("bench", "hello").expect("mounted");
+    let guests = [
+        (
+            "hello",
+            berth_guests::HELLO_COMPONENT_BYTES,
+            include_str!("../guests/hello/manifest.json"),
+        ),
+        (
+            "js-hello",
+            berth_guests::JS_HELLO_COMPONENT_BYTES,
+            include_str!("../guests/js-hello/manifest.json"),
+        ),
+    ];
+    for (name, bytes, manifest) in guests {
+        let plugin = loader
+            .load(bytes, &[Kind::Routes])
+            .expect("the guest loads");
+        routes.mount("bench", name, plugin, permissions(manifest));
+    }
+    let hello = routes.resolve("bench", "hello").expect("mounted");
+    let js = routes.resolve("bench", "js-hello").expect("mounted");
 
     let mut group = c.benchmark_group("hello_request");
     group.bench_function("wasm_fresh_instance", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let response = runtime
-                    .handle(&mounted, request())
-                    .await
-                    .expect("plugin answers");
-                assert_eq!(response.status(), StatusCode::OK);
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
-            })
-        })
+        b.iter(|| rt.block_on(call(&runtime, &hello)))
+    });
+    group.bench_function("js_fresh_instance", |b| {
+        b.iter(|| rt.block_on(call(&runtime, &js)))
     });
     group.bench_function("native_handler", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let response = native_hello(request());
-                assert_eq!(response.status(), StatusCode::OK);
-                response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes()
-            })
-        })
+        b.iter(|| rt.block_on(read_ok(native_hello(request()))))
     });
+    group.finish();
+
+    // Cold start: the first load of a component (compile with Cranelift,
+    // write the precompiled artifact), and a load after a restart (the
+    // artifact from the cache), each with a fresh loader.
+    let mut group = c.benchmark_group("cold_start");
+    group.sample_size(10);
+    for (name, bytes, _) in guests {
+        group.bench_function(format!("{name}_first_load"), |b| {
+            b.iter_batched(
+                || tempfile::tempdir().expect("temp dir"),
+                |dir| {
+                    new_loader(dir.path())
+                        .load(bytes, &[Kind::Routes])
+                        .map(drop)
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("{name}_load_from_cache"), |b| {
+            b.iter(|| {
+                new_loader(cache_dir.path())
+                    .load(bytes, &[Kind::Routes])
+                    .map(drop)
+            })
+        });
+    }
     group.finish();
 }
 

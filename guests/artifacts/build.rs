@@ -1,6 +1,7 @@
-//! Build step: compiles every guest plugin in `guests/` to a wasm32-wasip2
-//! component and writes `$OUT_DIR/components.rs`, which names each one
-//! (`HELLO_COMPONENT` = path, `HELLO_COMPONENT_BYTES` = contents).
+//! Build step: compiles every guest plugin in `guests/` to a component —
+//! Rust crates for wasm32-wasip2, JavaScript guests (a `package.json`)
+//! with componentize-js — and writes `$OUT_DIR/components.rs`, which names
+//! each one (`HELLO_COMPONENT` = path, `HELLO_COMPONENT_BYTES` = contents).
 //!
 //! Toolchain: the rustup toolchain when it has the `wasm32-wasip2` target;
 //! otherwise Debian's `rustc-web` with `-Zbuild-std` (see
@@ -15,6 +16,7 @@ use std::env;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use toolchain::{TARGET, Toolchain};
 /// The first eight bytes of every component binary: magic, version 0x0d, layer 1.
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
@@ -51,11 +53,26 @@ fn main() {
     );
 
     let out_dir = target_dir.join(TARGET).join("release");
+    let mut built: Vec<(String, PathBuf)> = guests
+        .iter()
+        .map(|guest| {
+            let wasm = out_dir.join(format!("{}.wasm", guest.replace('-', "_")));
+            (guest.clone(), wasm)
+        })
+        .collect();
+    for guest in js_guests(guests_dir) {
+        println!(
+            "cargo:rerun-if-changed={}",
+            guests_dir.join(&guest).display()
+        );
+        let wasm = build_js_guest(&guests_dir.join(&guest), &repo.join("wit"), &target_dir);
+        built.push((guest, wasm));
+    }
+    built.sort();
     let mut generated = String::new();
     let mut all = String::new();
-    for guest in &guests {
-        let wasm = out_dir.join(format!("{}.wasm", guest.replace('-', "_")));
-        check_is_component(&wasm);
+    for (guest, wasm) in &built {
+        check_is_component(wasm);
         let constant = guest.to_uppercase().replace('-', "_");
         let path = wasm.display();
         writeln!(
@@ -90,6 +107,81 @@ fn guest_crates(guests_dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// The JavaScript guests: every directory of `guests/` with a `package.json`.
+fn js_guests(guests_dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(guests_dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", guests_dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let name = path.file_name()?.to_str()?.to_owned();
+            path.join("package.json").is_file().then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Builds the JavaScript guest in `dir` with its `npm run build`
+/// (componentize-js), after `npm ci` when its dependencies are stale.
+/// Its WIT is its own `wit/` plus berth's WASI deps relabelled 0.2.10, the
+/// version componentize-js 0.23's engine implements (berth links any
+/// 0.2.x). Returns the component's path.
+fn build_js_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
+    let name = dir.file_name().expect("a guest folder").to_string_lossy();
+    let installed = dir.join("node_modules/.package-lock.json");
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&installed) < modified(&dir.join("package-lock.json")) {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir));
+    }
+    let js_wit = target_dir.join("js-wit").join(&*name);
+    let _ = fs::remove_dir_all(&js_wit);
+    copy_wit(&dir.join("wit"), &js_wit, false);
+    copy_wit(&wit.join("deps"), &js_wit.join("deps"), true);
+    let out = target_dir
+        .join("js")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    fs::create_dir_all(out.parent().expect("a folder")).expect("creating the js output folder");
+    run(Command::new("npm")
+        .args(["run", "--silent", "build"])
+        .env("BERTH_WIT", &js_wit)
+        .env("BERTH_OUT", &out)
+        .current_dir(dir));
+    out
+}
+
+/// Copies the `.wit` files under `from` to `to`; with `relabel`, WASI
+/// 0.2.11/0.2.12 versions become 0.2.10.
+fn copy_wit(from: &Path, to: &Path, relabel: bool) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display())) {
+        let path = entry.expect("a directory entry").path();
+        let target = to.join(path.file_name().expect("a name"));
+        if path.is_dir() {
+            copy_wit(&path, &target, relabel);
+        } else if path.extension().is_some_and(|e| e == "wit") {
+            let mut text = fs::read_to_string(&path).expect("reading a WIT file");
+            if relabel {
+                text = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
+            }
+            fs::write(&target, text).expect("writing a WIT file");
+        }
+    }
+}
+
+fn run(command: &mut Command) {
+    let status = command.status().unwrap_or_else(|e| {
+        panic!(
+            "running {command:?}: {e} — JavaScript guests need Node.js and npm (scripts/setup.sh)"
+        )
+    });
+    assert!(
+        status.success(),
+        "building a JavaScript guest failed: {command:?}"
+    );
 }
 
 /// Fails the build unless `wasm` is a component binary.

@@ -2,7 +2,7 @@
 //! CLI: `plugin new` (every kind) → `plugin build` → `plugin pack` →
 //! `keygen` + `plugin sign` → `plugin publish` → install by range in an org
 //! that requires signatures → activate → call the route. The other kinds'
-//! templates are installed and shown to work too.
+//! templates, and the JavaScript one, are installed and shown to work too.
 
 use crate::support::{Server, admin_token};
 use std::path::Path;
@@ -154,4 +154,18 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
     assert_eq!(ui["slots"]["dashboard.widgets"][0]["plugin"], "panel");
     let widget = server.get("/o/plain/ui/panel/widget.js");
     assert!(widget.body.contains("Hello from panel"), "{widget:?}");
+
+    // A JavaScript route plugin, through the same commands.
+    let dir = work.path().to_str().unwrap();
+    berth(&["plugin", "new", "js-greeter", "--lang", "js", "--dir", dir]);
+    let project = work.path().join("js-greeter");
+    berth(&["plugin", "build", project.to_str().unwrap()]);
+    let packed = berth(&["plugin", "pack", project.to_str().unwrap()]);
+    let package = std::fs::read(packed.trim().rsplit(": ").next().unwrap()).unwrap();
+    server.install_active("plain", &package);
+    let greeting = server.get("/o/plain/p/js-greeter/");
+    assert_eq!(
+        (greeting.status, greeting.body.as_str()),
+        (200, "Hello from js-greeter!\n")
+    );
 }

@@ -111,3 +111,21 @@ fn an_unusable_data_directory_is_a_clear_startup_error() {
         "error does not name the path:\n{stderr}"
     );
 }
+
+#[test]
+fn a_javascript_plugin_is_packed_installed_and_served_like_a_rust_one() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("js-hello"));
+    let root = server.get("/o/acme/p/js-hello/");
+    assert_eq!(
+        (root.status, root.body.as_str()),
+        (200, "Hello from JavaScript!\n")
+    );
+    let echo = server.get("/o/acme/p/js-hello/echo/hi?x=1").json();
+    assert_eq!(
+        echo,
+        serde_json::json!({ "param": "hi", "path": "/echo/hi?x=1" })
+    );
+    assert_eq!(server.get("/o/acme/p/js-hello/nope").status, 404);
+}

@@ -121,12 +121,16 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
     }
 }
 
-/// Builds the Rust plugin project in `dir` for wasm32-wasip2 (the rustup
+/// Builds the plugin project in `dir`: JavaScript ones with their npm
+/// build (see `build_js`); Rust ones for wasm32-wasip2 (the rustup
 /// target, or Debian's rustc-web with `-Zbuild-std` where rustup lacks it)
 /// into `target_dir` (default `dir/target`); returns the folder holding the
 /// component — by default `dir/target/wasm32-wasip2/release/`, where `pack`
 /// finds it.
 pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if dir.join("package.json").is_file() {
+        return build_js(dir);
+    }
     let toolchain = toolchain::Toolchain::detect().map_err(anyhow::Error::msg)?;
     let target = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
     let status = toolchain
@@ -137,6 +141,28 @@ pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
         bail!("cargo could not build {}", dir.display());
     }
     Ok(target.join(toolchain::TARGET).join("release"))
+}
+
+/// Builds a JavaScript plugin project (`package.json`): `npm install` when
+/// it has no `node_modules`, then its `npm run build` (componentize-js),
+/// which writes the component into `dir`.
+fn build_js(dir: &Path) -> anyhow::Result<PathBuf> {
+    let npm = |args: &[&str]| -> anyhow::Result<()> {
+        let status = std::process::Command::new("npm")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .context("running npm (JavaScript plugins need Node.js and npm)")?;
+        if !status.success() {
+            bail!("npm {} failed in {}", args.join(" "), dir.display());
+        }
+        Ok(())
+    };
+    if !dir.join("node_modules").is_dir() {
+        npm(&["install", "--no-audit", "--no-fund"])?;
+    }
+    npm(&["run", "build"])?;
+    Ok(dir.to_path_buf())
 }
 
 /// The WIT files of the API this binary serves (`berth:plugin@0.1.0` and

@@ -25,7 +25,7 @@ pub enum TemplateKind {
 pub enum Language {
     /// Rust with wit-bindgen.
     Rust,
-    /// JavaScript with componentize-js (not yet available).
+    /// JavaScript with componentize-js (routes only, for now).
     Js,
 }
 
@@ -232,7 +232,10 @@ pub fn new(
 ) -> anyhow::Result<PathBuf> {
     crate::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
     if language == Language::Js {
-        bail!("JavaScript templates (componentize-js) are not available yet; use --lang rust");
+        if kind != TemplateKind::Routes {
+            bail!("JavaScript templates offer --kind routes for now; use --lang rust for {kind:?}");
+        }
+        return new_js(parent, name);
     }
     let template = match kind {
         TemplateKind::Routes => ROUTES,
@@ -240,11 +243,7 @@ pub fn new(
         TemplateKind::Hooks => HOOKS,
         TemplateKind::Ui => UI,
     };
-    let dir = parent.join(name);
-    if dir.exists() {
-        bail!("{} already exists", dir.display());
-    }
-    let crate_name = name.replace('-', "_");
+    let (dir, crate_name) = project_dir(parent, name)?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{kind}}", template.kind)
@@ -280,10 +279,99 @@ pub fn new(
     if kind == TemplateKind::Ui {
         files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
     }
+    write_files(&files)?;
+    super::wit(Some(&dir.join("wit")))?;
+    Ok(dir)
+}
+
+/// The new project's folder (which must not exist yet) and crate name.
+fn project_dir(parent: &Path, name: &str) -> anyhow::Result<(PathBuf, String)> {
+    let dir = parent.join(name);
+    if dir.exists() {
+        bail!("{} already exists", dir.display());
+    }
+    Ok((dir, name.replace('-', "_")))
+}
+
+fn write_files(files: &[(PathBuf, String)]) -> anyhow::Result<()> {
     for (path, text) in files {
         std::fs::create_dir_all(path.parent().expect("inside the project"))?;
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    super::wit(Some(&dir.join("wit")))?;
+    Ok(())
+}
+
+const JS_PACKAGE: &str = r#"{
+  "name": "{{name}}",
+  "private": true,
+  "type": "module",
+  "scripts": {
+    "build": "componentize-js plugin.js --wit wit --world-name example:{{name}}/plugin --disable http -o {{crate}}.wasm"
+  },
+  "devDependencies": {
+    "@bytecodealliance/componentize-js": "0.23.0"
+  }
+}
+"#;
+
+const JS_PLUGIN: &str = r#"// {{name}}: a berth route plugin in JavaScript. componentize-js turns this
+// fetch-event handler into the component's wasi:http/incoming-handler.
+addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (url.pathname === "/") {
+    event.respondWith(new Response("Hello from {{name}}!\n", { headers: { "content-type": "text/plain" } }));
+  } else {
+    event.respondWith(new Response("not found\n", { status: 404 }));
+  }
+});
+"#;
+
+const JS_WORLD: &str = r#"package example:{{name}};
+
+/// A route plugin. componentize-js 0.23 implements wasi:http 0.2.10, so the
+/// WASI files in deps/ are berth's relabelled 0.2.10; berth links any 0.2.x.
+world plugin {
+    include wasi:http/proxy@0.2.10;
+}
+"#;
+
+/// A JavaScript route plugin project (componentize-js).
+fn new_js(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let (dir, crate_name) = project_dir(parent, name)?;
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{crate}}", &crate_name)
+            .replace("{{kind}}", "routes (JavaScript)")
+    };
+    let manifest = format!(
+        r#"{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "description": "A JavaScript route plugin made with berth plugin new",
+  "kinds": ["routes"],
+  "component": "{crate_name}.wasm",
+  "api": "0.1.0",
+  "permissions": {{ "routes": ["/"] }}
+}}
+"#
+    );
+    let mut files: Vec<(PathBuf, String)> = vec![
+        (dir.join("package.json"), fill(JS_PACKAGE)),
+        (dir.join("plugin.js"), fill(JS_PLUGIN)),
+        (dir.join("manifest.json"), manifest),
+        (dir.join("README.md"), fill(README)),
+        (
+            dir.join(".gitignore"),
+            "node_modules/\n*.wasm\n*.zip\n".to_owned(),
+        ),
+        (dir.join("wit/world.wit"), fill(JS_WORLD)),
+    ];
+    for (path, text) in crate::wit_files::WIT_FILES {
+        if path.starts_with("deps/") && path.ends_with(".wit") {
+            let relabelled = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
+            files.push((dir.join("wit").join(path), relabelled));
+        }
+    }
+    write_files(&files)?;
     Ok(dir)
 }
