@@ -168,4 +168,20 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
         (greeting.status, greeting.body.as_str()),
         (200, "Hello from js-greeter!\n")
     );
+
+    // A JavaScript hooks plugin (sharing the first project's npm install).
+    berth(&[
+        "plugin", "new", "js-stamp", "--kind", "hooks", "--lang", "js", "--dir", dir,
+    ]);
+    let hooks = work.path().join("js-stamp");
+    std::os::unix::fs::symlink(project.join("node_modules"), hooks.join("node_modules")).unwrap();
+    berth(&["plugin", "build", hooks.to_str().unwrap()]);
+    let packed = berth(&["plugin", "pack", hooks.to_str().unwrap()]);
+    let package = std::fs::read(packed.trim().rsplit(": ").next().unwrap()).unwrap();
+    server.install_active("plain", &package);
+    let vetoed = server.post_json(
+        "/o/plain/api/contacts",
+        serde_json::json!({ "name": "js-stamp-veto" }),
+    );
+    assert_eq!(vetoed.error_code(), "vetoed", "{vetoed:?}");
 }

@@ -25,7 +25,7 @@ pub enum TemplateKind {
 pub enum Language {
     /// Rust with wit-bindgen.
     Rust,
-    /// JavaScript with componentize-js (routes only, for now).
+    /// JavaScript with componentize-js.
     Js,
 }
 
@@ -232,10 +232,7 @@ pub fn new(
 ) -> anyhow::Result<PathBuf> {
     crate::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
     if language == Language::Js {
-        if kind != TemplateKind::Routes {
-            bail!("JavaScript templates offer --kind routes for now; use --lang rust for {kind:?}");
-        }
-        return new_js(parent, name);
+        return new_js(parent, name, kind);
     }
     let template = match kind {
         TemplateKind::Routes => ROUTES,
@@ -314,7 +311,20 @@ const JS_PACKAGE: &str = r#"{
 }
 "#;
 
-const JS_PLUGIN: &str = r#"// {{name}}: a berth route plugin in JavaScript. componentize-js turns this
+/// One kind's JavaScript template: the world's body, the manifest's
+/// permissions (and extra fields), and `plugin.js`.
+struct JsTemplate {
+    world: &'static str,
+    permissions: &'static str,
+    extra_manifest: &'static str,
+    code: &'static str,
+}
+
+const JS_ROUTES: JsTemplate = JsTemplate {
+    world: "    include wasi:http/proxy@0.2.10;",
+    permissions: r#"{ "routes": ["/"] }"#,
+    extra_manifest: "",
+    code: r#"// {{name}}: a berth route plugin in JavaScript. componentize-js turns this
 // fetch-event handler into the component's wasi:http/incoming-handler.
 addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
@@ -324,53 +334,151 @@ addEventListener("fetch", (event) => {
     event.respondWith(new Response("not found\n", { status: 404 }));
   }
 });
-"#;
+"#,
+};
 
-const JS_WORLD: &str = r#"package example:{{name}};
+const JS_HOOKS: JsTemplate = JsTemplate {
+    world: "    import berth:plugin/modules@0.1.0;\n    export berth:plugin/hooks@0.1.0;\n    export berth:plugin/lifecycle@0.1.0;",
+    permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
+    extra_manifest: "",
+    code: r#"// {{name}}: a berth hooks plugin in JavaScript.
+import { subscribe } from "berth:plugin/modules@0.1.0";
 
-/// A route plugin. componentize-js 0.23 implements wasi:http 0.2.10, so the
-/// WASI files in deps/ are berth's relabelled 0.2.10; berth links any 0.2.x.
-world plugin {
-    include wasi:http/proxy@0.2.10;
-}
-"#;
+export const lifecycle = {
+  // Subscribes to the built-in contacts module's before-create hook.
+  onActivate() {
+    subscribe({ module: "contacts", hook: "before-create" });
+  },
+};
 
-/// A JavaScript route plugin project (componentize-js).
-fn new_js(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
+export const hooks = {
+  // Lets every contact through; return { tag: "transform", val: json } or
+  // { tag: "veto", val: reason } to change that.
+  handle(call) {
+    const record = JSON.parse(call.payload);
+    if ((record.name ?? "").includes("{{name}}-veto")) {
+      return { tag: "veto", val: "refused by {{name}}" };
+    }
+    return { tag: "proceed" };
+  },
+};
+"#,
+};
+
+const JS_INTEGRATION: JsTemplate = JsTemplate {
+    world: "    export berth:plugin/integration@0.1.0;\n    export berth:plugin/lifecycle@0.1.0;",
+    permissions: "{}",
+    extra_manifest: "",
+    code: r#"// {{name}}: a berth integration connector in JavaScript.
+export const lifecycle = {
+  onActivate() {},
+};
+
+export const integration = {
+  // What the connector offers: one `ping` action.
+  describe() {
+    return {
+      name: "{{name}}",
+      description: "A connector made with berth plugin new",
+      configSchema: JSON.stringify({ type: "object" }),
+      actions: [
+        {
+          name: "ping",
+          description: "Answers pong",
+          inputSchema: JSON.stringify({ type: "object" }),
+          outputSchema: JSON.stringify({ type: "object" }),
+        },
+      ],
+    };
+  },
+  invoke(action, input) {
+    return JSON.stringify({ pong: true, action });
+  },
+  onEvent(event) {},
+};
+"#,
+};
+
+const JS_UI: JsTemplate = JsTemplate {
+    world: "    export berth:plugin/ui@0.1.0;",
+    permissions: r#"{ "ui": { "slots": ["dashboard.widgets"] } }"#,
+    extra_manifest: r#",
+  "assets": "assets""#,
+    code: r#"// {{name}}: a berth UI plugin in JavaScript: a dashboard widget
+// rendered by assets/widget.js.
+export const ui = {
+  contributions() {
+    return {
+      pages: [],
+      components: [{ slot: "dashboard.widgets", name: "hello", entry: "widget.js", dataRoute: undefined }],
+      theme: [],
+    };
+  },
+};
+"#,
+};
+
+/// A JavaScript project (componentize-js) of `kind`. Its WIT: a world of
+/// its own in `wit/world.wit` importing and exporting only what the code
+/// uses (componentize-js imports everything its world names), with berth's
+/// package and WASI in `wit/deps/`, relabelled wasi 0.2.10 — the version
+/// componentize-js 0.23's engine implements (berth links any 0.2.x).
+fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathBuf> {
+    let template = match kind {
+        TemplateKind::Routes => JS_ROUTES,
+        TemplateKind::Hooks => JS_HOOKS,
+        TemplateKind::Integration => JS_INTEGRATION,
+        TemplateKind::Ui => JS_UI,
+    };
+    let kind_name = format!("{kind:?}").to_lowercase();
     let (dir, crate_name) = project_dir(parent, name)?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{crate}}", &crate_name)
-            .replace("{{kind}}", "routes (JavaScript)")
+            .replace("{{kind}}", &format!("{kind_name} (JavaScript)"))
     };
     let manifest = format!(
         r#"{{
   "name": "{name}",
   "version": "0.1.0",
-  "description": "A JavaScript route plugin made with berth plugin new",
-  "kinds": ["routes"],
+  "description": "A JavaScript {kind_name} plugin made with berth plugin new",
+  "kinds": ["{kind_name}"],
   "component": "{crate_name}.wasm",
-  "api": "0.1.0",
-  "permissions": {{ "routes": ["/"] }}
+  "api": "0.1.0"{extra},
+  "permissions": {permissions}
 }}
-"#
+"#,
+        extra = template.extra_manifest,
+        permissions = template.permissions,
+    );
+    let world = format!(
+        "package example:{name};\n\n/// What this plugin imports and exports.\nworld plugin {{\n{}\n}}\n",
+        template.world
     );
     let mut files: Vec<(PathBuf, String)> = vec![
         (dir.join("package.json"), fill(JS_PACKAGE)),
-        (dir.join("plugin.js"), fill(JS_PLUGIN)),
+        (dir.join("plugin.js"), fill(template.code)),
         (dir.join("manifest.json"), manifest),
         (dir.join("README.md"), fill(README)),
         (
             dir.join(".gitignore"),
             "node_modules/\n*.wasm\n*.zip\n".to_owned(),
         ),
-        (dir.join("wit/world.wit"), fill(JS_WORLD)),
+        (dir.join("wit/world.wit"), world),
     ];
+    if kind == TemplateKind::Ui {
+        files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
+    }
     for (path, text) in crate::wit_files::WIT_FILES {
-        if path.starts_with("deps/") && path.ends_with(".wit") {
-            let relabelled = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
-            files.push((dir.join("wit").join(path), relabelled));
+        if !path.ends_with(".wit") {
+            continue;
         }
+        let target = match path.strip_prefix("deps/") {
+            Some(wasi) => dir.join("wit/deps").join(wasi),
+            None => dir.join("wit/deps/berth").join(path),
+        };
+        let relabelled = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
+        files.push((target, relabelled));
     }
     write_files(&files)?;
     Ok(dir)
