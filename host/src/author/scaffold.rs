@@ -306,7 +306,8 @@ const JS_PACKAGE: &str = r#"{
     "build": "componentize-js plugin.js --wit wit --world-name example:{{name}}/plugin --disable http -o {{crate}}.wasm"
   },
   "devDependencies": {
-    "@bytecodealliance/componentize-js": "0.23.0"
+    "@bytecodealliance/componentize-js": "0.23.0",
+    "@bytecodealliance/preview2-shim": "0.25.0"
   }
 }
 "#;
