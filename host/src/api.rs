@@ -311,8 +311,8 @@ impl Api {
         name: &str,
     ) -> Result<Option<serde_json::Value>, ApiError> {
         let (org, name) = (org.to_owned(), name.to_owned());
-        let callable = self.run(move |l| l.callable(&org, &name)).await?;
-        match callable.filter(|m| m.plugin.exports.integration.is_some()) {
+        let describable = self.run(move |l| l.describable(&org, &name)).await?;
+        match describable.filter(|m| m.plugin.exports.integration.is_some()) {
             Some(mounted) => Ok(Some(
                 self.integrations.describe(&mounted).await?.config_schema,
             )),

@@ -229,16 +229,16 @@ impl App {
                         ),
                     ),
                 })?;
+        if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
+            discard(request.into_body()).await;
+            return Err(refusal);
+        }
         if mounted.plugin.exports.http.is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "plugin_not_found",
                 format!("plugin `{}` serves no HTTP routes", tenant.plugin),
             ));
-        }
-        if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
-            discard(request.into_body()).await;
-            return Err(refusal);
         }
         let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
         if !route_granted(&mounted.grants.routes, plugin_path) {

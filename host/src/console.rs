@@ -4,7 +4,7 @@
 //! talks to the management API with the org-admin token it signs in with.
 
 use crate::error::ApiError;
-use crate::ui::assets::{content_type, is_head, static_response};
+use crate::ui::assets::{CONTENT_SECURITY_POLICY, content_type, is_head, static_response};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -32,5 +32,6 @@ pub fn handle<B>(request: &Request<B>) -> Result<Response<HyperOutgoingBody>, Ap
         content_type(file),
         request.headers(),
         head,
+        CONTENT_SECURITY_POLICY,
     ))
 }

@@ -249,19 +249,16 @@ pub fn check_config(schema: &Value, config: &PluginConfig) -> Result<(), String>
         .collect();
     let problems: Vec<String> = validator
         .iter_errors(&Value::Object(merged))
-        .map(|error| {
-            let keyword = error
-                .schema_path()
-                .as_str()
-                .rsplit('/')
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            match keyword.as_str() {
-                // Names the missing key, which is no secret.
-                "required" => error.to_string(),
-                _ => format!("`{}` does not satisfy `{keyword}`", error.instance_path()),
+        .map(|error| match error.kind() {
+            // Names the missing key, which is no secret.
+            jsonschema::error::ValidationErrorKind::Required { property } => {
+                format!("{property} is required")
             }
+            kind => format!(
+                "`{}` does not satisfy `{}`",
+                error.instance_path(),
+                kind.keyword()
+            ),
         })
         .collect();
     if problems.is_empty() {

@@ -161,7 +161,11 @@ pub fn verify(
         });
     }
     let actual = SignedList::of(files, name, version);
-    let mut differences: Vec<String> = Vec::new();
+    let mut differences: Vec<String> = files
+        .keys()
+        .filter(|p| p.starts_with(SIGNATURE_DIR) && *p != LIST_PATH && *p != SIGNATURE_PATH)
+        .map(|path| format!("`{path}` was added"))
+        .collect();
     for (path, digest) in &actual.files {
         match signed.files.get(path) {
             None => differences.push(format!("`{path}` was added")),
@@ -223,6 +227,11 @@ mod tests {
         added.insert("extra.js".into(), b"x".to_vec());
         assert!(
             matches!(verify(&added, "hello", "1.0.0", &trusted), Err(SignatureError::Mismatch(m)) if m.contains("added"))
+        );
+        let mut hidden = good.clone();
+        hidden.insert("signature/payload.js".into(), b"x".to_vec());
+        assert!(
+            matches!(verify(&hidden, "hello", "1.0.0", &trusted), Err(SignatureError::Mismatch(m)) if m.contains("payload.js"))
         );
         let mut removed = good.clone();
         removed.remove("hello.wasm");

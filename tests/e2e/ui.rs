@@ -10,7 +10,7 @@ use serde_json::json;
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; \
-                   frame-ancestors 'self'";
+                   frame-ancestors 'self'; sandbox allow-scripts";
 
 fn ui_manifest(server: &Server) -> serde_json::Value {
     let reply = server.get("/o/acme/ui/manifest.json");

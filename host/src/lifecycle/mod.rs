@@ -376,7 +376,9 @@ impl Lifecycle {
                 .live
                 .tenant_keys
                 .set(&org.name, stored_tenant_key(&org)?);
-            lifecycle.resume_org(&org.name)?;
+            if let Err(e) = lifecycle.resume_org(&org.name) {
+                tracing::error!(org = org.name, "org's plugins could not be started: {e}");
+            }
         }
         Ok(lifecycle)
     }
@@ -524,12 +526,15 @@ impl Lifecycle {
     ) -> Result<Installation, LifecycleError> {
         self.require_org(org)?;
         let package = Package::parse(zip, &self.limits)?;
-        let signed_by = self.check_signature(org, &package)?;
+        // Before anything is compiled or written.
+        self.check_signature(org, &package)?;
         check_permissions(&package)?;
         let loaded = self.check_component(&package)?;
         let manifest = &package.manifest;
 
         let _writer = self.lock();
+        // Again under the lock: a key removed or a policy set meanwhile counts.
+        let signed_by = self.check_signature(org, &package)?;
         let previous = self.registry.read()?.installation(org, &manifest.name)?;
         if let Some(previous) = &previous {
             let installed = semver::Version::parse(&previous.version).ok();
@@ -560,14 +565,20 @@ impl Lifecycle {
         };
         let (installation, edges) =
             new_record(org, &package, previous.as_ref(), state, signed_by, at);
-        // An active plugin's new version registers anew before it commits.
+        self.store_files(&package, zip)?;
+        // An active plugin's new version registers anew (and gathers its UI
+        // from the files just stored) before it commits.
         let starting = if state == PluginState::Active {
-            self.start(vec![(installation.clone(), loaded)])?
+            match self.start(vec![(installation.clone(), loaded)]) {
+                Ok(starting) => starting,
+                Err(e) => {
+                    self.remove_files_if_unreferenced(&package.digest.to_hex());
+                    return Err(e);
+                }
+            }
         } else {
             Vec::new()
         };
-
-        self.store_files(&package, zip)?;
 
         let action = if previous.is_some() {
             "upgrade"
@@ -694,16 +705,21 @@ impl Lifecycle {
         Ok(self.org_graph(org)?.view())
     }
 
-    /// The installed plugin, loaded and ready to call with what the org
-    /// granted it (or, never activated, what it declares) — not serving.
+    /// The installed plugin, loaded and ready for metadata calls (such as
+    /// `integration.describe`) — not serving, and granted **nothing**: a
+    /// plugin that was never activated has been granted nothing yet.
     /// `None` for an asset-only plugin.
-    pub fn callable(&self, org: &str, name: &str) -> Result<Option<MountedPlugin>, LifecycleError> {
+    pub fn describable(
+        &self,
+        org: &str,
+        name: &str,
+    ) -> Result<Option<MountedPlugin>, LifecycleError> {
         let installation = self.require_installation(org, name)?;
         let Some(plugin) = self.load(&installation)? else {
             return Ok(None);
         };
-        let grants = granted_permissions(&installation)?;
-        Ok(Some(self.live.routes.detached(org, name, plugin, grants)))
+        let nothing = Permissions::default();
+        Ok(Some(self.live.routes.detached(org, name, plugin, nothing)))
     }
 
     /// What the org configured for a plugin (secrets by name only).

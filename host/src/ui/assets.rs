@@ -12,10 +12,19 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// The Content-Security-Policy of every UI answer.
+/// The Content-Security-Policy of the console's files.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+
+/// The Content-Security-Policy of plugin assets: the console's, plus a
+/// sandbox, so a plugin's HTML or SVG opened directly runs in an opaque
+/// origin and cannot reach the console's session or the API with it.
+/// (Scripts the console imports are not affected: a policy on a script
+/// response does not apply to the page importing it.)
+pub const PLUGIN_ASSET_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
+     base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-scripts";
 
 /// The media type served for a file, from its extension.
 pub fn content_type(path: &str) -> &'static str {
@@ -89,14 +98,15 @@ pub fn is_head(method: &Method, what: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// `bytes` served as `content_type` with the UI headers; 304 without a
-/// body when `request_headers` hold a matching `If-None-Match`, and no body
-/// for `HEAD`.
+/// `bytes` served as `content_type` with the UI headers and `policy` as
+/// the Content-Security-Policy; 304 without a body when `request_headers`
+/// hold a matching `If-None-Match`, and no body for `HEAD`.
 pub fn static_response(
     bytes: Bytes,
     content_type: &'static str,
     request_headers: &HeaderMap,
     head: bool,
+    policy: &'static str,
 ) -> Response<HyperOutgoingBody> {
     let etag = format!("\"{}\"", Digest::of(&bytes).to_hex());
     let not_modified = request_headers
@@ -123,7 +133,7 @@ pub fn static_response(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(policy),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -170,6 +180,7 @@ mod tests {
             content_type("a.css"),
             &HeaderMap::new(),
             false,
+            PLUGIN_ASSET_POLICY,
         );
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[header::ETAG].clone();
@@ -180,7 +191,7 @@ mod tests {
         );
         let mut revalidate = HeaderMap::new();
         revalidate.insert(header::IF_NONE_MATCH, etag);
-        let second = static_response(bytes, "text/css", &revalidate, false);
+        let second = static_response(bytes, "text/css", &revalidate, false, PLUGIN_ASSET_POLICY);
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
         assert!(
             second

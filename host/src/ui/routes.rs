@@ -3,7 +3,9 @@
 //! are public, like any static file: a browser loading a plugin's script
 //! cannot send credentials, so nothing secret belongs in assets.
 
-use super::assets::{content_type, decode_asset_path, is_head, static_response};
+use super::assets::{
+    PLUGIN_ASSET_POLICY, content_type, decode_asset_path, is_head, static_response,
+};
 use super::{UiTable, merged};
 use crate::error::ApiError;
 use bytes::Bytes;
@@ -96,6 +98,7 @@ pub async fn handle<B>(
         content_type,
         request.headers(),
         head,
+        PLUGIN_ASSET_POLICY,
     ))
 }
 
