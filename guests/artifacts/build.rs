@@ -9,8 +9,12 @@
 //! `scripts/setup.sh`. Guests share one target directory across host build
 //! profiles (`target/wasm-guests`), so debug and release reuse one build.
 
+#[path = "npm.rs"]
+mod npm;
 #[path = "toolchain.rs"]
 mod toolchain;
+#[path = "wasi_relabel.rs"]
+mod wasi_relabel;
 
 use std::env;
 use std::fmt::Write as _;
@@ -18,6 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use toolchain::{TARGET, Toolchain};
+use wasi_relabel::relabel_for_componentize_js;
 /// The first eight bytes of every component binary: magic, version 0x0d, layer 1.
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
 
@@ -130,13 +135,7 @@ fn js_guests(guests_dir: &Path) -> Vec<String> {
 /// 0.2.x). Returns the component's path.
 fn build_js_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
     let name = dir.file_name().expect("a guest folder").to_string_lossy();
-    let installed = dir.join("node_modules/.package-lock.json");
-    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-    if modified(&installed) < modified(&dir.join("package-lock.json")) {
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(dir));
-    }
+    npm::install_locked(dir);
     let js_wit = target_dir.join("js-wit").join(&*name);
     let _ = fs::remove_dir_all(&js_wit);
     copy_wit(&dir.join("wit"), &js_wit, false);
@@ -145,11 +144,13 @@ fn build_js_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
         .join("js")
         .join(format!("{}.wasm", name.replace('-', "_")));
     fs::create_dir_all(out.parent().expect("a folder")).expect("creating the js output folder");
-    run(Command::new("npm")
-        .args(["run", "--silent", "build"])
-        .env("BERTH_WIT", &js_wit)
-        .env("BERTH_OUT", &out)
-        .current_dir(dir));
+    npm::run(
+        Command::new("npm")
+            .args(["run", "--silent", "build"])
+            .env("BERTH_WIT", &js_wit)
+            .env("BERTH_OUT", &out)
+            .current_dir(dir),
+    );
     out
 }
 
@@ -165,23 +166,11 @@ fn copy_wit(from: &Path, to: &Path, relabel: bool) {
         } else if path.extension().is_some_and(|e| e == "wit") {
             let mut text = fs::read_to_string(&path).expect("reading a WIT file");
             if relabel {
-                text = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
+                text = relabel_for_componentize_js(&text);
             }
             fs::write(&target, text).expect("writing a WIT file");
         }
     }
-}
-
-fn run(command: &mut Command) {
-    let status = command.status().unwrap_or_else(|e| {
-        panic!(
-            "running {command:?}: {e} — JavaScript guests need Node.js and npm (scripts/setup.sh)"
-        )
-    });
-    assert!(
-        status.success(),
-        "building a JavaScript guest failed: {command:?}"
-    );
 }
 
 /// Fails the build unless `wasm` is a component binary.

@@ -3,6 +3,9 @@
 //! writes `$OUT_DIR/console_files.rs`, which embeds every built file as
 //! `FILES: &[(path, bytes)]`. Needs Node.js and npm (`scripts/setup.sh`).
 
+#[path = "../../guests/artifacts/npm.rs"]
+mod npm;
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -16,19 +19,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.join(input).display());
     }
 
-    let installed = dir.join("node_modules/.package-lock.json");
-    let lock = dir.join("package-lock.json");
-    if modified(&installed) < modified(&lock) {
-        run(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir));
-    }
+    npm::install_locked(&dir);
     let built = out.join("console");
-    run(Command::new("node")
-        .arg(dir.join("node_modules/vite/bin/vite.js"))
-        .arg("build")
-        .env("BERTH_CONSOLE_OUT", &built)
-        .current_dir(&dir));
+    npm::run(
+        Command::new("node")
+            .arg(dir.join("node_modules/vite/bin/vite.js"))
+            .arg("build")
+            .env("BERTH_CONSOLE_OUT", &built)
+            .current_dir(&dir),
+    );
 
     let mut files = Vec::new();
     collect(&built, &built, &mut files);
@@ -42,18 +41,6 @@ fn main() {
     }
     generated.push_str("];\n");
     fs::write(out.join("console_files.rs"), generated).expect("writing console_files.rs");
-}
-
-/// When `path` was last modified (`None` if it does not exist).
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-fn run(command: &mut Command) {
-    let status = command.status().unwrap_or_else(|e| {
-        panic!("running {command:?}: {e} — the console needs Node.js and npm; run scripts/setup.sh")
-    });
-    assert!(status.success(), "building the console failed: {command:?}");
 }
 
 /// Every file under `dir`, as (path relative to `root`, absolute path).

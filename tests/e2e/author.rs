@@ -4,35 +4,19 @@
 //! that requires signatures → activate → call the route. The other kinds'
 //! templates, and the JavaScript one, are installed and shown to work too.
 
-use crate::support::{Server, admin_token};
+use crate::support::{Server, admin_token, berth_cli};
 use std::path::Path;
-use std::process::Command;
-
-/// Runs the `berth` CLI with `args`; returns its stdout (panics on failure).
-fn berth(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .output()
-        .expect("running berth");
-    assert!(
-        output.status.success(),
-        "berth {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 /// `plugin new` + `plugin build` + `plugin pack` for `name` of `kind`;
 /// returns the package path.
 fn make_plugin(work: &Path, name: &str, kind: &str) -> String {
     let dir = work.to_str().unwrap();
-    berth(&["plugin", "new", name, "--kind", kind, "--dir", dir]);
+    berth_cli(&["plugin", "new", name, "--kind", kind, "--dir", dir]);
     let project = work.join(name);
     // One target directory for every project, so the standard library
     // and wit-bindgen are built once.
     let target = work.join("target");
-    let built = berth(&[
+    let built = berth_cli(&[
         "plugin",
         "build",
         project.to_str().unwrap(),
@@ -41,7 +25,7 @@ fn make_plugin(work: &Path, name: &str, kind: &str) -> String {
     ]);
     let folder = built.trim().strip_prefix("built into ").unwrap();
     let component = Path::new(folder).join(format!("{}.wasm", name.replace('-', "_")));
-    let packed = berth(&[
+    let packed = berth_cli(&[
         "plugin",
         "pack",
         project.to_str().unwrap(),
@@ -56,9 +40,9 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
     let work = tempfile::tempdir().unwrap();
     let greeter = make_plugin(work.path(), "greeter", "routes");
     let keys = work.path().join("keys");
-    berth(&["keygen", "--out", keys.to_str().unwrap()]);
+    berth_cli(&["keygen", "--out", keys.to_str().unwrap()]);
     let secret = keys.join("berth.key");
-    berth(&[
+    berth_cli(&[
         "plugin",
         "sign",
         &greeter,
@@ -66,7 +50,7 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
         secret.to_str().unwrap(),
     ]);
     let public = keys.join("berth.pub");
-    berth(&[
+    berth_cli(&[
         "plugin",
         "verify",
         &greeter,
@@ -93,7 +77,7 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
         .as_str()
         .unwrap()
         .to_owned();
-    berth(&[
+    berth_cli(&[
         "plugin",
         "publish",
         &greeter,
@@ -157,10 +141,10 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
 
     // A JavaScript route plugin, through the same commands.
     let dir = work.path().to_str().unwrap();
-    berth(&["plugin", "new", "js-greeter", "--lang", "js", "--dir", dir]);
+    berth_cli(&["plugin", "new", "js-greeter", "--lang", "js", "--dir", dir]);
     let project = work.path().join("js-greeter");
-    berth(&["plugin", "build", project.to_str().unwrap()]);
-    let packed = berth(&["plugin", "pack", project.to_str().unwrap()]);
+    berth_cli(&["plugin", "build", project.to_str().unwrap()]);
+    let packed = berth_cli(&["plugin", "pack", project.to_str().unwrap()]);
     let package = std::fs::read(packed.trim().rsplit(": ").next().unwrap()).unwrap();
     server.install_active("plain", &package);
     let greeting = server.get("/o/plain/p/js-greeter/");
@@ -170,13 +154,13 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
     );
 
     // A JavaScript hooks plugin (sharing the first project's npm install).
-    berth(&[
+    berth_cli(&[
         "plugin", "new", "js-stamp", "--kind", "hooks", "--lang", "js", "--dir", dir,
     ]);
     let hooks = work.path().join("js-stamp");
     std::os::unix::fs::symlink(project.join("node_modules"), hooks.join("node_modules")).unwrap();
-    berth(&["plugin", "build", hooks.to_str().unwrap()]);
-    let packed = berth(&["plugin", "pack", hooks.to_str().unwrap()]);
+    berth_cli(&["plugin", "build", hooks.to_str().unwrap()]);
+    let packed = berth_cli(&["plugin", "pack", hooks.to_str().unwrap()]);
     let package = std::fs::read(packed.trim().rsplit(": ").next().unwrap()).unwrap();
     server.install_active("plain", &package);
     let vetoed = server.post_json(

@@ -6,25 +6,11 @@
 //! and recording the signer of a good one, also when installed by range
 //! from its registry.
 
-use crate::support::{Server, admin_token, files_under, guest_package};
+use crate::support::{Server, admin_token, berth_cli, files_under, guest_package};
 use berth::config::PackageLimits;
 use berth::package::{Files, Package, build_zip};
 use std::path::Path;
 use std::process::Command;
-
-/// Runs the `berth` CLI with `args`; returns its stdout (panics on failure).
-fn berth(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .output()
-        .expect("running berth");
-    assert!(
-        output.status.success(),
-        "berth {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
 
 fn files_of(zip: &[u8]) -> Files {
     Package::parse(zip, &PackageLimits::default())
@@ -38,7 +24,7 @@ fn zip_of(files: &Files) -> Vec<u8> {
 
 /// Keys in `dir` made by `berth keygen`; returns the key id.
 fn keygen(dir: &Path) -> String {
-    let out = berth(&[
+    let out = berth_cli(&[
         "keygen",
         "--out",
         dir.to_str().unwrap(),
@@ -58,7 +44,7 @@ fn signed(zip: &[u8], keys: &Path, work: &Path) -> Vec<u8> {
     let (input, output) = (work.join("in.zip"), work.join("out.zip"));
     std::fs::write(&input, zip).unwrap();
     let key = keys.join("berth.key");
-    berth(&[
+    berth_cli(&[
         "plugin",
         "sign",
         input.to_str().unwrap(),
@@ -85,7 +71,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
     let good_path = work.path().join("good.zip");
     std::fs::write(&good_path, &good).unwrap();
     let public = trusted_dir.join("berth.pub");
-    let verified = berth(&[
+    let verified = berth_cli(&[
         "plugin",
         "verify",
         good_path.to_str().unwrap(),
@@ -253,7 +239,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
         .as_str()
         .unwrap()
         .to_owned();
-    let published = berth(&[
+    let published = berth_cli(&[
         "plugin",
         "publish",
         good_path.to_str().unwrap(),

@@ -309,6 +309,22 @@ pub fn berth_command(data: &Path, args: &[&str]) -> Command {
     command
 }
 
+/// Runs the `berth` CLI with `args` (not `serve`); returns its stdout,
+/// panicking with its output when it fails.
+pub fn berth_cli(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .output()
+        .expect("running berth");
+    assert!(
+        output.status.success(),
+        "berth {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("berth prints UTF-8")
+}
+
 /// Writes `toml` to a config file inside `dir` and returns its path.
 pub fn config_file(dir: &Path, toml: &str) -> PathBuf {
     let path = dir.join("berth.toml");

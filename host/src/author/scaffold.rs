@@ -4,8 +4,12 @@
 //! template uses, and a README telling the author how to build, pack, sign
 //! and publish it.
 
+#[path = "../../../guests/artifacts/wasi_relabel.rs"]
+mod wasi_relabel;
+
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
+use wasi_relabel::relabel_for_componentize_js;
 
 /// What a new plugin provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -20,6 +24,48 @@ pub enum TemplateKind {
     Ui,
 }
 
+impl TemplateKind {
+    /// The manifest's name for this kind.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Routes => "routes",
+            Self::Integration => "integration",
+            Self::Hooks => "hooks",
+            Self::Ui => "ui",
+        }
+    }
+}
+
+/// The manifest of a new plugin `name` of `kind`, described as
+/// `description`, with `extra` fields and `permissions` (JSON text).
+fn manifest(
+    name: &str,
+    kind: TemplateKind,
+    description: &str,
+    extra: &str,
+    permissions: &str,
+) -> String {
+    format!(
+        r#"{{
+  "name": "{name}",
+  "version": "0.1.0",
+  "description": "{description}",
+  "kinds": ["{kind}"],
+  "component": "{crate_name}.wasm",
+  "api": "0.1.0"{extra},
+  "permissions": {permissions}
+}}
+"#,
+        kind = kind.name(),
+        crate_name = crate_name(name),
+    )
+}
+
+/// The crate (and component file) name of plugin `name`.
+fn crate_name(name: &str) -> String {
+    name.replace('-', "_")
+}
+
 /// The language of a new plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Language {
@@ -31,7 +77,6 @@ pub enum Language {
 
 /// One kind's template: the world, manifest parts and the guest's code.
 struct Template {
-    kind: &'static str,
     world: &'static str,
     permissions: &'static str,
     extra_manifest: &'static str,
@@ -39,7 +84,6 @@ struct Template {
 }
 
 const ROUTES: Template = Template {
-    kind: "routes",
     world: "route-plugin",
     permissions: r#"{ "routes": ["/"] }"#,
     extra_manifest: "",
@@ -72,7 +116,6 @@ impl Guest for Plugin {
 };
 
 const HOOKS: Template = Template {
-    kind: "hooks",
     world: "hooks-plugin",
     permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
     extra_manifest: "",
@@ -101,7 +144,6 @@ impl hooks::Guest for Plugin {
 };
 
 const INTEGRATION: Template = Template {
-    kind: "integration",
     world: "integration-plugin",
     permissions: "{}",
     extra_manifest: "",
@@ -148,7 +190,6 @@ impl integration::Guest for Plugin {
 };
 
 const UI: Template = Template {
-    kind: "ui",
     world: "ui-plugin",
     permissions: r#"{ "ui": { "slots": ["dashboard.widgets"] } }"#,
     extra_manifest: r#",
@@ -240,29 +281,22 @@ pub fn new(
         TemplateKind::Hooks => HOOKS,
         TemplateKind::Ui => UI,
     };
-    let (dir, crate_name) = project_dir(parent, name)?;
+    let dir = project_dir(parent, name)?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
-            .replace("{{kind}}", template.kind)
+            .replace("{{kind}}", kind.name())
     };
-    let manifest = format!(
-        r#"{{
-  "name": "{name}",
-  "version": "0.1.0",
-  "description": "A {kind} plugin made with berth plugin new",
-  "kinds": ["{kind}"],
-  "component": "{crate_name}.wasm",
-  "api": "0.1.0"{extra},
-  "permissions": {permissions}
-}}
-"#,
-        kind = template.kind,
-        extra = template.extra_manifest,
-        permissions = template.permissions,
+    let description = format!("A {} plugin made with berth plugin new", kind.name());
+    let manifest = manifest(
+        name,
+        kind,
+        &description,
+        template.extra_manifest,
+        template.permissions,
     );
     let code = format!(
         "//! {name}: a berth {kind} plugin.\n\nwit_bindgen::generate!({{\n    path: \"wit\",\n    world: \"berth:plugin/{world}\",\n    generate_all,\n}});\n\n{code}\nexport!(Plugin);\n",
-        kind = template.kind,
+        kind = kind.name(),
         world = template.world,
         code = fill(template.code),
     );
@@ -281,13 +315,13 @@ pub fn new(
     Ok(dir)
 }
 
-/// The new project's folder (which must not exist yet) and crate name.
-fn project_dir(parent: &Path, name: &str) -> anyhow::Result<(PathBuf, String)> {
+/// The new project's folder, which must not exist yet.
+fn project_dir(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = parent.join(name);
     if dir.exists() {
         bail!("{} already exists", dir.display());
     }
-    Ok((dir, name.replace('-', "_")))
+    Ok(dir)
 }
 
 fn write_files(files: &[(PathBuf, String)]) -> anyhow::Result<()> {
@@ -431,26 +465,20 @@ fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathB
         TemplateKind::Integration => JS_INTEGRATION,
         TemplateKind::Ui => JS_UI,
     };
-    let kind_name = format!("{kind:?}").to_lowercase();
-    let (dir, crate_name) = project_dir(parent, name)?;
+    let kind_name = kind.name();
+    let dir = project_dir(parent, name)?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
-            .replace("{{crate}}", &crate_name)
+            .replace("{{crate}}", &crate_name(name))
             .replace("{{kind}}", &format!("{kind_name} (JavaScript)"))
     };
-    let manifest = format!(
-        r#"{{
-  "name": "{name}",
-  "version": "0.1.0",
-  "description": "A JavaScript {kind_name} plugin made with berth plugin new",
-  "kinds": ["{kind_name}"],
-  "component": "{crate_name}.wasm",
-  "api": "0.1.0"{extra},
-  "permissions": {permissions}
-}}
-"#,
-        extra = template.extra_manifest,
-        permissions = template.permissions,
+    let description = format!("A JavaScript {kind_name} plugin made with berth plugin new");
+    let manifest = manifest(
+        name,
+        kind,
+        &description,
+        template.extra_manifest,
+        template.permissions,
     );
     let world = format!(
         "package example:{name};\n\n/// What this plugin imports and exports.\nworld plugin {{\n{}\n}}\n",
@@ -478,8 +506,7 @@ fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathB
             Some(wasi) => dir.join("wit/deps").join(wasi),
             None => dir.join("wit/deps/berth").join(path),
         };
-        let relabelled = text.replace("0.2.12", "0.2.10").replace("0.2.11", "0.2.10");
-        files.push((target, relabelled));
+        files.push((target, relabel_for_componentize_js(text)));
     }
     write_files(&files)?;
     Ok(dir)
