@@ -19,6 +19,7 @@ use berth::package::Kind;
 use berth::plugin_files::PluginFiles;
 use berth::router::{MountedPlugin, RouteTable};
 use berth::runtime::{HostServices, Runtime, build_linker};
+use berth::scheduler::CpuScheduler;
 use berth_storage::{ArtifactCache, Registry};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -63,7 +64,7 @@ fn permissions(manifest: &str) -> berth::package::manifest::Permissions {
 /// One request to `mounted`, the whole body read.
 async fn call(runtime: &Runtime, mounted: &MountedPlugin) -> Bytes {
     let response = runtime
-        .handle(mounted, request())
+        .handle(mounted, request(), ())
         .await
         .expect("plugin answers");
     read_ok(response).await
@@ -105,7 +106,12 @@ fn bench(c: &mut Criterion) {
         outbound: Arc::default(),
         modules: Arc::new(Modules::new(registry)),
     };
-    let runtime = Runtime::new(limits.clone(), services);
+    let scheduler = Arc::new(CpuScheduler::new(
+        limits.run_slots(),
+        limits.epoch_tick(),
+        |_| 1,
+    ));
+    let runtime = Runtime::new(limits.clone(), services, scheduler);
     let routes = RouteTable::new(Arc::new(Metrics::default()));
     let guests = [
         (

@@ -6,11 +6,15 @@
 //! per active org. The same load then runs against a native hyper handler
 //! doing the same work, in its own process as berth is, and the ratio is printed. A last
 //! phase measures berth's latency at moderate load (few connections).
+//! With `--hostile`, it measures isolation instead (see `hostile.rs`).
 //!
 //! ```sh
 //! cargo build --release --bin berth
 //! cargo run --release -p berth-benches --bin berth-load -- --orgs 50 --plugins 2
+//! cargo run --release -p berth-benches --bin berth-load -- --hostile 2,12,64 --concurrency 8
 //! ```
+
+mod hostile;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -66,6 +70,11 @@ struct Args {
     /// Set each org's sustained requests per second (burst the same) before the load.
     #[arg(long)]
     org_rps: Option<u32>,
+    /// Instead of the phases above, measure isolation: an org spinning with
+    /// each of these numbers of concurrent CPU-bound requests beside an org
+    /// measured with `--concurrency` connections (e.g. `--hostile 2,12,64`).
+    #[arg(long, value_delimiter = ',')]
+    hostile: Vec<usize>,
     /// Internal: serve the native handler on a loopback port and print it
     /// (the baseline runs as its own process, as berth does).
     #[arg(long, hide = true)]
@@ -126,6 +135,9 @@ async fn main() -> anyhow::Result<()> {
             (Some(server), addr)
         }
     };
+    if !args.hostile.is_empty() {
+        return hostile::run(addr, &args).await;
+    }
     let baseline_rss = server.as_ref().map(ServerProcess::rss_kib);
     let paths = setup_tenants(addr, &args).await?;
     println!(

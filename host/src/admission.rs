@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -21,6 +22,16 @@ pub struct TenantLimits {
     pub requests_per_second: u32,
     /// Requests the org may start in a burst above the sustained rate.
     pub burst: u32,
+    /// The org's share of guest CPU relative to other busy orgs (an org of
+    /// weight 2 gets twice the CPU of an org of weight 1 when both want
+    /// more than they get). At least 1.
+    #[serde(default = "default_cpu_weight")]
+    pub cpu_weight: NonZeroU32,
+}
+
+/// The weight of an override that names none.
+fn default_cpu_weight() -> NonZeroU32 {
+    NonZeroU32::MIN
 }
 
 /// Why a request was not admitted.
@@ -177,6 +188,7 @@ mod tests {
             max_concurrent,
             requests_per_second,
             burst,
+            cpu_weight: NonZeroU32::MIN,
         }
     }
 

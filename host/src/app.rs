@@ -22,6 +22,7 @@ use crate::plugin_files::PluginFiles;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{HostServices, Runtime, build_linker};
+use crate::scheduler::CpuScheduler;
 use crate::tenant_keys::{self, TenantKeys};
 use crate::ui::UiTable;
 use crate::ui::routes::{self as ui_routes, UiPath};
@@ -105,6 +106,14 @@ impl App {
         let files = PluginFiles::new(settings.data.join("orgs"));
         let modules = Arc::new(Modules::new(registry.clone()));
         let ui = Arc::new(UiTable::default());
+        let scheduler = {
+            let admission = admission.clone();
+            Arc::new(CpuScheduler::new(
+                settings.limits.run_slots(),
+                settings.limits.epoch_tick(),
+                move |org| admission.limits(org).cpu_weight.get(),
+            ))
+        };
         let runtime = Runtime::new(
             settings.limits.clone(),
             HostServices {
@@ -113,6 +122,7 @@ impl App {
                 outbound: Arc::new(settings.outbound.clone()),
                 modules: modules.clone(),
             },
+            scheduler,
         );
         let lifecycle = Lifecycle::open(
             registry.clone(),
@@ -263,9 +273,11 @@ impl App {
                 format!("the request body exceeds the limit of {max_body} bytes"),
             ));
         }
-        let admitted = self.admission.admit(tenant.org).inspect_err(|_| {
+        // Held by the response body and by a guest still streaming it, so
+        // the org's slot is freed when both are done.
+        let admitted = Arc::new(self.admission.admit(tenant.org).inspect_err(|_| {
             self.metrics.rejected(tenant.org);
-        })?;
+        })?);
         let started = std::time::Instant::now();
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
@@ -275,7 +287,9 @@ impl App {
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;
-        let result = self.runtime.handle(&mounted, request).await;
+        let result = (self.runtime)
+            .handle(&mounted, request, admitted.clone())
+            .await;
         match result {
             Ok(response) => {
                 metrics.responded(response.status().as_u16(), started.elapsed());

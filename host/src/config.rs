@@ -7,6 +7,7 @@
 use crate::outbound::addresses::AllowedAddress;
 use serde::Deserialize;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,9 +86,18 @@ pub struct Limits {
     /// Wall-clock time for a whole plugin request, including time blocked
     /// in host calls, in milliseconds. Default 10000.
     pub request_timeout_ms: u64,
-    /// How often the engine's epoch advances, in milliseconds; the CPU
-    /// deadline is measured in these ticks. Default 10.
+    /// How often the engine's epoch advances, in milliseconds. At each tick
+    /// a running guest is checked against its CPU deadline and gives its
+    /// run slot back, so this is the longest slice one guest runs while
+    /// others wait. Default 2.
     pub epoch_tick_ms: u64,
+    /// Guests that may run at once (run slots shared fairly between orgs);
+    /// 0 means one per core. Fewer than the cores keeps the rest for the
+    /// server's own work (HTTP, TLS, the management API). Default 0.
+    pub cpu_slots: usize,
+    /// Each org's share of guest CPU relative to other busy orgs, unless
+    /// overridden per org (`cpu-weight` in the org's limits). Default 1.
+    pub cpu_weight_per_org: NonZeroU32,
     /// Most plugin requests one org may have in flight; more get 429.
     /// Overridable per org. Default 64.
     pub max_concurrent_per_org: u32,
@@ -105,7 +115,9 @@ impl Default for Limits {
             max_memory_bytes: 64 << 20,
             cpu_deadline_ms: 1000,
             request_timeout_ms: 10_000,
-            epoch_tick_ms: 10,
+            epoch_tick_ms: 2,
+            cpu_slots: 0,
+            cpu_weight_per_org: NonZeroU32::MIN,
             max_concurrent_per_org: 64,
             requests_per_second_per_org: 0,
             burst_per_org: 100,
@@ -119,11 +131,17 @@ impl Limits {
         Duration::from_millis(self.epoch_tick_ms.max(1))
     }
 
-    /// The CPU deadline expressed in epoch ticks (at least one).
-    pub fn cpu_deadline_ticks(&self) -> u64 {
-        self.cpu_deadline_ms
-            .div_ceil(self.epoch_tick_ms.max(1))
-            .max(1)
+    /// How many guests may run at once: `cpu-slots`, or one per core.
+    pub fn run_slots(&self) -> usize {
+        match self.cpu_slots {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            slots => slots,
+        }
+    }
+
+    /// The CPU time a request's guest code may use.
+    pub fn cpu_deadline(&self) -> Duration {
+        Duration::from_millis(self.cpu_deadline_ms)
     }
 
     /// The traffic limits every org gets unless overridden.
@@ -132,6 +150,7 @@ impl Limits {
             max_concurrent: self.max_concurrent_per_org,
             requests_per_second: self.requests_per_second_per_org,
             burst: self.burst_per_org,
+            cpu_weight: self.cpu_weight_per_org,
         }
     }
 
@@ -251,15 +270,5 @@ mod tests {
     #[test]
     fn unknown_toml_keys_are_rejected() {
         assert!(toml::from_str::<Settings>("lisen = '127.0.0.1:1'").is_err());
-    }
-
-    #[test]
-    fn cpu_deadline_rounds_up_to_whole_ticks() {
-        let limits = Limits {
-            cpu_deadline_ms: 25,
-            epoch_tick_ms: 10,
-            ..Limits::default()
-        };
-        assert_eq!(limits.cpu_deadline_ticks(), 3);
     }
 }

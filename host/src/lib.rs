@@ -7,6 +7,7 @@
 //! - [`engine`]: the wasmtime engine and epoch ticker;
 //! - [`loader`]: validate, compile/cache, pre-instantiate components;
 //! - [`runtime`]: a fresh store and instance per request, with limits;
+//!   [`scheduler`]: fair shares of guest CPU between orgs;
 //! - [`admission`]: per-org concurrency and rate limits (429);
 //!   [`bodies`]: body size caps and holding an admission until a response
 //!   is streamed;
@@ -62,6 +63,7 @@ pub mod plugin_files;
 pub mod resolver;
 pub mod router;
 pub mod runtime;
+pub mod scheduler;
 pub mod server;
 pub mod signing;
 pub mod tenant_keys;

@@ -2,9 +2,10 @@
 //!
 //! Per plugin (labels `org`, `plugin`): requests by status class, request
 //! latency to the response head, instantiation time, traps, CPU-deadline
-//! and wall-clock timeouts, live instances. Per org: requests refused by
-//! admission (429). Handles for a plugin are created once when it is
-//! mounted, so recording on the request path is a few atomic operations.
+//! and wall-clock timeouts, live instances, CPU seconds. Per org: requests
+//! refused by admission (429), CPU seconds. Handles for a plugin are
+//! created once when it is mounted, so recording on the request path is a
+//! few atomic operations.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -12,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Labels of per-plugin series.
@@ -51,7 +53,12 @@ pub struct Metrics {
     failures: Family<PluginKindLabels, Counter>,
     live_instances: Family<PluginLabels, Gauge>,
     rejected: Family<OrgLabels, Counter>,
+    plugin_cpu: Family<PluginLabels, CpuCounter>,
+    org_cpu: Family<OrgLabels, CpuCounter>,
 }
+
+/// Seconds of CPU, as a float counter.
+type CpuCounter = Counter<f64, AtomicU64>;
 
 /// Pre-resolved metric handles for one mounted plugin.
 #[derive(Clone)]
@@ -63,6 +70,8 @@ pub struct PluginMetrics {
     cpu_deadlines: Counter,
     timeouts: Counter,
     live_instances: Gauge,
+    plugin_cpu: CpuCounter,
+    org_cpu: CpuCounter,
 }
 
 /// Status classes counted per plugin.
@@ -79,6 +88,8 @@ impl Default for Metrics {
         let failures = Family::default();
         let live_instances = Family::default();
         let rejected = Family::default();
+        let plugin_cpu = Family::default();
+        let org_cpu = Family::default();
         registry.register(
             "plugin_requests",
             "Plugin requests answered, by status class (kind)",
@@ -109,6 +120,16 @@ impl Default for Metrics {
             "Requests refused with 429 by per-org admission",
             rejected.clone(),
         );
+        registry.register(
+            "plugin_cpu_seconds",
+            "CPU time the plugin's guest code used (the measure its CPU deadline is enforced on)",
+            plugin_cpu.clone(),
+        );
+        registry.register(
+            "org_cpu_seconds",
+            "CPU time the org's guest code used (the measure CPU is shared fairly by)",
+            org_cpu.clone(),
+        );
         Self {
             registry,
             requests,
@@ -117,6 +138,8 @@ impl Default for Metrics {
             failures,
             live_instances,
             rejected,
+            plugin_cpu,
+            org_cpu,
         }
     }
 }
@@ -141,6 +164,13 @@ impl Metrics {
             cpu_deadlines: handle(&self.failures, &kind("cpu_deadline")),
             timeouts: handle(&self.failures, &kind("timeout")),
             live_instances: handle(&self.live_instances, &labels),
+            plugin_cpu: handle(&self.plugin_cpu, &labels),
+            org_cpu: handle(
+                &self.org_cpu,
+                &OrgLabels {
+                    org: org.to_owned(),
+                },
+            ),
         }
     }
 
@@ -200,6 +230,12 @@ impl PluginMetrics {
     /// Counts a wall-clock timeout.
     pub fn timed_out(&self) {
         self.timeouts.inc();
+    }
+
+    /// Adds CPU time the plugin's guest used, to it and to its org.
+    pub fn used_cpu(&self, spent: Duration) {
+        self.plugin_cpu.inc_by(spent.as_secs_f64());
+        self.org_cpu.inc_by(spent.as_secs_f64());
     }
 
     /// Counts an instance as alive until the returned guard is dropped.

@@ -13,6 +13,7 @@ use crate::outbound::OutboundHooks;
 use crate::package::manifest::Permissions;
 use crate::plugin_files::PluginFiles;
 use crate::router::MountedPlugin;
+use crate::scheduler::{CpuMeter, CpuScheduler};
 use berth_storage::Registry;
 use bytes::Bytes;
 use hyper::body::Body;
@@ -21,7 +22,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use wasmtime::component::{Instance, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
+use wasmtime::{
+    Engine, PoolConcurrencyLimitError, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -51,8 +54,6 @@ pub struct PluginState {
     outbound: OutboundHooks,
     table: ResourceTable,
     limits: StoreLimits,
-    /// Epoch ticks in which guest code was running (the CPU-time measure).
-    cpu_ticks: u64,
     /// Whose request this is.
     pub identity: Arc<PluginIdentity>,
 }
@@ -104,7 +105,8 @@ pub enum InvokeError {
     /// The guest answered with a `wasi:http` error code instead of a response.
     #[error("plugin reported an error: {0}")]
     Guest(String),
-    /// The host could not set up the instance (e.g. the instance pool is exhausted).
+    /// The host could not set up the instance (e.g. the instance pool is
+    /// exhausted): the plugin is unavailable for now.
     #[error("could not start the plugin: {0}")]
     Setup(String),
 }
@@ -134,15 +136,17 @@ pub struct HostServices {
 pub struct Runtime {
     limits: Arc<Limits>,
     services: HostServices,
+    scheduler: Arc<CpuScheduler>,
 }
 
 impl Runtime {
     /// A runtime enforcing `limits` on every request, giving plugins the
-    /// `services` their grants allow.
-    pub fn new(limits: Limits, services: HostServices) -> Self {
+    /// `services` their grants allow, running guests on `scheduler`'s slots.
+    pub fn new(limits: Limits, services: HostServices, scheduler: Arc<CpuScheduler>) -> Self {
         Self {
             limits: Arc::new(limits),
             services,
+            scheduler,
         }
     }
 
@@ -151,10 +155,13 @@ impl Runtime {
     ///
     /// Returns once the guest has set the response head; the body keeps
     /// streaming from the guest, still bounded by the wall-clock limit.
-    pub async fn handle<B>(
+    /// `guard` (e.g. the org's admission) is kept until the guest has ended,
+    /// even if the client goes away while it streams.
+    pub async fn handle<B, G: Send + 'static>(
         &self,
         mounted: &MountedPlugin,
         request: http::Request<B>,
+        guard: G,
     ) -> Result<http::Response<HyperOutgoingBody>, InvokeError>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -162,7 +169,8 @@ impl Runtime {
     {
         let (plugin, metrics) = (&mounted.plugin, &mounted.metrics);
         let setup = |e: wasmtime::Error| InvokeError::Setup(format!("{e:#}"));
-        let mut store = self.new_store(mounted).map_err(setup)?;
+        let meter = Arc::new(CpuMeter::default());
+        let mut store = self.new_store(mounted, meter.clone()).map_err(setup)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()
@@ -178,8 +186,9 @@ impl Runtime {
         let plugin = plugin.clone();
         let deadline_ms = self.limits.cpu_deadline_ms;
         let timeout = self.limits.request_timeout();
+        let guest_metrics = metrics.clone();
         let metrics = metrics.clone();
-        let mut guest = Box::pin(tokio::time::timeout(timeout, async move {
+        let run = Box::pin(async move {
             let http = plugin
                 .exports
                 .http
@@ -194,7 +203,11 @@ impl Runtime {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, req, out)
                 .await
-        }));
+        });
+        let fair = self
+            .scheduler
+            .schedule(&mounted.identity.org, meter, guest_metrics, run);
+        let mut guest = Box::pin(tokio::time::timeout(timeout, fair));
 
         // Drive the guest on this task until it sets the response head or
         // finishes. Most guests finish within that first poll (the body sits
@@ -221,8 +234,12 @@ impl Runtime {
                         .await;
                 if running {
                     // Still streaming: let it finish on its own task, still
-                    // bounded by the wall-clock timeout.
-                    tokio::spawn(guest);
+                    // bounded by the wall-clock timeout, holding `guard`.
+                    tokio::spawn(async move {
+                        let outcome = guest.await;
+                        drop(guard);
+                        outcome
+                    });
                 }
                 (head, !running)
             }
@@ -251,19 +268,21 @@ impl Runtime {
         prepare: impl FnOnce(&mut PluginState),
         call: impl for<'a> FnOnce(&'a mut Store<PluginState>, Instance) -> GuestCall<'a, T> + Send,
     ) -> Result<T, InvokeError> {
+        let meter = Arc::new(CpuMeter::default());
         let mut store = self
-            .new_store(mounted)
+            .new_store(mounted, meter.clone())
             .map_err(|e| InvokeError::Setup(format!("{e:#}")))?;
         prepare(store.data_mut());
         let (plugin, metrics) = (&mounted.plugin, &mounted.metrics);
-        let outcome = tokio::time::timeout(self.limits.request_timeout(), async {
+        let run = Box::pin(async {
             let started = std::time::Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
             metrics.instantiated(started.elapsed());
             let _live = metrics.live_instance();
             call(&mut store, instance).await
-        })
-        .await;
+        });
+        let fair = (self.scheduler).schedule(&mounted.identity.org, meter, metrics.clone(), run);
+        let outcome = tokio::time::timeout(self.limits.request_timeout(), fair).await;
         match outcome {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => Err(classify_guest_error(e, self.limits.cpu_deadline_ms)),
@@ -271,7 +290,11 @@ impl Runtime {
         }
     }
 
-    fn new_store(&self, mounted: &MountedPlugin) -> wasmtime::Result<Store<PluginState>> {
+    fn new_store(
+        &self,
+        mounted: &MountedPlugin,
+        meter: Arc<CpuMeter>,
+    ) -> wasmtime::Result<Store<PluginState>> {
         let (plugin, identity, grants) = (&mounted.plugin, &mounted.identity, &mounted.grants);
         let mut wasi = WasiCtx::builder();
         self.services
@@ -293,26 +316,24 @@ impl Runtime {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.max_memory_bytes)
                 .build(),
-            cpu_ticks: 0,
             identity: identity.clone(),
         };
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
-        // The deadline callback runs only while guest code executes, at most
-        // once per epoch tick, so counting its calls measures CPU time at
-        // tick granularity; time blocked in host calls (sleeps, I/O) costs
-        // one tick at most and is bounded by the wall-clock timeout instead.
-        // Each tick also yields to the executor, so a spinning guest cannot
-        // hog its worker thread.
-        let budget = self.limits.cpu_deadline_ticks();
+        // The deadline callback runs while guest code executes, once per
+        // epoch tick. It checks the CPU time the scheduler measured (time
+        // blocked in host calls, such as sleeps, is not counted; the
+        // wall-clock timeout bounds it), and otherwise ends the poll: the
+        // guest goes to the back of the executor's queue and queues for its
+        // next run slot, so other tasks and other orgs' guests get their turn.
+        let budget = self.limits.cpu_deadline();
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut ctx| {
-            let state = ctx.data_mut();
-            state.cpu_ticks += 1;
-            Ok(if state.cpu_ticks >= budget {
+        store.epoch_deadline_callback(move |_| {
+            Ok(if meter.used() >= budget {
                 UpdateDeadline::Interrupt
             } else {
-                UpdateDeadline::Yield(1)
+                meter.preempt();
+                UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
             })
         });
         Ok(store)
@@ -321,6 +342,9 @@ impl Runtime {
 
 /// Maps a guest failure to what the client is told.
 fn classify_guest_error(error: wasmtime::Error, deadline_ms: u64) -> InvokeError {
+    if error.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+        return InvokeError::Setup(format!("{error:#}"));
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => InvokeError::CpuDeadline(deadline_ms),
         Some(trap) => InvokeError::Trap(trap.to_string()),

@@ -130,3 +130,87 @@ fn metrics_count_requests_failures_and_instantiations_per_plugin() {
         );
     }
 }
+
+#[test]
+fn many_spinning_requests_of_one_org_leave_the_other_org_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(
+        dir.path(),
+        "[limits]\ncpu-deadline-ms = 200\nrequest-timeout-ms = 20000\n",
+    );
+    let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
+    server.create_org("bad");
+    server.install_active("bad", &guest_package("faults"));
+    server.create_org("good");
+    server.install_active("good", &guest_package("hello"));
+    let spinners: Vec<_> = (0..12)
+        .map(|_| {
+            let url = format!("{}/o/bad/p/faults/spin", server.base);
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                let mut response = agent.get(&url).call().expect("spin request");
+                let status = response.status().as_u16();
+                (status, response.body_mut().read_to_string().unwrap())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..20 {
+        let ok = server.get("/o/good/p/hello/");
+        assert_eq!(ok.status, 200, "{ok:?}");
+    }
+    for spinner in spinners {
+        let (status, body) = spinner.join().unwrap();
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("plugin_cpu_deadline"), "{body}");
+    }
+    // Each spinner was charged its whole deadline, from the same measure.
+    let metrics = server.get("/metrics").body;
+    let bad_cpu = metric_value(&metrics, r#"berth_org_cpu_seconds_total{org="bad"}"#);
+    assert!(
+        (2.4..4.0).contains(&bad_cpu),
+        "bad used {bad_cpu} s\n{metrics}"
+    );
+    let good_cpu = metric_value(
+        &metrics,
+        r#"berth_plugin_cpu_seconds_total{org="good",plugin="hello"}"#,
+    );
+    assert!(good_cpu > 0.0 && good_cpu < 1.0, "good used {good_cpu} s");
+}
+
+#[test]
+fn a_full_instance_pool_answers_503_and_recovers() {
+    let server = Server::start(&["--no-demo", "--max-instances", "2"]);
+    server.create_org("bad");
+    server.install_active("bad", &guest_package("faults"));
+    server.create_org("good");
+    server.install_active("good", &guest_package("hello"));
+    let sleepers: Vec<_> = (0..2)
+        .map(|_| {
+            let url = format!("{}/o/bad/p/faults/sleep/1500", server.base);
+            std::thread::spawn(move || ureq::get(&url).call().map(|r| r.status().as_u16()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let full = server.get("/o/good/p/hello/");
+    assert_eq!(
+        (full.status, full.error_code().as_str()),
+        (503, "plugin_unavailable"),
+        "{full:?}"
+    );
+    for sleeper in sleepers {
+        assert_eq!(sleeper.join().unwrap().ok(), Some(200));
+    }
+    assert_eq!(server.get("/o/good/p/hello/").status, 200);
+}
+
+/// The value of the metric line starting with `series`.
+fn metric_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+}

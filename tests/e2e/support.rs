@@ -290,18 +290,16 @@ impl Drop for Server {
     }
 }
 
-/// A `berth serve` command on an ephemeral port with `data` as its data dir.
+/// A `berth serve` command on an ephemeral port with `data` as its data dir
+/// (and a small instance pool unless `args` size it).
 pub fn berth_command(data: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(["serve", "--listen", "127.0.0.1:0"]);
+    if !args.contains(&"--max-instances") {
+        command.args(["--max-instances", "20"]);
+    }
     command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-instances",
-            "20",
-            "--data",
-        ])
+        .arg("--data")
         .arg(data)
         .args(args)
         .env("BERTH_OPERATOR_TOKEN", OPERATOR_TOKEN)

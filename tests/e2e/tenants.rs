@@ -66,7 +66,9 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     let mut server = Server::start_in(data.path(), &["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("hello"));
-    let limits = serde_json::json!({ "max-concurrent": 10, "requests-per-second": 1, "burst": 3 });
+    let limits = serde_json::json!({
+        "max-concurrent": 10, "requests-per-second": 1, "burst": 3, "cpu-weight": 3
+    });
     assert_eq!(put_limits(&server, "acme", limits.clone()).json(), limits);
 
     let statuses = |server: &Server| -> Vec<u16> {
@@ -86,6 +88,7 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     // Clearing the override restores the defaults (no rate limit).
     let defaults = server.delete("/api/v1/orgs/acme/limits").json();
     assert_eq!(defaults["requests-per-second"], 0);
+    assert_eq!(defaults["cpu-weight"], 1);
     assert_eq!(statuses(&server), [200; 5]);
 }
 
@@ -98,6 +101,7 @@ fn malformed_limits_are_refused_and_change_nothing() {
         serde_json::json!({ "max-concurrent": -1, "requests-per-second": 0, "burst": 1 }),
         serde_json::json!({ "max-concurrent": 1 }),
         serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1, "x": 1 }),
+        serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1, "cpu-weight": 0 }),
     ] {
         let reply = put_limits(&server, "acme", bad);
         assert_eq!(
