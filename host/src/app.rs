@@ -10,6 +10,7 @@ use crate::console;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
+use crate::front_door::FrontDoor;
 use crate::grants::route_granted;
 use crate::integrations::Integrations;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
@@ -34,7 +35,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// berth's running state: the engine, the registry, the live routes.
 pub struct App {
     routes: Arc<RouteTable>,
-    admission: Arc<Admission>,
+    front_door: FrontDoor,
     tenant_keys: Arc<TenantKeys>,
     metrics: Arc<Metrics>,
     http: HttpLimits,
@@ -96,6 +97,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let routes = Arc::new(RouteTable::new(metrics.clone()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
+        let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
         let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
@@ -138,7 +140,7 @@ impl App {
             ui,
             hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),
             routes,
-            admission,
+            front_door,
             tenant_keys,
             metrics,
             http: settings.http.clone(),
@@ -207,9 +209,7 @@ impl App {
                 return Err(refusal);
             }
             // Module requests run hook plugins: admitted like plugin requests.
-            let _admitted = self.admission.admit(&target.org).inspect_err(|_| {
-                self.metrics.rejected(&target.org);
-            })?;
+            let _admitted = self.front_door.admit(&target.org)?;
             return module_routes::handle(&self.modules, &self.hooks, target, request).await;
         }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
@@ -263,9 +263,7 @@ impl App {
                 format!("the request body exceeds the limit of {max_body} bytes"),
             ));
         }
-        let admitted = self.admission.admit(tenant.org).inspect_err(|_| {
-            self.metrics.rejected(tenant.org);
-        })?;
+        let admitted = self.front_door.admit(tenant.org)?;
         let started = std::time::Instant::now();
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();

@@ -8,6 +8,7 @@
 //! - [`loader`]: validate, compile/cache, pre-instantiate components;
 //! - [`runtime`]: a fresh store and instance per request, with limits;
 //! - [`admission`]: per-org concurrency and rate limits (429);
+//!   [`front_door`]: every plugin instance admitted under them;
 //!   [`bodies`]: body size caps and holding an admission until a response
 //!   is streamed;
 //! - [`host_api`]: the `berth:plugin` host interfaces; [`outbound`]:
@@ -46,6 +47,7 @@ pub mod dependencies;
 pub mod engine;
 pub mod error;
 pub mod extensions;
+pub mod front_door;
 pub mod grants;
 pub mod host_api;
 pub mod ids;
