@@ -208,9 +208,11 @@ impl App {
                 discard(request.into_body()).await;
                 return Err(refusal);
             }
-            // Module requests run hook plugins: admitted like plugin requests.
-            let _admitted = self.front_door.admit(&target.org)?;
-            return module_routes::handle(&self.modules, &self.hooks, target, request).await;
+            // Module requests run hook plugins: admitted like plugin
+            // requests, and the slot is held until their `after-*` hooks end.
+            let admitted = self.front_door.admit(&target.org)?;
+            return module_routes::handle(&self.modules, &self.hooks, target, request, admitted)
+                .await;
         }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));

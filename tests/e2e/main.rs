@@ -12,6 +12,7 @@ mod crash;
 mod dependencies;
 mod faults;
 mod files;
+mod front_door;
 mod grants;
 mod hooks;
 mod http;

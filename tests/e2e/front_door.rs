@@ -1,0 +1,100 @@
+//! Every plugin instance goes through its org's front door: `after-*` hook
+//! deliveries hold the admission of the module request that fired them,
+//! so an org's slow hooks fill its own in-flight limit (429) and no other
+//! org's. Another org is measured alongside.
+
+use crate::support::{Reply, Server, guest_package};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Sets `org`'s in-flight limit to `max_concurrent` (no rate limit).
+fn limit_in_flight(server: &Server, org: &str, max_concurrent: u32) {
+    let limits =
+        json!({ "max-concurrent": max_concurrent, "requests-per-second": 0, "burst": 100 });
+    let set = server.put_json(&format!("/api/v1/orgs/{org}/limits"), limits);
+    assert_eq!(set.status, 200, "{set:?}");
+}
+
+fn assert_too_many_requests(reply: &Reply) {
+    assert_eq!(reply.status, 429, "{reply:?}");
+    assert_eq!(reply.error_code(), "too_many_requests", "{reply:?}");
+    assert_eq!(reply.header("retry-after"), "1", "{reply:?}");
+}
+
+/// Sends `send` until it is no longer refused with 429 (within 20 s) and
+/// returns that answer.
+fn once_admitted(send: impl Fn() -> Reply) -> Reply {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = send();
+        if reply.status != 429 || Instant::now() > deadline {
+            return reply;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of the series `name` with `labels` on `/metrics` (0 if absent).
+fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let metrics = server.get("/metrics").body;
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    metrics
+        .lines()
+        .find(|line| line.starts_with(name) && labels.iter().all(|l| line.contains(l.as_str())))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// 429s counted for `org`.
+fn rejected(server: &Server, org: &str) -> u64 {
+    metric(server, "berth_org_rejected_requests_total", &[("org", org)])
+}
+
+#[test]
+fn slow_after_hooks_hold_their_orgs_admission_and_spare_other_orgs() {
+    let server = Server::start(&["--no-demo"]);
+    for org in ["acme", "beta"] {
+        server.create_org(org);
+        server.install_active(org, &guest_package("contact-rules"));
+    }
+    limit_in_flight(&server, "acme", 2);
+
+    // A flood of writes whose after-create hook sleeps: the response does
+    // not wait for it, but its admission does, so the org's two slots stay
+    // taken and the rest of the flood is refused.
+    let flood = 8;
+    let barrier = std::sync::Barrier::new(flood);
+    let statuses: Vec<Reply> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..flood)
+            .map(|_| {
+                scope.spawn(|| {
+                    barrier.wait();
+                    let contact = json!({ "name": "after sleep 5000" });
+                    server.post_json("/o/acme/api/contacts", contact)
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let created = statuses.iter().filter(|r| r.status == 201).count();
+    assert_eq!(created, 2, "{statuses:?}");
+    for refused in statuses.iter().filter(|r| r.status != 201) {
+        assert_too_many_requests(refused);
+    }
+
+    // Meanwhile the other org is served in full, and this one still refused.
+    for n in 0..5 {
+        let other = server.post_json("/o/beta/api/contacts", json!({ "name": format!("B{n}") }));
+        assert_eq!(other.status, 201, "{other:?}");
+    }
+    assert_too_many_requests(&server.post_json("/o/acme/api/contacts", json!({ "name": "Ada" })));
+    assert_eq!(rejected(&server, "acme"), 7);
+    assert_eq!(rejected(&server, "beta"), 0);
+
+    // Once the hooks have finished, the org is admitted again.
+    let later =
+        once_admitted(|| server.post_json("/o/acme/api/contacts", json!({ "name": "Ada" })));
+    assert_eq!(later.status, 201, "{later:?}");
+    let listed = server.get("/o/acme/api/contacts").json();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
