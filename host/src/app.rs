@@ -96,8 +96,10 @@ impl App {
         );
         let metrics = Arc::new(Metrics::default());
         let routes = Arc::new(RouteTable::new(metrics.clone()));
-        let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
-        let front_door = FrontDoor::new(admission.clone(), metrics.clone());
+        let front_door = FrontDoor::new(
+            Arc::new(Admission::new(settings.limits.tenant_defaults())),
+            metrics.clone(),
+        );
         let tenant_keys = Arc::new(TenantKeys::default());
         let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
@@ -126,7 +128,7 @@ impl App {
                 modules: modules.clone(),
                 ui: ui.clone(),
                 runtime: runtime.clone(),
-                admission: admission.clone(),
+                front_door: front_door.clone(),
                 tenant_keys: tenant_keys.clone(),
             },
             settings.packages.clone(),

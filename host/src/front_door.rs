@@ -29,4 +29,9 @@ impl FrontDoor {
             .admit(org)
             .inspect_err(|_| self.metrics.rejected(org))
     }
+
+    /// The per-org limits it admits by.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
 }

@@ -1,7 +1,8 @@
 //! Every plugin instance goes through its org's front door: `after-*` hook
 //! deliveries hold the admission of the module request that fired them,
 //! so an org's slow hooks fill its own in-flight limit (429) and no other
-//! org's. Another org is measured alongside.
+//! org's; activations are admitted like requests. Another org is measured
+//! alongside.
 
 use crate::support::{Reply, Server, guest_package};
 use serde_json::json;
@@ -97,4 +98,30 @@ fn slow_after_hooks_hold_their_orgs_admission_and_spare_other_orgs() {
     assert_eq!(later.status, 201, "{later:?}");
     let listed = server.get("/o/acme/api/contacts").json();
     assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
+
+#[test]
+fn an_activation_refused_at_start_up_is_logged_and_berth_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), &["--no-demo"]);
+    for org in ["acme", "beta"] {
+        server.create_org(org);
+        server.install_active(org, &guest_package("contact-rules"));
+    }
+    // An org admitting nothing cannot run its plugins' on-activate when
+    // berth starts again: that is logged, and every other org is served.
+    limit_in_flight(&server, "acme", 0);
+    server.terminate();
+    let server = Server::start_in(dir.path(), &["--no-demo"]);
+    assert!(
+        server
+            .logs()
+            .contains("starting plugin `contact-rules` was refused"),
+        "{}",
+        server.logs()
+    );
+    let modules = server.get("/api/v1/orgs/acme/modules").json();
+    assert_eq!(modules.as_array().unwrap().len(), 2, "only the built-ins");
+    let vetoed = server.post_json("/o/beta/api/contacts", json!({ "name": "Spam" }));
+    assert_eq!(vetoed.status, 422, "{vetoed:?}");
 }

@@ -2,11 +2,13 @@
 //! of them (dependencies first) runs its `lifecycle.on-activate` in a fresh
 //! instance and registers its modules and hook subscriptions, and its UI
 //! contributions (manifest and `ui` export) are gathered and cut to its
-//! grant. A failure refuses the whole step, with nothing changed. After the
-//! commit the plugins serve and their registrations and UI go live;
-//! stopping a plugin removes all of it at once.
+//! grant. Those instances are admitted at the org's front door like any
+//! request. A failure (or a refusal) refuses the whole step, with nothing
+//! changed. After the commit the plugins serve and their registrations and
+//! UI go live; stopping a plugin removes all of it at once.
 
 use super::{Lifecycle, LifecycleError, granted_permissions, parse_digest, stored_manifest};
+use crate::admission::Admitted;
 use crate::host_api::Activation;
 use crate::loader::LoadedPlugin;
 use crate::modules::ModuleDescriptor;
@@ -44,6 +46,10 @@ impl Lifecycle {
                     plugin.clone(),
                     granted_permissions(&installation)?,
                 )),
+                None => None,
+            };
+            let _admitted = match &mounted {
+                Some(mounted) => self.admit(mounted)?,
                 None => None,
             };
             let contributions = match &mounted {
@@ -96,6 +102,22 @@ impl Lifecycle {
             activated_at: installation.activated_at.unwrap_or_default(),
             sequence: 0,
         }))
+    }
+
+    /// A slot at the org's front door for `mounted`'s `on-activate` and UI
+    /// `contributions()` (one after the other); `None` if it exports
+    /// neither, so no instance runs.
+    fn admit(&self, mounted: &MountedPlugin) -> Result<Option<Admitted>, LifecycleError> {
+        let exports = &mounted.plugin.exports;
+        if exports.lifecycle.is_none() && exports.ui.is_none() {
+            return Ok(None);
+        }
+        let identity = &mounted.identity;
+        let admitted = self.live.front_door.admit(&identity.org);
+        admitted.map(Some).map_err(|refusal| LifecycleError::Busy {
+            plugin: identity.plugin.clone(),
+            refusal,
+        })
     }
 
     fn on_activate(

@@ -15,10 +15,11 @@ mod signatures;
 pub use catalog::{RegistryInstall, RegistryListing};
 pub use signatures::SigningPolicy;
 
-use crate::admission::{Admission, TenantLimits};
+use crate::admission::{Refusal, TenantLimits};
 use crate::config::PackageLimits;
 use crate::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
 use crate::error::ApiError;
+use crate::front_door::FrontDoor;
 use crate::grants::not_covered;
 use crate::ids;
 use crate::integrations::check_config;
@@ -152,6 +153,15 @@ pub enum LifecycleError {
     /// Uninstalling an active plugin without force.
     #[error("`{0}` is active; deactivate it first or use ?force")]
     PluginActive(String),
+    /// The org is at its in-flight or rate limit, so the plugin's
+    /// `on-activate` or UI `contributions()` could not run.
+    #[error("starting plugin `{plugin}` was refused: {refusal}")]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// Which limit.
+        refusal: Refusal,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -162,6 +172,7 @@ impl From<LifecycleError> for ApiError {
         use LifecycleError as E;
         let (status, code) = match &error {
             E::Package(e) => return e.clone().into(),
+            E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
             E::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
             E::OrgNotFound(_) => (StatusCode::NOT_FOUND, "org_not_found"),
             E::OrgExists(_) => (StatusCode::CONFLICT, "org_exists"),
@@ -370,7 +381,8 @@ impl Lifecycle {
             lifecycle.live.routes.add_org(&org.name);
             lifecycle
                 .live
-                .admission
+                .front_door
+                .admission()
                 .set_override(&org.name, stored_limits(&org)?);
             lifecycle
                 .live
@@ -476,7 +488,7 @@ impl Lifecycle {
     /// The traffic limits in force for `org`.
     pub fn org_limits(&self, org: &str) -> Result<TenantLimits, LifecycleError> {
         self.require_org(org)?;
-        Ok(self.live.admission.limits(org))
+        Ok(self.live.front_door.admission().limits(org))
     }
 
     /// Overrides `org`'s traffic limits (`None` restores the defaults);
@@ -494,8 +506,9 @@ impl Lifecycle {
             record.limits = stored;
             Ok(())
         })?;
-        self.live.admission.set_override(org, limits);
-        Ok(self.live.admission.limits(org))
+        let admission = self.live.front_door.admission();
+        admission.set_override(org, limits);
+        Ok(admission.limits(org))
     }
 
     /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
@@ -1073,8 +1086,8 @@ pub struct LiveState {
     pub ui: Arc<UiTable>,
     /// Runs plugins' `lifecycle.on-activate`.
     pub runtime: Runtime,
-    /// Per-org traffic limits.
-    pub admission: Arc<Admission>,
+    /// Admits plugins' guests under per-org traffic limits, which it holds.
+    pub front_door: FrontDoor,
     /// Per-org tenant keys for plugin routes.
     pub tenant_keys: Arc<TenantKeys>,
 }
