@@ -137,7 +137,7 @@ impl App {
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;
         }
-        let integrations = Integrations::new(routes.clone(), runtime.clone());
+        let integrations = Integrations::new(routes.clone(), runtime.clone(), front_door.clone());
         let app = Self {
             ui,
             hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),

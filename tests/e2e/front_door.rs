@@ -1,10 +1,10 @@
 //! Every plugin instance goes through its org's front door: `after-*` hook
 //! deliveries hold the admission of the module request that fired them,
-//! so an org's slow hooks fill its own in-flight limit (429) and no other
-//! org's; activations are admitted like requests. Another org is measured
-//! alongside.
+//! integration calls and activations are admitted like requests (429 when
+//! the org is at its limit), and a connector's `describe` runs once per
+//! activation, not once per action. Another org is measured alongside.
 
-use crate::support::{Reply, Server, guest_package};
+use crate::support::{Reply, Server, Upstream, guest_package, guest_package_with};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,19 @@ fn metric(server: &Server, name: &str, labels: &[(&str, &str)]) -> u64 {
 /// 429s counted for `org`.
 fn rejected(server: &Server, org: &str) -> u64 {
     metric(server, "berth_org_rejected_requests_total", &[("org", org)])
+}
+
+/// berth reaching `upstream`, with org `acme` running the `webhook`
+/// connector, granted the upstream's port.
+fn serve_webhook(upstream: &Upstream) -> Server {
+    let server = Server::start_reaching(upstream);
+    server.create_org("acme");
+    let port = upstream.addr.port();
+    let webhook = guest_package_with("webhook", |m| {
+        m["permissions"]["network"] = json!([format!("127.0.0.1:{port}")]);
+    });
+    server.install_active("acme", &webhook);
+    server
 }
 
 #[test]
@@ -98,6 +111,109 @@ fn slow_after_hooks_hold_their_orgs_admission_and_spare_other_orgs() {
     assert_eq!(later.status, 201, "{later:?}");
     let listed = server.get("/o/acme/api/contacts").json();
     assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+}
+
+#[test]
+fn integration_calls_and_activations_wait_their_turn_at_the_front_door() {
+    let upstream = Upstream::start_held();
+    let server = serve_webhook(&upstream);
+    let port = upstream.addr.port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let configured = server.put_json(
+        "/api/v1/orgs/acme/plugins/webhook/config",
+        json!({ "config": { "url": url }, "secrets": { "api-key": "sk-front-door-0001" } }),
+    );
+    assert_eq!(configured.status, 200, "{configured:?}");
+    for package in [
+        guest_package("contact-rules"),
+        guest_package_with("webhook", |m| m["name"] = json!("webhook-b")),
+    ] {
+        assert_eq!(server.install("acme", &package).status, 201);
+    }
+    limit_in_flight(&server, "acme", 1);
+
+    // A new contact's after-create event is posted to the held upstream:
+    // its delivery keeps the org's only slot.
+    let created = server.post_json("/o/acme/api/contacts", json!({ "name": "Ada" }));
+    assert_eq!(created.status, 201, "{created:?}");
+    assert_eq!(upstream.wait_for(1).len(), 1);
+
+    let send = || {
+        server.post_json(
+            "/api/v1/orgs/acme/integrations/webhook/actions/send",
+            json!({ "message": "hi" }),
+        )
+    };
+    assert_too_many_requests(&send());
+    // Activating a plugin runs its on-activate: refused too, nothing changes.
+    let activation = server.post("/api/v1/orgs/acme/plugins/contact-rules/activate");
+    assert_too_many_requests(&activation);
+    let state = server.get("/api/v1/orgs/acme/plugins/contact-rules").json();
+    assert_eq!(state["state"], "installed");
+    // Configuring an inactive connector asks its describe: refused too.
+    let configured = server.put_json(
+        "/api/v1/orgs/acme/plugins/webhook-b/config",
+        json!({ "config": { "url": "https://example.com/" } }),
+    );
+    assert_too_many_requests(&configured);
+    // The listing runs no instance: the connector's description is kept.
+    let listed = server.get("/api/v1/orgs/acme/integrations");
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(listed.json()[0]["name"], "Webhook");
+
+    // Once the delivery ends, the org is admitted again.
+    upstream.release();
+    let sent = once_admitted(send);
+    assert_eq!(sent.status, 200, "{sent:?}");
+    assert_eq!(sent.json(), json!({ "output": { "status": 200 } }));
+    let activated = server.post("/api/v1/orgs/acme/plugins/contact-rules/activate");
+    assert_eq!(activated.status, 200, "{activated:?}");
+}
+
+#[test]
+fn a_connector_describes_itself_once_per_activation() {
+    let upstream = Upstream::start();
+    let server = serve_webhook(&upstream);
+    let port = upstream.addr.port();
+    let instances = || {
+        let name = "berth_plugin_instantiation_duration_seconds_count";
+        metric(&server, name, &[("org", "acme"), ("plugin", "webhook")])
+    };
+    let send = || {
+        let sent = server.post_json(
+            "/api/v1/orgs/acme/integrations/webhook/actions/send",
+            json!({ "message": "hi" }),
+        );
+        assert_eq!(sent.status, 200, "{sent:?}");
+    };
+    let configure = || {
+        let url = format!("http://127.0.0.1:{port}/hook");
+        let body = json!({ "config": { "url": url }, "secrets": { "api-key": "sk-cached-00001" } });
+        let configured = server.put_json("/api/v1/orgs/acme/plugins/webhook/config", body);
+        assert_eq!(configured.status, 200, "{configured:?}");
+    };
+
+    // The first call that needs the description runs `describe` (one
+    // instance); listing, configuring and running actions reuse it.
+    let activated = instances();
+    configure();
+    assert_eq!(instances(), activated + 1);
+    send();
+    send();
+    configure();
+    assert_eq!(server.get("/api/v1/orgs/acme/integrations").status, 200);
+    assert_eq!(instances(), activated + 3, "one describe, two invokes");
+
+    // A new activation describes anew, once.
+    for step in ["deactivate", "activate"] {
+        let reply = server.post(&format!("/api/v1/orgs/acme/plugins/webhook/{step}"));
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let reactivated = instances();
+    send();
+    send();
+    assert_eq!(instances(), reactivated + 3, "one describe, two invokes");
+    assert_eq!(upstream.requests().len(), 4);
 }
 
 #[test]
