@@ -25,6 +25,7 @@ mod plugin_config;
 mod registry;
 mod serve;
 mod signing;
+mod slow_activation;
 mod tenants;
 mod tls;
 mod ui;

@@ -526,6 +526,11 @@ impl Upstream {
         Self::start_with(true)
     }
 
+    /// Holds the answers to requests from now on.
+    pub fn hold(&self) {
+        *self.held.0.lock().unwrap() = true;
+    }
+
     /// Answers the requests waiting, and every later one at once.
     pub fn release(&self) {
         *self.held.0.lock().unwrap() = false;
