@@ -208,7 +208,7 @@ impl Api {
             (&Method::GET, ["orgs", org, "integrations"]) => {
                 let name = org.to_string();
                 self.run(move |l| l.require_org(&name)).await?;
-                Ok(ok(self.integrations.list(org).await))
+                Ok(ok(self.integrations.list(org).await?))
             }
             (&Method::POST, ["orgs", org, "integrations", plugin, "actions", action]) => {
                 let input: serde_json::Value = read_json(request).await?;
@@ -302,24 +302,31 @@ impl Api {
         }
     }
 
-    /// Runs a lifecycle step on a blocking thread.
     /// The config schema of `org`'s plugin `name`, if it is an integration
-    /// connector (asked of the plugin, active or not).
+    /// connector: an active one's kept `describe` answer, else asked of the
+    /// installed plugin with no grants.
     async fn config_schema(
         &self,
         org: &str,
         name: &str,
     ) -> Result<Option<serde_json::Value>, ApiError> {
-        let (org, name) = (org.to_owned(), name.to_owned());
-        let describable = self.run(move |l| l.describable(&org, &name)).await?;
-        match describable.filter(|m| m.plugin.exports.integration.is_some()) {
-            Some(mounted) => Ok(Some(
-                self.integrations.describe(&mounted).await?.config_schema,
-            )),
-            None => Ok(None),
-        }
+        let mounted = match self.integrations.active(org, name) {
+            Some(active) => active,
+            None => {
+                let (org, name) = (org.to_owned(), name.to_owned());
+                let describable = self.run(move |l| l.describable(&org, &name)).await?;
+                match describable.filter(|m| m.plugin.exports.integration.is_some()) {
+                    Some(installed) => Arc::new(installed),
+                    None => return Ok(None),
+                }
+            }
+        };
+        Ok(Some(
+            self.integrations.describe(&mounted).await?.config_schema,
+        ))
     }
 
+    /// Runs a lifecycle step on a blocking thread.
     async fn run<T: Send + 'static>(
         &self,
         step: impl FnOnce(&Lifecycle) -> Result<T, LifecycleError> + Send + 'static,

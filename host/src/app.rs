@@ -10,6 +10,7 @@ use crate::console;
 use crate::demo;
 use crate::engine::{EpochTicker, build_engine};
 use crate::error::{ApiError, json_response};
+use crate::front_door::FrontDoor;
 use crate::grants::route_granted;
 use crate::integrations::Integrations;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
@@ -35,7 +36,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// berth's running state: the engine, the registry, the live routes.
 pub struct App {
     routes: Arc<RouteTable>,
-    admission: Arc<Admission>,
+    front_door: FrontDoor,
     tenant_keys: Arc<TenantKeys>,
     metrics: Arc<Metrics>,
     http: HttpLimits,
@@ -97,6 +98,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let routes = Arc::new(RouteTable::new(metrics.clone()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
+        let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
         let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
@@ -134,7 +136,7 @@ impl App {
                 modules: modules.clone(),
                 ui: ui.clone(),
                 runtime: runtime.clone(),
-                admission: admission.clone(),
+                front_door: front_door.clone(),
                 tenant_keys: tenant_keys.clone(),
             },
             settings.packages.clone(),
@@ -143,12 +145,12 @@ impl App {
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;
         }
-        let integrations = Integrations::new(routes.clone(), runtime.clone());
+        let integrations = Integrations::new(routes.clone(), runtime.clone(), front_door.clone());
         let app = Self {
             ui,
             hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),
             routes,
-            admission,
+            front_door,
             tenant_keys,
             metrics,
             http: settings.http.clone(),
@@ -216,11 +218,11 @@ impl App {
                 discard(request.into_body()).await;
                 return Err(refusal);
             }
-            // Module requests run hook plugins: admitted like plugin requests.
-            let _admitted = self.admission.admit(&target.org).inspect_err(|_| {
-                self.metrics.rejected(&target.org);
-            })?;
-            return module_routes::handle(&self.modules, &self.hooks, target, request).await;
+            // Module requests run hook plugins: admitted like plugin
+            // requests, and the slot is held until their `after-*` hooks end.
+            let admitted = self.front_door.admit(&target.org)?;
+            return module_routes::handle(&self.modules, &self.hooks, target, request, admitted)
+                .await;
         }
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
@@ -275,9 +277,7 @@ impl App {
         }
         // Held by the response body and by a guest still streaming it, so
         // the org's slot is freed when both are done.
-        let admitted = Arc::new(self.admission.admit(tenant.org).inspect_err(|_| {
-            self.metrics.rejected(tenant.org);
-        })?);
+        let admitted = Arc::new(self.front_door.admit(tenant.org)?);
         let started = std::time::Instant::now();
         let uri = plugin_uri(&request, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();

@@ -36,6 +36,13 @@ impl ApiError {
         self
     }
 
+    /// 429 `too_many_requests` with `Retry-After`: an org over its limits
+    /// ([`crate::admission`]).
+    pub fn too_many_requests(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+            .with_retry_after(crate::admission::RETRY_AFTER_SECS)
+    }
+
     /// 404 with code `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
@@ -64,12 +71,7 @@ impl ApiError {
 
 impl From<crate::admission::Refusal> for ApiError {
     fn from(refusal: crate::admission::Refusal) -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            refusal.to_string(),
-        )
-        .with_retry_after(crate::admission::RETRY_AFTER_SECS)
+        Self::too_many_requests(refusal.to_string())
     }
 }
 

@@ -4,11 +4,16 @@
 //! against the connector's config schema.
 //!
 //! Every call runs on a fresh instance with the plugin's grants, like a
-//! request. Configuration problems are reported by key and schema keyword
-//! only — never with the offending value, which may be a secret.
+//! request, admitted at the org's [`FrontDoor`] first (429 when the org is
+//! at its limits). An active connector's `describe` answer is kept on its
+//! mount, so it runs once per activation, not once per action.
+//! Configuration problems are reported by key and schema keyword only —
+//! never with the offending value, which may be a secret.
 
+use crate::admission::{Admitted, Refusal};
 use crate::error::ApiError;
 use crate::extensions::{Connector, ExportCallError};
+use crate::front_door::FrontDoor;
 use crate::router::{MountedPlugin, RouteTable};
 use crate::runtime::Runtime;
 use berth_storage::PluginConfig;
@@ -83,12 +88,21 @@ pub enum IntegrationError {
         /// What went wrong.
         error: ExportCallError,
     },
+    /// The org is at its in-flight or rate limit: no instance was made.
+    #[error("calling `{plugin}` was refused: {refusal}")]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// Which limit.
+        refusal: Refusal,
+    },
 }
 
 impl From<IntegrationError> for ApiError {
     fn from(error: IntegrationError) -> Self {
         use IntegrationError as E;
         let (status, code) = match &error {
+            E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "integration_not_found"),
             E::ActionNotFound { .. } => (StatusCode::NOT_FOUND, "action_not_found"),
             E::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
@@ -103,17 +117,24 @@ impl From<IntegrationError> for ApiError {
 pub struct Integrations {
     plugins: Arc<RouteTable>,
     runtime: Runtime,
+    front_door: FrontDoor,
 }
 
 impl Integrations {
-    /// Integrations among the active `plugins`, called through `runtime`.
-    pub fn new(plugins: Arc<RouteTable>, runtime: Runtime) -> Self {
-        Self { plugins, runtime }
+    /// Integrations among the active `plugins`, called through `runtime`
+    /// once `front_door` admits them.
+    pub fn new(plugins: Arc<RouteTable>, runtime: Runtime, front_door: FrontDoor) -> Self {
+        Self {
+            plugins,
+            runtime,
+            front_door,
+        }
     }
 
     /// Every active integration plugin of `org`, by plugin name. A plugin
-    /// that fails to describe itself is logged and left out.
-    pub async fn list(&self, org: &str) -> Vec<IntegrationView> {
+    /// that fails to describe itself is logged and left out; an org at its
+    /// limits is refused.
+    pub async fn list(&self, org: &str) -> Result<Vec<IntegrationView>, IntegrationError> {
         let mut views = Vec::new();
         for mounted in self.plugins.active(org) {
             if mounted.plugin.exports.integration.is_none() {
@@ -121,27 +142,52 @@ impl Integrations {
             }
             match self.describe(&mounted).await {
                 Ok(view) => views.push(view),
+                Err(busy @ IntegrationError::Busy { .. }) => return Err(busy),
                 Err(e) => tracing::warn!(org, "integration left out of the listing: {e}"),
             }
         }
-        views
+        Ok(views)
     }
 
-    /// What `mounted` offers, its schemas parsed.
+    /// `org`'s active integration plugin `plugin`, if there is one.
+    pub fn active(&self, org: &str, plugin: &str) -> Option<Arc<MountedPlugin>> {
+        self.plugins
+            .resolve(org, plugin)
+            .ok()
+            .filter(|m| m.plugin.exports.integration.is_some())
+    }
+
+    /// What `mounted` offers, its schemas parsed. Its `describe` runs (on
+    /// an admitted instance) the first time only; its answer is kept on
+    /// the mount.
     pub async fn describe(
         &self,
         mounted: &MountedPlugin,
     ) -> Result<IntegrationView, IntegrationError> {
-        let plugin = mounted.identity.plugin.clone();
-        let connector =
-            self.runtime
-                .describe(mounted)
-                .await
-                .map_err(|error| IntegrationError::Failed {
+        let plugin = &mounted.identity.plugin;
+        let connector = mounted
+            .connector
+            .get_or_try_init(|| async {
+                let _admitted = self.admit(mounted)?;
+                let described = self.runtime.describe(mounted).await;
+                described.map_err(|error| IntegrationError::Failed {
                     plugin: plugin.clone(),
                     error,
-                })?;
+                })
+            })
+            .await?;
         view(plugin, connector)
+    }
+
+    /// A slot at the front door for an instance of `mounted`.
+    fn admit(&self, mounted: &MountedPlugin) -> Result<Admitted, IntegrationError> {
+        let identity = &mounted.identity;
+        self.front_door
+            .admit(&identity.org)
+            .map_err(|refusal| IntegrationError::Busy {
+                plugin: identity.plugin.clone(),
+                refusal,
+            })
     }
 
     /// Runs `action` of `org`'s active integration `plugin` with `input`,
@@ -154,10 +200,7 @@ impl Integrations {
         input: Value,
     ) -> Result<Value, IntegrationError> {
         let mounted = self
-            .plugins
-            .resolve(org, plugin)
-            .ok()
-            .filter(|m| m.plugin.exports.integration.is_some())
+            .active(org, plugin)
             .ok_or_else(|| IntegrationError::NotFound {
                 org: org.to_owned(),
                 plugin: plugin.to_owned(),
@@ -183,6 +226,7 @@ impl Integrations {
             plugin: plugin.to_owned(),
             error,
         };
+        let _admitted = self.admit(&mounted)?;
         let output = self
             .runtime
             .invoke_action(&mounted, action.to_owned(), input.to_string())
@@ -195,18 +239,18 @@ impl Integrations {
     }
 }
 
-fn view(plugin: String, connector: Connector) -> Result<IntegrationView, IntegrationError> {
+fn view(plugin: &str, connector: &Connector) -> Result<IntegrationView, IntegrationError> {
     let parse = |what: &str, json: &str| {
         let schema: Value =
             serde_json::from_str(json).map_err(|e| IntegrationError::InvalidConnector {
-                plugin: plugin.clone(),
+                plugin: plugin.to_owned(),
                 reason: format!("{what} is not JSON: {e}"),
             })?;
-        compile(&plugin, &schema)?;
+        compile(plugin, &schema)?;
         Ok::<_, IntegrationError>(schema)
     };
     let mut actions = Vec::with_capacity(connector.actions.len());
-    for action in connector.actions {
+    for action in &connector.actions {
         actions.push(ActionView {
             input_schema: parse(
                 &format!("input schema of `{}`", action.name),
@@ -216,16 +260,16 @@ fn view(plugin: String, connector: Connector) -> Result<IntegrationView, Integra
                 &format!("output schema of `{}`", action.name),
                 &action.output_schema,
             )?,
-            name: action.name,
-            description: action.description,
+            name: action.name.clone(),
+            description: action.description.clone(),
         });
     }
     Ok(IntegrationView {
         config_schema: parse("config schema", &connector.config_schema)?,
-        name: connector.name,
-        description: connector.description,
+        name: connector.name.clone(),
+        description: connector.description.clone(),
         actions,
-        plugin,
+        plugin: plugin.to_owned(),
     })
 }
 

@@ -9,6 +9,7 @@
 //! - [`runtime`]: a fresh store and instance per request, with limits;
 //!   [`scheduler`]: fair shares of guest CPU between orgs;
 //! - [`admission`]: per-org concurrency and rate limits (429);
+//!   [`front_door`]: every plugin instance admitted under them;
 //!   [`bodies`]: body size caps and holding an admission until a response
 //!   is streamed;
 //! - [`host_api`]: the `berth:plugin` host interfaces; [`outbound`]:
@@ -47,6 +48,7 @@ pub mod dependencies;
 pub mod engine;
 pub mod error;
 pub mod extensions;
+pub mod front_door;
 pub mod grants;
 pub mod host_api;
 pub mod ids;

@@ -1,6 +1,7 @@
 //! Tenant routing: which plugin serves `/o/{org}/p/{plugin}/{rest…}`, and
 //! the path the plugin sees (`/{rest…}` plus the query string).
 
+use crate::extensions::Connector;
 use crate::loader::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::package::manifest::Permissions;
@@ -54,6 +55,9 @@ pub struct MountedPlugin {
     pub metrics: PluginMetrics,
     /// What the org granted it (route prefixes, storage access, …).
     pub grants: Arc<Permissions>,
+    /// Its integration connector's `describe` answer, asked once per
+    /// mount: every activation, upgrade or new grant mounts afresh.
+    pub connector: tokio::sync::OnceCell<Connector>,
 }
 
 /// The live table of active plugins with a component, per org: those with
@@ -120,6 +124,7 @@ impl RouteTable {
             plugin,
             metrics: self.metrics.plugin(org, name),
             grants: Arc::new(grants),
+            connector: tokio::sync::OnceCell::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! grant does not cover the host. The secret never appears in an API
 //! answer or a log line.
 
-use crate::support::{Server, Upstream, config_file, guest_package_with};
+use crate::support::{Server, Upstream, guest_package_with};
 use serde_json::json;
 
 const SECRET: &str = "sk-live-4f9a8b7c6d5e";
@@ -14,13 +14,9 @@ const SECRET: &str = "sk-live-4f9a8b7c6d5e";
 /// berth allowing the upstream's loopback address, with the webhook
 /// plugin active in `acme` (granted the upstream's port) and in `beta`
 /// (granted another port only).
-fn serve(dir: &std::path::Path, upstream: &Upstream) -> Server {
+fn serve(upstream: &Upstream) -> Server {
     let port = upstream.addr.port();
-    let config = config_file(
-        dir,
-        &format!("[outbound]\nallow-private = ['127.0.0.1:{port}']\n"),
-    );
-    let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
+    let server = Server::start_reaching(upstream);
     for (org, granted) in [("acme", port), ("beta", port.wrapping_add(1))] {
         server.create_org(org);
         let package = guest_package_with("webhook", |m| {
@@ -41,8 +37,7 @@ fn configure(server: &Server, org: &str, url: &str, key: &str) -> crate::support
 #[test]
 fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_secret() {
     let upstream = Upstream::start();
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), &upstream);
+    let server = serve(&upstream);
     let url = format!("http://127.0.0.1:{}/hook", upstream.addr.port());
     let mut answers = Vec::new();
 

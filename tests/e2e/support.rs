@@ -50,6 +50,21 @@ impl Server {
         server
     }
 
+    /// Starts berth (`--no-demo`) on a fresh data directory, allowed to
+    /// reach `upstream` although it is on loopback.
+    pub fn start_reaching(upstream: &Upstream) -> Self {
+        let dir = tempfile::tempdir().expect("temp data dir");
+        let port = upstream.addr.port();
+        let allowed = format!("[outbound]\nallow-private = ['127.0.0.1:{port}']\n");
+        let config = config_file(dir.path(), &allowed);
+        let mut server = Self::start_in(
+            dir.path(),
+            &["--no-demo", "--config", config.to_str().unwrap()],
+        );
+        server._owned_data = Some(dir);
+        server
+    }
+
     /// Starts berth on the data directory `data` (kept after it stops).
     pub fn start_in(data: &Path, args: &[&str]) -> Self {
         let mut child = berth_command(data, args)
@@ -489,21 +504,45 @@ pub fn query_value(text: &str) -> String {
 
 /// A stand-in third-party HTTP server on loopback: answers every request
 /// `200 upstream says hi` and records each request it received (head, and
-/// the body its `Content-Length` announces).
+/// the body its `Content-Length` announces). While held, it records
+/// requests but answers none until released, one at a time.
 pub struct Upstream {
     /// Its address, `127.0.0.1:PORT`.
     pub addr: std::net::SocketAddr,
     requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    held: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl Upstream {
-    /// Starts the server on an ephemeral loopback port.
+    /// Starts the server on an ephemeral loopback port, answering at once.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts the server held: it answers nothing until [`Self::release`].
+    pub fn start_held() -> Self {
+        Self::start_with(true)
+    }
+
+    /// Holds the answers to requests from now on.
+    pub fn hold(&self) {
+        *self.held.0.lock().unwrap() = true;
+    }
+
+    /// Answers the requests waiting, and every later one at once.
+    pub fn release(&self) {
+        *self.held.0.lock().unwrap() = false;
+        self.held.1.notify_all();
+    }
+
+    fn start_with(held: bool) -> Self {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding upstream");
         let addr = listener.local_addr().unwrap();
         let requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
         let seen = std::sync::Arc::clone(&requests);
+        let held = std::sync::Arc::new((std::sync::Mutex::new(held), std::sync::Condvar::new()));
+        let gate = std::sync::Arc::clone(&held);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -526,6 +565,12 @@ impl Upstream {
                     request.push_str(&String::from_utf8_lossy(&body));
                 }
                 seen.lock().unwrap().push(request);
+                let (holding, released) = &*gate;
+                drop(
+                    released
+                        .wait_while(holding.lock().unwrap(), |held| *held)
+                        .unwrap(),
+                );
                 let body = "upstream says hi";
                 let _ = write!(
                     stream,
@@ -534,7 +579,11 @@ impl Upstream {
                 );
             }
         });
-        Self { addr, requests }
+        Self {
+            addr,
+            requests,
+            held,
+        }
     }
 
     /// The requests received so far (head and body).

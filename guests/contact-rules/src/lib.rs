@@ -9,7 +9,8 @@
 //!   a failing `before-*` hook fails closed).
 //! - `after-create`: logs the new contact's id; a contact named
 //!   `after trap` makes it trap (so tests can show `after-*` failures are
-//!   logged and ignored).
+//!   logged and ignored), and one named `after sleep {ms}` makes it block
+//!   in a host call for `ms` milliseconds first (a slow `after-*` hook).
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -57,6 +58,9 @@ impl hooks::Guest for ContactRules {
                 let name = record["data"]["name"].as_str().unwrap_or_default();
                 if name == "after trap" {
                     panic!("contact-rules: asked to trap after create");
+                }
+                if let Some(ms) = name.strip_prefix("after sleep ").and_then(|ms| ms.parse().ok()) {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
                 log(Level::Info, &format!("contact {} created", record["id"]));
                 Ok(HookOutcome::Proceed)

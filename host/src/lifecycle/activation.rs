@@ -2,11 +2,15 @@
 //! of them (dependencies first) runs its `lifecycle.on-activate` in a fresh
 //! instance and registers its modules and hook subscriptions, and its UI
 //! contributions (manifest and `ui` export) are gathered and cut to its
-//! grant. A failure refuses the whole step, with nothing changed. After the
-//! commit the plugins serve and their registrations and UI go live;
-//! stopping a plugin removes all of it at once.
+//! grant. Those instances are admitted at the org's front door like any
+//! request, and run without the writer lock. A failure (or a refusal, or a
+//! change to the org meanwhile) refuses the whole step, with nothing
+//! changed. After the commit the plugins serve and their registrations and
+//! UI go live; stopping a plugin removes all of it at once.
 
+use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, granted_permissions, parse_digest, stored_manifest};
+use crate::admission::Admitted;
 use crate::host_api::Activation;
 use crate::loader::LoadedPlugin;
 use crate::modules::ModuleDescriptor;
@@ -28,6 +32,26 @@ pub(super) struct Starting {
 }
 
 impl Lifecycle {
+    /// Lets go of the `writer` lock, [starts](Self::start) `batch` — so a
+    /// slow guest delays no other step — and takes the lock back. Refused
+    /// with `Conflict` if a step changed `org` meanwhile: the guests may
+    /// have seen state that is gone.
+    pub(super) fn start_unlocked<'l>(
+        &'l self,
+        writer: Writer<'l>,
+        org: &str,
+        batch: Vec<(Installation, Option<Arc<LoadedPlugin>>)>,
+    ) -> Result<(Writer<'l>, Vec<Starting>), LifecycleError> {
+        let seen = writer.generation(org);
+        drop(writer);
+        let started = self.start(batch)?;
+        let writer = self.lock();
+        if writer.generation(org) != seen {
+            return Err(LifecycleError::Conflict(org.to_owned()));
+        }
+        Ok((writer, started))
+    }
+
     /// Runs `on-activate` for each plugin of `batch`, in order; later ones
     /// see the modules earlier ones registered.
     pub(super) fn start(
@@ -44,6 +68,10 @@ impl Lifecycle {
                     plugin.clone(),
                     granted_permissions(&installation)?,
                 )),
+                None => None,
+            };
+            let _admitted = match &mounted {
+                Some(mounted) => self.admit(mounted)?,
                 None => None,
             };
             let contributions = match &mounted {
@@ -96,6 +124,22 @@ impl Lifecycle {
             activated_at: installation.activated_at.unwrap_or_default(),
             sequence: 0,
         }))
+    }
+
+    /// A slot at the org's front door for `mounted`'s `on-activate` and UI
+    /// `contributions()` (one after the other); `None` if it exports
+    /// neither, so no instance runs.
+    fn admit(&self, mounted: &MountedPlugin) -> Result<Option<Admitted>, LifecycleError> {
+        let exports = &mounted.plugin.exports;
+        if exports.lifecycle.is_none() && exports.ui.is_none() {
+            return Ok(None);
+        }
+        let identity = &mounted.identity;
+        let admitted = self.live.front_door.admit(&identity.org);
+        admitted.map(Some).map_err(|refusal| LifecycleError::Busy {
+            plugin: identity.plugin.clone(),
+            refusal,
+        })
     }
 
     fn on_activate(

@@ -58,7 +58,7 @@ impl Lifecycle {
         let manifest = &package.manifest;
         let version = manifest.version.to_string();
 
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let read = self.registry.read()?;
         if read
             .published_version(scope, &manifest.name, &version)?
@@ -79,7 +79,7 @@ impl Lifecycle {
             manifest: serde_json::to_value(manifest).expect("manifests serialize"),
             published_at: at,
         };
-        let committed = self.registry.write(|txn| {
+        let committed = self.commit(&mut writer, scope, |txn| {
             txn.put_published(&published)?;
             if scope != CATALOG {
                 let detail = format!("digest {}", published.digest);
@@ -89,7 +89,7 @@ impl Lifecycle {
             Ok::<_, LifecycleError>(())
         });
         if let Err(e) = committed {
-            self.remove_files_if_unreferenced(&published.digest);
+            self.remove_files_if_unreferenced(&writer, &published.digest);
             return Err(e);
         }
         Ok(published)
@@ -128,7 +128,7 @@ impl Lifecycle {
         range: &VersionReq,
     ) -> Result<RegistryInstall, LifecycleError> {
         self.require_org(org)?;
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let read = self.registry.read()?;
         let installable = installable(&read, org)?;
         let graph = self.org_graph(org)?;
@@ -197,7 +197,7 @@ impl Lifecycle {
             })
             .collect();
         let requested = format!("{name} {range}");
-        self.registry.write(|txn| {
+        self.commit(&mut writer, org, |txn| {
             for (installation, edges) in &records {
                 txn.put_installation(installation, edges)?;
                 let detail = format!(

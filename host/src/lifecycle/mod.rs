@@ -1,7 +1,8 @@
 //! The plugin lifecycle: create orgs; install, activate, deactivate and
 //! uninstall plugins — each step validated completely first, then made
 //! durable in one registry transaction, then reflected in the live route
-//! table. Steps are serialized (one writer at a time); reads never wait.
+//! table. Steps check and commit one at a time, but never hold the writer
+//! while a plugin's guest runs ([`writer`]); reads never wait.
 //!
 //! Crash safety: package files are written (staged, fsynced, renamed)
 //! before the transaction that references them commits, and removed only
@@ -11,14 +12,16 @@
 mod activation;
 mod catalog;
 mod signatures;
+mod writer;
 
 pub use catalog::{RegistryInstall, RegistryListing};
 pub use signatures::SigningPolicy;
 
-use crate::admission::{Admission, TenantLimits};
+use crate::admission::{Refusal, TenantLimits};
 use crate::config::PackageLimits;
 use crate::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
 use crate::error::ApiError;
+use crate::front_door::FrontDoor;
 use crate::grants::not_covered;
 use crate::ids;
 use crate::integrations::check_config;
@@ -42,6 +45,7 @@ use berth_storage::{
 use http::StatusCode;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
+use writer::{Changes, PendingFiles, Writer};
 
 /// Why a lifecycle step was refused or failed. Nothing changed in any case.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +156,19 @@ pub enum LifecycleError {
     /// Uninstalling an active plugin without force.
     #[error("`{0}` is active; deactivate it first or use ?force")]
     PluginActive(String),
+    /// The org is at its in-flight or rate limit, so the plugin's
+    /// `on-activate` or UI `contributions()` could not run.
+    #[error("starting plugin `{plugin}` was refused: {refusal}")]
+    Busy {
+        /// The plugin.
+        plugin: String,
+        /// Which limit.
+        refusal: Refusal,
+    },
+    /// Another step changed the org while this one ran its plugins'
+    /// guests; this one changed nothing.
+    #[error("org `{0}` changed while this step ran its plugins; nothing was changed, retry")]
+    Conflict(String),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -162,6 +179,8 @@ impl From<LifecycleError> for ApiError {
         use LifecycleError as E;
         let (status, code) = match &error {
             E::Package(e) => return e.clone().into(),
+            E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
+            E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             E::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
             E::OrgNotFound(_) => (StatusCode::NOT_FOUND, "org_not_found"),
             E::OrgExists(_) => (StatusCode::CONFLICT, "org_exists"),
@@ -291,6 +310,20 @@ fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
     }
 }
 
+/// An upload checked and its files stored, ready to start and commit.
+struct PlannedInstall {
+    /// Its new record.
+    installation: Installation,
+    /// Its dependency edges.
+    edges: Vec<DependencyEdge>,
+    /// The record it replaces, if an upgrade.
+    previous: Option<Installation>,
+    /// Its component, loaded (none for asset-only plugins).
+    plugin: Option<Arc<LoadedPlugin>>,
+    /// What its audit entry says.
+    detail: String,
+}
+
 /// Options of an install.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct InstallOptions {
@@ -317,8 +350,11 @@ pub struct Lifecycle {
     limits: PackageLimits,
     /// Operator-wide trusted signing keys (configured).
     operator_keys: Vec<minisign::PublicKey>,
-    /// Serializes steps so a check and its commit see the same state.
-    writer: Mutex<()>,
+    /// Serializes checks and commits so a check and its commit see the
+    /// same state; counts each org's commits.
+    writer: Mutex<Changes>,
+    /// Package files stored but not yet committed by steps in flight.
+    pending_files: PendingFiles,
 }
 
 impl Lifecycle {
@@ -342,7 +378,8 @@ impl Lifecycle {
             live,
             limits,
             operator_keys,
-            writer: Mutex::new(()),
+            writer: Mutex::default(),
+            pending_files: PendingFiles::default(),
         };
         let snapshot = lifecycle.registry.read()?;
         let installations = snapshot.all_installations()?;
@@ -370,7 +407,8 @@ impl Lifecycle {
             lifecycle.live.routes.add_org(&org.name);
             lifecycle
                 .live
-                .admission
+                .front_door
+                .admission()
                 .set_override(&org.name, stored_limits(&org)?);
             lifecycle
                 .live
@@ -421,8 +459,8 @@ impl Lifecycle {
         detail: &str,
         change: impl FnOnce(&mut OrgRecord) -> Result<(), LifecycleError>,
     ) -> Result<(), LifecycleError> {
-        let _writer = self.lock();
-        self.registry.write(|txn| {
+        let mut writer = self.lock();
+        self.commit(&mut writer, org, |txn| {
             let mut record = txn
                 .org(org)?
                 .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
@@ -440,14 +478,27 @@ impl Lifecycle {
             .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn lock(&self) -> Writer<'_> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes `change` durable in one registry transaction, under the
+    /// `writer` lock, and records that it changed `org`.
+    fn commit<T>(
+        &self,
+        writer: &mut Changes,
+        org: &str,
+        change: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, LifecycleError>,
+    ) -> Result<T, LifecycleError> {
+        let value = self.registry.write(change)?;
+        writer.changed(org);
+        Ok(value)
     }
 
     /// Creates an org.
     pub fn create_org(&self, name: &str) -> Result<OrgRecord, LifecycleError> {
         ids::validate(name).map_err(LifecycleError::InvalidName)?;
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let org = OrgRecord {
             name: name.to_owned(),
             created_at: unix_now(),
@@ -456,7 +507,7 @@ impl Lifecycle {
             trusted_keys: Vec::new(),
             require_signature: false,
         };
-        self.registry.write(|txn| {
+        self.commit(&mut writer, name, |txn| {
             if txn.org(name)?.is_some() {
                 return Err(LifecycleError::OrgExists(name.to_owned()));
             }
@@ -476,7 +527,7 @@ impl Lifecycle {
     /// The traffic limits in force for `org`.
     pub fn org_limits(&self, org: &str) -> Result<TenantLimits, LifecycleError> {
         self.require_org(org)?;
-        Ok(self.live.admission.limits(org))
+        Ok(self.live.front_door.admission().limits(org))
     }
 
     /// Overrides `org`'s traffic limits (`None` restores the defaults);
@@ -494,8 +545,9 @@ impl Lifecycle {
             record.limits = stored;
             Ok(())
         })?;
-        self.live.admission.set_override(org, limits);
-        Ok(self.live.admission.limits(org))
+        let admission = self.live.front_door.admission();
+        admission.set_override(org, limits);
+        Ok(admission.limits(org))
     }
 
     /// Requires `hash`'s key on `org`'s plugin routes (`None`: no key).
@@ -517,7 +569,9 @@ impl Lifecycle {
     ///
     /// Everything is validated before anything is written. An upgrade keeps
     /// the plugin's state, configuration and grants; if it was active, the
-    /// new version serves from the moment the transaction commits.
+    /// new version serves from the moment the transaction commits. Its
+    /// `on-activate` runs before that, without the writer lock (see
+    /// [`writer`]): if the org changed meanwhile, nothing is installed.
     pub fn install(
         &self,
         org: &str,
@@ -529,10 +583,10 @@ impl Lifecycle {
         // Before anything is compiled or written.
         self.check_signature(org, &package)?;
         check_permissions(&package)?;
-        let loaded = self.check_component(&package)?;
+        let plugin = self.check_component(&package)?;
         let manifest = &package.manifest;
 
-        let _writer = self.lock();
+        let writer = self.lock();
         // Again under the lock: a key removed or a policy set meanwhile counts.
         let signed_by = self.check_signature(org, &package)?;
         let previous = self.registry.read()?.installation(org, &manifest.name)?;
@@ -565,26 +619,6 @@ impl Lifecycle {
         };
         let (installation, edges) =
             new_record(org, &package, previous.as_ref(), state, signed_by, at);
-        self.store_files(&package, zip)?;
-        // An active plugin's new version registers anew (and gathers its UI
-        // from the files just stored) before it commits.
-        let starting = if state == PluginState::Active {
-            match self.start(vec![(installation.clone(), loaded)]) {
-                Ok(starting) => starting,
-                Err(e) => {
-                    self.remove_files_if_unreferenced(&package.digest.to_hex());
-                    return Err(e);
-                }
-            }
-        } else {
-            Vec::new()
-        };
-
-        let action = if previous.is_some() {
-            "upgrade"
-        } else {
-            "install"
-        };
         let mut detail = match &previous {
             Some(p) => format!("from {} (digest {})", p.version, installation.digest),
             None => format!("digest {}", installation.digest),
@@ -592,22 +626,64 @@ impl Lifecycle {
         if !ungranted.is_empty() {
             detail += &format!("; inactive until granted: {}", ungranted.join(", "));
         }
-        let committed = self.registry.write(|txn| {
+        self.store_files(&package, zip)?;
+        let digest = package.digest.to_hex();
+        let pin = self.pending_files.pin(&digest);
+        let planned = PlannedInstall {
+            installation,
+            edges,
+            previous,
+            plugin,
+            detail,
+        };
+        let installed = self.commit_install(writer, planned);
+        drop(pin);
+        if installed.is_err() {
+            self.remove_files_if_unreferenced(&self.lock(), &digest);
+        }
+        installed
+    }
+
+    /// Starts a planned install whose files are stored, if it stays active
+    /// (its guests run without the writer lock), then commits it.
+    fn commit_install(
+        &self,
+        writer: Writer<'_>,
+        planned: PlannedInstall,
+    ) -> Result<Installation, LifecycleError> {
+        let PlannedInstall {
+            installation,
+            edges,
+            previous,
+            plugin,
+            detail,
+        } = planned;
+        let org = installation.org.as_str();
+        // An active plugin's new version registers anew (and gathers its UI
+        // from the files just stored) before it commits.
+        let (mut writer, starting) = if installation.state == PluginState::Active {
+            self.start_unlocked(writer, org, vec![(installation.clone(), plugin)])?
+        } else {
+            (writer, Vec::new())
+        };
+
+        let action = if previous.is_some() {
+            "upgrade"
+        } else {
+            "install"
+        };
+        self.commit(&mut writer, org, |txn| {
             txn.put_installation(&installation, &edges)?;
             txn.append_audit(
                 org,
-                at,
+                installation.updated_at,
                 action,
                 Some(&installation.name),
                 Some(&installation.version),
                 &detail,
             )?;
-            Ok::<_, LifecycleError>(())
-        });
-        if let Err(e) = committed {
-            self.remove_files_if_unreferenced(&package.digest.to_hex());
-            return Err(e);
-        }
+            Ok(())
+        })?;
         if previous
             .as_ref()
             .is_some_and(|p| p.state == PluginState::Active)
@@ -620,7 +696,7 @@ impl Lifecycle {
         }
         self.refresh_order(org);
         if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
-            self.remove_files_if_unreferenced(&previous.digest);
+            self.remove_files_if_unreferenced(&writer, &previous.digest);
         }
         Ok(installation)
     }
@@ -636,6 +712,10 @@ impl Lifecycle {
     /// Every required dependency must be installed at a satisfying version
     /// and active; `with_deps` activates inactive ones first (dependencies
     /// first, each with everything it declares), all in one transaction.
+    ///
+    /// Their `on-activate` and UI `contributions()` run without the writer
+    /// lock (see [`writer`]): if the org changed meanwhile, nothing is
+    /// activated (`Conflict`).
     pub fn activate(
         &self,
         org: &str,
@@ -643,7 +723,7 @@ impl Lifecycle {
         grant: Option<Permissions>,
         with_deps: bool,
     ) -> Result<Installation, LifecycleError> {
-        let _writer = self.lock();
+        let writer = self.lock();
         let installation = self.require_installation(org, name)?;
         let declared = declared_permissions(&installation)?;
         let grant = grant.unwrap_or_else(|| declared.clone());
@@ -683,9 +763,9 @@ impl Lifecycle {
             self.prepare_files(&installation)?;
             batch.push((installation, plugin));
         }
-        let started = self.start(batch)?;
+        let (mut writer, started) = self.start_unlocked(writer, org, batch)?;
         let installations: Vec<&Installation> = started.iter().map(|s| &s.installation).collect();
-        self.commit_state_changes(&installations, "activate", at)?;
+        self.commit_state_changes(&mut writer, org, &installations, "activate", at)?;
         let activated = started
             .last()
             .expect("the plugin itself")
@@ -741,10 +821,10 @@ impl Lifecycle {
         schema: Option<&serde_json::Value>,
     ) -> Result<ConfigView, LifecycleError> {
         update.validate().map_err(LifecycleError::InvalidConfig)?;
-        let _writer = self.lock();
+        let mut writer = self.lock();
         self.require_installation(org, name)?;
         let detail = update.describe();
-        let stored = self.registry.write(|txn| {
+        let stored = self.commit(&mut writer, org, |txn| {
             let next = update
                 .apply(txn.plugin_config(org, name)?)
                 .map_err(LifecycleError::InvalidConfig)?;
@@ -769,7 +849,7 @@ impl Lifecycle {
         name: &str,
         cascade: bool,
     ) -> Result<Installation, LifecycleError> {
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let installation = self.require_installation(org, name)?;
         if installation.state != PluginState::Active {
             return Ok(installation);
@@ -779,7 +859,7 @@ impl Lifecycle {
         installation.state = PluginState::Installed;
         stopped.push(installation);
         let installations: Vec<&Installation> = stopped.iter().collect();
-        self.commit_state_changes(&installations, "deactivate", unix_now())?;
+        self.commit_state_changes(&mut writer, org, &installations, "deactivate", unix_now())?;
         for stopped in &stopped {
             self.stop_serving(org, &stopped.name);
         }
@@ -822,14 +902,14 @@ impl Lifecycle {
         name: &str,
         options: UninstallOptions,
     ) -> Result<(), LifecycleError> {
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let installation = self.require_installation(org, name)?;
         if installation.state == PluginState::Active && !options.force {
             return Err(LifecycleError::PluginActive(name.to_owned()));
         }
         let stopped = self.stop_dependents(org, name, options.cascade)?;
         let at = unix_now();
-        self.registry.write(|txn| {
+        self.commit(&mut writer, org, |txn| {
             for dependent in &stopped {
                 put_with_audit(txn, dependent, "deactivate", at)?;
             }
@@ -851,7 +931,7 @@ impl Lifecycle {
         }
         self.stop_serving(org, name);
         self.refresh_order(org);
-        self.remove_files_if_unreferenced(&installation.digest);
+        self.remove_files_if_unreferenced(&writer, &installation.digest);
         if let Err(e) = self.files.remove(org, name) {
             tracing::warn!(org, plugin = name, "removing the plugin's directory: {e}");
         }
@@ -861,7 +941,7 @@ impl Lifecycle {
     /// The operator's rollback switch: deactivates every active plugin in
     /// every org, in one transaction. Returns what was deactivated.
     pub fn deactivate_all(&self) -> Result<Vec<Installation>, LifecycleError> {
-        let _writer = self.lock();
+        let mut writer = self.lock();
         let at = unix_now();
         let deactivated = self.registry.write(|txn| {
             let mut deactivated = Vec::new();
@@ -885,6 +965,7 @@ impl Lifecycle {
             Ok::<_, LifecycleError>(deactivated)
         })?;
         for installation in &deactivated {
+            writer.changed(&installation.org);
             self.stop_serving(&installation.org, &installation.name);
         }
         Ok(deactivated)
@@ -971,15 +1052,17 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Stores `installations` with their new state in one transaction, each
-    /// with an audit entry for `action`.
+    /// Stores `org`'s `installations` with their new state in one
+    /// transaction, each with an audit entry for `action`.
     fn commit_state_changes(
         &self,
+        writer: &mut Changes,
+        org: &str,
         installations: &[&Installation],
         action: &str,
         at: u64,
     ) -> Result<(), LifecycleError> {
-        self.registry.write(|txn| {
+        self.commit(writer, org, |txn| {
             for installation in installations {
                 put_with_audit(txn, installation, action, at)?;
             }
@@ -1037,15 +1120,17 @@ impl Lifecycle {
         self.packages.store(&package.digest, zip, files)
     }
 
-    /// Removes a package's files once no installation in any org and no
-    /// registry references them.
-    fn remove_files_if_unreferenced(&self, digest_hex: &str) {
+    /// Removes a package's files once no installation in any org, no
+    /// registry and no step in flight references them; under the `writer`
+    /// lock, so no step stores and pins them meanwhile.
+    fn remove_files_if_unreferenced(&self, _writer: &Changes, digest_hex: &str) {
         let still_used = self.registry.read().and_then(|r| {
             let installed = r
                 .all_installations()?
                 .iter()
                 .any(|i| i.digest == digest_hex);
-            Ok(installed || r.published_digests()?.iter().any(|d| d == digest_hex))
+            let published = r.published_digests()?.iter().any(|d| d == digest_hex);
+            Ok(installed || published || self.pending_files.contains(digest_hex))
         });
         match (still_used, parse_digest(digest_hex)) {
             (Ok(false), Ok(digest)) => {
@@ -1073,8 +1158,8 @@ pub struct LiveState {
     pub ui: Arc<UiTable>,
     /// Runs plugins' `lifecycle.on-activate`.
     pub runtime: Runtime,
-    /// Per-org traffic limits.
-    pub admission: Arc<Admission>,
+    /// Admits plugins' guests under per-org traffic limits, which it holds.
+    pub front_door: FrontDoor,
     /// Per-org tenant keys for plugin routes.
     pub tenant_keys: Arc<TenantKeys>,
 }

@@ -8,12 +8,15 @@
 //!   with 422 `vetoed`). A trap, timeout or plugin error **fails closed**:
 //!   the operation is refused with 502 `hook_failed`, nothing is stored.
 //! - `after-*` hooks run once the operation is committed, in the
-//!   background (the response does not wait). A failure is logged and the
+//!   background (the response does not wait), still holding the admission
+//!   of the request that fired them: an org's slow `after-*` hooks count
+//!   against its in-flight limit until they end. A failure is logged and the
 //!   next subscriber still runs; transform and veto are ignored. Plugins
 //!   exporting only `berth:plugin/integration` receive them as
 //!   `on-event`.
 
 use super::Modules;
+use crate::admission::Admitted;
 use crate::error::ApiError;
 use crate::extensions::{Event, HookCall, HookOutcome};
 use crate::router::{MountedPlugin, RouteTable};
@@ -117,8 +120,16 @@ impl HookDispatcher {
     }
 
     /// Fires the `after-*` hook `hook` of `module` with `payload` in the
-    /// background, to the plugins subscribed now; failures are logged.
-    pub fn after(&self, org: &str, module: &str, hook: &str, payload: serde_json::Value) {
+    /// background, to the plugins subscribed now; failures are logged. The
+    /// request's `admitted` slot is held until every delivery has ended.
+    pub fn after(
+        &self,
+        org: &str,
+        module: &str,
+        hook: &str,
+        payload: serde_json::Value,
+        admitted: Admitted,
+    ) {
         let subscribers = self.subscribers(org, module, hook);
         if subscribers.is_empty() {
             return;
@@ -127,6 +138,7 @@ impl HookDispatcher {
         let (org, module, hook) = (org.to_owned(), module.to_owned(), hook.to_owned());
         let payload = payload.to_string();
         tokio::spawn(async move {
+            let _admitted = admitted;
             for mounted in subscribers {
                 let delivered = if mounted.plugin.exports.hooks.is_some() {
                     let call = HookCall {

@@ -4,6 +4,7 @@
 
 use super::hooks::HookDispatcher;
 use super::{ModuleError, Modules};
+use crate::admission::Admitted;
 use crate::api::{off_thread, read_json};
 use crate::error::{ApiError, json_response};
 use http::{Method, Request, Response, StatusCode};
@@ -58,12 +59,14 @@ impl From<ModuleError> for ApiError {
     }
 }
 
-/// Answers a module route of an existing org.
+/// Answers a module route of an existing org, admitted as `admitted`: the
+/// slot is held while its hooks run, `after-*` ones included.
 pub async fn handle(
     modules: &Arc<Modules>,
     hooks: &HookDispatcher,
     target: ModulePath,
     request: Request<Incoming>,
+    admitted: Admitted,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
     let ModulePath { org, module, id } = target;
     let modules = modules.clone();
@@ -87,7 +90,7 @@ pub async fn handle(
             let (org_name, module_name) = (org.clone(), module.clone());
             let record = off_thread(move || modules.create(&org_name, &module_name, data)).await?;
             let record = serde_json::to_value(record).expect("records serialize");
-            hooks.after(&org, &module, "after-create", record.clone());
+            hooks.after(&org, &module, "after-create", record.clone(), admitted);
             (StatusCode::CREATED, Ok(record))
         }
         (Method::GET, Some(id)) => {
