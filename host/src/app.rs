@@ -19,10 +19,11 @@ use crate::modules::Modules;
 use crate::modules::hooks::HookDispatcher;
 use crate::modules::routes::{self as module_routes, ModulePath};
 use crate::plugin_files::PluginFiles;
+use crate::plugin_headers;
 use crate::router::{Miss, RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{HostServices, Runtime, build_linker};
-use crate::tenant_keys::{self, TenantKeys};
+use crate::tenant_keys::TenantKeys;
 use crate::ui::UiTable;
 use crate::ui::routes::{self as ui_routes, UiPath};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
@@ -43,6 +44,8 @@ pub struct App {
     modules: Arc<Modules>,
     hooks: HookDispatcher,
     ui: Arc<UiTable>,
+    /// `https` when berth terminates TLS, else `http`: what plugins see.
+    scheme: &'static str,
     _epoch: EpochTicker,
 }
 
@@ -151,6 +154,11 @@ impl App {
                 settings.packages.clone(),
             ),
             modules,
+            scheme: if settings.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             _epoch: EpochTicker::start(engine, &settings.limits),
         };
         Ok((app, new_operator_token))
@@ -191,6 +199,9 @@ impl App {
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;
+        }
+        if path.starts_with("/o/") {
+            plugin_headers::refuse_service_worker_scripts(request.headers())?;
         }
         if let Some(target) = UiPath::parse(path) {
             if !self.routes.has_org(&target.org) {
@@ -246,7 +257,7 @@ impl App {
                 StatusCode::NOT_FOUND,
                 "route_not_granted",
                 format!(
-                    "`{}` is outside the routes org `{}` granted plugin `{}`",
+                    "`{}` is not a canonical path within the routes org `{}` granted plugin `{}`",
                     plugin_path, tenant.org, tenant.plugin
                 ),
             ));
@@ -267,18 +278,18 @@ impl App {
             self.metrics.rejected(tenant.org);
         })?;
         let started = std::time::Instant::now();
-        let uri = plugin_uri(&request, &tenant.plugin_path)?;
+        let uri = plugin_uri(&request, self.scheme, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
-        // The tenant key is berth's, not the plugin's to see or log.
-        parts.headers.remove(tenant_keys::HEADER);
+        plugin_headers::to_plugin(&mut parts.headers, &mounted.grants.headers);
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;
         let result = self.runtime.handle(&mounted, request).await;
         match result {
-            Ok(response) => {
+            Ok(mut response) => {
                 metrics.responded(response.status().as_u16(), started.elapsed());
+                plugin_headers::from_plugin(response.headers_mut());
                 Ok(response
                     .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
             }
@@ -306,8 +317,13 @@ fn org_not_found(org: &str) -> ApiError {
     )
 }
 
-/// The absolute URI the plugin sees: the client's authority, the rewritten path.
-fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, ApiError> {
+/// The absolute URI the plugin sees: berth's scheme, the client's
+/// authority, the rewritten path.
+fn plugin_uri(
+    request: &Request<Incoming>,
+    scheme: &str,
+    plugin_path: &str,
+) -> Result<Uri, ApiError> {
     let authority = request
         .uri()
         .authority()
@@ -315,7 +331,7 @@ fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, Api
         .or_else(|| request.headers().get(http::header::HOST)?.to_str().ok())
         .unwrap_or("localhost");
     Uri::builder()
-        .scheme("http")
+        .scheme(scheme)
         .authority(authority)
         .path_and_query(plugin_path)
         .build()

@@ -164,10 +164,14 @@ impl Runtime {
         let setup = |e: wasmtime::Error| InvokeError::Setup(format!("{e:#}"));
         let mut store = self.new_store(mounted).map_err(setup)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let scheme = match request.uri().scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
         let req = store
             .data_mut()
             .http()
-            .new_incoming_request(Scheme::Http, request)
+            .new_incoming_request(scheme, request)
             .map_err(setup)?;
         let out = store
             .data_mut()

@@ -16,6 +16,7 @@ mod grants;
 mod hooks;
 mod http;
 mod integrations;
+mod isolation;
 mod kv;
 mod lifecycle;
 mod modules;
