@@ -15,12 +15,12 @@ use crate::integrations::Integrations;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
-use crate::modules::Modules;
 use crate::modules::hooks::HookDispatcher;
 use crate::modules::routes::{self as module_routes, ModulePath};
+use crate::modules::{ModuleError, Modules};
 use crate::plugin_files::PluginFiles;
 use crate::plugin_headers;
-use crate::router::{Miss, RouteTable, TenantPath};
+use crate::router::{RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{HostServices, Runtime, build_linker};
 use crate::tenant_keys::TenantKeys;
@@ -203,19 +203,22 @@ impl App {
         if path.starts_with("/o/") {
             plugin_headers::refuse_service_worker_scripts(request.headers())?;
         }
+        // Tenant paths answer an unknown org exactly as an org without the
+        // plugin, asset or module asked for: orgs cannot be enumerated.
         if let Some(target) = UiPath::parse(path) {
-            if !self.routes.has_org(&target.org) {
-                return Err(org_not_found(&target.org));
-            }
             return ui_routes::handle(&self.ui, target, &request).await;
         }
         if let Some(target) = ModulePath::parse(path) {
-            if !self.routes.has_org(&target.org) {
-                return Err(org_not_found(&target.org));
-            }
-            if let Err(refusal) = self.tenant_keys.check(&target.org, request.headers()) {
+            let admin = self.api.admin_of(request.headers(), &target.org);
+            let allowed = self
+                .tenant_keys
+                .check_modules(&target.org, request.headers(), admin);
+            if let Err(refusal) = allowed {
                 discard(request.into_body()).await;
                 return Err(refusal);
+            }
+            if !self.routes.has_org(&target.org) {
+                return Err(ModuleError::UnknownModule(target.module).into());
             }
             // Module requests run hook plugins: admitted like plugin requests.
             let _admitted = self.admission.admit(&target.org).inspect_err(|_| {
@@ -226,30 +229,26 @@ impl App {
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
         };
-        let mounted =
-            self.routes
-                .resolve(tenant.org, tenant.plugin)
-                .map_err(|miss| match miss {
-                    Miss::Org => org_not_found(tenant.org),
-                    Miss::Plugin => ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "plugin_not_found",
-                        format!(
-                            "org `{}` has no active plugin `{}`",
-                            tenant.org, tenant.plugin
-                        ),
-                    ),
-                })?;
+        let plugin_not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plugin_not_found",
+                format!(
+                    "org `{}` has no active plugin `{}` serving routes",
+                    tenant.org, tenant.plugin
+                ),
+            )
+        };
+        let mounted = self
+            .routes
+            .resolve(tenant.org, tenant.plugin)
+            .map_err(|_| plugin_not_found())?;
         if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
             discard(request.into_body()).await;
             return Err(refusal);
         }
         if mounted.plugin.exports.http.is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "plugin_not_found",
-                format!("plugin `{}` serves no HTTP routes", tenant.plugin),
-            ));
+            return Err(plugin_not_found());
         }
         let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
         if !route_granted(&mounted.grants.routes, plugin_path) {
@@ -308,13 +307,6 @@ impl App {
             }
         }
     }
-}
-fn org_not_found(org: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "org_not_found",
-        format!("no org `{org}`"),
-    )
 }
 
 /// The absolute URI the plugin sees: berth's scheme, the client's

@@ -1,9 +1,11 @@
 //! Request isolation on the real server: plugin responses are sandboxed and
 //! cannot set state on berth's origin; callers' credentials reach a plugin
 //! only when granted; route grants hold on raw, non-canonical paths (sent
-//! with `curl --path-as-is`). Every refusal is shown to change nothing.
+//! with `curl --path-as-is`); module records need credentials unless the
+//! operator makes them public; unknown orgs answer like orgs without the
+//! plugin, asset or module. Every refusal is shown to change nothing.
 
-use crate::support::{Reply, Server, curl, guest_package, guest_package_with};
+use crate::support::{Reply, Server, admin_token, curl, guest_package, guest_package_with};
 use serde_json::json;
 
 /// The policy berth stamps on every plugin response.
@@ -213,4 +215,173 @@ fn non_canonical_paths_are_refused_before_the_plugin_sees_them() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("path /request?x=%2e%2e\n"), "{body}");
     assert!(!server.logs().contains("plugin request failed"));
+}
+
+#[test]
+fn module_records_need_credentials_unless_the_operator_makes_them_public() {
+    let data = tempfile::tempdir().unwrap();
+    let admin_token_text = {
+        let server = Server::start_in(data.path(), &["--no-demo"]);
+        for org in ["acme", "beta"] {
+            server.create_org(org);
+        }
+        let admin = admin_token(&server, "acme")["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let anyone = server.client(None);
+        let beta_admin = server.client(Some(
+            admin_token(&server, "beta")["token"].as_str().unwrap(),
+        ));
+        let contact = json!({ "name": "Ada" });
+
+        // Without credentials, or with another org's token: 401, nothing stored.
+        for client in [&anyone, &beta_admin] {
+            let listed = client.get("/o/acme/api/contacts");
+            assert_eq!(
+                (listed.status, listed.error_code().as_str()),
+                (401, "credentials_required"),
+                "{listed:?}"
+            );
+            let posted = client.post_json("/o/acme/api/contacts", contact.clone());
+            assert_eq!(posted.status, 401, "{posted:?}");
+            assert_eq!(client.get("/o/acme/api/contacts/1").status, 401);
+        }
+        assert_eq!(server.get("/o/acme/api/contacts").json(), json!([]));
+
+        // acme's admin token (or the operator's) reads and writes.
+        let acme_admin = server.client(Some(&admin));
+        let created = acme_admin.post_json("/o/acme/api/contacts", contact.clone());
+        assert_eq!(created.status, 201, "{created:?}");
+        assert_eq!(acme_admin.get("/o/acme/api/contacts/1").status, 200);
+        assert_eq!(
+            server
+                .get("/o/acme/api/contacts")
+                .json()
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // So does the org's tenant key.
+        let key = set_tenant_key(&server);
+        let keyed = anyone.get_with("/o/acme/api/contacts", &[("x-berth-tenant-key", &key)]);
+        assert_eq!(keyed.status, 200, "{keyed:?}");
+        let wrong = anyone.get_with(
+            "/o/acme/api/contacts",
+            &[("x-berth-tenant-key", "berth_tk_0")],
+        );
+        assert_eq!(wrong.error_code(), "credentials_required");
+        assert_eq!(server.delete("/api/v1/orgs/acme/tenant-key").status, 200);
+
+        // Only the operator makes an org's modules public.
+        let refused = acme_admin.put_json(
+            "/api/v1/orgs/acme/modules-public",
+            json!({ "public": true }),
+        );
+        assert_eq!(refused.error_code(), "operator_only", "{refused:?}");
+        assert_eq!(anyone.get("/o/acme/api/contacts").status, 401);
+        let bad = server.put_json(
+            "/api/v1/orgs/acme/modules-public",
+            json!({ "public": "yes" }),
+        );
+        assert_eq!(bad.status, 400, "{bad:?}");
+        let made = server.put_json(
+            "/api/v1/orgs/acme/modules-public",
+            json!({ "public": true }),
+        );
+        assert_eq!(
+            made.json(),
+            json!({ "org": "acme", "modules_public": true }),
+            "{made:?}"
+        );
+        assert_eq!(anyone.get("/o/acme/api/contacts").status, 200);
+        // beta's stay closed.
+        assert_eq!(anyone.get("/o/beta/api/contacts").status, 401);
+        admin
+    };
+
+    // The setting survives a restart, shows in the org list, and can be undone.
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    let anyone = server.client(None);
+    let listed = anyone.get("/o/acme/api/contacts");
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert_eq!(listed.json()[0]["data"]["name"], "Ada");
+    let orgs = server
+        .client(Some(&admin_token_text))
+        .get("/api/v1/orgs")
+        .json();
+    assert_eq!(orgs[0]["modules_public"], true, "{orgs}");
+    server.put_json(
+        "/api/v1/orgs/acme/modules-public",
+        json!({ "public": false }),
+    );
+    assert_eq!(anyone.get("/o/acme/api/contacts").status, 401);
+}
+
+/// `reply`'s status, code and message with `names` replaced by `…`.
+fn shape(reply: &Reply, names: &[&str]) -> (u16, String, String) {
+    let mut message = reply.error_message();
+    for name in names {
+        message = message.replace(&format!("`{name}`"), "`…`");
+    }
+    (reply.status, reply.error_code(), message)
+}
+
+#[test]
+fn unknown_orgs_answer_like_orgs_without_the_plugin_asset_or_module() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("contact-rules"));
+    let names = [
+        "acme",
+        "nope",
+        "hello",
+        "contact-rules",
+        "contacts",
+        "widget",
+        "x.js",
+    ];
+
+    // Plugin routes: no org, no plugin, a plugin without routes.
+    let unknown_org = server.get("/o/nope/p/hello/");
+    assert_eq!(unknown_org.status, 404, "{unknown_org:?}");
+    for other in ["/o/acme/p/hello/", "/o/acme/p/contact-rules/"] {
+        assert_eq!(
+            shape(&server.get(other), &names),
+            shape(&unknown_org, &names),
+            "{other}"
+        );
+    }
+    // UI: the same empty manifest; the same missing asset.
+    assert_eq!(
+        server.get("/o/nope/ui/manifest.json").json(),
+        server.get("/o/acme/ui/manifest.json").json()
+    );
+    let asset = server.get("/o/nope/ui/widget/x.js");
+    assert_eq!(asset.status, 404, "{asset:?}");
+    assert_eq!(
+        shape(&server.get("/o/acme/ui/widget/x.js"), &names),
+        shape(&asset, &names)
+    );
+    // Modules: the same 401 without credentials, the same 404 with them.
+    let anyone = server.client(None);
+    assert_eq!(
+        shape(&anyone.get("/o/nope/api/contacts"), &names),
+        shape(&anyone.get("/o/acme/api/contacts"), &names)
+    );
+    let missing = server.get("/o/nope/api/contacts");
+    assert_eq!(missing.status, 404, "{missing:?}");
+    assert_eq!(
+        shape(&server.get("/o/acme/api/widget"), &names),
+        shape(&missing, &names)
+    );
+    // Nothing was created for the unknown org.
+    let posted = server.post_json("/o/nope/api/contacts", json!({ "name": "Ghost" }));
+    assert_eq!(posted.status, 404, "{posted:?}");
+    assert_eq!(
+        server.get("/api/v1/orgs/nope/audit").error_code(),
+        "org_not_found"
+    );
 }
