@@ -195,7 +195,7 @@ impl App {
             return Ok(response);
         }
         if path == console::PREFIX || path.starts_with("/console/") {
-            return console::handle(&request);
+            return console::handle(&request, self.scheme);
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;

@@ -11,7 +11,7 @@ use super::assets::{
 use super::{UiTable, merged};
 use crate::error::ApiError;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// A parsed UI route.
@@ -100,7 +100,7 @@ pub async fn handle<B>(
         content_type,
         request.headers(),
         head,
-        PLUGIN_ASSET_POLICY,
+        HeaderValue::from_static(PLUGIN_ASSET_POLICY),
     ))
 }
 
