@@ -22,11 +22,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      frame-src 'self'; worker-src 'none'; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'self'";
 
-/// The Content-Security-Policy of plugin assets: the console's, plus a
-/// sandbox, so a plugin's HTML or SVG opened directly runs in an opaque
-/// origin and cannot reach the console's session or the API with it.
-/// (Scripts the console imports are not affected: a policy on a script
-/// response does not apply to the page importing it.)
+/// The Content-Security-Policy of plugin assets: strict defaults like the
+/// console's, plus a sandbox, so a plugin's HTML or SVG opened directly runs
+/// in an opaque origin and cannot reach the console's session or the API
+/// with it. (Module scripts the plugin frames import are not affected: a
+/// policy on a script response does not apply to the document importing it.)
 pub const PLUGIN_ASSET_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-scripts";
