@@ -268,6 +268,14 @@ impl Api {
                 self.run(move |l| l.set_tenant_key(&org, None)).await?;
                 Ok(json_response(StatusCode::OK, &reply))
             }
+            (&Method::PUT, ["orgs", org, "modules-public"]) => {
+                let org = org.to_string();
+                let body: ModulesPublicBody = read_json(request).await?;
+                let reply = serde_json::json!({ "org": org, "modules_public": body.public });
+                self.run(move |l| l.set_modules_public(&org, body.public))
+                    .await?;
+                Ok(ok(reply))
+            }
             (&Method::POST, ["orgs", org, "tokens"]) => {
                 let (org, auth) = (org.to_string(), self.auth.clone());
                 off_thread(move || auth.issue(Some(&org)))
@@ -289,6 +297,14 @@ impl Api {
             }
             _ => Err(ApiError::not_found(format!("no API route {method} {path}"))),
         }
+    }
+
+    /// Whether `headers` carry a token that may act on `org`: one of its
+    /// org-admin tokens, or the operator's.
+    pub fn admin_of(&self, headers: &http::HeaderMap, org: &str) -> bool {
+        self.auth
+            .authenticate(headers.get(header::AUTHORIZATION))
+            .is_ok_and(|principal| principal.may_act_on(org))
     }
 
     /// 401/403 unless `request` carries the operator token (for `/metrics`).
@@ -398,8 +414,8 @@ where
 ///
 /// Org admins act only on their own org. Another org's routes answer 404
 /// `org_not_found`, exactly as a missing org does, so orgs cannot be
-/// enumerated. Creating orgs, changing an org's traffic limits or tenant
-/// key and `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
+/// enumerated. Creating orgs, changing an org's traffic limits, tenant
+/// key or public modules and `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
 /// /api/v1/orgs` lists only the orgs the caller may act on.
 fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Result<(), ApiError> {
     match segments {
@@ -412,8 +428,8 @@ fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Resul
                     format!("no org `{org}`"),
                 ));
             }
-            let operators_setting =
-                method != Method::GET && matches!(rest, ["limits"] | ["tenant-key"]);
+            let operators_setting = method != Method::GET
+                && matches!(rest, ["limits"] | ["tenant-key"] | ["modules-public"]);
             if operators_setting && *principal != Principal::Operator {
                 return Err(operator_only());
             }
@@ -442,6 +458,8 @@ struct OrgView {
     limits: Option<serde_json::Value>,
     /// Whether its plugin routes require a tenant key.
     tenant_key_required: bool,
+    /// Whether its module records answer without credentials.
+    modules_public: bool,
 }
 
 impl From<OrgRecord> for OrgView {
@@ -451,6 +469,7 @@ impl From<OrgRecord> for OrgView {
             created_at: org.created_at,
             limits: org.limits,
             tenant_key_required: org.tenant_key_sha256.is_some(),
+            modules_public: org.modules_public,
         }
     }
 }
@@ -507,6 +526,14 @@ struct TrustKey {
 struct SignaturePolicyBody {
     /// Whether only plugins signed by a trusted key may be installed.
     require_signature: bool,
+}
+
+/// The body of `PUT …/modules-public`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModulesPublicBody {
+    /// Whether the org's module records answer without credentials.
+    public: bool,
 }
 
 /// The optional body of `POST …/activate`.

@@ -16,15 +16,16 @@ use crate::integrations::Integrations;
 use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
 use crate::loader::Loader;
 use crate::metrics::Metrics;
-use crate::modules::Modules;
 use crate::modules::hooks::HookDispatcher;
 use crate::modules::routes::{self as module_routes, ModulePath};
+use crate::modules::{ModuleError, Modules};
 use crate::plugin_files::PluginFiles;
-use crate::router::{Miss, RouteTable, TenantPath};
+use crate::plugin_headers;
+use crate::router::{RouteTable, TenantPath};
 use crate::runtime::InvokeError;
 use crate::runtime::{HostServices, Runtime, build_linker};
 use crate::scheduler::CpuScheduler;
-use crate::tenant_keys::{self, TenantKeys};
+use crate::tenant_keys::TenantKeys;
 use crate::ui::UiTable;
 use crate::ui::routes::{self as ui_routes, UiPath};
 use berth_storage::{ArtifactCache, PackageStore, Registry};
@@ -45,6 +46,8 @@ pub struct App {
     modules: Arc<Modules>,
     hooks: HookDispatcher,
     ui: Arc<UiTable>,
+    /// `https` when berth terminates TLS, else `http`: what plugins see.
+    scheme: &'static str,
     _epoch: EpochTicker,
 }
 
@@ -163,6 +166,11 @@ impl App {
                 settings.packages.clone(),
             ),
             modules,
+            scheme: if settings.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             _epoch: EpochTicker::start(engine, &settings.limits),
         };
         Ok((app, new_operator_token))
@@ -199,24 +207,30 @@ impl App {
             return Ok(response);
         }
         if path == console::PREFIX || path.starts_with("/console/") {
-            return console::handle(&request);
+            return console::handle(&request, self.scheme);
         }
         if path.starts_with(api::PREFIX) {
             return self.api.handle(request).await;
         }
+        if path.starts_with("/o/") {
+            plugin_headers::refuse_service_worker_scripts(request.headers())?;
+        }
+        // Tenant paths answer an unknown org exactly as an org without the
+        // plugin, asset or module asked for: orgs cannot be enumerated.
         if let Some(target) = UiPath::parse(path) {
-            if !self.routes.has_org(&target.org) {
-                return Err(org_not_found(&target.org));
-            }
             return ui_routes::handle(&self.ui, target, &request).await;
         }
         if let Some(target) = ModulePath::parse(path) {
-            if !self.routes.has_org(&target.org) {
-                return Err(org_not_found(&target.org));
-            }
-            if let Err(refusal) = self.tenant_keys.check(&target.org, request.headers()) {
+            let admin = self.api.admin_of(request.headers(), &target.org);
+            let allowed = self
+                .tenant_keys
+                .check_modules(&target.org, request.headers(), admin);
+            if let Err(refusal) = allowed {
                 discard(request.into_body()).await;
                 return Err(refusal);
+            }
+            if !self.routes.has_org(&target.org) {
+                return Err(ModuleError::UnknownModule(target.module).into());
             }
             // Module requests run hook plugins: admitted like plugin
             // requests, and the slot is held until their `after-*` hooks end.
@@ -227,30 +241,26 @@ impl App {
         let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
         };
-        let mounted =
-            self.routes
-                .resolve(tenant.org, tenant.plugin)
-                .map_err(|miss| match miss {
-                    Miss::Org => org_not_found(tenant.org),
-                    Miss::Plugin => ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "plugin_not_found",
-                        format!(
-                            "org `{}` has no active plugin `{}`",
-                            tenant.org, tenant.plugin
-                        ),
-                    ),
-                })?;
+        let plugin_not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "plugin_not_found",
+                format!(
+                    "org `{}` has no active plugin `{}` serving routes",
+                    tenant.org, tenant.plugin
+                ),
+            )
+        };
+        let mounted = self
+            .routes
+            .resolve(tenant.org, tenant.plugin)
+            .map_err(|_| plugin_not_found())?;
         if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
             discard(request.into_body()).await;
             return Err(refusal);
         }
         if mounted.plugin.exports.http.is_none() {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "plugin_not_found",
-                format!("plugin `{}` serves no HTTP routes", tenant.plugin),
-            ));
+            return Err(plugin_not_found());
         }
         let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
         if !route_granted(&mounted.grants.routes, plugin_path) {
@@ -258,7 +268,7 @@ impl App {
                 StatusCode::NOT_FOUND,
                 "route_not_granted",
                 format!(
-                    "`{}` is outside the routes org `{}` granted plugin `{}`",
+                    "`{}` is not a canonical path within the routes org `{}` granted plugin `{}`",
                     plugin_path, tenant.org, tenant.plugin
                 ),
             ));
@@ -279,11 +289,10 @@ impl App {
         // the org's slot is freed when both are done.
         let admitted = Arc::new(self.front_door.admit(tenant.org)?);
         let started = std::time::Instant::now();
-        let uri = plugin_uri(&request, &tenant.plugin_path)?;
+        let uri = plugin_uri(&request, self.scheme, &tenant.plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
-        // The tenant key is berth's, not the plugin's to see or log.
-        parts.headers.remove(tenant_keys::HEADER);
+        plugin_headers::to_plugin(&mut parts.headers, &mounted.grants.headers);
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;
@@ -291,8 +300,9 @@ impl App {
             .handle(&mounted, request, admitted.clone())
             .await;
         match result {
-            Ok(response) => {
+            Ok(mut response) => {
                 metrics.responded(response.status().as_u16(), started.elapsed());
+                plugin_headers::from_plugin(response.headers_mut());
                 Ok(response
                     .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
             }
@@ -312,16 +322,14 @@ impl App {
         }
     }
 }
-fn org_not_found(org: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "org_not_found",
-        format!("no org `{org}`"),
-    )
-}
 
-/// The absolute URI the plugin sees: the client's authority, the rewritten path.
-fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, ApiError> {
+/// The absolute URI the plugin sees: berth's scheme, the client's
+/// authority, the rewritten path.
+fn plugin_uri(
+    request: &Request<Incoming>,
+    scheme: &str,
+    plugin_path: &str,
+) -> Result<Uri, ApiError> {
     let authority = request
         .uri()
         .authority()
@@ -329,7 +337,7 @@ fn plugin_uri(request: &Request<Incoming>, plugin_path: &str) -> Result<Uri, Api
         .or_else(|| request.headers().get(http::header::HOST)?.to_str().ok())
         .unwrap_or("localhost");
     Uri::builder()
-        .scheme("http")
+        .scheme(scheme)
         .authority(authority)
         .path_and_query(plugin_path)
         .build()

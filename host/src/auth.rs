@@ -274,6 +274,7 @@ mod tests {
                     tenant_key_sha256: None,
                     trusted_keys: Vec::new(),
                     require_signature: false,
+                    modules_public: false,
                 })
             })
             .unwrap();

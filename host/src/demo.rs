@@ -1,7 +1,8 @@
 //! The embedded default: on first start (an empty registry), org `demo` is
 //! created with the example plugins built into the binary installed and
-//! active, so `berth serve` answers `curl …/o/demo/p/hello/` at once. It
-//! goes through the same lifecycle as any upload.
+//! active, and its module records public, so `berth serve` answers `curl
+//! …/o/demo/p/hello/` and `curl …/o/demo/api/contacts` at once. It goes
+//! through the same lifecycle as any upload.
 
 use crate::lifecycle::{InstallOptions, Lifecycle, LifecycleError};
 use crate::package::build_zip;
@@ -50,6 +51,8 @@ pub fn seed_if_empty(lifecycle: &Lifecycle) -> Result<(), LifecycleError> {
         return Ok(());
     }
     lifecycle.create_org(ORG)?;
+    // The quick start calls its module records without a token.
+    lifecycle.set_modules_public(ORG, true)?;
     for zip in packages() {
         let installed = lifecycle.install(ORG, &zip, InstallOptions::default())?;
         lifecycle.activate(ORG, &installed.name, None, false)?;

@@ -15,6 +15,9 @@
 //! - [`host_api`]: the `berth:plugin` host interfaces; [`outbound`]:
 //!   plugins' outgoing HTTP under their `network` grant;
 //! - [`router`]: tenant paths and the per-org plugin table;
+//!   [`plugin_headers`]: what crosses between callers and plugins in
+//!   headers (credentials in, a sandbox out); [`tenant_keys`]: who may
+//!   reach an org's plugin and module routes;
 //! - [`package`]: ZIP + manifest parsing and validation under limits;
 //! - [`plugin_files`]: plugins' preopened directories; [`plugin_config`]:
 //!   per-org settings and secrets;
@@ -62,6 +65,7 @@ pub mod package;
 pub mod permissions;
 pub mod plugin_config;
 pub mod plugin_files;
+pub mod plugin_headers;
 pub mod resolver;
 pub mod router;
 pub mod runtime;

@@ -172,10 +172,14 @@ impl Runtime {
         let meter = Arc::new(CpuMeter::default());
         let mut store = self.new_store(mounted, meter.clone()).map_err(setup)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
+        let scheme = match request.uri().scheme_str() {
+            Some("https") => Scheme::Https,
+            _ => Scheme::Http,
+        };
         let req = store
             .data_mut()
             .http()
-            .new_incoming_request(Scheme::Http, request)
+            .new_incoming_request(scheme, request)
             .map_err(setup)?;
         let out = store
             .data_mut()

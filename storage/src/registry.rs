@@ -97,6 +97,9 @@ pub struct OrgRecord {
     /// Whether only plugins signed by a trusted key may be installed.
     #[serde(default)]
     pub require_signature: bool,
+    /// Whether its module records answer without credentials.
+    #[serde(default)]
+    pub modules_public: bool,
 }
 
 /// A signing key an org trusts.

@@ -1,56 +1,21 @@
-// Browser test of the web console in headless Chromium, driven by
-// Playwright (playwright-core from host/console's npm dependencies, with
-// Debian's /usr/bin/chromium). Run by tests/e2e/console.rs against a real
-// berth on loopback; every input comes from the environment:
-//   BERTH_BASE, BERTH_ORG, BERTH_TOKEN   the server and an org-admin token
-//   WIDGET_ZIP, THEME_ZIP                the sales-widget and dark-theme packages
-//   ARTIFACTS                            where screenshots go
-//   CONSOLE_DIR, CHROMIUM                where playwright-core and chromium are
-// Exits non-zero (with the reason) on the first expectation that fails.
-import { createRequire } from "node:module";
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+// Browser test of the web console in headless Chromium (see harness.mjs),
+// run by tests/e2e/console.rs against a real berth on loopback. Besides
+// harness.mjs's inputs it reads WIDGET_ZIP and THEME_ZIP, the sales-widget
+// and dark-theme packages. Exits non-zero (with the reason) on the first
+// expectation that fails.
+import { env, expect, newPage, salesTotal, shot as save, signIn, widgetFrame, withBrowser } from "./harness.mjs";
 
-const env = (name) => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-};
-const base = env("BERTH_BASE");
-const artifacts = env("ARTIFACTS");
-mkdirSync(artifacts, { recursive: true });
-const require = createRequire(join(env("CONSOLE_DIR"), "package.json"));
-const { chromium } = require("playwright-core");
-
-function expect(condition, message) {
-  if (!condition) throw new Error(`expectation failed: ${message}`);
-}
-
-const browser = await chromium.launch({
-  executablePath: env("CHROMIUM"),
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
-const errors = [];
-try {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
-  page.setDefaultTimeout(15000);
-  page.on("pageerror", (error) => errors.push(String(error)));
+await withBrowser(async (browser) => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await newPage(context);
+  const errors = page.errors;
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());
   });
   page.on("response", (response) => {
     if (response.status() >= 400) errors.push(`${response.status()} ${response.url()}`);
   });
-  const shot = (name) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+  const shot = (name) => save(page, name);
   const plugins = async () => {
     await page.click('a[href="#/plugins"]');
     await page.waitForSelector("#plugins");
@@ -66,11 +31,7 @@ try {
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
 
   // Sign in with the org-admin token.
-  await page.goto(`${base}/console/`);
-  await page.fill("#org", env("BERTH_ORG"));
-  await page.fill("#token", env("BERTH_TOKEN"));
-  await page.click('#sign-in button[type="submit"]');
-  await page.waitForSelector('[data-slot="dashboard.widgets"]', { state: "attached" });
+  await signIn(page);
   await shot("01-signed-in");
 
   // Upload and activate the widget plugin; its widget renders with its data.
@@ -78,14 +39,13 @@ try {
   await install(env("WIDGET_ZIP"), "sales-widget");
   await shot("02-widget-installed");
   await page.click('a[href="#/"]');
-  const total = page.locator('[data-slot="dashboard.widgets"] [data-plugin="sales-widget"] .sales-total');
-  await total.waitFor();
-  expect((await total.textContent()) === "48,250 EUR", `widget shows ${await total.textContent()}`);
+  const total = await salesTotal(page);
+  expect(total === "48,250 EUR", `widget shows ${total}`);
   await shot("03-dashboard-widget");
 
-  // The plugin's page is mounted under the console.
+  // The plugin's page is mounted under the console, in its own frame.
   await page.click('a[data-page="sales-widget/report"]');
-  const report = page.locator('section[data-page="sales-widget/report"] h2');
+  const report = page.frameLocator('section[data-page="sales-widget/report"] iframe').locator("h2");
   await report.waitFor();
   expect((await report.textContent()).includes("48,250 EUR"), "report page shows the total");
   await shot("04-plugin-page");
@@ -98,6 +58,12 @@ try {
   await page.waitForFunction(() => getComputedStyle(document.body).backgroundColor === "rgb(13, 17, 23)");
   const after = await background();
   expect(before !== after, `background changed from ${before} to ${after}`);
+  // The widget's frame gets the theme's tokens too.
+  await salesTotal(page);
+  const widgetColor = await widgetFrame(page, "sales-widget")
+    .locator("body")
+    .evaluate((body) => getComputedStyle(body).color);
+  expect(widgetColor === "rgb(230, 237, 243)", `widget text is ${widgetColor}`);
   await shot("05-dark-theme");
 
   // The dependency graph view shows the org's plugins.
@@ -119,6 +85,4 @@ try {
 
   expect(errors.length === 0, `no browser errors, got: ${errors.join(" | ")}`);
   console.log("console browser test passed");
-} finally {
-  await browser.close();
-}
+});

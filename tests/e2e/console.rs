@@ -1,18 +1,35 @@
 //! The web console in a real browser: headless Chromium driven by
-//! Playwright (`tests/browser/console.mjs`) against this server — sign in,
-//! upload and activate a plugin, see its widget render with its data, open
-//! its page, switch the theme and see the computed style change, view the
-//! dependency graph, deactivate and see it gone. Screenshots land in
-//! `target/tmp/browser-artifacts/`.
+//! Playwright (`tests/browser/*.mjs`) against this server.
+//!
+//! - `console.mjs`: sign in, upload and activate a plugin, see its widget
+//!   render with its data, open its page, switch the theme and see the
+//!   computed style change, view the dependency graph, deactivate and see
+//!   it gone.
+//! - `isolation.mjs`: with a hostile UI plugin and a hostile route plugin
+//!   active beside a good widget, every attempt on the console's token,
+//!   storage, the management API or a service worker fails, and the good
+//!   widget still renders.
+//!
+//! Screenshots land in `target/tmp/browser-artifacts/`.
 
 use crate::support::{Server, admin_token, guest_package};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-#[test]
-fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
+/// The repository's root.
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where the browser tests' screenshots go.
+fn artifacts() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts")
+}
+
+/// A server with org `acme` and one of its admin tokens.
+fn server_with_admin() -> (Server, String) {
     assert!(
         Path::new(CHROMIUM).is_file(),
         "{CHROMIUM} is missing: run scripts/setup.sh, which installs Debian's chromium"
@@ -23,34 +40,58 @@ fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
         .as_str()
         .unwrap()
         .to_owned();
+    (server, token)
+}
+
+/// Runs `tests/browser/{script}` against `server` as `acme`'s admin, with
+/// `extra` environment; asserts it succeeds and says `{passed}`.
+fn run_browser_script(
+    server: &Server,
+    token: &str,
+    script: &str,
+    extra: &[(&str, &Path)],
+    passed: &str,
+) {
+    let repo = repo();
+    let mut command = Command::new("node");
+    command
+        .arg(repo.join("tests/browser").join(script))
+        .env("BERTH_BASE", &server.base)
+        .env("BERTH_ORG", "acme")
+        .env("BERTH_TOKEN", token)
+        .env("ARTIFACTS", artifacts())
+        .env("CONSOLE_DIR", repo.join("host/console"))
+        .env("CHROMIUM", CHROMIUM);
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let output = command.output().expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains(passed), "{stdout}");
+}
+
+#[test]
+fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
+    let (server, token) = server_with_admin();
     let packages = tempfile::tempdir().unwrap();
     let widget = packages.path().join("sales-widget-0.1.0.zip");
     let theme = packages.path().join("dark-theme-0.1.0.zip");
     std::fs::write(&widget, guest_package("sales-widget")).unwrap();
     std::fs::write(&theme, guest_package("dark-theme")).unwrap();
 
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
-    let output = Command::new("node")
-        .arg(repo.join("tests/browser/console.mjs"))
-        .env("BERTH_BASE", &server.base)
-        .env("BERTH_ORG", "acme")
-        .env("BERTH_TOKEN", &token)
-        .env("WIDGET_ZIP", &widget)
-        .env("THEME_ZIP", &theme)
-        .env("ARTIFACTS", &artifacts)
-        .env("CONSOLE_DIR", repo.join("host/console"))
-        .env("CHROMIUM", CHROMIUM)
-        .output()
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "browser test failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    run_browser_script(
+        &server,
+        &token,
+        "console.mjs",
+        &[("WIDGET_ZIP", &widget), ("THEME_ZIP", &theme)],
+        "console browser test passed",
     );
-    assert!(stdout.contains("console browser test passed"), "{stdout}");
-    assert!(artifacts.join("03-dashboard-widget.png").is_file());
+    assert!(artifacts().join("03-dashboard-widget.png").is_file());
 
     // What the browser did is what the server holds.
     let plugins = server.get("/api/v1/orgs/acme/plugins").json();
@@ -64,4 +105,30 @@ fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
     };
     assert_eq!(state("sales-widget"), Some("installed".into()));
     assert_eq!(state("dark-theme"), Some("active".into()));
+}
+
+#[test]
+fn hostile_plugins_get_nothing_of_the_consoles_powers_in_a_browser() {
+    let (server, token) = server_with_admin();
+    for guest in ["sales-widget", "hostile-widget", "hostile-page"] {
+        server.install_active("acme", &guest_package(guest));
+    }
+    let plugins_before = server.get("/api/v1/orgs/acme/plugins").json();
+    let audit_before = server.get("/api/v1/orgs/acme/audit").json();
+
+    run_browser_script(
+        &server,
+        &token,
+        "isolation.mjs",
+        &[],
+        "isolation browser test passed",
+    );
+    assert!(artifacts().join("11-hostile-page.png").is_file());
+
+    // Nothing the hostile plugins tried changed anything on the server.
+    assert_eq!(
+        server.get("/api/v1/orgs/acme/plugins").json(),
+        plugins_before
+    );
+    assert_eq!(server.get("/api/v1/orgs/acme/audit").json(), audit_before);
 }

@@ -17,6 +17,7 @@ mod grants;
 mod hooks;
 mod http;
 mod integrations;
+mod isolation;
 mod kv;
 mod lifecycle;
 mod modules;

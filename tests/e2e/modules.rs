@@ -121,7 +121,7 @@ fn bad_records_and_routes_are_refused_and_store_nothing() {
             "/o/nope/api/contacts",
             json!({ "name": "A" }),
             404,
-            "org_not_found",
+            "module_not_found",
         ),
     ] {
         let refused = server.post_json(path, body.clone());
@@ -146,12 +146,10 @@ fn bad_records_and_routes_are_refused_and_store_nothing() {
     );
     assert_eq!(server.get("/o/acme/api/contacts").body, before);
 
-    // Module routes honour the org's tenant key like plugin routes.
-    let key = server.put_json("/api/v1/orgs/acme/tenant-key", json!({}));
-    assert_eq!(key.status, 200, "{key:?}");
-    let locked = server.get("/o/acme/api/contacts");
+    // Module routes need credentials (see isolation.rs): without any, 401.
+    let locked = server.client(None).get("/o/acme/api/contacts");
     assert_eq!(
         (locked.status, locked.error_code().as_str()),
-        (401, "tenant_key_required")
+        (401, "credentials_required")
     );
 }

@@ -25,25 +25,28 @@ fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
     assert_eq!(json["param"], "w%C3%B6rld-42");
     assert_eq!(json["path"], "/echo/w%C3%B6rld-42?lang=en");
 
-    // The demo's hooks plugin extends the built-in contacts module.
-    let contact = server.post_json(
+    // The demo's hooks plugin extends the built-in contacts module, whose
+    // records the demo org makes public: the quick start sends no token.
+    let anyone = server.client(None);
+    let contact = anyone.post_json(
         "/o/demo/api/contacts",
         serde_json::json!({ "name": " Ada ", "email": "ADA@X.ORG" }),
     );
     assert_eq!(contact.status, 201, "{contact:?}");
     assert_eq!(contact.json()["data"]["email"], "ada@x.org");
-    let spam = server.post_json(
+    let spam = anyone.post_json(
         "/o/demo/api/contacts",
         serde_json::json!({ "name": "Spam Inc" }),
     );
     assert_eq!(spam.error_code(), "vetoed");
+    assert_eq!(anyone.get("/o/demo/api/contacts").json()[0]["id"], 1);
 }
 
 #[test]
 fn unknown_org_plugin_and_path_are_json_404s() {
     let server = Server::start(&[]);
     let cases = [
-        ("/o/nope/p/hello/", "org_not_found"),
+        ("/o/nope/p/hello/", "plugin_not_found"),
         ("/o/demo/p/nope/", "plugin_not_found"),
         ("/somewhere/else", "not_found"),
     ];
@@ -82,7 +85,7 @@ fn no_demo_starts_with_no_orgs() {
     assert_eq!(server.get("/api/v1/orgs").json(), serde_json::json!([]));
     let demo = server.get("/o/demo/p/hello/");
     assert_eq!(demo.status, 404);
-    assert_eq!(demo.error_code(), "org_not_found");
+    assert_eq!(demo.error_code(), "plugin_not_found");
 }
 
 #[test]

@@ -338,6 +338,22 @@ pub fn berth_cli(args: &[&str]) -> String {
     String::from_utf8(output.stdout).expect("berth prints UTF-8")
 }
 
+/// Runs `curl --silent --show-error` with `args`; returns what it printed,
+/// panicking with its error when it fails.
+pub fn curl(args: &[&str]) -> String {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error"])
+        .args(args)
+        .output()
+        .expect("running curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Writes `toml` to a config file inside `dir` and returns its path.
 pub fn config_file(dir: &Path, toml: &str) -> PathBuf {
     let path = dir.join("berth.toml");

@@ -1,7 +1,8 @@
 //! HTTPS with a certificate generated at test time: a rustls client and
-//! `curl --cacert` both get the plugin route; ALPN offers HTTP/2.
+//! `curl --cacert` both get the plugin route; ALPN offers HTTP/2; plugins
+//! see the scheme `https`.
 
-use crate::support::Server;
+use crate::support::{Server, curl, guest_package};
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
 use std::sync::Arc;
@@ -26,14 +27,48 @@ fn certificate(
 
 fn tls_server(dir: &std::path::Path) -> (Server, CertificateDer<'static>) {
     let (cert, key, der) = certificate(dir);
-    let server = Server::start(&[
+    let server = Server::start(&tls_args(&cert, &key));
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    (server, der)
+}
+
+/// The flags serving TLS with `cert` and `key`.
+fn tls_args<'a>(cert: &'a std::path::Path, key: &'a std::path::Path) -> [&'a str; 4] {
+    [
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
         key.to_str().unwrap(),
-    ]);
-    assert!(server.base.starts_with("https://"), "{}", server.base);
-    (server, der)
+    ]
+}
+
+/// GETs `path` from the TLS server on `port` with curl (and `extra`
+/// arguments), trusting `dir`'s certificate; returns what curl printed.
+fn curl_https(dir: &std::path::Path, port: &str, path: &str, extra: &[&str]) -> String {
+    let cert = dir.join("cert.pem");
+    let url = format!("https://localhost:{port}{path}");
+    let mut args = vec!["--cacert", cert.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&args)
+}
+
+#[test]
+fn plugins_see_the_https_scheme_under_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let plain = Server::start_in(&data, &["--no-demo"]);
+        plain.create_org("acme");
+        plain.install_active("acme", &guest_package("sandbox"));
+        let seen = plain.get("/o/acme/p/sandbox/request").body;
+        assert!(seen.starts_with("scheme http\n"), "{seen}");
+    }
+    let (cert, key, _) = certificate(dir.path());
+    let server = Server::start_in(&data, &tls_args(&cert, &key));
+    let port = server.base.rsplit(':').next().unwrap().to_owned();
+    let seen = curl_https(dir.path(), &port, "/o/acme/p/sandbox/request", &[]);
+    assert!(seen.starts_with("scheme https\npath /request\n"), "{seen}");
 }
 
 #[test]
@@ -70,18 +105,11 @@ fn curl_with_cacert_gets_the_route_over_http2() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = tls_server(dir.path());
     let port = server.base.rsplit(':').next().unwrap();
-    let output = std::process::Command::new("curl")
-        .args(["--silent", "--show-error", "--http2", "--cacert"])
-        .arg(dir.path().join("cert.pem"))
-        .args(["--write-out", "\n%{http_version} %{http_code}"])
-        .arg(format!("https://localhost:{port}/o/demo/p/hello/"))
-        .output()
-        .expect("running curl");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = curl_https(
+        dir.path(),
+        port,
+        "/o/demo/p/hello/",
+        &["--http2", "--write-out", "\n%{http_version} %{http_code}"],
     );
     assert_eq!(stdout, "Hello from berth!\n\n2 200");
 }

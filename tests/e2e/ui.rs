@@ -88,9 +88,14 @@ fn assets_are_served_with_types_etags_and_a_strict_policy() {
             .error_code(),
         "method_not_allowed"
     );
+    // An unknown org looks like one without UI plugins.
     assert_eq!(
-        server.get("/o/nope/ui/manifest.json").error_code(),
-        "org_not_found"
+        server.get("/o/nope/ui/manifest.json").json(),
+        serde_json::json!({ "pages": [], "slots": {}, "theme": null })
+    );
+    assert_eq!(
+        server.get("/o/nope/ui/sales-widget/widget.js").error_code(),
+        "asset_not_found"
     );
 }
 

@@ -1,6 +1,7 @@
-// The "Sales report" page. The console imports this module and calls its
-// default export with the element to render into and the org's slug.
-export default async function mount(element, { org }) {
+// The "Sales report" page. The console runs this module in a sandboxed
+// frame and calls its default export with the element to render into and
+// the context: the org's slug, and `fetch` for the plugin's own routes.
+export default async function mount(element, { org, fetch }) {
   const response = await fetch(`/o/${org}/p/sales-widget/summary`);
   const summary = await response.json();
   const heading = document.createElement("h2");

@@ -1,7 +1,8 @@
-// The `sales` dashboard widget. The console imports this module and calls
-// its default export with the element to render into and the URL of the
-// plugin route that serves the figures.
-export default async function mount(element, { data }) {
+// The `sales` dashboard widget. The console runs this module in a sandboxed
+// frame and calls its default export with the element to render into and
+// the context: `data` is the URL of the plugin route serving the figures,
+// and `fetch` GETs the plugin's own routes through the console.
+export default async function mount(element, { data, fetch }) {
   const response = await fetch(data);
   const summary = await response.json();
   const title = document.createElement("h3");

@@ -10,7 +10,9 @@
 //! - `GET /config/get?key=K`, `GET /config/secret?name=N` → 200 with the
 //!   value, 404 when unset;
 //! - `GET /deps/state?name=D` → 200 with `absent`, `installed VERSION` or
-//!   `active VERSION`.
+//!   `active VERSION`;
+//! - `GET /request` → 200 with what the plugin sees of the request, one
+//!   line each: `scheme S`, `path P`, then `header NAME: VALUE` per header.
 //!
 //! A refusal answers 403 (permission), 404 (not found), 502 (outbound HTTP
 //! error) or 500, with what the guest was told in `x-error`.
@@ -87,10 +89,26 @@ impl Guest for Sandbox {
                 DependencyState::Installed(version) => format!("installed {version}"),
                 DependencyState::Active(version) => format!("active {version}"),
             }),
+            "/request" => Answer::ok(describe(&request, &target)),
             _ => Answer::status(400),
         };
         send(response_out, answer);
     }
+}
+
+/// What the plugin sees of `request` (whose path and query are `target`).
+fn describe(request: &IncomingRequest, target: &str) -> String {
+    let scheme = match request.scheme() {
+        Some(Scheme::Http) => "http".to_owned(),
+        Some(Scheme::Https) => "https".to_owned(),
+        Some(Scheme::Other(other)) => other,
+        None => "none".to_owned(),
+    };
+    let mut lines = format!("scheme {scheme}\npath {target}\n");
+    for (name, value) in request.headers().entries() {
+        lines.push_str(&format!("header {name}: {}\n", String::from_utf8_lossy(&value)));
+    }
+    lines
 }
 
 fn list(dir: &str) -> std::io::Result<String> {

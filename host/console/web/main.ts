@@ -1,23 +1,21 @@
 // berth's web console: sign in with an org-admin token, manage the org's
 // plugins, see the dependency graph, and the org's UI — theme, dashboard
 // slots and plugin pages — exactly as its active plugins contribute it.
+// The token lives in this page's memory only: a reload signs in again.
 import "./style.css";
 import { api, type Session, type UiManifest, uiManifest } from "./api";
 import { renderDashboard } from "./dashboard";
 import { button, h, status } from "./dom";
 import { renderGraph } from "./graph";
-import { mountModule } from "./mount";
+import { mountFrame } from "./mount";
 import { renderPlugins } from "./plugins";
 import { applyTheme } from "./theme";
 
-const SESSION_KEY = "berth.session";
 const main = document.getElementById("app")!;
 const nav = document.getElementById("nav")!;
 
-function session(): Session | null {
-  const stored = sessionStorage.getItem(SESSION_KEY);
-  return stored ? (JSON.parse(stored) as Session) : null;
-}
+/** Who is signed in; never written to storage. */
+let signedIn: Session | null = null;
 
 function renderSignIn(): void {
   const org = h("input", { id: "org", name: "org", required: "", autocomplete: "organization" }) as HTMLInputElement;
@@ -35,7 +33,7 @@ function renderSignIn(): void {
     const candidate = { org: org.value.trim(), token: token.value.trim() };
     api(candidate, "GET", "/plugins")
       .then(() => {
-        sessionStorage.setItem(SESSION_KEY, JSON.stringify(candidate));
+        signedIn = candidate;
         status("");
         location.hash = "#/";
         void render();
@@ -59,7 +57,7 @@ function renderNav(manifest: UiManifest): void {
   nav.hidden = false;
 }
 
-async function renderPage(current: Session, manifest: UiManifest, target: string): Promise<void> {
+function renderPage(current: Session, manifest: UiManifest, target: string): void {
   const page = manifest.pages.find((p) => `${p.plugin}${p.route}` === target);
   if (!page) {
     main.replaceChildren(h("h2", {}, "Not found"), h("p", {}, `No active plugin page ${target}.`));
@@ -67,12 +65,12 @@ async function renderPage(current: Session, manifest: UiManifest, target: string
   }
   const mountPoint = h("section", { "data-page": target });
   main.replaceChildren(h("h2", {}, page.title), mountPoint);
-  await mountModule(mountPoint, page.entry, { org: current.org, plugin: page.plugin, data: null });
+  mountFrame(mountPoint, { org: current.org, plugin: page.plugin, entry: page.entry, data: null }, manifest.theme?.tokens ?? {});
 }
 
 /** Renders the view the location hash names, with the org's current UI. */
 async function render(): Promise<void> {
-  const current = session();
+  const current = signedIn;
   if (!current) return renderSignIn();
   document.getElementById("who")!.textContent = `org ${current.org}`;
   document.getElementById("sign-out")!.hidden = false;
@@ -83,7 +81,7 @@ async function render(): Promise<void> {
     const route = location.hash.replace(/^#/, "") || "/";
     if (route === "/plugins") await renderPlugins(main, current, render);
     else if (route === "/dependencies") await renderGraph(main, current);
-    else if (route.startsWith("/p/")) await renderPage(current, manifest, route.slice(3));
+    else if (route.startsWith("/p/")) renderPage(current, manifest, route.slice(3));
     else renderDashboard(main, current, manifest);
   } catch (error) {
     status(String((error as Error).message ?? error), true);
@@ -92,7 +90,7 @@ async function render(): Promise<void> {
 
 document.getElementById("sign-out")!.replaceWith(
   button("Sign out", () => {
-    sessionStorage.removeItem(SESSION_KEY);
+    signedIn = null;
     void render();
   }, { id: "sign-out" }),
 );

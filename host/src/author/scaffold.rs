@@ -216,8 +216,10 @@ impl Guest for Plugin {
 "#,
 };
 
-const WIDGET_JS: &str = r#"// The console imports this module and calls its default export with the
-// element to render into.
+const WIDGET_JS: &str = r#"// The console runs this module in a sandboxed frame and calls its default
+// export with the element to render into and the context: `org`, `plugin`,
+// `data` (the data route's URL), `theme` and `fetch` (GETs this plugin's
+// own routes through the console; the frame has no other network access).
 export default function mount(element, { org }) {
   element.textContent = `Hello from {{name}} in ${org}!`;
 }

@@ -414,6 +414,10 @@ impl Lifecycle {
                 .live
                 .tenant_keys
                 .set(&org.name, stored_tenant_key(&org)?);
+            lifecycle
+                .live
+                .tenant_keys
+                .set_modules_public(&org.name, org.modules_public);
             if let Err(e) = lifecycle.resume_org(&org.name) {
                 tracing::error!(org = org.name, "org's plugins could not be started: {e}");
             }
@@ -506,6 +510,7 @@ impl Lifecycle {
             tenant_key_sha256: None,
             trusted_keys: Vec::new(),
             require_signature: false,
+            modules_public: false,
         };
         self.commit(&mut writer, name, |txn| {
             if txn.org(name)?.is_some() {
@@ -562,6 +567,18 @@ impl Lifecycle {
             Ok(())
         })?;
         self.live.tenant_keys.set(org, hash);
+        Ok(())
+    }
+
+    /// Makes `org`'s module records public (or not) to callers without
+    /// credentials.
+    pub fn set_modules_public(&self, org: &str, public: bool) -> Result<(), LifecycleError> {
+        let detail = if public { "on" } else { "off" };
+        self.change_org(org, "modules-public", detail, |record| {
+            record.modules_public = public;
+            Ok(())
+        })?;
+        self.live.tenant_keys.set_modules_public(org, public);
         Ok(())
     }
 

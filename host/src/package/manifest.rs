@@ -129,6 +129,33 @@ pub struct Permissions {
     /// Readable secrets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<String>,
+    /// Caller credentials passed on to its HTTP handler.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<ForwardedHeader>,
+}
+
+/// A caller's credential header berth removes from plugin requests unless
+/// the org grants it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedHeader {
+    /// `Authorization`.
+    Authorization,
+    /// `Cookie`.
+    Cookie,
+}
+
+impl ForwardedHeader {
+    /// Every one of them.
+    pub const ALL: [Self; 2] = [Self::Authorization, Self::Cookie];
+
+    /// The header's (lowercase) name, which is also what the manifest says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Authorization => "authorization",
+            Self::Cookie => "cookie",
+        }
+    }
 }
 
 /// Key-value access modes.

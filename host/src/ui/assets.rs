@@ -1,10 +1,12 @@
 //! Answers for UI files: the content type from the extension, a strong
 //! ETag (the SHA-256 of the bytes) honouring `If-None-Match` with 304,
 //! `Cache-Control: no-cache` (browsers revalidate, since an upgrade serves
-//! new bytes at the same URL), `X-Content-Type-Options: nosniff`, and a
-//! strict Content-Security-Policy: scripts, styles, fonts and data load only
-//! from berth itself, nothing may frame the page but berth, and no plugin
-//! script can pull code from elsewhere.
+//! new bytes at the same URL), `X-Content-Type-Options: nosniff`,
+//! `Access-Control-Allow-Origin: *` (the files are public, and the sandboxed
+//! frames UI plugins run in load them from an opaque origin), and a strict
+//! Content-Security-Policy: scripts, styles, fonts and data load only from
+//! berth itself, nothing may frame the page but berth, and no plugin script
+//! can pull code from elsewhere.
 
 use crate::error::{ApiError, full_body};
 use berth_storage::Digest;
@@ -12,16 +14,19 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// The Content-Security-Policy of the console's files.
+/// The Content-Security-Policy of the console's files: besides the strict
+/// defaults, the console may frame its own pages (the sandboxed frames UI
+/// plugins run in) and may start no worker at all.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
+     frame-src 'self'; worker-src 'none'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'self'";
 
-/// The Content-Security-Policy of plugin assets: the console's, plus a
-/// sandbox, so a plugin's HTML or SVG opened directly runs in an opaque
-/// origin and cannot reach the console's session or the API with it.
-/// (Scripts the console imports are not affected: a policy on a script
-/// response does not apply to the page importing it.)
+/// The Content-Security-Policy of plugin assets: strict defaults like the
+/// console's, plus a sandbox, so a plugin's HTML or SVG opened directly runs
+/// in an opaque origin and cannot reach the console's session or the API
+/// with it. (Module scripts the plugin frames import are not affected: a
+/// policy on a script response does not apply to the document importing it.)
 pub const PLUGIN_ASSET_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox allow-scripts";
@@ -106,7 +111,7 @@ pub fn static_response(
     content_type: &'static str,
     request_headers: &HeaderMap,
     head: bool,
-    policy: &'static str,
+    policy: HeaderValue,
 ) -> Response<HyperOutgoingBody> {
     let etag = format!("\"{}\"", Digest::of(&bytes).to_hex());
     let not_modified = request_headers
@@ -131,9 +136,10 @@ pub fn static_response(
         HeaderValue::from_str(&etag).expect("hex is a valid header"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(policy),
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -180,7 +186,7 @@ mod tests {
             content_type("a.css"),
             &HeaderMap::new(),
             false,
-            PLUGIN_ASSET_POLICY,
+            HeaderValue::from_static(PLUGIN_ASSET_POLICY),
         );
         assert_eq!(first.status(), StatusCode::OK);
         let etag = first.headers()[header::ETAG].clone();
@@ -189,9 +195,11 @@ mod tests {
             first.headers()[header::CONTENT_TYPE],
             "text/css; charset=utf-8"
         );
+        assert_eq!(first.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
         let mut revalidate = HeaderMap::new();
         revalidate.insert(header::IF_NONE_MATCH, etag);
-        let second = static_response(bytes, "text/css", &revalidate, false, PLUGIN_ASSET_POLICY);
+        let policy = HeaderValue::from_static(PLUGIN_ASSET_POLICY);
+        let second = static_response(bytes, "text/css", &revalidate, false, policy);
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
         assert!(
             second

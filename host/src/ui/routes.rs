@@ -1,7 +1,9 @@
 //! UI routes: `GET /o/{org}/ui/manifest.json` (the merged contributions)
 //! and `GET /o/{org}/ui/{plugin}/{path}` (an active plugin's asset). Both
 //! are public, like any static file: a browser loading a plugin's script
-//! cannot send credentials, so nothing secret belongs in assets.
+//! cannot send credentials, so nothing secret belongs in assets. An unknown
+//! org answers like an org without UI plugins (an empty manifest, 404
+//! `asset_not_found`), so orgs cannot be enumerated.
 
 use super::assets::{
     PLUGIN_ASSET_POLICY, content_type, decode_asset_path, is_head, static_response,
@@ -9,7 +11,7 @@ use super::assets::{
 use super::{UiTable, merged};
 use crate::error::ApiError;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// A parsed UI route.
@@ -59,7 +61,7 @@ impl UiPath {
     }
 }
 
-/// Answers a UI route of an existing org.
+/// Answers a UI route.
 pub async fn handle<B>(
     table: &UiTable,
     target: UiPath,
@@ -98,7 +100,7 @@ pub async fn handle<B>(
         content_type,
         request.headers(),
         head,
-        PLUGIN_ASSET_POLICY,
+        HeaderValue::from_static(PLUGIN_ASSET_POLICY),
     ))
 }
 
