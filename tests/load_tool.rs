@@ -58,3 +58,32 @@ fn load_tool_reports_throughput_rejections_and_memory() {
     assert_eq!(figure(native, "errors"), 0, "{native}");
     assert!(line("memory").contains("per active org"), "{stdout}");
 }
+
+#[test]
+fn hostile_mode_measures_the_neighbour_of_a_spinning_org() {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth-load"))
+        .arg("--berth")
+        .arg(berth_binary())
+        .args(["--hostile", "2", "--concurrency", "2", "--seconds", "1"])
+        .output()
+        .expect("berth-load runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "berth-load failed: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let alone = stdout
+        .lines()
+        .find(|line| line.starts_with("alone"))
+        .unwrap_or_else(|| panic!("no `alone` line in {stdout}"));
+    assert_eq!(figure(alone, "errors"), 0, "{alone}");
+    let beside = stdout
+        .lines()
+        .find(|line| line.starts_with("hostile   2"))
+        .unwrap_or_else(|| panic!("no `hostile   2` line in {stdout}"));
+    // The measured org is served beside the spinning one (how well is
+    // the benchmark's business, not this test's).
+    assert!(beside.contains("good keeps"), "{beside}");
+    assert!(beside.ends_with("errors 0"), "{beside}");
+}
