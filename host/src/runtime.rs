@@ -327,17 +327,21 @@ impl Runtime {
         // The deadline callback runs while guest code executes, once per
         // epoch tick. It checks the CPU time the scheduler measured (time
         // blocked in host calls, such as sleeps, is not counted; the
-        // wall-clock timeout bounds it), and otherwise ends the poll: the
-        // guest goes to the back of the executor's queue and queues for its
-        // next run slot, so other tasks and other orgs' guests get their turn.
+        // wall-clock timeout bounds it), and otherwise ends the poll, so the
+        // executor's other tasks get their turn; when guests wait for a run
+        // slot, the guest also gives its slot up and queues for the next.
         let budget = self.limits.cpu_deadline();
         store.set_epoch_deadline(1);
+        let scheduler = self.scheduler.clone();
         store.epoch_deadline_callback(move |_| {
+            meter.ticked();
             Ok(if meter.used() >= budget {
                 UpdateDeadline::Interrupt
-            } else {
+            } else if scheduler.contended() {
                 meter.preempt();
                 UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
+            } else {
+                UpdateDeadline::Yield(1)
             })
         });
         Ok(store)

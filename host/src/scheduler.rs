@@ -58,6 +58,9 @@ pub struct CpuScheduler {
     linger: Duration,
     weight_of: Box<dyn Fn(&str) -> u32 + Send + Sync>,
     state: Mutex<State>,
+    /// Whether any guest waits for a slot (read without the lock by the
+    /// epoch callback, to decide whether a guest must give its slot up).
+    contended: AtomicBool,
 }
 
 /// The scheduler's shared state, behind one short-held lock.
@@ -149,6 +152,7 @@ impl CpuScheduler {
             linger: tick * LINGER_TICKS,
             weight_of: Box::new(weight_of),
             state: Mutex::default(),
+            contended: AtomicBool::new(false),
         }
     }
 
@@ -217,6 +221,18 @@ impl CpuScheduler {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether some guest waits for a run slot: then a guest reaching a
+    /// tick must give its slot up and queue ([`CpuMeter::preempt`]);
+    /// otherwise it only yields to the executor and runs on.
+    pub fn contended(&self) -> bool {
+        self.contended.load(Ordering::Relaxed)
+    }
+
+    /// Publishes whether guests wait, before the lock is released.
+    fn publish(&self, state: &State) {
+        self.contended.store(state.waiting > 0, Ordering::Relaxed);
+    }
+
     /// Takes a slot for `guest` now, or queues it; returns whether it holds one.
     fn enter<F>(&self, guest: &mut FairGuest<F>, waker: &Waker) -> bool {
         let mut state = self.lock();
@@ -256,6 +272,7 @@ impl CpuScheduler {
         // and let the fairest go.
         Self::enqueue(&mut state, guest, waker);
         let wake = self.dispatch(&mut state);
+        self.publish(&state);
         drop(state);
         Self::wake_others(wake, guest);
         let mine = guest.granted.swap(false, Ordering::Relaxed);
@@ -286,6 +303,7 @@ impl CpuScheduler {
             Self::enqueue(&mut state, guest, waker);
         }
         let wake = self.dispatch(&mut state);
+        self.publish(&state);
         drop(state);
         Self::wake_others(wake, guest);
     }
@@ -340,6 +358,7 @@ impl CpuScheduler {
             state.waiting -= 1;
         }
         let wake = self.dispatch(&mut state);
+        self.publish(&state);
         drop(state);
         wake.into_iter().for_each(|w| w.waker.wake());
     }
@@ -398,7 +417,9 @@ pub struct CpuMeter {
     /// When the poll under way started, in nanoseconds after `origin`
     /// (meaningless while no poll runs).
     poll_started: AtomicU64,
-    /// Set when the poll under way was stopped at a tick.
+    /// Set when the poll under way reached a tick.
+    ticked: AtomicBool,
+    /// Set when the poll under way was stopped at a tick to give its slot up.
     preempted: AtomicBool,
 }
 
@@ -408,14 +429,22 @@ impl Default for CpuMeter {
             origin: Instant::now(),
             spent: AtomicU64::new(0),
             poll_started: AtomicU64::new(0),
+            ticked: AtomicBool::new(false),
             preempted: AtomicBool::new(false),
         }
     }
 }
 
 impl CpuMeter {
-    /// Marks the poll under way as stopped at a tick (the guest yields and
-    /// wants to go on), so its next turn is decided by the scheduler.
+    /// Marks the guest as having run through a tick: it is long-running
+    /// from now on (see [`BusyOrg::long_holding`]).
+    pub fn ticked(&self) {
+        self.ticked.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the poll under way as stopped at a tick to give its slot up
+    /// (the guest yields and wants to go on), so its next turn is decided
+    /// by the scheduler.
     pub fn preempt(&self) {
         self.preempted.store(true, Ordering::Relaxed);
     }
@@ -487,6 +516,9 @@ impl<F: Future + Unpin> Future for FairGuest<F> {
         POLLING_GUEST.set(false);
         let spent = this.meter.poll_ends();
         this.metrics.used_cpu(spent);
+        if this.meter.ticked.swap(false, Ordering::Relaxed) {
+            this.long_running = true;
+        }
         let preempted = this.meter.preempted.swap(false, Ordering::Relaxed);
         let requeue = (preempted && result.is_pending()).then_some(cx.waker());
         scheduler.leave(this, spent, requeue);
