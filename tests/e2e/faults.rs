@@ -214,3 +214,35 @@ fn metric_value(metrics: &str, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
 }
+
+#[test]
+fn a_streaming_guest_keeps_its_orgs_slot_after_the_client_leaves() {
+    use std::io::{Read, Write};
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("bad");
+    server.install_active("bad", &guest_package("faults"));
+    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
+    assert_eq!(
+        server.put_json("/api/v1/orgs/bad/limits", limits).status,
+        200
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        client,
+        "GET /o/bad/p/faults/drip/20 HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    let mut first = [0u8; 256];
+    let read = client.read(&mut first).unwrap();
+    assert!(String::from_utf8_lossy(&first[..read]).starts_with("HTTP/1.1 200"));
+    let started = Instant::now();
+    drop(client);
+    std::thread::sleep(Duration::from_millis(300));
+    // The guest streams on for about two seconds: its slot is still taken.
+    let refused = server.get("/o/bad/p/faults/");
+    assert_eq!(refused.error_code(), "too_many_requests", "{refused:?}");
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(server.get("/o/bad/p/faults/").status, 200);
+}

@@ -6,6 +6,8 @@
 //! - `/recurse` recurses without bound (stack overflow trap);
 //! - `/sleep/{ms}` blocks in a host call for `ms` milliseconds (wall-clock timeout);
 //! - `/big/{bytes}` answers a body of `bytes` bytes (response size cap);
+//! - `/drip/{chunks}` streams `chunks` chunks 100 ms apart, and goes on to
+//!   the end even when the client has gone (admission held while streaming);
 //! - anything else answers `ok`.
 
 wit_bindgen::generate!({
@@ -25,6 +27,9 @@ impl Guest for Faults {
         let path = request.path_with_query().unwrap_or_default();
         if let Some(size) = path.strip_prefix("/big/").and_then(|n| n.parse().ok()) {
             return respond(response_out, &vec![b'x'; size]);
+        }
+        if let Some(chunks) = path.strip_prefix("/drip/").and_then(|n| n.parse().ok()) {
+            return drip(response_out, chunks);
         }
         match path.as_str() {
             "/spin" => spin(),
@@ -64,6 +69,20 @@ fn grow() {
 fn recurse(depth: u64) -> u64 {
     let frame = black_box([depth; 16]);
     recurse(frame[3] + 1) + frame[7]
+}
+
+/// Streams `chunks` small chunks 100 ms apart, ignoring a client that left.
+fn drip(out: ResponseOutparam, chunks: u32) {
+    let response = OutgoingResponse::new(Fields::new());
+    let body = response.body().expect("body taken once");
+    ResponseOutparam::set(out, Ok(response));
+    let stream = body.write().expect("stream taken once");
+    for _ in 0..chunks {
+        let _ = stream.blocking_write_and_flush(b"drip\n");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(stream);
+    let _ = OutgoingBody::finish(body, None);
 }
 
 fn respond(out: ResponseOutparam, bytes: &[u8]) {
