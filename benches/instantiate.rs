@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench -p berth-benches --bench instantiate`.
 
+use berth::admission::Admission;
 use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
@@ -101,6 +102,7 @@ fn bench(c: &mut Criterion) {
         Arc::new(Registry::open(&cache_dir.path().join("registry.redb")).expect("registry"));
     let services = HostServices {
         registry: registry.clone(),
+        admission: Arc::new(Admission::new(limits.tenant_defaults())),
         files: PluginFiles::new(cache_dir.path().join("orgs")),
         outbound: Arc::default(),
         modules: Arc::new(Modules::new(registry)),

@@ -4,6 +4,8 @@
 //! so one flooding org cannot starve the others.
 //!
 //! Limits come from the settings, overridable per org (management API).
+//! [`TenantLimits`] also carries the org's other per-tenant limits (its
+//! plugins' key-value quotas), so one override record holds them all.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -11,7 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// One org's traffic limits.
+/// One org's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TenantLimits {
@@ -21,6 +23,25 @@ pub struct TenantLimits {
     pub requests_per_second: u32,
     /// Requests the org may start in a burst above the sustained rate.
     pub burst: u32,
+    /// Most bytes of key-value data (keys and values) each of its plugins may keep.
+    pub kv_max_bytes: u64,
+    /// Most key-value keys each of its plugins may keep.
+    pub kv_max_keys: u64,
+}
+
+impl TenantLimits {
+    /// These limits with the fields `overrides` (a JSON object) names
+    /// replaced: a field it leaves out keeps its value here, so records and
+    /// requests written before a field existed still apply; an unknown
+    /// field or a value of the wrong type is refused.
+    pub fn overlaid(self, overrides: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        let mut merged = serde_json::to_value(self)?;
+        let (Some(fields), Some(given)) = (merged.as_object_mut(), overrides.as_object()) else {
+            return Err(serde::de::Error::custom("limits must be a JSON object"));
+        };
+        fields.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        serde_json::from_value(merged)
+    }
 }
 
 /// Why a request was not admitted.
@@ -66,6 +87,11 @@ impl Admission {
             overrides: RwLock::default(),
             gates: RwLock::default(),
         }
+    }
+
+    /// The limits of every org without an override.
+    pub fn defaults(&self) -> TenantLimits {
+        self.defaults
     }
 
     /// The limits in force for `org`.
@@ -177,6 +203,8 @@ mod tests {
             max_concurrent,
             requests_per_second,
             burst,
+            kv_max_bytes: 1000,
+            kv_max_keys: 10,
         }
     }
 
@@ -212,5 +240,40 @@ mod tests {
         assert_eq!(admission.limits("big").max_concurrent, 3);
         admission.set_override("big", None);
         assert_eq!(admission.limits("big").max_concurrent, 1);
+    }
+
+    #[test]
+    fn overrides_overlay_the_defaults_field_by_field() {
+        let defaults = limits(4, 0, 100);
+        let older_record =
+            serde_json::json!({ "max-concurrent": 8, "requests-per-second": 2, "burst": 5 });
+        let overlaid = defaults.overlaid(&older_record).unwrap();
+        assert_eq!(
+            overlaid,
+            TenantLimits {
+                kv_max_bytes: 1000,
+                kv_max_keys: 10,
+                ..limits(8, 2, 5)
+            }
+        );
+        let kv_only = defaults
+            .overlaid(&serde_json::json!({ "kv-max-keys": 3 }))
+            .unwrap();
+        assert_eq!(
+            kv_only,
+            TenantLimits {
+                kv_max_keys: 3,
+                ..defaults
+            }
+        );
+        assert_eq!(defaults.overlaid(&serde_json::json!({})).unwrap(), defaults);
+        for bad in [
+            serde_json::json!({ "kv-max-keys": 3, "x": 1 }),
+            serde_json::json!({ "max-concurrent": -1 }),
+            serde_json::json!({ "kv-max-bytes": "lots" }),
+            serde_json::json!([1, 2]),
+        ] {
+            assert!(defaults.overlaid(&bad).is_err(), "{bad}");
+        }
     }
 }

@@ -109,6 +109,7 @@ impl App {
             settings.limits.clone(),
             HostServices {
                 registry: registry.clone(),
+                admission: admission.clone(),
                 files: files.clone(),
                 outbound: Arc::new(settings.outbound.clone()),
                 modules: modules.clone(),

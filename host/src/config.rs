@@ -96,6 +96,13 @@ pub struct Limits {
     pub requests_per_second_per_org: u32,
     /// Requests an org may start in a burst above its sustained rate. Default 100.
     pub burst_per_org: u32,
+    /// Most bytes of key-value data (keys and values together) one plugin
+    /// may keep in one org; a `set` past it fails with `too-large`.
+    /// Overridable per org. Default 64 MiB.
+    pub kv_max_bytes_per_plugin: u64,
+    /// Most key-value keys one plugin may keep in one org; a `set` of a new
+    /// key past it fails with `too-large`. Overridable per org. Default 100000.
+    pub kv_max_keys_per_plugin: u64,
 }
 
 impl Default for Limits {
@@ -109,6 +116,8 @@ impl Default for Limits {
             max_concurrent_per_org: 64,
             requests_per_second_per_org: 0,
             burst_per_org: 100,
+            kv_max_bytes_per_plugin: 64 << 20,
+            kv_max_keys_per_plugin: 100_000,
         }
     }
 }
@@ -126,12 +135,14 @@ impl Limits {
             .max(1)
     }
 
-    /// The traffic limits every org gets unless overridden.
+    /// The limits every org gets unless overridden.
     pub fn tenant_defaults(&self) -> crate::admission::TenantLimits {
         crate::admission::TenantLimits {
             max_concurrent: self.max_concurrent_per_org,
             requests_per_second: self.requests_per_second_per_org,
             burst: self.burst_per_org,
+            kv_max_bytes: self.kv_max_bytes_per_plugin,
+            kv_max_keys: self.kv_max_keys_per_plugin,
         }
     }
 

@@ -2,10 +2,12 @@
 //!
 //! Per plugin (labels `org`, `plugin`): requests by status class, request
 //! latency to the response head, instantiation time, traps, CPU-deadline
-//! and wall-clock timeouts, live instances. Per org: requests refused by
+//! and wall-clock timeouts, live instances, and the key-value data of
+//! each mounted plugin (bytes, keys). Per org: requests refused by
 //! admission (429). Handles for a plugin are created once when it is
 //! mounted, so recording on the request path is a few atomic operations.
 
+use berth_storage::KvUsage;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -50,6 +52,8 @@ pub struct Metrics {
     instantiation: HistogramFamily<PluginLabels>,
     failures: Family<PluginKindLabels, Counter>,
     live_instances: Family<PluginLabels, Gauge>,
+    kv_bytes: Family<PluginLabels, Gauge>,
+    kv_keys: Family<PluginLabels, Gauge>,
     rejected: Family<OrgLabels, Counter>,
 }
 
@@ -63,6 +67,8 @@ pub struct PluginMetrics {
     cpu_deadlines: Counter,
     timeouts: Counter,
     live_instances: Gauge,
+    kv_bytes: Gauge,
+    kv_keys: Gauge,
 }
 
 /// Status classes counted per plugin.
@@ -78,6 +84,8 @@ impl Default for Metrics {
             Family::new_with_constructor(latency_histogram);
         let failures = Family::default();
         let live_instances = Family::default();
+        let kv_bytes = Family::default();
+        let kv_keys = Family::default();
         let rejected = Family::default();
         registry.register(
             "plugin_requests",
@@ -105,6 +113,16 @@ impl Default for Metrics {
             live_instances.clone(),
         );
         registry.register(
+            "plugin_kv_bytes",
+            "Bytes of key-value data (keys and values) a mounted plugin keeps",
+            kv_bytes.clone(),
+        );
+        registry.register(
+            "plugin_kv_keys",
+            "Key-value keys a mounted plugin keeps",
+            kv_keys.clone(),
+        );
+        registry.register(
             "org_rejected_requests",
             "Requests refused with 429 by per-org admission",
             rejected.clone(),
@@ -116,6 +134,8 @@ impl Default for Metrics {
             instantiation,
             failures,
             live_instances,
+            kv_bytes,
+            kv_keys,
             rejected,
         }
     }
@@ -141,7 +161,20 @@ impl Metrics {
             cpu_deadlines: handle(&self.failures, &kind("cpu_deadline")),
             timeouts: handle(&self.failures, &kind("timeout")),
             live_instances: handle(&self.live_instances, &labels),
+            kv_bytes: handle(&self.kv_bytes, &labels),
+            kv_keys: handle(&self.kv_keys, &labels),
         }
+    }
+
+    /// Drops the key-value series of `org`'s plugin `plugin` (it is no
+    /// longer mounted; its handles keep working, unexported).
+    pub fn forget_kv_usage(&self, org: &str, plugin: &str) {
+        let labels = PluginLabels {
+            org: org.to_owned(),
+            plugin: plugin.to_owned(),
+        };
+        self.kv_bytes.remove(&labels);
+        self.kv_keys.remove(&labels);
     }
 
     /// Counts a request `org` had refused by admission.
@@ -202,11 +235,22 @@ impl PluginMetrics {
         self.timeouts.inc();
     }
 
+    /// Records how much key-value data the plugin keeps now.
+    pub fn kv_usage(&self, usage: KvUsage) {
+        self.kv_bytes.set(saturating_i64(usage.bytes));
+        self.kv_keys.set(saturating_i64(usage.keys));
+    }
+
     /// Counts an instance as alive until the returned guard is dropped.
     pub fn live_instance(&self) -> LiveInstance {
         self.live_instances.inc();
         LiveInstance(self.live_instances.clone())
     }
+}
+
+/// `value` as a gauge value, capped at `i64::MAX`.
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Keeps an instance counted as live; decrements the gauge when dropped.
@@ -230,6 +274,7 @@ mod tests {
         plugin.responded(503, Duration::from_millis(2));
         plugin.trapped();
         let live = plugin.live_instance();
+        plugin.kv_usage(KvUsage { bytes: 70, keys: 3 });
         metrics.rejected("acme");
         let text = metrics.encode();
         for line in [
@@ -237,16 +282,17 @@ mod tests {
             r#"berth_plugin_requests_total{org="acme",plugin="hello",kind="5xx"} 1"#,
             r#"berth_plugin_failures_total{org="acme",plugin="hello",kind="trap"} 1"#,
             r#"berth_plugin_live_instances{org="acme",plugin="hello"} 1"#,
+            r#"berth_plugin_kv_bytes{org="acme",plugin="hello"} 70"#,
+            r#"berth_plugin_kv_keys{org="acme",plugin="hello"} 3"#,
             r#"berth_org_rejected_requests_total{org="acme"} 1"#,
             r#"berth_plugin_request_duration_seconds_count{org="acme",plugin="hello"} 2"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         drop(live);
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#)
-        );
+        metrics.forget_kv_usage("acme", "hello");
+        let text = metrics.encode();
+        assert!(text.contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#));
+        assert!(!text.contains(r#"berth_plugin_kv_bytes{"#), "{text}");
     }
 }

@@ -51,7 +51,7 @@ pub struct MountedPlugin {
     /// The loaded component.
     pub plugin: Arc<LoadedPlugin>,
     /// Its metric handles.
-    pub metrics: PluginMetrics,
+    pub metrics: Arc<PluginMetrics>,
     /// What the org granted it (route prefixes, storage access, …).
     pub grants: Arc<Permissions>,
 }
@@ -118,7 +118,7 @@ impl RouteTable {
                 plugin: name.to_owned(),
             }),
             plugin,
-            metrics: self.metrics.plugin(org, name),
+            metrics: Arc::new(self.metrics.plugin(org, name)),
             grants: Arc::new(grants),
         }
     }
@@ -141,7 +141,8 @@ impl RouteTable {
             .or_default();
     }
 
-    /// Stops serving `org`/`name`; requests already running finish.
+    /// Stops serving `org`/`name` (and exporting its key-value usage);
+    /// requests already running finish.
     pub fn unmount(&self, org: &str, name: &str) {
         if let Some(plugins) = self
             .orgs
@@ -151,6 +152,7 @@ impl RouteTable {
         {
             plugins.remove(name);
         }
+        self.metrics.forget_kv_usage(org, name);
     }
 
     /// `org`'s active plugins with a component, by name.

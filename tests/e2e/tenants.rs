@@ -66,8 +66,23 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     let mut server = Server::start_in(data.path(), &["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("hello"));
-    let limits = serde_json::json!({ "max-concurrent": 10, "requests-per-second": 1, "burst": 3 });
-    assert_eq!(put_limits(&server, "acme", limits.clone()).json(), limits);
+    // Fields left out (the key-value quotas) keep the defaults.
+    let defaults = server.get("/api/v1/orgs/acme/limits").json();
+    let mut limits = defaults.clone();
+    for (field, value) in [
+        ("max-concurrent", 10),
+        ("requests-per-second", 1),
+        ("burst", 3),
+    ] {
+        limits[field] = value.into();
+    }
+    let set = put_limits(
+        &server,
+        "acme",
+        serde_json::json!({ "max-concurrent": 10, "requests-per-second": 1, "burst": 3 }),
+    );
+    assert_eq!(set.json(), limits);
+    assert_eq!(limits["kv-max-keys"], 100_000);
 
     let statuses = |server: &Server| -> Vec<u16> {
         (0..5)
@@ -84,7 +99,7 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     assert_eq!(statuses(&server)[3..], [429, 429]);
 
     // Clearing the override restores the defaults (no rate limit).
-    let defaults = server.delete("/api/v1/orgs/acme/limits").json();
+    assert_eq!(server.delete("/api/v1/orgs/acme/limits").json(), defaults);
     assert_eq!(defaults["requests-per-second"], 0);
     assert_eq!(statuses(&server), [200; 5]);
 }
@@ -96,8 +111,9 @@ fn malformed_limits_are_refused_and_change_nothing() {
     let before = server.get("/api/v1/orgs/acme/limits").json();
     for bad in [
         serde_json::json!({ "max-concurrent": -1, "requests-per-second": 0, "burst": 1 }),
-        serde_json::json!({ "max-concurrent": 1 }),
+        serde_json::json!({ "kv-max-bytes": "lots" }),
         serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1, "x": 1 }),
+        serde_json::json!(["max-concurrent", 1]),
     ] {
         let reply = put_limits(&server, "acme", bad);
         assert_eq!(
