@@ -7,6 +7,7 @@
 //! [`TenantLimits`] also carries the org's other per-tenant limits (its
 //! plugins' key-value quotas), so one override record holds them all.
 
+use crate::token_bucket::TokenBucket;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -148,55 +149,20 @@ impl Admission {
                 Arc::new(Gate {
                     limits,
                     in_flight: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
-                    bucket: Mutex::new(TokenBucket::new(limits, Instant::now())),
+                    bucket: Mutex::new(TokenBucket::new(
+                        limits.requests_per_second,
+                        limits.burst,
+                        Instant::now(),
+                    )),
                 })
             })
             .clone()
     }
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `capacity`.
-struct TokenBucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(limits: TenantLimits, now: Instant) -> Self {
-        let capacity = f64::from(limits.burst.max(1));
-        Self {
-            rate: f64::from(limits.requests_per_second),
-            capacity,
-            tokens: capacity,
-            last: now,
-        }
-    }
-
-    /// Takes one token if there is one.
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last);
-        self.last = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    /// How long a bucket at `rate` per second takes to earn one token.
-    fn token_interval(rate: u32) -> Duration {
-        Duration::from_secs_f64(1.0 / f64::from(rate))
-    }
 
     fn limits(max_concurrent: u32, requests_per_second: u32, burst: u32) -> TenantLimits {
         TenantLimits {
@@ -218,16 +184,6 @@ mod tests {
         assert!(admission.admit("b").is_ok());
         drop(a1);
         assert!(admission.admit("a").is_ok());
-    }
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_the_sustained_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(limits(10, 10, 3), start);
-        assert!((0..3).all(|_| bucket.take(start)));
-        assert!(!bucket.take(start));
-        assert!(bucket.take(start + token_interval(10)));
-        assert!(!bucket.take(start + token_interval(10)));
     }
 
     #[test]
