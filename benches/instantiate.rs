@@ -108,7 +108,7 @@ fn bench(c: &mut Criterion) {
         modules: Arc::new(Modules::new(registry)),
     };
     let runtime = Runtime::new(limits.clone(), services);
-    let routes = RouteTable::new(Arc::new(Metrics::default()));
+    let routes = RouteTable::new(Arc::new(Metrics::default()), limits.log_rate());
     let guests = [
         (
             "hello",

@@ -94,7 +94,7 @@ impl App {
             ArtifactCache::new(settings.data.join("artifacts")),
         );
         let metrics = Arc::new(Metrics::default());
-        let routes = Arc::new(RouteTable::new(metrics.clone()));
+        let routes = Arc::new(RouteTable::new(metrics.clone(), settings.limits.log_rate()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let tenant_keys = Arc::new(TenantKeys::default());
         let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);

@@ -4,6 +4,7 @@
 //! are then overridden by command-line flags and `BERTH_*` environment
 //! variables (see `main.rs`). Defaults are listed in the README.
 
+use crate::host_api::LogRate;
 use crate::outbound::addresses::AllowedAddress;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -103,6 +104,13 @@ pub struct Limits {
     /// Most key-value keys one plugin may keep in one org; a `set` of a new
     /// key past it fails with `too-large`. Overridable per org. Default 100000.
     pub kv_max_keys_per_plugin: u64,
+    /// Log lines (`berth:plugin/log`) one plugin in one org may write per
+    /// second, sustained; more are dropped, counted and summarized. 0
+    /// means unlimited. Default 100.
+    pub log_lines_per_second_per_plugin: u32,
+    /// Log lines one plugin in one org may write in a burst above its
+    /// sustained rate. Default 200.
+    pub log_burst_per_plugin: u32,
 }
 
 impl Default for Limits {
@@ -118,6 +126,8 @@ impl Default for Limits {
             burst_per_org: 100,
             kv_max_bytes_per_plugin: 64 << 20,
             kv_max_keys_per_plugin: 100_000,
+            log_lines_per_second_per_plugin: 100,
+            log_burst_per_plugin: 200,
         }
     }
 }
@@ -143,6 +153,14 @@ impl Limits {
             burst: self.burst_per_org,
             kv_max_bytes: self.kv_max_bytes_per_plugin,
             kv_max_keys: self.kv_max_keys_per_plugin,
+        }
+    }
+
+    /// The log rate every plugin gets.
+    pub fn log_rate(&self) -> LogRate {
+        LogRate {
+            lines_per_second: self.log_lines_per_second_per_plugin,
+            burst: self.log_burst_per_plugin,
         }
     }
 

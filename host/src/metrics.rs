@@ -2,8 +2,9 @@
 //!
 //! Per plugin (labels `org`, `plugin`): requests by status class, request
 //! latency to the response head, instantiation time, traps, CPU-deadline
-//! and wall-clock timeouts, live instances, and the key-value data of
-//! each mounted plugin (bytes, keys). Per org: requests refused by
+//! and wall-clock timeouts, live instances, log lines dropped over the
+//! plugin's rate, and the key-value data of each mounted plugin (bytes,
+//! keys). Per org: requests refused by
 //! admission (429). Handles for a plugin are created once when it is
 //! mounted, so recording on the request path is a few atomic operations.
 
@@ -54,6 +55,7 @@ pub struct Metrics {
     live_instances: Family<PluginLabels, Gauge>,
     kv_bytes: Family<PluginLabels, Gauge>,
     kv_keys: Family<PluginLabels, Gauge>,
+    log_lines_dropped: Family<PluginLabels, Counter>,
     rejected: Family<OrgLabels, Counter>,
 }
 
@@ -69,6 +71,7 @@ pub struct PluginMetrics {
     live_instances: Gauge,
     kv_bytes: Gauge,
     kv_keys: Gauge,
+    log_lines_dropped: Counter,
 }
 
 /// Status classes counted per plugin.
@@ -86,6 +89,7 @@ impl Default for Metrics {
         let live_instances = Family::default();
         let kv_bytes = Family::default();
         let kv_keys = Family::default();
+        let log_lines_dropped = Family::default();
         let rejected = Family::default();
         registry.register(
             "plugin_requests",
@@ -123,6 +127,11 @@ impl Default for Metrics {
             kv_keys.clone(),
         );
         registry.register(
+            "plugin_log_lines_dropped",
+            "Plugin log lines dropped over the plugin's log rate limit",
+            log_lines_dropped.clone(),
+        );
+        registry.register(
             "org_rejected_requests",
             "Requests refused with 429 by per-org admission",
             rejected.clone(),
@@ -136,6 +145,7 @@ impl Default for Metrics {
             live_instances,
             kv_bytes,
             kv_keys,
+            log_lines_dropped,
             rejected,
         }
     }
@@ -163,6 +173,7 @@ impl Metrics {
             live_instances: handle(&self.live_instances, &labels),
             kv_bytes: handle(&self.kv_bytes, &labels),
             kv_keys: handle(&self.kv_keys, &labels),
+            log_lines_dropped: handle(&self.log_lines_dropped, &labels),
         }
     }
 
@@ -235,6 +246,11 @@ impl PluginMetrics {
         self.timeouts.inc();
     }
 
+    /// Counts a log line dropped over the plugin's rate.
+    pub fn log_line_dropped(&self) {
+        self.log_lines_dropped.inc();
+    }
+
     /// Records how much key-value data the plugin keeps now.
     pub fn kv_usage(&self, usage: KvUsage) {
         self.kv_bytes.set(saturating_i64(usage.bytes));
@@ -273,6 +289,7 @@ mod tests {
         plugin.responded(200, Duration::from_micros(80));
         plugin.responded(503, Duration::from_millis(2));
         plugin.trapped();
+        plugin.log_line_dropped();
         let live = plugin.live_instance();
         plugin.kv_usage(KvUsage { bytes: 70, keys: 3 });
         metrics.rejected("acme");
@@ -283,6 +300,7 @@ mod tests {
             r#"berth_plugin_failures_total{org="acme",plugin="hello",kind="trap"} 1"#,
             r#"berth_plugin_live_instances{org="acme",plugin="hello"} 1"#,
             r#"berth_plugin_kv_bytes{org="acme",plugin="hello"} 70"#,
+            r#"berth_plugin_log_lines_dropped_total{org="acme",plugin="hello"} 1"#,
             r#"berth_plugin_kv_keys{org="acme",plugin="hello"} 3"#,
             r#"berth_org_rejected_requests_total{org="acme"} 1"#,
             r#"berth_plugin_request_duration_seconds_count{org="acme",plugin="hello"} 2"#,

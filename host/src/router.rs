@@ -1,6 +1,7 @@
 //! Tenant routing: which plugin serves `/o/{org}/p/{plugin}/{rest…}`, and
 //! the path the plugin sees (`/{rest…}` plus the query string).
 
+use crate::host_api::{LogRate, LogThrottle};
 use crate::loader::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::package::manifest::Permissions;
@@ -54,6 +55,8 @@ pub struct MountedPlugin {
     pub metrics: Arc<PluginMetrics>,
     /// What the org granted it (route prefixes, storage access, …).
     pub grants: Arc<Permissions>,
+    /// Its log budget, shared by every instance of this mount.
+    pub log: Arc<LogThrottle>,
 }
 
 /// The live table of active plugins with a component, per org: those with
@@ -62,6 +65,7 @@ pub struct MountedPlugin {
 pub struct RouteTable {
     orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
     metrics: Arc<Metrics>,
+    log_rate: LogRate,
 }
 
 /// Why a tenant route did not resolve.
@@ -74,11 +78,13 @@ pub enum Miss {
 }
 
 impl RouteTable {
-    /// An empty table whose plugins record into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// An empty table whose plugins record into `metrics` and may log at
+    /// `log_rate` each.
+    pub fn new(metrics: Arc<Metrics>, log_rate: LogRate) -> Self {
         Self {
             orgs: RwLock::default(),
             metrics,
+            log_rate,
         }
     }
 
@@ -112,11 +118,13 @@ impl RouteTable {
         plugin: Arc<LoadedPlugin>,
         grants: Permissions,
     ) -> MountedPlugin {
+        let identity = Arc::new(PluginIdentity {
+            org: org.to_owned(),
+            plugin: name.to_owned(),
+        });
         MountedPlugin {
-            identity: Arc::new(PluginIdentity {
-                org: org.to_owned(),
-                plugin: name.to_owned(),
-            }),
+            log: Arc::new(LogThrottle::new(self.log_rate, identity.clone())),
+            identity,
             plugin,
             metrics: Arc::new(self.metrics.plugin(org, name)),
             grants: Arc::new(grants),

@@ -8,7 +8,7 @@
 use crate::admission::Admission;
 use crate::bodies::collapse_if_complete;
 use crate::config::{Limits, OutboundSettings};
-use crate::host_api::{self, Activation};
+use crate::host_api::{self, Activation, LogThrottle};
 use crate::metrics::PluginMetrics;
 use crate::modules::Modules;
 use crate::outbound::OutboundHooks;
@@ -46,8 +46,10 @@ pub struct PluginState {
     pub registry: Arc<Registry>,
     /// Per-org limits in force (`berth:plugin/kv` quotas).
     pub admission: Arc<Admission>,
-    /// The plugin's metric handles (`berth:plugin/kv` usage).
+    /// The plugin's metric handles (`berth:plugin/kv` usage, dropped log lines).
     pub metrics: Arc<PluginMetrics>,
+    /// The plugin's log budget, shared by its instances (`berth:plugin/log`).
+    pub log: Arc<LogThrottle>,
     /// The module registry (`berth:plugin/modules`).
     pub modules: Arc<Modules>,
     /// Set while the host runs the plugin's `lifecycle.on-activate`.
@@ -290,6 +292,7 @@ impl Runtime {
             registry: self.services.registry.clone(),
             admission: self.services.admission.clone(),
             metrics: mounted.metrics.clone(),
+            log: mounted.log.clone(),
             modules: self.services.modules.clone(),
             activation: None,
             wasi: wasi.build(),
