@@ -68,20 +68,12 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     server.install_active("acme", &guest_package("hello"));
     // Fields left out (the key-value quotas) keep the defaults.
     let defaults = server.get("/api/v1/orgs/acme/limits").json();
+    let traffic = serde_json::json!({ "max-concurrent": 10, "requests-per-second": 1, "burst": 3 });
     let mut limits = defaults.clone();
-    for (field, value) in [
-        ("max-concurrent", 10),
-        ("requests-per-second", 1),
-        ("burst", 3),
-    ] {
-        limits[field] = value.into();
+    for (field, value) in traffic.as_object().unwrap() {
+        limits[field] = value.clone();
     }
-    let set = put_limits(
-        &server,
-        "acme",
-        serde_json::json!({ "max-concurrent": 10, "requests-per-second": 1, "burst": 3 }),
-    );
-    assert_eq!(set.json(), limits);
+    assert_eq!(put_limits(&server, "acme", traffic).json(), limits);
     assert_eq!(limits["kv-max-keys"], 100_000);
 
     let statuses = |server: &Server| -> Vec<u16> {
@@ -97,6 +89,12 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     let server = Server::start_in(data.path(), &["--no-demo"]);
     assert_eq!(server.get("/api/v1/orgs/acme/limits").json(), limits);
     assert_eq!(statuses(&server)[3..], [429, 429]);
+
+    // A new override replaces the old one: what it leaves out is the default again.
+    let replaced = put_limits(&server, "acme", serde_json::json!({ "burst": 7 })).json();
+    let mut expected = defaults.clone();
+    expected["burst"] = 7.into();
+    assert_eq!(replaced, expected);
 
     // Clearing the override restores the defaults (no rate limit).
     assert_eq!(server.delete("/api/v1/orgs/acme/limits").json(), defaults);

@@ -343,6 +343,38 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_writers_never_overshoot_a_quota() {
+        let (_dir, registry) = registry();
+        let quota = KvQuota {
+            max_bytes: 1 << 20,
+            max_keys: 50,
+        };
+        let stored: usize = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..8)
+                .map(|writer| {
+                    let registry = &registry;
+                    scope.spawn(move || {
+                        (0..20)
+                            .filter(|i| {
+                                set(registry, &format!("{writer}-{i}"), b"v", quota).is_ok()
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(stored, 50);
+        assert_eq!(usage_of(&registry, "o", "p").keys, 50);
+        let keys = registry
+            .read()
+            .unwrap()
+            .kv_keys("o", "p", "", 1000)
+            .unwrap();
+        assert_eq!(keys.len(), 50);
+    }
+
+    #[test]
     fn a_plugin_over_a_lowered_quota_may_still_shrink() {
         let (_dir, registry) = registry();
         set(&registry, "a", b"123456", ROOMY).unwrap();
