@@ -10,6 +10,7 @@
 //!
 //! Run: `cargo bench -p berth-benches --bench instantiate`.
 
+use berth::admission::Admission;
 use berth::config::Limits;
 use berth::engine::build_engine;
 use berth::loader::Loader;
@@ -102,6 +103,7 @@ fn bench(c: &mut Criterion) {
         Arc::new(Registry::open(&cache_dir.path().join("registry.redb")).expect("registry"));
     let services = HostServices {
         registry: registry.clone(),
+        admission: Arc::new(Admission::new(limits.tenant_defaults())),
         files: PluginFiles::new(cache_dir.path().join("orgs")),
         outbound: Arc::default(),
         modules: Arc::new(Modules::new(registry)),
@@ -112,7 +114,7 @@ fn bench(c: &mut Criterion) {
         |_| 1,
     ));
     let runtime = Runtime::new(limits.clone(), services, scheduler);
-    let routes = RouteTable::new(Arc::new(Metrics::default()));
+    let routes = RouteTable::new(Arc::new(Metrics::default()), limits.log_rate());
     let guests = [
         (
             "hello",

@@ -4,7 +4,10 @@
 //! so one flooding org cannot starve the others.
 //!
 //! Limits come from the settings, overridable per org (management API).
+//! [`TenantLimits`] also carries the org's other per-tenant limits (its
+//! plugins' key-value quotas), so one override record holds them all.
 
+use crate::token_bucket::TokenBucket;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,7 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// One org's traffic limits.
+/// One org's limits.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TenantLimits {
@@ -25,13 +28,26 @@ pub struct TenantLimits {
     /// The org's share of guest CPU relative to other busy orgs (an org of
     /// weight 2 gets twice the CPU of an org of weight 1 when both want
     /// more than they get). At least 1.
-    #[serde(default = "default_cpu_weight")]
     pub cpu_weight: NonZeroU32,
+    /// Most bytes of key-value data (keys and values) each of its plugins may keep.
+    pub kv_max_bytes: u64,
+    /// Most key-value keys each of its plugins may keep.
+    pub kv_max_keys: u64,
 }
 
-/// The weight of an override that names none.
-fn default_cpu_weight() -> NonZeroU32 {
-    NonZeroU32::MIN
+impl TenantLimits {
+    /// These limits with the fields `overrides` (a JSON object) names
+    /// replaced: a field it leaves out keeps its value here, so records and
+    /// requests written before a field existed still apply; an unknown
+    /// field or a value of the wrong type is refused.
+    pub fn overlaid(self, overrides: &serde_json::Value) -> Result<Self, serde_json::Error> {
+        let mut merged = serde_json::to_value(self)?;
+        let (Some(fields), Some(given)) = (merged.as_object_mut(), overrides.as_object()) else {
+            return Err(serde::de::Error::custom("limits must be a JSON object"));
+        };
+        fields.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+        serde_json::from_value(merged)
+    }
 }
 
 /// Why a request was not admitted.
@@ -77,6 +93,11 @@ impl Admission {
             overrides: RwLock::default(),
             gates: RwLock::default(),
         }
+    }
+
+    /// The limits of every org without an override.
+    pub fn defaults(&self) -> TenantLimits {
+        self.defaults
     }
 
     /// The limits in force for `org`.
@@ -133,55 +154,20 @@ impl Admission {
                 Arc::new(Gate {
                     limits,
                     in_flight: Arc::new(Semaphore::new(limits.max_concurrent as usize)),
-                    bucket: Mutex::new(TokenBucket::new(limits, Instant::now())),
+                    bucket: Mutex::new(TokenBucket::new(
+                        limits.requests_per_second,
+                        limits.burst,
+                        Instant::now(),
+                    )),
                 })
             })
             .clone()
     }
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `capacity`.
-struct TokenBucket {
-    rate: f64,
-    capacity: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(limits: TenantLimits, now: Instant) -> Self {
-        let capacity = f64::from(limits.burst.max(1));
-        Self {
-            rate: f64::from(limits.requests_per_second),
-            capacity,
-            tokens: capacity,
-            last: now,
-        }
-    }
-
-    /// Takes one token if there is one.
-    fn take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last);
-        self.last = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.rate).min(self.capacity);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    /// How long a bucket at `rate` per second takes to earn one token.
-    fn token_interval(rate: u32) -> Duration {
-        Duration::from_secs_f64(1.0 / f64::from(rate))
-    }
 
     fn limits(max_concurrent: u32, requests_per_second: u32, burst: u32) -> TenantLimits {
         TenantLimits {
@@ -189,6 +175,8 @@ mod tests {
             requests_per_second,
             burst,
             cpu_weight: NonZeroU32::MIN,
+            kv_max_bytes: 1000,
+            kv_max_keys: 10,
         }
     }
 
@@ -205,16 +193,6 @@ mod tests {
     }
 
     #[test]
-    fn the_bucket_allows_a_burst_then_the_sustained_rate() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(limits(10, 10, 3), start);
-        assert!((0..3).all(|_| bucket.take(start)));
-        assert!(!bucket.take(start));
-        assert!(bucket.take(start + token_interval(10)));
-        assert!(!bucket.take(start + token_interval(10)));
-    }
-
-    #[test]
     fn overrides_apply_to_one_org_only() {
         let admission = Admission::new(limits(1, 0, 0));
         admission.set_override("big", Some(limits(3, 0, 0)));
@@ -224,5 +202,40 @@ mod tests {
         assert_eq!(admission.limits("big").max_concurrent, 3);
         admission.set_override("big", None);
         assert_eq!(admission.limits("big").max_concurrent, 1);
+    }
+
+    #[test]
+    fn overrides_overlay_the_defaults_field_by_field() {
+        let defaults = limits(4, 0, 100);
+        let older_record =
+            serde_json::json!({ "max-concurrent": 8, "requests-per-second": 2, "burst": 5 });
+        let overlaid = defaults.overlaid(&older_record).unwrap();
+        assert_eq!(
+            overlaid,
+            TenantLimits {
+                kv_max_bytes: 1000,
+                kv_max_keys: 10,
+                ..limits(8, 2, 5)
+            }
+        );
+        let kv_only = defaults
+            .overlaid(&serde_json::json!({ "kv-max-keys": 3 }))
+            .unwrap();
+        assert_eq!(
+            kv_only,
+            TenantLimits {
+                kv_max_keys: 3,
+                ..defaults
+            }
+        );
+        assert_eq!(defaults.overlaid(&serde_json::json!({})).unwrap(), defaults);
+        for bad in [
+            serde_json::json!({ "kv-max-keys": 3, "x": 1 }),
+            serde_json::json!({ "max-concurrent": -1 }),
+            serde_json::json!({ "kv-max-bytes": "lots" }),
+            serde_json::json!([1, 2]),
+        ] {
+            assert!(defaults.overlaid(&bad).is_err(), "{bad}");
+        }
     }
 }

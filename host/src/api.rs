@@ -17,7 +17,7 @@ use crate::modules::Modules;
 use crate::package::manifest::Permissions;
 use crate::plugin_config::ConfigUpdate;
 use crate::tenant_keys;
-use berth_storage::{CATALOG, OrgRecord};
+use berth_storage::{CATALOG, KvUsage, OrgRecord};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -164,6 +164,17 @@ impl Api {
                     .await
                     .map(ok)
             }
+            (&Method::GET, ["orgs", org, "plugins", name, "kv-usage"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                self.run(move |l| {
+                    Ok(KvUsageView::new(
+                        l.kv_usage(&org, &name)?,
+                        l.org_limits(&org)?,
+                    ))
+                })
+                .await
+                .map(ok)
+            }
             (&Method::GET, ["orgs", org, "plugins", name, "config"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 self.run(move |l| l.plugin_config(&org, &name))
@@ -236,8 +247,8 @@ impl Api {
             }
             (&Method::PUT, ["orgs", org, "limits"]) => {
                 let org = org.to_string();
-                let limits: TenantLimits = read_json(request).await?;
-                self.run(move |l| l.set_org_limits(&org, Some(limits)))
+                let overrides: serde_json::Value = read_json(request).await?;
+                self.run(move |l| l.set_org_limits(&org, Some(overrides)))
                     .await
                     .map(ok)
             }
@@ -470,6 +481,31 @@ impl From<OrgRecord> for OrgView {
             limits: org.limits,
             tenant_key_required: org.tenant_key_sha256.is_some(),
             modules_public: org.modules_public,
+        }
+    }
+}
+
+/// A plugin's key-value data against its org's quotas.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct KvUsageView {
+    /// Bytes of keys and values.
+    bytes: u64,
+    /// Number of keys.
+    keys: u64,
+    /// The byte quota.
+    max_bytes: u64,
+    /// The key quota.
+    max_keys: u64,
+}
+
+impl KvUsageView {
+    fn new(usage: KvUsage, limits: TenantLimits) -> Self {
+        Self {
+            bytes: usage.bytes,
+            keys: usage.keys,
+            max_bytes: limits.kv_max_bytes,
+            max_keys: limits.kv_max_keys,
         }
     }
 }

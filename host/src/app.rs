@@ -99,7 +99,7 @@ impl App {
             ArtifactCache::new(settings.data.join("artifacts")),
         );
         let metrics = Arc::new(Metrics::default());
-        let routes = Arc::new(RouteTable::new(metrics.clone()));
+        let routes = Arc::new(RouteTable::new(metrics.clone(), settings.limits.log_rate()));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
@@ -123,6 +123,7 @@ impl App {
             settings.limits.clone(),
             HostServices {
                 registry: registry.clone(),
+                admission: admission.clone(),
                 files: files.clone(),
                 outbound: Arc::new(settings.outbound.clone()),
                 modules: modules.clone(),

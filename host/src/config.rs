@@ -4,6 +4,7 @@
 //! are then overridden by command-line flags and `BERTH_*` environment
 //! variables (see `main.rs`). Defaults are listed in the README.
 
+use crate::host_api::LogRate;
 use crate::outbound::addresses::AllowedAddress;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -106,6 +107,20 @@ pub struct Limits {
     pub requests_per_second_per_org: u32,
     /// Requests an org may start in a burst above its sustained rate. Default 100.
     pub burst_per_org: u32,
+    /// Most bytes of key-value data (keys and values together) one plugin
+    /// may keep in one org; a `set` past it fails with `too-large`.
+    /// Overridable per org. Default 64 MiB.
+    pub kv_max_bytes_per_plugin: u64,
+    /// Most key-value keys one plugin may keep in one org; a `set` of a new
+    /// key past it fails with `too-large`. Overridable per org. Default 100000.
+    pub kv_max_keys_per_plugin: u64,
+    /// Log lines (`berth:plugin/log`) one plugin in one org may write per
+    /// second, sustained; more are dropped, counted and summarized. 0
+    /// means unlimited. Default 100.
+    pub log_lines_per_second_per_plugin: u32,
+    /// Log lines one plugin in one org may write in a burst above its
+    /// sustained rate. Default 200.
+    pub log_burst_per_plugin: u32,
 }
 
 impl Default for Limits {
@@ -121,6 +136,10 @@ impl Default for Limits {
             max_concurrent_per_org: 64,
             requests_per_second_per_org: 0,
             burst_per_org: 100,
+            kv_max_bytes_per_plugin: 64 << 20,
+            kv_max_keys_per_plugin: 100_000,
+            log_lines_per_second_per_plugin: 100,
+            log_burst_per_plugin: 200,
         }
     }
 }
@@ -144,13 +163,23 @@ impl Limits {
         Duration::from_millis(self.cpu_deadline_ms)
     }
 
-    /// The traffic limits every org gets unless overridden.
+    /// The limits every org gets unless overridden.
     pub fn tenant_defaults(&self) -> crate::admission::TenantLimits {
         crate::admission::TenantLimits {
             max_concurrent: self.max_concurrent_per_org,
             requests_per_second: self.requests_per_second_per_org,
             burst: self.burst_per_org,
             cpu_weight: self.cpu_weight_per_org,
+            kv_max_bytes: self.kv_max_bytes_per_plugin,
+            kv_max_keys: self.kv_max_keys_per_plugin,
+        }
+    }
+
+    /// The log rate every plugin gets.
+    pub fn log_rate(&self) -> LogRate {
+        LogRate {
+            lines_per_second: self.log_lines_per_second_per_plugin,
+            burst: self.log_burst_per_plugin,
         }
     }
 

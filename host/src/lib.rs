@@ -36,6 +36,8 @@
 //!   [`console`]: the embedded web console at `/console/`;
 //! - [`signing`]: package signatures (minisign); [`author`]: `berth
 //!   keygen` and `berth plugin sign|verify`;
+//! - [`token_bucket`]: the rate limiter behind request rates and plugin
+//!   log lines;
 //! - [`demo`]: the embedded default org.
 
 pub mod admission;
@@ -74,6 +76,7 @@ pub mod server;
 pub mod signing;
 pub mod tenant_keys;
 pub mod tls;
+pub mod token_bucket;
 pub mod ui;
 
 /// The WIT package this binary serves, embedded by `build.rs`.

@@ -2,11 +2,13 @@
 //!
 //! Per plugin (labels `org`, `plugin`): requests by status class, request
 //! latency to the response head, instantiation time, traps, CPU-deadline
-//! and wall-clock timeouts, live instances, CPU seconds. Per org: requests
-//! refused by admission (429), CPU seconds. Handles for a plugin are
-//! created once when it is mounted, so recording on the request path is a
-//! few atomic operations.
+//! and wall-clock timeouts, live instances, CPU seconds, log lines dropped
+//! over the plugin's rate, and the key-value data of each mounted plugin
+//! (bytes, keys). Per org: requests refused by admission (429), CPU
+//! seconds. Handles for a plugin are created once when it is mounted, so
+//! recording on the request path is a few atomic operations.
 
+use berth_storage::KvUsage;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -52,6 +54,9 @@ pub struct Metrics {
     instantiation: HistogramFamily<PluginLabels>,
     failures: Family<PluginKindLabels, Counter>,
     live_instances: Family<PluginLabels, Gauge>,
+    kv_bytes: Family<PluginLabels, Gauge>,
+    kv_keys: Family<PluginLabels, Gauge>,
+    log_lines_dropped: Family<PluginLabels, Counter>,
     rejected: Family<OrgLabels, Counter>,
     plugin_cpu: Family<PluginLabels, CpuCounter>,
     org_cpu: Family<OrgLabels, CpuCounter>,
@@ -72,6 +77,9 @@ pub struct PluginMetrics {
     live_instances: Gauge,
     plugin_cpu: CpuCounter,
     org_cpu: CpuCounter,
+    kv_bytes: Gauge,
+    kv_keys: Gauge,
+    log_lines_dropped: Counter,
 }
 
 /// Status classes counted per plugin.
@@ -87,6 +95,9 @@ impl Default for Metrics {
             Family::new_with_constructor(latency_histogram);
         let failures = Family::default();
         let live_instances = Family::default();
+        let kv_bytes = Family::default();
+        let kv_keys = Family::default();
+        let log_lines_dropped = Family::default();
         let rejected = Family::default();
         let plugin_cpu = Family::default();
         let org_cpu = Family::default();
@@ -116,6 +127,21 @@ impl Default for Metrics {
             live_instances.clone(),
         );
         registry.register(
+            "plugin_kv_bytes",
+            "Bytes of key-value data (keys and values) a mounted plugin keeps",
+            kv_bytes.clone(),
+        );
+        registry.register(
+            "plugin_kv_keys",
+            "Key-value keys a mounted plugin keeps",
+            kv_keys.clone(),
+        );
+        registry.register(
+            "plugin_log_lines_dropped",
+            "Plugin log lines dropped over the plugin's log rate limit",
+            log_lines_dropped.clone(),
+        );
+        registry.register(
             "org_rejected_requests",
             "Requests refused with 429 by per-org admission",
             rejected.clone(),
@@ -137,6 +163,9 @@ impl Default for Metrics {
             instantiation,
             failures,
             live_instances,
+            kv_bytes,
+            kv_keys,
+            log_lines_dropped,
             rejected,
             plugin_cpu,
             org_cpu,
@@ -171,7 +200,21 @@ impl Metrics {
                     org: org.to_owned(),
                 },
             ),
+            kv_bytes: handle(&self.kv_bytes, &labels),
+            kv_keys: handle(&self.kv_keys, &labels),
+            log_lines_dropped: handle(&self.log_lines_dropped, &labels),
         }
+    }
+
+    /// Drops the key-value series of `org`'s plugin `plugin` (it is no
+    /// longer mounted; its handles keep working, unexported).
+    pub fn forget_kv_usage(&self, org: &str, plugin: &str) {
+        let labels = PluginLabels {
+            org: org.to_owned(),
+            plugin: plugin.to_owned(),
+        };
+        self.kv_bytes.remove(&labels);
+        self.kv_keys.remove(&labels);
     }
 
     /// Counts a request `org` had refused by admission.
@@ -238,11 +281,27 @@ impl PluginMetrics {
         self.org_cpu.inc_by(spent.as_secs_f64());
     }
 
+    /// Counts a log line dropped over the plugin's rate.
+    pub fn log_line_dropped(&self) {
+        self.log_lines_dropped.inc();
+    }
+
+    /// Records how much key-value data the plugin keeps now.
+    pub fn kv_usage(&self, usage: KvUsage) {
+        self.kv_bytes.set(saturating_i64(usage.bytes));
+        self.kv_keys.set(saturating_i64(usage.keys));
+    }
+
     /// Counts an instance as alive until the returned guard is dropped.
     pub fn live_instance(&self) -> LiveInstance {
         self.live_instances.inc();
         LiveInstance(self.live_instances.clone())
     }
+}
+
+/// `value` as a gauge value, capped at `i64::MAX`.
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Keeps an instance counted as live; decrements the gauge when dropped.
@@ -265,7 +324,9 @@ mod tests {
         plugin.responded(200, Duration::from_micros(80));
         plugin.responded(503, Duration::from_millis(2));
         plugin.trapped();
+        plugin.log_line_dropped();
         let live = plugin.live_instance();
+        plugin.kv_usage(KvUsage { bytes: 70, keys: 3 });
         metrics.rejected("acme");
         let text = metrics.encode();
         for line in [
@@ -273,16 +334,18 @@ mod tests {
             r#"berth_plugin_requests_total{org="acme",plugin="hello",kind="5xx"} 1"#,
             r#"berth_plugin_failures_total{org="acme",plugin="hello",kind="trap"} 1"#,
             r#"berth_plugin_live_instances{org="acme",plugin="hello"} 1"#,
+            r#"berth_plugin_kv_bytes{org="acme",plugin="hello"} 70"#,
+            r#"berth_plugin_log_lines_dropped_total{org="acme",plugin="hello"} 1"#,
+            r#"berth_plugin_kv_keys{org="acme",plugin="hello"} 3"#,
             r#"berth_org_rejected_requests_total{org="acme"} 1"#,
             r#"berth_plugin_request_duration_seconds_count{org="acme",plugin="hello"} 2"#,
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }
         drop(live);
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#)
-        );
+        metrics.forget_kv_usage("acme", "hello");
+        let text = metrics.encode();
+        assert!(text.contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#));
+        assert!(!text.contains(r#"berth_plugin_kv_bytes{"#), "{text}");
     }
 }

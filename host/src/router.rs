@@ -2,6 +2,7 @@
 //! the path the plugin sees (`/{rest…}` plus the query string).
 
 use crate::extensions::Connector;
+use crate::host_api::{LogRate, LogThrottle};
 use crate::loader::LoadedPlugin;
 use crate::metrics::{Metrics, PluginMetrics};
 use crate::package::manifest::Permissions;
@@ -52,12 +53,14 @@ pub struct MountedPlugin {
     /// The loaded component.
     pub plugin: Arc<LoadedPlugin>,
     /// Its metric handles.
-    pub metrics: PluginMetrics,
+    pub metrics: Arc<PluginMetrics>,
     /// What the org granted it (route prefixes, storage access, …).
     pub grants: Arc<Permissions>,
     /// Its integration connector's `describe` answer, asked once per
     /// mount: every activation, upgrade or new grant mounts afresh.
     pub connector: tokio::sync::OnceCell<Connector>,
+    /// Its log budget, shared by every instance of this mount.
+    pub log: Arc<LogThrottle>,
 }
 
 /// The live table of active plugins with a component, per org: those with
@@ -66,6 +69,7 @@ pub struct MountedPlugin {
 pub struct RouteTable {
     orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
     metrics: Arc<Metrics>,
+    log_rate: LogRate,
 }
 
 /// Why a tenant route did not resolve.
@@ -78,11 +82,13 @@ pub enum Miss {
 }
 
 impl RouteTable {
-    /// An empty table whose plugins record into `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    /// An empty table whose plugins record into `metrics` and may log at
+    /// `log_rate` each.
+    pub fn new(metrics: Arc<Metrics>, log_rate: LogRate) -> Self {
         Self {
             orgs: RwLock::default(),
             metrics,
+            log_rate,
         }
     }
 
@@ -116,13 +122,15 @@ impl RouteTable {
         plugin: Arc<LoadedPlugin>,
         grants: Permissions,
     ) -> MountedPlugin {
+        let identity = Arc::new(PluginIdentity {
+            org: org.to_owned(),
+            plugin: name.to_owned(),
+        });
         MountedPlugin {
-            identity: Arc::new(PluginIdentity {
-                org: org.to_owned(),
-                plugin: name.to_owned(),
-            }),
+            log: Arc::new(LogThrottle::new(self.log_rate, identity.clone())),
+            identity,
             plugin,
-            metrics: self.metrics.plugin(org, name),
+            metrics: Arc::new(self.metrics.plugin(org, name)),
             grants: Arc::new(grants),
             connector: tokio::sync::OnceCell::new(),
         }
@@ -146,7 +154,8 @@ impl RouteTable {
             .or_default();
     }
 
-    /// Stops serving `org`/`name`; requests already running finish.
+    /// Stops serving `org`/`name` (and exporting its key-value usage);
+    /// requests already running finish.
     pub fn unmount(&self, org: &str, name: &str) {
         if let Some(plugins) = self
             .orgs
@@ -156,6 +165,7 @@ impl RouteTable {
         {
             plugins.remove(name);
         }
+        self.metrics.forget_kv_usage(org, name);
     }
 
     /// `org`'s active plugins with a component, by name.

@@ -5,9 +5,11 @@
 //! `InstancePre`, bounded by a CPU deadline (epoch interruption) and a
 //! wall-clock timeout. A trap, a deadline or a timeout ends that request alone.
 
+use crate::admission::Admission;
 use crate::bodies::collapse_if_complete;
 use crate::config::{Limits, OutboundSettings};
-use crate::host_api::{self, Activation};
+use crate::host_api::{self, Activation, LogThrottle};
+use crate::metrics::PluginMetrics;
 use crate::modules::Modules;
 use crate::outbound::OutboundHooks;
 use crate::package::manifest::Permissions;
@@ -45,6 +47,12 @@ pub struct PluginState {
     pub grants: Arc<Permissions>,
     /// The registry holding plugin data (`berth:plugin/kv`).
     pub registry: Arc<Registry>,
+    /// Per-org limits in force (`berth:plugin/kv` quotas).
+    pub admission: Arc<Admission>,
+    /// The plugin's metric handles (`berth:plugin/kv` usage, dropped log lines).
+    pub metrics: Arc<PluginMetrics>,
+    /// The plugin's log budget, shared by its instances (`berth:plugin/log`).
+    pub log: Arc<LogThrottle>,
     /// The module registry (`berth:plugin/modules`).
     pub modules: Arc<Modules>,
     /// Set while the host runs the plugin's `lifecycle.on-activate`.
@@ -123,6 +131,8 @@ pub type GuestCall<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<T>> + S
 pub struct HostServices {
     /// The registry holding plugin key-value data.
     pub registry: Arc<Registry>,
+    /// Per-org limits, among them the key-value quotas.
+    pub admission: Arc<Admission>,
     /// Plugins' directories.
     pub files: PluginFiles,
     /// The operator's outbound HTTP rules.
@@ -307,6 +317,9 @@ impl Runtime {
         let state = PluginState {
             grants: grants.clone(),
             registry: self.services.registry.clone(),
+            admission: self.services.admission.clone(),
+            metrics: mounted.metrics.clone(),
+            log: mounted.log.clone(),
             modules: self.services.modules.clone(),
             activation: None,
             wasi: wasi.build(),

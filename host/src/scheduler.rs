@@ -163,7 +163,7 @@ impl CpuScheduler {
         self: &Arc<Self>,
         org: &str,
         meter: Arc<CpuMeter>,
-        metrics: PluginMetrics,
+        metrics: Arc<PluginMetrics>,
         guest: F,
     ) -> FairGuest<F> {
         let mut state = self.lock();
@@ -490,7 +490,7 @@ pub struct FairGuest<F> {
     /// Whether the slot it holds counts as a long-running guest's.
     holds_long_slot: bool,
     meter: Arc<CpuMeter>,
-    metrics: PluginMetrics,
+    metrics: Arc<PluginMetrics>,
     guest: F,
 }
 
@@ -584,7 +584,7 @@ mod tests {
         burner: Burner,
     ) -> FairGuest<Burner> {
         let meter = burner.meter.clone();
-        scheduler.schedule(org, meter, metrics.plugin(org, "burner"), burner)
+        scheduler.schedule(org, meter, Arc::new(metrics.plugin(org, "burner")), burner)
     }
 
     fn scheduler(slots: usize, weights: &[(&'static str, u32)]) -> Arc<CpuScheduler> {
@@ -655,7 +655,7 @@ mod tests {
             scheduler.schedule(
                 org,
                 Arc::default(),
-                metrics.plugin(org, "p"),
+                Arc::new(metrics.plugin(org, "p")),
                 std::future::pending::<()>(),
             )
         };
@@ -681,7 +681,7 @@ mod tests {
             scheduler.schedule(
                 org,
                 Arc::default(),
-                metrics.plugin(org, "p"),
+                Arc::new(metrics.plugin(org, "p")),
                 std::future::pending::<()>(),
             )
         };
@@ -717,7 +717,7 @@ mod tests {
             scheduler.schedule(
                 org,
                 Arc::default(),
-                metrics.plugin(org, "p"),
+                Arc::new(metrics.plugin(org, "p")),
                 std::future::pending::<()>(),
             )
         };
@@ -754,7 +754,12 @@ mod tests {
         let metrics = Metrics::default();
         let burner = burner(Duration::from_millis(5), 2, &Arc::default());
         let meter = burner.meter.clone();
-        let guest = scheduler.schedule("a", meter.clone(), metrics.plugin("a", "p"), burner);
+        let guest = scheduler.schedule(
+            "a",
+            meter.clone(),
+            Arc::new(metrics.plugin("a", "p")),
+            burner,
+        );
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

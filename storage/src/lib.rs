@@ -22,9 +22,9 @@ pub use atomic::write_atomically;
 pub use digest::Digest;
 pub use packages::PackageStore;
 pub use registry::{
-    AuditEvent, CATALOG, DependencyEdge, Installation, ModuleRecord, OrgRecord, PluginConfig,
-    PluginState, PublishedPackage, ReadTxn, Registry, TokenRecord, TrustedKeyRecord, WriteTxn,
-    unix_now,
+    AuditEvent, CATALOG, DependencyEdge, Installation, KvQuota, KvUsage, ModuleRecord, OrgRecord,
+    PluginConfig, PluginState, PublishedPackage, QuotaExceeded, ReadTxn, Registry, TokenRecord,
+    TrustedKeyRecord, WriteTxn, unix_now,
 };
 
 /// Errors raised by the storage layer.

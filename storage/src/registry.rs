@@ -7,6 +7,8 @@
 //! - `audit`: (org, sequence) → [`AuditEvent`]
 //! - `tokens`: token id → [`TokenRecord`] (management API credentials, hashed)
 //! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
+//! - `kv_usage`: (org, plugin) → [`KvUsage`]: bytes and keys of that data
+//!   (see [`kv`])
 //! - `plugin_config`: (org, plugin) → [`PluginConfig`]: settings and secrets
 //!   the org set for a plugin
 //! - `records`: (org, module, id) → [`ModuleRecord`]: records of the org's
@@ -24,13 +26,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+mod kv;
+
+use kv::{KV, KV_USAGE};
+pub use kv::{KvQuota, KvUsage, QuotaExceeded};
+
 const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
 const INSTALLATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("installations");
 const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("dependency_edges");
 const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
 const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
-const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
 const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
 const PUBLISHED: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("published");
 const RECORDS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("records");
@@ -249,6 +255,7 @@ impl Registry {
                 audit: txn.open_table(AUDIT).map_err(db_err)?,
                 tokens: txn.open_table(TOKENS).map_err(db_err)?,
                 kv: txn.open_table(KV).map_err(db_err)?,
+                kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
                 plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
                 published: txn.open_table(PUBLISHED).map_err(db_err)?,
                 records: txn.open_table(RECORDS).map_err(db_err)?,
@@ -269,6 +276,7 @@ impl Registry {
             audit: txn.open_table(AUDIT).map_err(db_err)?,
             tokens: txn.open_table(TOKENS).map_err(db_err)?,
             kv: txn.open_table(KV).map_err(db_err)?,
+            kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
             plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
             published: txn.open_table(PUBLISHED).map_err(db_err)?,
             records: txn.open_table(RECORDS).map_err(db_err)?,
@@ -482,6 +490,11 @@ macro_rules! read_queries {
             Ok(keys)
         }
 
+        /// How much key-value data `plugin` keeps in `org`.
+        pub fn kv_usage(&self, org: &str, plugin: &str) -> Result<KvUsage, StorageError> {
+            kv::usage(&self.kv, &self.kv_usage, org, plugin)
+        }
+
         /// Every token administering `org` (`None`: the operator's), by id.
         pub fn tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>, StorageError> {
             let mut out = Vec::new();
@@ -505,6 +518,7 @@ pub struct ReadTxn {
     audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
     tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
+    kv_usage: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
@@ -522,6 +536,7 @@ pub struct WriteTxn<'txn> {
     audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
     tokens: redb::Table<'txn, &'static str, &'static [u8]>,
     kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
+    kv_usage: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
@@ -566,38 +581,6 @@ impl WriteTxn<'_> {
         self.tokens
             .insert(token.id.as_str(), encode(token).as_slice())
             .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Stores `value` under `key` for `plugin` in `org`.
-    pub fn kv_set(
-        &mut self,
-        org: &str,
-        plugin: &str,
-        key: &str,
-        value: &[u8],
-    ) -> Result<(), StorageError> {
-        self.kv.insert((org, plugin, key), value).map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Removes `plugin`'s `key` in `org`; returns whether it existed.
-    pub fn kv_delete(&mut self, org: &str, plugin: &str, key: &str) -> Result<bool, StorageError> {
-        Ok(self
-            .kv
-            .remove((org, plugin, key))
-            .map_err(db_err)?
-            .is_some())
-    }
-
-    /// Removes all of `plugin`'s data in `org`.
-    pub fn kv_clear(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
-        let keys = self.kv_keys(org, plugin, "", usize::MAX)?;
-        for key in keys {
-            self.kv
-                .remove((org, plugin, key.as_str()))
-                .map_err(db_err)?;
-        }
         Ok(())
     }
 
@@ -785,39 +768,6 @@ mod tests {
         assert_eq!(read.token("t3").unwrap(), None);
         assert_eq!(read.tokens(Some("a")).unwrap(), [token("t1", Some("a"))]);
         assert_eq!(read.tokens(None).unwrap(), [token("t2", None)]);
-    }
-
-    #[test]
-    fn kv_data_is_scoped_by_org_and_plugin() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(&dir.path().join("r.redb")).unwrap();
-        registry
-            .write(|txn| {
-                txn.kv_set("a", "p", "k1", b"a-p-1")?;
-                txn.kv_set("a", "p", "k2", b"a-p-2")?;
-                txn.kv_set("a", "pp", "k1", b"a-pp-1")?;
-                txn.kv_set("ab", "p", "k1", b"ab-p-1")?;
-                txn.kv_set("b", "p", "k1", b"b-p-1")?;
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        assert_eq!(read.kv_get("a", "p", "k1").unwrap().unwrap(), b"a-p-1");
-        assert_eq!(read.kv_get("b", "p", "k2").unwrap(), None);
-        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1", "k2"]);
-        assert_eq!(read.kv_keys("a", "p", "k2", 10).unwrap(), ["k2"]);
-        assert_eq!(read.kv_keys("a", "p", "", 1).unwrap(), ["k1"]);
-        drop(read);
-        registry
-            .write(|txn| {
-                assert!(txn.kv_delete("a", "p", "k2")?);
-                txn.kv_clear("a", "pp")
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1"]);
-        assert!(read.kv_keys("a", "pp", "", 10).unwrap().is_empty());
-        assert_eq!(read.kv_keys("ab", "p", "", 10).unwrap(), ["k1"]);
     }
 
     #[test]

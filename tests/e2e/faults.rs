@@ -6,10 +6,17 @@ use std::time::{Duration, Instant};
 
 /// A server with tight limits, org `bad` running `faults` and org `good` running `hello`.
 fn server() -> (Server, tempfile::TempDir) {
+    server_with_limits("")
+}
+
+/// [`server`] with `more`, further `key = value` lines of the `[limits]` table.
+pub fn server_with_limits(more: &str) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(
         dir.path(),
-        "[limits]\ncpu-deadline-ms = 300\nrequest-timeout-ms = 1500\nmax-memory-bytes = 33554432\n",
+        &format!(
+            "[limits]\ncpu-deadline-ms = 300\nrequest-timeout-ms = 1500\nmax-memory-bytes = 33554432\n{more}"
+        ),
     );
     let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
     server.create_org("bad");

@@ -193,3 +193,91 @@ fn a_dependent_reads_only_what_its_declared_dependency_exposes() {
         403
     );
 }
+
+/// `org`'s `kvprobe` usage as the management API shows it.
+fn kv_usage(server: &Server, org: &str) -> serde_json::Value {
+    let usage = server.get(&format!("/api/v1/orgs/{org}/plugins/kvprobe/kv-usage"));
+    assert_eq!(usage.status, 200, "{usage:?}");
+    usage.json()
+}
+
+/// The value of the `berth_plugin_kv_*` gauge `name` for `org`'s `kvprobe`.
+fn kv_gauge(server: &Server, name: &str, org: &str) -> String {
+    let metrics = server.get("/metrics").body;
+    let series = format!("berth_plugin_kv_{name}{{org=\"{org}\",plugin=\"kvprobe\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+        .to_owned()
+}
+
+#[test]
+fn a_plugin_at_its_orgs_quota_is_refused_inside_the_guest_and_a_neighbour_keeps_writing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    for org in ["tight", "roomy"] {
+        server.create_org(org);
+        server.install_active(org, &guest_package("kvprobe"));
+    }
+    let quota = server.put_json(
+        "/api/v1/orgs/tight/limits",
+        json!({ "kv-max-bytes": 40, "kv-max-keys": 3 }),
+    );
+    assert_eq!(quota.status, 200, "{quota:?}");
+    assert_eq!(quota.json()["kv-max-keys"], 3);
+
+    // Fill the key quota: three keys, 2 + 10 bytes each.
+    for key in ["k1", "k2", "k3"] {
+        let set = server.get(&format!("/o/tight/p/kvprobe/set/{key}/0123456789"));
+        assert_eq!(set.status, 204, "{set:?}");
+    }
+    let full = json!({ "bytes": 36, "keys": 3, "max-bytes": 40, "max-keys": 3 });
+    assert_eq!(kv_usage(&server, "tight"), full);
+
+    // A new key is past the key quota; a longer value past the byte quota.
+    // Meanwhile the neighbour writes as much as it likes.
+    for round in 0..10 {
+        let new_key = server.get(&format!("/o/tight/p/kvprobe/set/k4-{round}/x"));
+        assert_eq!(new_key.status, 413, "{new_key:?}");
+        let message = new_key.header("x-kv-error");
+        assert!(message.starts_with("too-large: key quota"), "{message}");
+        let longer = server.get("/o/tight/p/kvprobe/set/k1/0123456789abcdef");
+        assert_eq!(longer.status, 413, "{longer:?}");
+        let message = longer.header("x-kv-error");
+        assert!(message.starts_with("too-large: byte quota"), "{message}");
+
+        let neighbour = server.get(&format!("/o/roomy/p/kvprobe/set/n{round}/0123456789"));
+        assert_eq!(neighbour.status, 204, "{neighbour:?}");
+    }
+    assert_eq!(kv_usage(&server, "roomy")["keys"], 10);
+
+    // Nothing the refused writes carried was stored.
+    assert_eq!(kv_usage(&server, "tight"), full);
+    assert_eq!(
+        server.get("/o/tight/p/kvprobe/list/").header("x-kv-keys"),
+        "k1,k2,k3"
+    );
+    assert_eq!(
+        server.get("/o/tight/p/kvprobe/get/k1").header("x-kv-value"),
+        "0123456789"
+    );
+    assert_eq!(kv_gauge(&server, "keys", "tight"), "3");
+    assert_eq!(kv_gauge(&server, "bytes", "tight"), "36");
+
+    // Deleting frees room; overwriting with something shorter always works.
+    assert_eq!(server.get("/o/tight/p/kvprobe/delete/k2").status, 204);
+    assert_eq!(server.get("/o/tight/p/kvprobe/set/k4/x").status, 204);
+    assert_eq!(server.get("/o/tight/p/kvprobe/set/k1/short").status, 204);
+    let after = json!({ "bytes": 22, "keys": 3, "max-bytes": 40, "max-keys": 3 });
+    assert_eq!(kv_usage(&server, "tight"), after);
+
+    // The usage is kept across a restart, and exported again on mount.
+    drop(server);
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    assert_eq!(kv_usage(&server, "tight"), after);
+    assert_eq!(kv_gauge(&server, "bytes", "tight"), "22");
+    assert_eq!(kv_gauge(&server, "keys", "roomy"), "10");
+    let refused = server.get("/o/tight/p/kvprobe/set/k5/x");
+    assert_eq!(refused.status, 413, "{refused:?}");
+}

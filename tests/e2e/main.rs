@@ -23,6 +23,7 @@ mod lifecycle;
 mod modules;
 mod outbound;
 mod plugin_config;
+mod plugin_logs;
 mod registry;
 mod serve;
 mod signing;

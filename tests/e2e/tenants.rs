@@ -66,10 +66,17 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     let mut server = Server::start_in(data.path(), &["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("hello"));
-    let limits = serde_json::json!({
+    // Fields left out (the key-value quotas) keep the defaults.
+    let defaults = server.get("/api/v1/orgs/acme/limits").json();
+    let traffic = serde_json::json!({
         "max-concurrent": 10, "requests-per-second": 1, "burst": 3, "cpu-weight": 3
     });
-    assert_eq!(put_limits(&server, "acme", limits.clone()).json(), limits);
+    let mut limits = defaults.clone();
+    for (field, value) in traffic.as_object().unwrap() {
+        limits[field] = value.clone();
+    }
+    assert_eq!(put_limits(&server, "acme", traffic).json(), limits);
+    assert_eq!(limits["kv-max-keys"], 100_000);
 
     let statuses = |server: &Server| -> Vec<u16> {
         (0..5)
@@ -85,8 +92,14 @@ fn the_request_rate_is_limited_per_org_and_overrides_survive_a_restart() {
     assert_eq!(server.get("/api/v1/orgs/acme/limits").json(), limits);
     assert_eq!(statuses(&server)[3..], [429, 429]);
 
+    // A new override replaces the old one: what it leaves out is the default again.
+    let replaced = put_limits(&server, "acme", serde_json::json!({ "burst": 7 })).json();
+    let mut expected = defaults.clone();
+    expected["burst"] = 7.into();
+    assert_eq!(replaced, expected);
+
     // Clearing the override restores the defaults (no rate limit).
-    let defaults = server.delete("/api/v1/orgs/acme/limits").json();
+    assert_eq!(server.delete("/api/v1/orgs/acme/limits").json(), defaults);
     assert_eq!(defaults["requests-per-second"], 0);
     assert_eq!(defaults["cpu-weight"], 1);
     assert_eq!(statuses(&server), [200; 5]);
@@ -99,9 +112,10 @@ fn malformed_limits_are_refused_and_change_nothing() {
     let before = server.get("/api/v1/orgs/acme/limits").json();
     for bad in [
         serde_json::json!({ "max-concurrent": -1, "requests-per-second": 0, "burst": 1 }),
-        serde_json::json!({ "max-concurrent": 1 }),
+        serde_json::json!({ "kv-max-bytes": "lots" }),
         serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1, "x": 1 }),
         serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1, "cpu-weight": 0 }),
+        serde_json::json!(["max-concurrent", 1]),
     ] {
         let reply = put_limits(&server, "acme", bad);
         assert_eq!(

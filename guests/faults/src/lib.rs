@@ -8,6 +8,10 @@
 //! - `/big/{bytes}` answers a body of `bytes` bytes (response size cap);
 //! - `/drip/{chunks}` streams `chunks` chunks 100 ms apart, and goes on to
 //!   the end even when the client has gone (admission held while streaming);
+//! - `/log/{count}` writes `count` log lines, `flood line {i}` (log rate limit);
+//! - `/log-forged` writes one log line holding a newline, a carriage
+//!   return and a terminal escape, as if to start a line naming another
+//!   org ([`FORGED_LINE`]; control characters are escaped);
 //! - anything else answers `ok`.
 
 wit_bindgen::generate!({
@@ -16,11 +20,17 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+use berth::plugin::log::{Level, log};
 use exports::wasi::http::incoming_handler::Guest;
 use std::hint::black_box;
 use wasi::http::types::{Fields, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam};
 
 struct Faults;
+
+/// What `/log-forged` logs: after the newline, a line that looks like
+/// another org's plugin wrote it.
+const FORGED_LINE: &str =
+    "all quiet\n INFO plugin: transfer approved org=\"victim\" plugin=\"bank\"\r\x1b[2K";
 
 impl Guest for Faults {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
@@ -31,7 +41,13 @@ impl Guest for Faults {
         if let Some(chunks) = path.strip_prefix("/drip/").and_then(|n| n.parse().ok()) {
             return drip(response_out, chunks);
         }
+        if let Some(count) = path.strip_prefix("/log/").and_then(|n| n.parse::<u32>().ok()) {
+            for i in 0..count {
+                log(Level::Info, &format!("flood line {i}"));
+            }
+        }
         match path.as_str() {
+            "/log-forged" => log(Level::Warn, FORGED_LINE),
             "/spin" => spin(),
             "/grow" => grow(),
             "/recurse" => {

@@ -8,11 +8,15 @@
 //! another org's or plugin's data. The one door between plugins is
 //! `get-shared`: a plugin may read keys a *declared dependency* installed in
 //! the same org lists under its manifest's `exposes` prefixes.
+//!
+//! Each plugin's data in an org is held to the org's quotas (bytes of keys
+//! and values, number of keys): a `set` that would go past one fails with
+//! `too-large` naming it, checked in the same transaction as the write.
 
 use super::berth::plugin::kv::{Host, KvError};
 use crate::package::manifest::StorageAccess;
 use crate::runtime::PluginState;
-use berth_storage::{StorageError, WriteTxn};
+use berth_storage::{KvQuota, StorageError, WriteTxn};
 
 /// Longest key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
@@ -101,15 +105,30 @@ impl Host for PluginState {
                 "values are at most {MAX_VALUE_BYTES} bytes"
             )));
         }
-        self.commit(move |txn, org, plugin| txn.kv_set(org, plugin, &key, &value))
-            .await
+        let limits = self.admission.limits(&self.identity.org);
+        let quota = KvQuota {
+            max_bytes: limits.kv_max_bytes,
+            max_keys: limits.kv_max_keys,
+        };
+        let stored = self
+            .commit(move |txn, org, plugin| txn.kv_set(org, plugin, &key, &value, quota))
+            .await?;
+        let usage = stored.map_err(|exceeded| KvError::TooLarge(exceeded.to_string()))?;
+        self.metrics.kv_usage(usage);
+        Ok(())
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, KvError> {
         self.require(StorageAccess::Write)?;
         check_key(&key)?;
-        self.commit(move |txn, org, plugin| txn.kv_delete(org, plugin, &key))
-            .await
+        let (existed, usage) = self
+            .commit(move |txn, org, plugin| {
+                let existed = txn.kv_delete(org, plugin, &key)?;
+                Ok((existed, txn.kv_usage(org, plugin)?))
+            })
+            .await?;
+        self.metrics.kv_usage(usage);
+        Ok(existed)
     }
 
     fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, KvError> {

@@ -10,6 +10,7 @@ mod kv;
 mod log;
 mod modules;
 
+pub use log::{LogRate, LogThrottle};
 pub use modules::Activation;
 
 wasmtime::component::bindgen!({

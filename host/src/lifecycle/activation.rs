@@ -180,8 +180,8 @@ impl Lifecycle {
         })
     }
 
-    /// Makes a started plugin serve: its routes (if it has a component) and
-    /// its registrations.
+    /// Makes a started plugin serve: its routes and key-value usage metrics
+    /// (if it has a component) and its registrations.
     pub(super) fn serve(&self, starting: Starting) -> Result<(), LifecycleError> {
         let Starting {
             installation,
@@ -193,7 +193,9 @@ impl Lifecycle {
         match plugin {
             Some(plugin) => {
                 let grants = granted_permissions(&installation)?;
-                self.live.routes.mount(org, name, plugin, grants);
+                let usage = self.registry.read()?.kv_usage(org, name)?;
+                let mounted = self.live.routes.mount(org, name, plugin, grants);
+                mounted.metrics.kv_usage(usage);
             }
             None => self.live.routes.unmount(org, name),
         }

@@ -39,8 +39,8 @@ use crate::signing::SignatureError;
 use crate::tenant_keys::TenantKeys;
 use crate::ui::UiTable;
 use berth_storage::{
-    AuditEvent, DependencyEdge, Digest, Installation, OrgRecord, PackageStore, PluginState,
-    Registry, StorageError, WriteTxn, unix_now,
+    AuditEvent, DependencyEdge, Digest, Installation, KvUsage, OrgRecord, PackageStore,
+    PluginState, Registry, StorageError, WriteTxn, unix_now,
 };
 use http::StatusCode;
 use std::collections::HashSet;
@@ -169,6 +169,9 @@ pub enum LifecycleError {
     /// guests; this one changed nothing.
     #[error("org `{0}` changed while this step ran its plugins; nothing was changed, retry")]
     Conflict(String),
+    /// A limits override is not an object of known limits with valid values.
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -198,6 +201,7 @@ impl From<LifecycleError> for ApiError {
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
+            E::InvalidLimits(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             E::ConfigRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "config_rejected"),
             E::Signature(SignatureError::Required) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "signature_required")
@@ -405,11 +409,10 @@ impl Lifecycle {
         }
         for org in snapshot.orgs()? {
             lifecycle.live.routes.add_org(&org.name);
-            lifecycle
-                .live
-                .front_door
-                .admission()
-                .set_override(&org.name, stored_limits(&org)?);
+            lifecycle.live.front_door.admission().set_override(
+                &org.name,
+                stored_limits(&org, lifecycle.live.front_door.admission().defaults())?,
+            );
             lifecycle
                 .live
                 .tenant_keys
@@ -529,25 +532,30 @@ impl Lifecycle {
         Ok(self.registry.read()?.orgs()?)
     }
 
-    /// The traffic limits in force for `org`.
+    /// The limits in force for `org`.
     pub fn org_limits(&self, org: &str) -> Result<TenantLimits, LifecycleError> {
         self.require_org(org)?;
         Ok(self.live.front_door.admission().limits(org))
     }
 
-    /// Overrides `org`'s traffic limits (`None` restores the defaults);
-    /// returns the limits now in force.
+    /// Overrides `org`'s limits with the fields of `overrides`, a JSON
+    /// object (fields it leaves out keep the defaults; `None` restores the
+    /// defaults); returns the limits now in force.
     pub fn set_org_limits(
         &self,
         org: &str,
-        limits: Option<TenantLimits>,
+        overrides: Option<serde_json::Value>,
     ) -> Result<TenantLimits, LifecycleError> {
-        let stored = limits.map(|l| serde_json::to_value(l).expect("limits serialize"));
-        let detail = stored
+        let limits = overrides
+            .as_ref()
+            .map(|given| self.live.front_door.admission().defaults().overlaid(given))
+            .transpose()
+            .map_err(|e| LifecycleError::InvalidLimits(e.to_string()))?;
+        let detail = overrides
             .as_ref()
             .map_or("defaults".to_owned(), ToString::to_string);
         self.change_org(org, "limits.set", &detail, |record| {
-            record.limits = stored;
+            record.limits = overrides;
             Ok(())
         })?;
         let admission = self.live.front_door.admission();
@@ -999,6 +1007,12 @@ impl Lifecycle {
         self.require_installation(org, name)
     }
 
+    /// How much key-value data an installed plugin keeps.
+    pub fn kv_usage(&self, org: &str, name: &str) -> Result<KvUsage, LifecycleError> {
+        self.require_installation(org, name)?;
+        Ok(self.registry.read()?.kv_usage(org, name)?)
+    }
+
     /// `org`'s audit log, oldest first, after sequence number `after`.
     pub fn audit(&self, org: &str, after: u64) -> Result<Vec<AuditEvent>, LifecycleError> {
         self.require_org(org)?;
@@ -1181,11 +1195,14 @@ pub struct LiveState {
     pub tenant_keys: Arc<TenantKeys>,
 }
 
-/// An org's stored limit override, if any.
-fn stored_limits(org: &OrgRecord) -> Result<Option<TenantLimits>, StorageError> {
+/// The limits an org's stored override sets (on `defaults`), if it has one.
+fn stored_limits(
+    org: &OrgRecord,
+    defaults: TenantLimits,
+) -> Result<Option<TenantLimits>, StorageError> {
     org.limits
-        .clone()
-        .map(serde_json::from_value)
+        .as_ref()
+        .map(|overrides| defaults.overlaid(overrides))
         .transpose()
         .map_err(|e| StorageError::Corrupt(format!("limits of org {}: {e}", org.name)))
 }
