@@ -6,7 +6,7 @@
 //! requests in flight. Each line reports `good`'s throughput as a
 //! percentage of its throughput alone, and its p99.
 
-use super::{Args, JSON, Management, Phase, json_bytes, run_load, worker_loop};
+use super::{Args, Management, Phase, run_load, worker_loop};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -66,16 +66,14 @@ fn report(spinners: usize, alone: &Phase, beside: &Phase) {
     );
 }
 
-/// Creates `org` with `plugin` (the component `bytes`, its guest manifest) active.
+/// Creates `org` with `plugin` (the component `bytes`) active.
 async fn install(
     api: &Management<'_>,
     org: &str,
     plugin: &str,
     bytes: &[u8],
 ) -> anyhow::Result<()> {
-    let body = serde_json::json!({ "name": org });
-    api.call("POST", "/api/v1/orgs", JSON, json_bytes(&body), &[201, 409])
-        .await?;
+    api.create_org(org).await?;
     let manifest = serde_json::json!({
         "name": plugin,
         "version": "0.1.0",
@@ -85,20 +83,5 @@ async fn install(
         "api": "0.1.0",
         "permissions": { "routes": ["/"] },
     });
-    let manifest = serde_json::to_vec(&manifest)?;
-    let zip = berth::package::build_zip([
-        ("manifest.json", manifest.as_slice()),
-        ("plugin.wasm", bytes),
-    ]);
-    let plugins = format!("/api/v1/orgs/{org}/plugins");
-    api.call(
-        "POST",
-        &format!("{plugins}?force"),
-        "application/zip",
-        zip,
-        &[201],
-    )
-    .await?;
-    let activate = format!("{plugins}/{plugin}/activate");
-    api.call("POST", &activate, JSON, Vec::new(), &[200]).await
+    api.install_active(org, &manifest, bytes).await
 }

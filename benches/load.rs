@@ -199,9 +199,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
     let mut paths = Vec::new();
     for org_index in 0..args.orgs {
         let org = format!("load-{org_index}");
-        let body = serde_json::json!({ "name": org });
-        api.call("POST", "/api/v1/orgs", JSON, json_bytes(&body), &[201, 409])
-            .await?;
+        api.create_org(&org).await?;
         if args.org_concurrency.is_some() || args.org_rps.is_some() {
             let rps = args.org_rps.unwrap_or(0);
             let limits = serde_json::json!({
@@ -217,22 +215,7 @@ async fn setup_tenants(addr: std::net::SocketAddr, args: &Args) -> anyhow::Resul
             let name = format!("hello-{plugin_index}");
             let mut manifest = manifest.clone();
             manifest["name"] = name.clone().into();
-            let manifest = serde_json::to_vec(&manifest)?;
-            let zip = berth::package::build_zip([
-                ("manifest.json", manifest.as_slice()),
-                ("hello.wasm", berth_guests::HELLO_COMPONENT_BYTES),
-            ]);
-            let plugins = format!("/api/v1/orgs/{org}/plugins");
-            api.call(
-                "POST",
-                &format!("{plugins}?force"),
-                "application/zip",
-                zip,
-                &[201],
-            )
-            .await?;
-            let activate = format!("{plugins}/{name}/activate");
-            api.call("POST", &activate, JSON, Vec::new(), &[200])
+            api.install_active(&org, &manifest, berth_guests::HELLO_COMPONENT_BYTES)
                 .await?;
             paths.push(format!("/o/{org}/p/{name}/echo/bench"));
         }
@@ -256,6 +239,36 @@ struct Management<'a> {
 }
 
 impl Management<'_> {
+    /// Creates `org` (or finds it there).
+    async fn create_org(&self, org: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "name": org });
+        self.call("POST", "/api/v1/orgs", JSON, json_bytes(&body), &[201, 409])
+            .await
+    }
+
+    /// Installs the plugin of `manifest` with `component` (the file its
+    /// `component` field names) into `org`, and activates it.
+    async fn install_active(
+        &self,
+        org: &str,
+        manifest: &serde_json::Value,
+        component: &[u8],
+    ) -> anyhow::Result<()> {
+        let name = manifest["name"].as_str().unwrap_or_default();
+        let file = manifest["component"].as_str().unwrap_or("plugin.wasm");
+        let manifest_bytes = serde_json::to_vec(manifest)?;
+        let zip = berth::package::build_zip([
+            ("manifest.json", manifest_bytes.as_slice()),
+            (file, component),
+        ]);
+        let plugins = format!("/api/v1/orgs/{org}/plugins");
+        let upload = format!("{plugins}?force");
+        self.call("POST", &upload, "application/zip", zip, &[201])
+            .await?;
+        let activate = format!("{plugins}/{name}/activate");
+        self.call("POST", &activate, JSON, Vec::new(), &[200]).await
+    }
+
     /// Sends one request on a fresh connection (for setup); fails unless
     /// the answer's status is one of `expected`.
     async fn call(

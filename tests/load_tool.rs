@@ -26,22 +26,40 @@ fn figure(line: &str, label: &str) -> u64 {
         .unwrap_or_else(|| panic!("no `{label}` figure in {line:?}"))
 }
 
-#[test]
-fn load_tool_reports_throughput_rejections_and_memory() {
+/// Runs `berth-load` against the built `berth` with `args`; returns what it
+/// printed, panicking with its output if it failed.
+fn run_load_tool(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_berth-load"))
         .arg("--berth")
         .arg(berth_binary())
-        .args(["--orgs", "2", "--plugins", "1", "--concurrency", "4"])
-        .args(["--moderate-concurrency", "2", "--seconds", "1"])
-        .args(["--org-rps", "20"])
+        .args(args)
         .output()
         .expect("berth-load runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "berth-load failed: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[test]
+fn load_tool_reports_throughput_rejections_and_memory() {
+    let stdout = run_load_tool(&[
+        "--orgs",
+        "2",
+        "--plugins",
+        "1",
+        "--concurrency",
+        "4",
+        "--moderate-concurrency",
+        "2",
+        "--seconds",
+        "1",
+        "--org-rps",
+        "20",
+    ]);
     let line = |prefix: &str| {
         stdout
             .lines()
@@ -61,18 +79,7 @@ fn load_tool_reports_throughput_rejections_and_memory() {
 
 #[test]
 fn hostile_mode_measures_the_neighbour_of_a_spinning_org() {
-    let output = Command::new(env!("CARGO_BIN_EXE_berth-load"))
-        .arg("--berth")
-        .arg(berth_binary())
-        .args(["--hostile", "2", "--concurrency", "2", "--seconds", "1"])
-        .output()
-        .expect("berth-load runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "berth-load failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_load_tool(&["--hostile", "2", "--concurrency", "2", "--seconds", "1"]);
     let alone = stdout
         .lines()
         .find(|line| line.starts_with("alone"))

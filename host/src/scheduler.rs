@@ -647,18 +647,21 @@ mod tests {
         assert!((0.65..0.85).contains(&share), "a {a} b {b}");
     }
 
+    /// A guest of `org` that never finishes, to drive the slots by hand.
+    fn idle_guest(
+        scheduler: &Arc<CpuScheduler>,
+        metrics: &Metrics,
+        org: &str,
+    ) -> FairGuest<std::future::Pending<()>> {
+        let metrics = Arc::new(metrics.plugin(org, "p"));
+        scheduler.schedule(org, Arc::default(), metrics, std::future::pending())
+    }
+
     #[test]
     fn an_org_alone_uses_every_slot() {
         let scheduler = scheduler(2, &[]);
         let metrics = Metrics::default();
-        let gate = |org| {
-            scheduler.schedule(
-                org,
-                Arc::default(),
-                Arc::new(metrics.plugin(org, "p")),
-                std::future::pending::<()>(),
-            )
-        };
+        let gate = |org| idle_guest(&scheduler, &metrics, org);
         let mut first = gate("a");
         let mut second = gate("a");
         let waker = Waker::noop();
@@ -677,14 +680,7 @@ mod tests {
     fn a_dropped_waiter_passes_its_slot_on() {
         let scheduler = scheduler(1, &[]);
         let metrics = Metrics::default();
-        let gate = |org| {
-            scheduler.schedule(
-                org,
-                Arc::default(),
-                Arc::new(metrics.plugin(org, "p")),
-                std::future::pending::<()>(),
-            )
-        };
+        let gate = |org| idle_guest(&scheduler, &metrics, org);
         let waker = Waker::noop();
         let mut running = gate("a");
         assert!(scheduler.enter(&mut running, waker));
@@ -713,14 +709,7 @@ mod tests {
     fn a_busy_neighbour_caps_an_org_at_its_share_until_it_goes_idle() {
         let scheduler = scheduler(2, &[]);
         let metrics = Metrics::default();
-        let gate = |org| {
-            scheduler.schedule(
-                org,
-                Arc::default(),
-                Arc::new(metrics.plugin(org, "p")),
-                std::future::pending::<()>(),
-            )
-        };
+        let gate = |org| idle_guest(&scheduler, &metrics, org);
         let waker = Waker::noop();
         let (mut a1, mut a2) = (gate("a"), gate("a"));
         assert!(scheduler.enter(&mut a1, waker));
