@@ -211,6 +211,7 @@ impl CpuScheduler {
             queued: false,
             long_running: false,
             holds_long_slot: false,
+            polling: false,
             meter,
             metrics,
             guest,
@@ -334,15 +335,17 @@ impl CpuScheduler {
     fn exit<F>(&self, guest: &FairGuest<F>) {
         let mut state = self.lock();
         let granted = guest.granted.swap(false, Ordering::Relaxed);
-        if granted {
-            // Handed a slot it will never use: pass it on.
+        if granted || guest.polling {
+            // Handed a slot it will never use, or holding one from a poll
+            // that panicked: pass it on.
             state.taken -= 1;
         }
         let mut dequeued = false;
         if let Some(busy) = state.busy.get_mut(&guest.org) {
-            if granted && guest.long_running {
+            if (granted && guest.long_running) || (guest.polling && guest.holds_long_slot) {
                 busy.long_holding -= 1;
             } else if !granted
+                && !guest.polling
                 && guest.queued
                 && let Some(at) = busy.queue.iter().position(|w| w.ticket == guest.ticket)
             {
@@ -489,6 +492,9 @@ pub struct FairGuest<F> {
     long_running: bool,
     /// Whether the slot it holds counts as a long-running guest's.
     holds_long_slot: bool,
+    /// Whether a poll of it holds a slot now (false again after the poll,
+    /// unless the poll panicked: dropping the guest then gives it back).
+    polling: bool,
     meter: Arc<CpuMeter>,
     metrics: Arc<PluginMetrics>,
     guest: F,
@@ -510,10 +516,13 @@ impl<F: Future + Unpin> Future for FairGuest<F> {
         if !scheduler.enter(this, cx.waker()) {
             return Poll::Pending;
         }
+        this.polling = true;
         this.meter.poll_starts();
-        POLLING_GUEST.set(true);
-        let result = Pin::new(&mut this.guest).poll(cx);
-        POLLING_GUEST.set(false);
+        let result = {
+            let _polling = PollingGuest::start();
+            Pin::new(&mut this.guest).poll(cx)
+        };
+        this.polling = false;
         let spent = this.meter.poll_ends();
         this.metrics.used_cpu(spent);
         if this.meter.ticked.swap(false, Ordering::Relaxed) {
@@ -523,6 +532,23 @@ impl<F: Future + Unpin> Future for FairGuest<F> {
         let requeue = (preempted && result.is_pending()).then_some(cx.waker());
         scheduler.leave(this, spent, requeue);
         result
+    }
+}
+
+/// Marks this thread as polling a guest until dropped (also when the poll
+/// panics, so the thread is not left marked).
+struct PollingGuest;
+
+impl PollingGuest {
+    fn start() -> Self {
+        POLLING_GUEST.set(true);
+        Self
+    }
+}
+
+impl Drop for PollingGuest {
+    fn drop(&mut self) {
+        POLLING_GUEST.set(false);
     }
 }
 
@@ -702,6 +728,42 @@ mod tests {
                 .busy
                 .values()
                 .all(|b| b.guests == 0 && b.long_holding == 0)
+        );
+    }
+
+    /// A guest whose poll panics.
+    struct Panicking;
+
+    impl Future for Panicking {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            panic!("a host function panicked")
+        }
+    }
+
+    #[test]
+    fn a_guest_whose_poll_panics_gives_its_slot_back() {
+        let scheduler = scheduler(1, &[]);
+        let metrics = Metrics::default();
+        let panicking = scheduler.schedule(
+            "a",
+            Arc::default(),
+            Arc::new(metrics.plugin("a", "p")),
+            Panicking,
+        );
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut panicking = std::pin::pin!(panicking);
+            let _ = panicking
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+        }));
+        assert!(caught.is_err());
+        assert!(!POLLING_GUEST.get(), "the thread is not left marked");
+        let mut next = idle_guest(&scheduler, &metrics, "b");
+        assert!(
+            scheduler.enter(&mut next, Waker::noop()),
+            "the slot came back"
         );
     }
 
