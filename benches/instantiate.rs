@@ -10,18 +10,20 @@
 //!
 //! Run: `cargo bench -p berth-benches --bench instantiate`.
 
-use berth::admission::Admission;
-use berth::config::Limits;
-use berth::engine::build_engine;
-use berth::loader::Loader;
-use berth::metrics::Metrics;
-use berth::modules::Modules;
+use berth::capabilities::HostServices;
+use berth::capabilities::files::PluginFiles;
+use berth::capabilities::modules::Modules;
+use berth::common::admission::Admission;
+use berth::common::metrics::Metrics;
+use berth::common::settings::Limits;
 use berth::package::Kind;
-use berth::plugin_files::PluginFiles;
-use berth::router::{MountedPlugin, RouteTable};
-use berth::runtime::{HostServices, Runtime, build_linker};
-use berth::scheduler::CpuScheduler;
-use berth_storage::{ArtifactCache, Registry};
+use berth::sandbox::active_plugins::{ActivePlugins, MountedPlugin};
+use berth::sandbox::engine::build_engine;
+use berth::sandbox::instance_state::build_linker;
+use berth::sandbox::loader::Loader;
+use berth::sandbox::runtime::Runtime;
+use berth::sandbox::scheduler::CpuScheduler;
+use berth_storage::{ArtifactCache, Database};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
@@ -100,7 +102,7 @@ fn bench(c: &mut Criterion) {
     };
     let loader = new_loader(cache_dir.path());
     let registry =
-        Arc::new(Registry::open(&cache_dir.path().join("registry.redb")).expect("registry"));
+        Arc::new(Database::open(&cache_dir.path().join("registry.redb")).expect("registry"));
     let services = HostServices {
         registry: registry.clone(),
         admission: Arc::new(Admission::new(limits.tenant_defaults())),
@@ -114,7 +116,7 @@ fn bench(c: &mut Criterion) {
         |_| 1,
     ));
     let runtime = Runtime::new(limits.clone(), services, scheduler);
-    let routes = RouteTable::new(Arc::new(Metrics::default()), limits.log_rate());
+    let routes = ActivePlugins::new(Arc::new(Metrics::default()), limits.log_rate());
     let guests = [
         (
             "hello",

@@ -12,8 +12,8 @@
 //!
 //! Run: `cargo bench -p berth-benches --bench resolve`.
 
-use berth::dependencies::Requirement;
-use berth::resolver::{Candidate, Universe};
+use berth::control::dependencies::Requirement;
+use berth::control::resolver::{Candidate, Universe};
 use criterion::{Criterion, criterion_group, criterion_main};
 use semver::{Version, VersionReq};
 use std::collections::BTreeMap;

@@ -1,34 +1,37 @@
 //! The application: berth's state and how each request is dispatched.
 
-use crate::admission::Admission;
-use crate::api::{self, Api};
-use crate::auth::{Auth, MIN_CONFIGURED_TOKEN_LEN};
-use crate::bodies::{discard, hold_until_done, limit_request, limit_response};
-use crate::config::HttpLimits;
-use crate::config::Settings;
-use crate::console;
-use crate::demo;
-use crate::engine::{EpochTicker, build_engine};
-use crate::error::{ApiError, json_response};
-use crate::front_door::FrontDoor;
-use crate::grants::route_granted;
-use crate::integrations::Integrations;
-use crate::lifecycle::{Lifecycle, LifecycleError, LiveState};
-use crate::loader::Loader;
-use crate::metrics::Metrics;
-use crate::modules::hooks::HookDispatcher;
-use crate::modules::routes::{self as module_routes, ModulePath};
-use crate::modules::{ModuleError, Modules};
-use crate::plugin_files::PluginFiles;
-use crate::plugin_headers;
-use crate::router::{RouteTable, TenantPath};
-use crate::runtime::InvokeError;
-use crate::runtime::{HostServices, Runtime, build_linker};
-use crate::scheduler::CpuScheduler;
-use crate::tenant_keys::TenantKeys;
-use crate::ui::UiTable;
-use crate::ui::routes::{self as ui_routes, UiPath};
-use berth_storage::{ArtifactCache, PackageStore, Registry};
+use crate::capabilities::HostServices;
+use crate::capabilities::files::PluginFiles;
+use crate::capabilities::modules::{ModuleError, Modules};
+use crate::capabilities::routes::route_granted;
+use crate::common::admission::{Admission, Admitted};
+use crate::common::bodies::{discard, hold_until_done, limit_request, limit_response};
+use crate::common::error::{ApiError, json_response};
+use crate::common::metrics::Metrics;
+use crate::common::settings::HttpLimits;
+use crate::common::settings::Settings;
+use crate::control::api::{self, Api};
+use crate::control::demo;
+use crate::control::integrations::Integrations;
+use crate::control::lifecycle::{Lifecycle, LifecycleError, LiveState};
+use crate::sandbox::active_plugins::ActivePlugins;
+use crate::sandbox::engine::{EpochTicker, build_engine};
+use crate::sandbox::instance_state::build_linker;
+use crate::sandbox::loader::Loader;
+use crate::sandbox::runtime::InvokeError;
+use crate::sandbox::runtime::Runtime;
+use crate::sandbox::scheduler::CpuScheduler;
+use crate::serve::auth::{Auth, MIN_CONFIGURED_TOKEN_LEN};
+use crate::serve::console;
+use crate::serve::front_door::FrontDoor;
+use crate::serve::hooks::HookDispatcher;
+use crate::serve::plugin_headers;
+use crate::serve::records::{self as module_routes, ModulePath};
+use crate::serve::tenant_keys::TenantKeys;
+use crate::serve::tenant_path::TenantPath;
+use crate::serve::ui::UiTable;
+use crate::serve::ui::routes::{self as ui_routes, UiPath};
+use berth_storage::{ArtifactCache, Database, PackageStore};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -36,7 +39,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// berth's running state: the engine, the registry, the live routes.
 pub struct App {
-    routes: Arc<RouteTable>,
+    routes: Arc<ActivePlugins>,
     front_door: FrontDoor,
     tenant_keys: Arc<TenantKeys>,
     metrics: Arc<Metrics>,
@@ -88,7 +91,7 @@ impl App {
         let operator_keys = settings
             .trusted_keys
             .iter()
-            .map(|key| crate::signing::parse_public_key(key))
+            .map(|key| crate::package::signing::parse_public_key(key))
             .collect::<Result<Vec<_>, _>>()
             .map_err(StartupError::TrustedKey)?;
         let engine = build_engine(&settings.limits).map_err(StartupError::Engine)?;
@@ -99,11 +102,14 @@ impl App {
             ArtifactCache::new(settings.data.join("artifacts")),
         );
         let metrics = Arc::new(Metrics::default());
-        let routes = Arc::new(RouteTable::new(metrics.clone(), settings.limits.log_rate()));
+        let routes = Arc::new(ActivePlugins::new(
+            metrics.clone(),
+            settings.limits.log_rate(),
+        ));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
-        let registry = Arc::new(Registry::open(&settings.data.join("registry.redb"))?);
+        let registry = Arc::new(Database::open(&settings.data.join("registry.redb"))?);
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
         let new_operator_token = auth
             .bootstrap_operator()
@@ -190,87 +196,115 @@ impl App {
         request: Request<Incoming>,
     ) -> Result<Response<HyperOutgoingBody>, ApiError> {
         let path = request.uri().path();
-        if path == "/healthz" {
-            return Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "status": "ok" }),
-            ));
-        }
-        if path == "/metrics" {
-            self.api.require_operator(&request)?;
-            let mut response = Response::new(crate::error::full_body(self.metrics.encode()));
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            return Ok(response);
-        }
-        if path == console::PREFIX || path.starts_with("/console/") {
-            return console::handle(&request, self.scheme);
-        }
-        if path.starts_with(api::PREFIX) {
-            return self.api.handle(request).await;
-        }
         if path.starts_with("/o/") {
             plugin_headers::refuse_service_worker_scripts(request.headers())?;
         }
-        // Tenant paths answer an unknown org exactly as an org without the
-        // plugin, asset or module asked for: orgs cannot be enumerated.
-        if let Some(target) = UiPath::parse(path) {
-            return ui_routes::handle(&self.ui, target, &request).await;
-        }
-        if let Some(target) = ModulePath::parse(path) {
-            let admin = self.api.admin_of(request.headers(), &target.org);
-            let allowed = self
-                .tenant_keys
-                .check_modules(&target.org, request.headers(), admin);
-            if let Err(refusal) = allowed {
-                discard(request.into_body()).await;
-                return Err(refusal);
-            }
-            if !self.routes.has_org(&target.org) {
-                return Err(ModuleError::UnknownModule(target.module).into());
-            }
-            // Module requests run hook plugins: admitted like plugin
-            // requests, and the slot is held until their `after-*` hooks end.
-            let admitted = self.front_door.admit(&target.org)?;
-            return module_routes::handle(&self.modules, &self.hooks, target, request, admitted)
-                .await;
-        }
-        let Some(tenant) = TenantPath::parse(path, request.uri().query()) else {
+        let Some(surface) = Surface::of(path, request.uri().query()) else {
             return Err(ApiError::not_found(format!("no route for {path}")));
         };
+        match surface {
+            Surface::Health => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "ok" }),
+            )),
+            Surface::Metrics => {
+                self.api.require_operator(&request)?;
+                Ok(self.metrics_page())
+            }
+            Surface::Console => console::handle(&request, self.scheme),
+            Surface::Api => self.api.handle(request).await,
+            Surface::Ui(target) => ui_routes::handle(&self.ui, target, &request).await,
+            Surface::Records(target) => self.serve_records(target, request).await,
+            Surface::Plugin(tenant) => {
+                let (org, plugin) = (tenant.org.to_owned(), tenant.plugin.to_owned());
+                let plugin_path = tenant.plugin_path.clone();
+                self.serve_plugin(&org, &plugin, &plugin_path, request)
+                    .await
+            }
+        }
+    }
+
+    /// The admission stage every tenant surface shares: the org's tenant
+    /// key (`key`, already checked against the request's headers), then a
+    /// slot under the org's limits (429 beyond). A refused request's body
+    /// is drained first, so the client reads the refusal.
+    async fn admit(
+        &self,
+        org: &str,
+        key: Result<(), ApiError>,
+        request: Request<Incoming>,
+    ) -> Result<(Request<Incoming>, Admitted), ApiError> {
+        if let Err(refusal) = key {
+            discard(request.into_body()).await;
+            return Err(refusal);
+        }
+        Ok((request, self.front_door.admit(org)?))
+    }
+
+    /// `/metrics`, in the OpenMetrics text format.
+    fn metrics_page(&self) -> Response<HyperOutgoingBody> {
+        let mut response = Response::new(crate::common::error::full_body(self.metrics.encode()));
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+        response
+    }
+
+    /// A module's records, `/o/{org}/api/{module}[/{id}]`. Tenant paths
+    /// answer an unknown org exactly as an org without the module: orgs
+    /// cannot be enumerated. Module requests run hook plugins, so they are
+    /// admitted like plugin requests, and the slot is held until their
+    /// `after-*` hooks end.
+    async fn serve_records(
+        &self,
+        target: ModulePath,
+        request: Request<Incoming>,
+    ) -> Result<Response<HyperOutgoingBody>, ApiError> {
+        let org = &target.org.clone();
+        let admin = self.api.admin_of(request.headers(), org);
+        let key = self
+            .tenant_keys
+            .check_modules(org, request.headers(), admin);
+        if key.is_ok() && !self.routes.has_org(org) {
+            return Err(ModuleError::UnknownModule(target.module).into());
+        }
+        let (request, admitted) = self.admit(org, key, request).await?;
+        module_routes::handle(&self.modules, &self.hooks, target, request, admitted).await
+    }
+
+    /// A plugin route, `/o/{org}/p/{plugin}/{plugin_path}`: checked
+    /// against the plugin's grants, then handled by a fresh instance.
+    async fn serve_plugin(
+        &self,
+        org: &str,
+        plugin: &str,
+        plugin_path: &str,
+        request: Request<Incoming>,
+    ) -> Result<Response<HyperOutgoingBody>, ApiError> {
         let plugin_not_found = || {
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "plugin_not_found",
-                format!(
-                    "org `{}` has no active plugin `{}` serving routes",
-                    tenant.org, tenant.plugin
-                ),
+                format!("org `{org}` has no active plugin `{plugin}` serving routes"),
             )
         };
-        let mounted = self
-            .routes
-            .resolve(tenant.org, tenant.plugin)
+        let mounted = (self.routes)
+            .resolve(org, plugin)
             .map_err(|_| plugin_not_found())?;
-        if let Err(refusal) = self.tenant_keys.check(tenant.org, request.headers()) {
-            discard(request.into_body()).await;
-            return Err(refusal);
-        }
-        if mounted.plugin.exports.http.is_none() {
+        let key = self.tenant_keys.check(org, request.headers());
+        if key.is_ok() && mounted.plugin.exports.http.is_none() {
             return Err(plugin_not_found());
         }
-        let plugin_path = tenant.plugin_path.split('?').next().unwrap_or("/");
-        if !route_granted(&mounted.grants.routes, plugin_path) {
+        let path_only = plugin_path.split('?').next().unwrap_or("/");
+        if key.is_ok() && !route_granted(&mounted.grants.routes, path_only) {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "route_not_granted",
                 format!(
-                    "`{}` is not a canonical path within the routes org `{}` granted plugin `{}`",
-                    plugin_path, tenant.org, tenant.plugin
+                    "`{path_only}` is not a canonical path within the routes org `{org}` granted plugin `{plugin}`"
                 ),
             ));
         }
@@ -279,18 +313,19 @@ impl App {
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max_body) {
+        if key.is_ok() && declared.is_some_and(|length| length > max_body) {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_body_too_large",
                 format!("the request body exceeds the limit of {max_body} bytes"),
             ));
         }
+        let (request, admitted) = self.admit(org, key, request).await?;
         // Held by the response body and by a guest still streaming it, so
         // the org's slot is freed when both are done.
-        let admitted = Arc::new(self.front_door.admit(tenant.org)?);
+        let admitted = Arc::new(admitted);
         let started = std::time::Instant::now();
-        let uri = plugin_uri(&request, self.scheme, &tenant.plugin_path)?;
+        let uri = plugin_uri(&request, self.scheme, plugin_path)?;
         let (mut parts, body) = request.into_parts();
         parts.uri = uri;
         plugin_headers::to_plugin(&mut parts.headers, &mounted.grants.headers);
@@ -308,7 +343,6 @@ impl App {
                     .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
             }
             Err(error) => {
-                let (org, plugin) = (&mounted.identity.org, &mounted.identity.plugin);
                 tracing::warn!(org, plugin, "plugin request failed: {error}");
                 match error {
                     InvokeError::Trap(_) => metrics.trapped(),
@@ -320,6 +354,40 @@ impl App {
                 metrics.responded(error.status.as_u16(), started.elapsed());
                 Err(error)
             }
+        }
+    }
+}
+
+/// The route table: every surface berth answers, chosen from the path.
+enum Surface<'a> {
+    /// `/healthz`.
+    Health,
+    /// `/metrics` (operator only).
+    Metrics,
+    /// `/console/…`, the web console.
+    Console,
+    /// `/api/v1/…`, the management API.
+    Api,
+    /// `/o/{org}/ui/…`, UI plugins' assets and the merged UI manifest.
+    Ui(UiPath),
+    /// `/o/{org}/api/{module}[/{id}]`, module records.
+    Records(ModulePath),
+    /// `/o/{org}/p/{plugin}/…`, plugin routes.
+    Plugin(TenantPath<'a>),
+}
+
+impl<'a> Surface<'a> {
+    /// The surface `path` belongs to, the first pattern matching in table
+    /// order; `None` when nothing answers it.
+    fn of(path: &'a str, query: Option<&str>) -> Option<Self> {
+        match path {
+            "/healthz" => Some(Self::Health),
+            "/metrics" => Some(Self::Metrics),
+            _ if path == console::PREFIX || path.starts_with("/console/") => Some(Self::Console),
+            _ if path.starts_with(api::PREFIX) => Some(Self::Api),
+            _ => (UiPath::parse(path).map(Self::Ui))
+                .or_else(|| ModulePath::parse(path).map(Self::Records))
+                .or_else(|| TenantPath::parse(path, query).map(Self::Plugin)),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use berth::app::App;
-use berth::config::Settings;
+use berth::common::settings::Settings;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -280,7 +280,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let tls = match (&settings.tls_cert, &settings.tls_key) {
-        (Some(cert), Some(key)) => Some(berth::tls::acceptor(cert, key)?),
+        (Some(cert), Some(key)) => Some(berth::serve::tls::acceptor(cert, key)?),
         (None, None) => None,
         _ => anyhow::bail!("tls-cert and tls-key must be given together"),
     };

@@ -3,7 +3,7 @@
 //! in-flight requests).
 
 use crate::app::App;
-use crate::config::HttpLimits;
+use crate::common::settings::HttpLimits;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;

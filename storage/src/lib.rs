@@ -1,6 +1,6 @@
 //! berth's persistent state on disk.
 //!
-//! - [`Registry`]: all lifecycle state (orgs, installations, dependency
+//! - [`Database`]: all lifecycle state (orgs, installations, dependency
 //!   edges, audit log) in one redb file, changed one transaction at a time;
 //! - [`PackageStore`]: package ZIPs and their extracted files,
 //!   content-addressed by digest and shared across orgs;
@@ -11,21 +11,23 @@
 //! files are written before the registry transaction that references them
 //! commits, and anything unreferenced is garbage-collected at start-up.
 
+#![deny(missing_docs)]
+
 mod artifacts;
 mod atomic;
+mod database;
 mod digest;
 mod packages;
-mod registry;
 
 pub use artifacts::{ArtifactCache, ArtifactKey};
 pub use atomic::write_atomically;
-pub use digest::Digest;
-pub use packages::PackageStore;
-pub use registry::{
-    AuditEvent, CATALOG, DependencyEdge, Installation, KvQuota, KvUsage, ModuleRecord, OrgRecord,
-    PluginConfig, PluginState, PublishedPackage, QuotaExceeded, ReadTxn, Registry, TokenRecord,
+pub use database::{
+    AuditEvent, CATALOG, Database, DependencyEdge, Installation, KvQuota, KvUsage, ModuleRecord,
+    OrgRecord, PluginConfig, PluginState, PublishedPackage, QuotaExceeded, ReadTxn, TokenRecord,
     TrustedKeyRecord, WriteTxn, unix_now,
 };
+pub use digest::Digest;
+pub use packages::PackageStore;
 
 /// Errors raised by the storage layer.
 #[derive(Debug, thiserror::Error)]

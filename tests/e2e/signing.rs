@@ -7,7 +7,7 @@
 //! from its registry.
 
 use crate::support::{Server, admin_token, berth_cli, files_under, guest_package};
-use berth::config::PackageLimits;
+use berth::common::settings::PackageLimits;
 use berth::package::{Files, Package, build_zip};
 use std::path::Path;
 use std::process::Command;

@@ -3,4 +3,6 @@
 //! `FOO_BAR_COMPONENT` (the component's path) and `FOO_BAR_COMPONENT_BYTES`
 //! (its contents); `ALL_COMPONENTS` lists them all.
 
+#![deny(missing_docs)]
+
 include!(concat!(env!("OUT_DIR"), "/components.rs"));

@@ -1,6 +1,8 @@
 //! berth's web console: the files Vite built from `web/` (see `build.rs`),
 //! embedded in the binary and served under `/console/`.
 
+#![deny(missing_docs)]
+
 include!(concat!(env!("OUT_DIR"), "/console_files.rs"));
 
 /// The embedded file at `path` (relative to `/console/`), if any.

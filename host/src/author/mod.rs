@@ -3,16 +3,16 @@
 //! ([`scaffold`]); building components; minisign key pairs; packing,
 //! signing and verifying a package ZIP with exactly the checks the server
 //! runs (the same package parser, permission check and
-//! [`signing`](crate::signing) code); the WIT files the server supports;
+//! [`signing`](crate::package::signing) code); the WIT files the server supports;
 //! publishing to an org's registry.
 
 pub mod scaffold;
 #[path = "../../../guests/artifacts/toolchain.rs"]
 mod toolchain;
 
-use crate::config::PackageLimits;
+use crate::common::settings::PackageLimits;
+use crate::package::signing::{self, LIST_PATH, SIGNATURE_PATH, key_id, parse_public_key};
 use crate::package::{Package, build_zip};
-use crate::signing::{self, LIST_PATH, SIGNATURE_PATH, key_id, parse_public_key};
 use anyhow::{Context, bail};
 use minisign::{KeyPair, SecretKey, SecretKeyBox};
 use std::path::{Path, PathBuf};
@@ -232,9 +232,9 @@ pub fn pack(
     }
     let zip = build_zip(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
     let package = read_package(&zip, dir)?;
-    let missing = crate::permissions::package_missing_permissions(&package);
+    let missing = crate::capabilities::gates::package_missing_permissions(&package);
     if !missing.is_empty() {
-        bail!("{}", crate::permissions::describe_missing(&missing));
+        bail!("{}", crate::capabilities::gates::describe_missing(&missing));
     }
     if package
         .component()
@@ -278,7 +278,7 @@ pub fn publish(
     org: &str,
     token: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    use crate::outbound::connect::{Stream, TLS_CLIENT};
+    use crate::capabilities::network::connect::{Stream, TLS_CLIENT};
     use http_body_util::{BodyExt, Full};
     use wasmtime_wasi_http::io::TokioIo;
 

@@ -273,7 +273,7 @@ pub fn new(
     kind: TemplateKind,
     language: Language,
 ) -> anyhow::Result<PathBuf> {
-    crate::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
+    crate::common::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
     if language == Language::Js {
         return new_js(parent, name, kind);
     }

@@ -7,8 +7,8 @@
 //! drive paths, no backslashes or NUL, valid UTF-8, no symlinks, no
 //! duplicates (also when they differ only in case).
 
-use super::PackageError;
-use crate::config::PackageLimits;
+use super::error::PackageError;
+use crate::common::settings::PackageLimits;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
 

@@ -2,9 +2,9 @@
 //! the published JSON Schema (`wit/manifest.schema.json`) plus the checks a
 //! schema cannot express (semver, ranges, file references).
 
-use super::PackageError;
 use super::archive::{Files, check_relative_path};
-use crate::ui::UiContributions;
+use super::error::PackageError;
+use crate::package::ui::{UiContributions, UiPermission};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -158,6 +158,12 @@ impl ForwardedHeader {
     }
 }
 
+impl AsRef<str> for ForwardedHeader {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// Key-value access modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -175,6 +181,12 @@ impl StorageAccess {
             Self::Read => "read",
             Self::Write => "write",
         }
+    }
+}
+
+impl AsRef<str> for StorageAccess {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -206,18 +218,6 @@ impl DirectoryMode {
             Self::Rw => "rw",
         }
     }
-}
-
-/// What a plugin may contribute to the UI.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UiPermission {
-    /// Slots it may fill.
-    pub slots: Vec<String>,
-    /// Whether it may add pages.
-    pub pages: bool,
-    /// Whether it may set theme tokens.
-    pub theme: bool,
 }
 
 /// What a plugin may do to the module registry.

@@ -1,0 +1,14 @@
+//! The `headers` grant: which of a caller's credential headers
+//! (`Authorization`, `Cookie`) reach the plugin's HTTP handler. Without it
+//! the serve layer strips them (see `serve::plugin_headers`).
+
+use crate::capabilities::capability::{Capability, missing};
+
+/// The `headers` permission.
+pub const CAPABILITY: Capability = Capability {
+    permission: "headers",
+    imports: &[],
+    declared: |p| !p.headers.is_empty(),
+    not_covered: |wanted, available| missing("headers", &wanted.headers, &available.headers),
+    forget: None,
+};

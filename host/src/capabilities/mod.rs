@@ -1,0 +1,31 @@
+//! Capabilities: the powers a plugin instance may be given, one unit each
+//! (key-value data, settings and secrets, directories, the network, modules,
+//! log, dependencies). A unit owns its import gate, its grant-coverage rule,
+//! its per-instance state and the `berth:plugin` host interface behind it.
+//! See `ARCHITECTURE.md` for where this layer sits.
+//!
+//! Bindings are generated from `wit/` ([`bindings`]); [`add_to_linker`]
+//! wires each interface to its unit's state ([`instance`]).
+
+pub mod bindings;
+pub mod capability;
+pub mod config;
+pub mod coverage;
+pub mod dependencies;
+pub mod files;
+#[cfg(test)]
+mod fixture;
+pub mod gates;
+pub mod headers;
+pub mod instance;
+pub mod kv;
+pub mod log;
+pub mod modules;
+pub mod network;
+pub mod routes;
+pub mod ui;
+pub mod units;
+
+pub use capability::Capability;
+pub use instance::{Grantee, HasCapabilities, HostServices, InstanceCapabilities, add_to_linker};
+pub use units::ALL;

@@ -1,0 +1,276 @@
+//! `berth:plugin/modules`: the org's module registry as a plugin sees it.
+//!
+//! `register-module` and `subscribe` work only while the host runs the
+//! plugin's `lifecycle.on-activate` (the store then carries an
+//! [`Activation`]); what they collect becomes live when the activation
+//! commits and disappears when the plugin is deactivated. Each needs the
+//! `modules` grant naming the module (`register`) or the `module.hook`
+//! pair (`extend`).
+
+use crate::capabilities::bindings::berth::plugin::modules::{
+    HookSubscription, Host, ModuleDescriptor, ModuleError,
+};
+use crate::capabilities::modules::ModuleDescriptor as Descriptor;
+use crate::capabilities::modules::Modules;
+use crate::capabilities::modules::contributions::{Contributions, Subscription};
+use crate::capabilities::routes::route_granted;
+use crate::common::ids;
+use crate::common::ids::PluginIdentity;
+use crate::package::manifest::Permissions;
+use std::sync::Arc;
+
+/// One instance's modules capability: what the org granted, the org's
+/// module registry, and — during `on-activate` only — the activation
+/// collecting what the plugin registers.
+pub struct ModulesState {
+    /// What the org granted; this unit reads `modules` and `routes`.
+    pub grants: Arc<Permissions>,
+    /// The plugin registering.
+    pub identity: Arc<PluginIdentity>,
+    /// The module registry.
+    pub modules: Arc<Modules>,
+    /// Set while the host runs the plugin's `lifecycle.on-activate`.
+    pub activation: Option<Activation>,
+}
+
+/// Most modules and subscriptions one plugin may register.
+const MAX_REGISTRATIONS: usize = 64;
+
+/// A plugin's `on-activate` in progress: what its org has besides it, and
+/// what it registers.
+pub struct Activation {
+    /// The org's modules not owned by this plugin: built-in, other active
+    /// plugins', and those of plugins activated in the same step.
+    pub others: Vec<Descriptor>,
+    /// Whether the plugin exports `berth:plugin/hooks`.
+    pub exports_hooks: bool,
+    /// Whether the plugin exports `berth:plugin/integration`.
+    pub exports_integration: bool,
+    /// What it registered so far.
+    pub contributions: Contributions,
+}
+
+impl Activation {
+    fn module(&self, name: &str) -> Option<&Descriptor> {
+        self.others
+            .iter()
+            .chain(&self.contributions.modules)
+            .find(|m| m.name == name)
+    }
+
+    fn is_full(&self) -> bool {
+        self.contributions.modules.len() + self.contributions.subscriptions.len()
+            >= MAX_REGISTRATIONS
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ModuleError {
+    ModuleError::Invalid(message.into())
+}
+
+fn outside_activation() -> ModuleError {
+    invalid("modules are registered and hooks subscribed only during lifecycle.on-activate")
+}
+
+impl ModulesState {
+    fn register(&mut self, module: ModuleDescriptor) -> Result<(), ModuleError> {
+        let register = self.grants.modules.as_ref().map(|m| &m.register);
+        if !register.is_some_and(|names| names.contains(&module.name)) {
+            return Err(ModuleError::Denied(format!(
+                "the org has not granted this plugin `modules.register: {}`",
+                module.name
+            )));
+        }
+        ids::validate(&module.name).map_err(invalid)?;
+        for hook in &module.hooks {
+            ids::validate(hook).map_err(|e| invalid(format!("hook {e}")))?;
+        }
+        if let Some(route) = module
+            .routes
+            .iter()
+            .find(|route| !route.starts_with('/') || !route_granted(&self.grants.routes, route))
+        {
+            return Err(invalid(format!(
+                "route `{route}` is not within the plugin's granted routes"
+            )));
+        }
+        let owner = self.identity.plugin.clone();
+        let activation = self.activation.as_mut().ok_or_else(outside_activation)?;
+        if activation.is_full() {
+            return Err(invalid(format!(
+                "at most {MAX_REGISTRATIONS} modules and subscriptions"
+            )));
+        }
+        if let Some(existing) = activation.module(&module.name) {
+            let by = existing.owner.as_deref().unwrap_or("berth (built in)");
+            return Err(ModuleError::Conflict(format!(
+                "module `{}` is already registered by {by}",
+                module.name
+            )));
+        }
+        activation.contributions.modules.push(Descriptor {
+            name: module.name,
+            description: module.description,
+            hooks: module.hooks,
+            routes: module.routes,
+            owner: Some(owner),
+        });
+        Ok(())
+    }
+
+    fn subscribe_to(&mut self, subscription: HookSubscription) -> Result<(), ModuleError> {
+        let HookSubscription { module, hook } = subscription;
+        let pair = format!("{module}.{hook}");
+        let extend = self.grants.modules.as_ref().map(|m| &m.extend);
+        if !extend.is_some_and(|pairs| pairs.contains(&pair)) {
+            return Err(ModuleError::Denied(format!(
+                "the org has not granted this plugin `modules.extend: {pair}`"
+            )));
+        }
+        let activation = self.activation.as_mut().ok_or_else(outside_activation)?;
+        let fires = activation
+            .module(&module)
+            .is_some_and(|m| m.hooks.contains(&hook));
+        if !fires {
+            return Err(invalid(format!("no module `{module}` firing `{hook}`")));
+        }
+        let handles = if hook.starts_with("before-") {
+            activation.exports_hooks
+        } else {
+            activation.exports_hooks || activation.exports_integration
+        };
+        if !handles {
+            return Err(invalid(format!(
+                "`{pair}` is delivered through an export the plugin lacks \
+                 (berth:plugin/hooks{})",
+                if hook.starts_with("before-") {
+                    ""
+                } else {
+                    " or berth:plugin/integration"
+                }
+            )));
+        }
+        let subscription = Subscription { module, hook };
+        if !activation
+            .contributions
+            .subscriptions
+            .contains(&subscription)
+        {
+            if activation.is_full() {
+                return Err(invalid(format!(
+                    "at most {MAX_REGISTRATIONS} modules and subscriptions"
+                )));
+            }
+            activation.contributions.subscriptions.push(subscription);
+        }
+        Ok(())
+    }
+}
+
+impl Host for ModulesState {
+    fn register_module(&mut self, module: ModuleDescriptor) -> Result<(), ModuleError> {
+        self.register(module)
+    }
+
+    fn subscribe(&mut self, subscription: HookSubscription) -> Result<(), ModuleError> {
+        self.subscribe_to(subscription)
+    }
+
+    fn list_modules(&mut self) -> Vec<ModuleDescriptor> {
+        self.modules
+            .list(&self.identity.org)
+            .into_iter()
+            .map(|m| ModuleDescriptor {
+                name: m.name,
+                description: m.description,
+                hooks: m.hooks,
+                routes: m.routes,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::fixture::Fixture;
+    use serde_json::json;
+
+    fn loyalty() -> ModuleDescriptor {
+        ModuleDescriptor {
+            name: "loyalty".into(),
+            description: "Loyalty points".into(),
+            hooks: vec!["before-create".into()],
+            routes: vec!["/loyalty".into()],
+        }
+    }
+
+    fn activation(fixture: &Fixture) -> Activation {
+        Activation {
+            others: fixture
+                .services
+                .modules
+                .list(crate::capabilities::fixture::ORG),
+            exports_hooks: true,
+            exports_integration: false,
+            contributions: Contributions::default(),
+        }
+    }
+
+    #[test]
+    fn registering_needs_an_activation_the_grant_and_a_free_name() {
+        let fixture = Fixture::new();
+        let granted = json!({
+            "routes": ["/loyalty"],
+            "modules": {"register": ["loyalty", "contacts"], "extend": ["contacts.before-create"]},
+        });
+        let mut modules = fixture.instance("probe", granted.clone()).modules;
+        let outside = modules.register_module(loyalty());
+        assert!(
+            matches!(outside, Err(ModuleError::Invalid(_))),
+            "{outside:?}"
+        );
+
+        modules.activation = Some(activation(&fixture));
+        modules.register_module(loyalty()).unwrap();
+        let builtin = ModuleDescriptor {
+            name: "contacts".into(),
+            ..loyalty()
+        };
+        let taken = modules.register_module(builtin);
+        assert!(matches!(taken, Err(ModuleError::Conflict(_))), "{taken:?}");
+        let hook = HookSubscription {
+            module: "contacts".into(),
+            hook: "before-create".into(),
+        };
+        modules.subscribe(hook).unwrap();
+        let registered = modules.activation.take().unwrap().contributions;
+        assert_eq!(registered.modules.len(), 1);
+        assert_eq!(registered.modules[0].owner.as_deref(), Some("probe"));
+        assert_eq!(registered.subscriptions.len(), 1);
+
+        let mut ungranted = fixture
+            .instance("probe", json!({"routes": ["/loyalty"]}))
+            .modules;
+        ungranted.activation = Some(activation(&fixture));
+        let denied = ungranted.register_module(loyalty());
+        assert!(matches!(denied, Err(ModuleError::Denied(_))), "{denied:?}");
+        let outside_routes =
+            fixture.instance("probe", json!({"modules": {"register": ["loyalty"]}}));
+        let mut outside_routes = outside_routes.modules;
+        outside_routes.activation = Some(activation(&fixture));
+        let refused = outside_routes.register_module(loyalty());
+        assert!(
+            matches!(refused, Err(ModuleError::Invalid(_))),
+            "{refused:?}"
+        );
+        assert!(
+            ungranted
+                .activation
+                .unwrap()
+                .contributions
+                .modules
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The ground floor: what every layer uses — operator settings, names and
+//! identities, metrics, JSON errors, HTTP body helpers, per-org limits and
+//! the token bucket behind rate limits. Nothing here imports a higher layer.
+
+pub mod admission;
+pub mod bodies;
+pub mod error;
+pub mod ids;
+pub mod metrics;
+pub mod request_body;
+pub mod settings;
+pub mod token_bucket;

@@ -1,0 +1,347 @@
+//! Every operator-facing setting, with its documented default, in one struct.
+//!
+//! Settings load from an optional TOML file (`berth serve --config FILE`) and
+//! are then overridden by command-line flags and `BERTH_*` environment
+//! variables (see `main.rs`). Defaults are listed in the README.
+
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The server's whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Address the HTTP server listens on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Directory holding all of berth's state. Default `./berth-data`.
+    pub data: PathBuf,
+    /// Runtime limits applied to every plugin instance.
+    pub limits: Limits,
+    /// Limits on uploaded plugin packages.
+    pub packages: PackageLimits,
+    /// HTTP server hardening.
+    pub http: HttpLimits,
+    /// PEM certificate chain; with `tls-key`, serve HTTPS (HTTP/2 and 1.1 via ALPN).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls-cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Seed the embedded demo org (`demo`, example plugins active) when the
+    /// registry has no orgs yet. Default `true`.
+    pub demo: bool,
+    /// The operator's management API token (at least 32 characters). When
+    /// unset, berth generates one on first start, stores it hashed and
+    /// prints it once.
+    pub operator_token: Option<String>,
+    /// Outbound HTTP from plugins.
+    pub outbound: OutboundSettings,
+    /// Operator-wide trusted signing keys: minisign public keys (the base64
+    /// line of a `.pub` file). A plugin signed by one is trusted in every
+    /// org, beside each org's own keys. Default none.
+    pub trusted_keys: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data: PathBuf::from("berth-data"),
+            limits: Limits::default(),
+            packages: PackageLimits::default(),
+            http: HttpLimits::default(),
+            tls_cert: None,
+            tls_key: None,
+            demo: true,
+            operator_token: None,
+            outbound: OutboundSettings::default(),
+            trusted_keys: Vec::new(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads settings from a TOML file; keys absent from the file keep their defaults.
+    pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading config {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))
+    }
+}
+
+/// Per-instance and per-request limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Most plugin instances alive at once in the whole process (the pooling
+    /// allocator's slot count). Default 1000.
+    pub max_instances: u32,
+    /// Most linear memory one instance may grow to, in bytes. Default 64 MiB.
+    pub max_memory_bytes: usize,
+    /// CPU time a request's guest code may run before it is interrupted,
+    /// in milliseconds (enforced by epoch interruption). Default 1000.
+    pub cpu_deadline_ms: u64,
+    /// Wall-clock time for a whole plugin request, including time blocked
+    /// in host calls, in milliseconds. Default 10000.
+    pub request_timeout_ms: u64,
+    /// How often the engine's epoch advances, in milliseconds. At each tick
+    /// a running guest is checked against its CPU deadline and gives its
+    /// run slot back, so this is the longest slice one guest runs while
+    /// others wait. Default 2.
+    pub epoch_tick_ms: u64,
+    /// Guests that may run at once (run slots shared fairly between orgs);
+    /// 0 means one per core. Fewer than the cores keeps the rest for the
+    /// server's own work (HTTP, TLS, the management API). Default 0.
+    pub cpu_slots: usize,
+    /// Each org's share of guest CPU relative to other busy orgs, unless
+    /// overridden per org (`cpu-weight` in the org's limits). Default 1.
+    pub cpu_weight_per_org: NonZeroU32,
+    /// Most plugin requests one org may have in flight; more get 429.
+    /// Overridable per org. Default 64.
+    pub max_concurrent_per_org: u32,
+    /// Plugin requests per second one org may start, sustained; more get
+    /// 429. 0 means unlimited. Overridable per org. Default 0.
+    pub requests_per_second_per_org: u32,
+    /// Requests an org may start in a burst above its sustained rate. Default 100.
+    pub burst_per_org: u32,
+    /// Most bytes of key-value data (keys and values together) one plugin
+    /// may keep in one org; a `set` past it fails with `too-large`.
+    /// Overridable per org. Default 64 MiB.
+    pub kv_max_bytes_per_plugin: u64,
+    /// Most key-value keys one plugin may keep in one org; a `set` of a new
+    /// key past it fails with `too-large`. Overridable per org. Default 100000.
+    pub kv_max_keys_per_plugin: u64,
+    /// Log lines (`berth:plugin/log`) one plugin in one org may write per
+    /// second, sustained; more are dropped, counted and summarized. 0
+    /// means unlimited. Default 100.
+    pub log_lines_per_second_per_plugin: u32,
+    /// Log lines one plugin in one org may write in a burst above its
+    /// sustained rate. Default 200.
+    pub log_burst_per_plugin: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_instances: 1000,
+            max_memory_bytes: 64 << 20,
+            cpu_deadline_ms: 1000,
+            request_timeout_ms: 10_000,
+            epoch_tick_ms: 2,
+            cpu_slots: 0,
+            cpu_weight_per_org: NonZeroU32::MIN,
+            max_concurrent_per_org: 64,
+            requests_per_second_per_org: 0,
+            burst_per_org: 100,
+            kv_max_bytes_per_plugin: 64 << 20,
+            kv_max_keys_per_plugin: 100_000,
+            log_lines_per_second_per_plugin: 100,
+            log_burst_per_plugin: 200,
+        }
+    }
+}
+
+impl Limits {
+    /// The epoch tick interval.
+    pub fn epoch_tick(&self) -> Duration {
+        Duration::from_millis(self.epoch_tick_ms.max(1))
+    }
+
+    /// How many guests may run at once: `cpu-slots`, or one per core.
+    pub fn run_slots(&self) -> usize {
+        match self.cpu_slots {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            slots => slots,
+        }
+    }
+
+    /// The CPU time a request's guest code may use.
+    pub fn cpu_deadline(&self) -> Duration {
+        Duration::from_millis(self.cpu_deadline_ms)
+    }
+
+    /// The limits every org gets unless overridden.
+    pub fn tenant_defaults(&self) -> crate::common::admission::TenantLimits {
+        crate::common::admission::TenantLimits {
+            max_concurrent: self.max_concurrent_per_org,
+            requests_per_second: self.requests_per_second_per_org,
+            burst: self.burst_per_org,
+            cpu_weight: self.cpu_weight_per_org,
+            kv_max_bytes: self.kv_max_bytes_per_plugin,
+            kv_max_keys: self.kv_max_keys_per_plugin,
+        }
+    }
+
+    /// The log rate every plugin gets.
+    pub fn log_rate(&self) -> LogRate {
+        LogRate {
+            lines_per_second: self.log_lines_per_second_per_plugin,
+            burst: self.log_burst_per_plugin,
+        }
+    }
+
+    /// The wall-clock limit for one plugin request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Limits protecting the HTTP server itself.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpLimits {
+    /// Time a client has to send a request's headers (slowloris guard), ms. Default 10000.
+    pub header_read_timeout_ms: u64,
+    /// Most request headers accepted (431 beyond). Default 100.
+    pub max_headers: usize,
+    /// Largest request body a plugin route accepts (413 beyond). Default 8 MiB.
+    pub max_request_body_bytes: u64,
+    /// Largest response body a plugin may send; past it the response is cut off. Default 64 MiB.
+    pub max_response_body_bytes: u64,
+    /// Time in-flight requests get to finish on shutdown, ms. Default 10000.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_ms: 10_000,
+            max_headers: 100,
+            max_request_body_bytes: 8 << 20,
+            max_response_body_bytes: 64 << 20,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Outbound HTTP from plugins (`wasi:http/outgoing-handler`, `network` permission).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OutboundSettings {
+    /// Private, loopback or link-local addresses plugins may reach anyway,
+    /// as `ip` or `ip:port` (e.g. a local test server). Default none.
+    pub allow_private: Vec<AllowedAddress>,
+    /// Time to resolve, connect and finish TLS, ms. Default 5000.
+    pub connect_timeout_ms: u64,
+    /// Time to wait for the response head, and between two chunks of its
+    /// body, ms. Default 10000.
+    pub read_timeout_ms: u64,
+    /// Largest response body a plugin may receive; past it reading fails. Default 16 MiB.
+    pub max_response_bytes: u64,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        Self {
+            allow_private: Vec::new(),
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 10_000,
+            max_response_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Limits on plugin packages (ZIP uploads). Every one is checked while the
+/// upload is read, before anything is written.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageLimits {
+    /// Largest accepted upload body, in bytes (413 beyond). Default 32 MiB.
+    pub max_upload_bytes: u64,
+    /// Most entries (files and folders) in one ZIP. Default 1000.
+    pub max_entries: usize,
+    /// Largest inflated size of one file, in bytes. Default 16 MiB.
+    pub max_entry_bytes: u64,
+    /// Largest inflated size of all files together, in bytes. Default 64 MiB.
+    pub max_total_bytes: u64,
+    /// Highest inflated:compressed ratio of one file (zip-bomb guard). Default 100.
+    pub max_compression_ratio: u64,
+}
+
+impl Default for PackageLimits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 32 << 20,
+            max_entries: 1000,
+            max_entry_bytes: 16 << 20,
+            max_total_bytes: 64 << 20,
+            max_compression_ratio: 100,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_overrides_only_the_keys_it_names() {
+        let s: Settings =
+            toml::from_str("listen = '127.0.0.1:9000'\n[limits]\ncpu-deadline-ms = 50\n").unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.limits.cpu_deadline_ms, 50);
+        assert_eq!(s.limits.max_instances, Limits::default().max_instances);
+        assert_eq!(s.data, PathBuf::from("berth-data"));
+    }
+
+    #[test]
+    fn outbound_exceptions_must_be_addresses() {
+        let s: Settings =
+            toml::from_str("[outbound]\nallow-private = ['127.0.0.1:9000', '::1']\n").unwrap();
+        assert_eq!(s.outbound.allow_private.len(), 2);
+        let bad = toml::from_str::<Settings>("[outbound]\nallow-private = ['localhost']\n");
+        assert!(bad.unwrap_err().to_string().contains("not an IP address"));
+    }
+
+    #[test]
+    fn unknown_toml_keys_are_rejected() {
+        assert!(toml::from_str::<Settings>("lisen = '127.0.0.1:1'").is_err());
+    }
+}
+
+/// How many log lines a plugin may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRate {
+    /// Lines per second, sustained (0 = unlimited).
+    pub lines_per_second: u32,
+    /// Lines it may write in a burst above that rate.
+    pub burst: u32,
+}
+
+/// An operator exception: one IP address, on every port or on one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AllowedAddress {
+    ip: IpAddr,
+    port: Option<u16>,
+}
+
+impl TryFrom<String> for AllowedAddress {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            return Ok(Self {
+                ip: addr.ip().to_canonical(),
+                port: Some(addr.port()),
+            });
+        }
+        match text.parse::<IpAddr>() {
+            Ok(ip) => Ok(Self {
+                ip: ip.to_canonical(),
+                port: None,
+            }),
+            Err(_) => Err(format!(
+                "`{text}` is not an IP address or `ip:port` (e.g. `127.0.0.1:9000`, `[::1]:9000`)"
+            )),
+        }
+    }
+}
+
+impl AllowedAddress {
+    /// Whether this exception covers `addr`.
+    pub fn covers(&self, addr: SocketAddr) -> bool {
+        self.ip == addr.ip().to_canonical() && self.port.is_none_or(|port| port == addr.port())
+    }
+}

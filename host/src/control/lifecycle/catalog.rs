@@ -1,0 +1,258 @@
+//! The internal plugin registries: each org's own, and the operator's
+//! shared catalog every org can read. Packages are published there
+//! (validated like an install, immutable once published) and installed by
+//! name and semver range, with their missing dependencies, all or nothing.
+
+use super::install::{check_permissions, new_record};
+use super::{Lifecycle, LifecycleError, parse_digest};
+use crate::control::dependencies::{GraphProblem, Node};
+use crate::control::resolver::{Candidate, Universe};
+use crate::package::Package;
+use crate::package::manifest::Manifest;
+use berth_storage::{CATALOG, Installation, PluginState, PublishedPackage, ReadTxn, unix_now};
+use semver::{Version, VersionReq};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One plugin name an org can install, with its published versions.
+#[derive(Debug, Serialize)]
+pub struct RegistryListing {
+    /// Plugin name.
+    pub name: String,
+    /// Its versions, lowest first.
+    pub versions: Vec<ListedVersion>,
+}
+
+/// One installable version.
+#[derive(Debug, Serialize)]
+pub struct ListedVersion {
+    /// The version.
+    pub version: String,
+    /// `org` (the org's own registry) or `catalog` (the shared one).
+    pub source: &'static str,
+    /// SHA-256 of the package.
+    pub digest: String,
+}
+
+/// What an install by name did.
+#[derive(Debug, Serialize)]
+pub struct RegistryInstall {
+    /// The request, `name range`.
+    pub requested: String,
+    /// Every package of the resolution with its chosen version (already
+    /// installed ones included).
+    pub resolved: BTreeMap<String, String>,
+    /// What was installed now (inactive), dependencies first by name.
+    pub installed: Vec<Installation>,
+}
+
+impl Lifecycle {
+    /// Publishes a package to `scope` (an org's registry, or [`CATALOG`]),
+    /// checked like an install. A name and version is published once.
+    pub fn publish(&self, scope: &str, zip: &[u8]) -> Result<PublishedPackage, LifecycleError> {
+        if scope != CATALOG {
+            self.require_org(scope)?;
+        }
+        let package = Package::parse(zip, &self.limits)?;
+        check_permissions(&package)?;
+        self.check_component(&package)?;
+        let manifest = &package.manifest;
+        let version = manifest.version.to_string();
+
+        let mut writer = self.lock();
+        let read = self.registry.read()?;
+        if read
+            .published_version(scope, &manifest.name, &version)?
+            .is_some()
+        {
+            return Err(LifecycleError::VersionExists {
+                name: manifest.name.clone(),
+                version,
+            });
+        }
+        self.store_files(&package, zip)?;
+        let at = unix_now();
+        let published = PublishedPackage {
+            scope: scope.to_owned(),
+            name: manifest.name.clone(),
+            version,
+            digest: package.digest.to_hex(),
+            manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+            published_at: at,
+        };
+        let committed = self.commit(&mut writer, scope, |txn| {
+            txn.put_published(&published)?;
+            if scope != CATALOG {
+                let detail = format!("digest {}", published.digest);
+                let (name, version) = (&published.name, &published.version);
+                txn.append_audit(scope, at, "publish", Some(name), Some(version), &detail)?;
+            }
+            Ok::<_, LifecycleError>(())
+        });
+        if let Err(e) = committed {
+            self.remove_files_if_unreferenced(&writer, &published.digest);
+            return Err(e);
+        }
+        Ok(published)
+    }
+
+    /// What `scope` can install: for an org its own registry and the
+    /// catalog (the org's copy wins when both publish a version); for
+    /// [`CATALOG`] the catalog alone. By name, versions lowest first.
+    pub fn registry_listing(&self, scope: &str) -> Result<Vec<RegistryListing>, LifecycleError> {
+        if scope != CATALOG {
+            self.require_org(scope)?;
+        }
+        let mut listing: BTreeMap<String, RegistryListing> = BTreeMap::new();
+        for ((name, version), (source, published)) in installable(&self.registry.read()?, scope)? {
+            let entry = listing.entry(name.clone()).or_insert(RegistryListing {
+                name,
+                versions: Vec::new(),
+            });
+            entry.versions.push(ListedVersion {
+                version: version.to_string(),
+                source,
+                digest: published.digest,
+            });
+        }
+        Ok(listing.into_values().collect())
+    }
+
+    /// Installs `name` at the highest version in `range` that can work in
+    /// `org`, with every required dependency it lacks, chosen together
+    /// (PubGrub, installed plugins kept at their versions) and installed
+    /// inactive in one transaction — or nothing at all.
+    pub fn install_from_registry(
+        &self,
+        org: &str,
+        name: &str,
+        range: &VersionReq,
+    ) -> Result<RegistryInstall, LifecycleError> {
+        self.require_org(org)?;
+        let mut writer = self.lock();
+        let read = self.registry.read()?;
+        let installable = installable(&read, org)?;
+        let graph = self.org_graph(org)?;
+
+        let mut universe = Universe::default();
+        for ((package, _), (_, published)) in &installable {
+            let manifest = stored_manifest(published)?;
+            let node = Node::from_manifest(&manifest, false);
+            let candidates = universe.available.entry(package.clone()).or_default();
+            candidates.push(Candidate::from(node));
+        }
+        for (package, node) in &graph.nodes {
+            universe
+                .installed
+                .insert(package.clone(), Candidate::from(node.clone()));
+        }
+        let chosen = universe.resolve(name, range)?;
+
+        let mut packages = Vec::new();
+        for (package, version) in &chosen {
+            if graph.nodes.contains_key(package) {
+                continue;
+            }
+            let (_, published) = &installable[&(package.clone(), version.clone())];
+            let digest = parse_digest(&published.digest)?;
+            let blob = self.packages.blob_path(&digest);
+            let zip =
+                std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?;
+            let parsed = Package::parse(&zip, &self.limits)?;
+            let signed_by = self.check_signature(org, &parsed)?;
+            check_permissions(&parsed)?;
+            self.check_component(&parsed)?;
+            packages.push((parsed, zip, signed_by));
+        }
+
+        let mut after = graph.clone();
+        let before = graph.problems();
+        for (package, _, _) in &packages {
+            let node = Node::from_manifest(&package.manifest, false);
+            after.nodes.insert(package.manifest.name.clone(), node);
+        }
+        let introduced: Vec<GraphProblem> = after
+            .problems()
+            .into_iter()
+            .filter(|problem| !before.contains(problem))
+            .collect();
+        if !introduced.is_empty() {
+            return Err(LifecycleError::Dependencies(introduced));
+        }
+
+        for (package, zip, _) in &packages {
+            self.store_files(package, zip)?;
+        }
+        let at = unix_now();
+        let records: Vec<_> = packages
+            .iter()
+            .map(|(package, _, signed_by)| {
+                new_record(
+                    org,
+                    package,
+                    None,
+                    PluginState::Installed,
+                    signed_by.clone(),
+                    at,
+                )
+            })
+            .collect();
+        let requested = format!("{name} {range}");
+        self.commit(&mut writer, org, |txn| {
+            for (installation, edges) in &records {
+                txn.put_installation(installation, edges)?;
+                let detail = format!(
+                    "from the registry for `{requested}` (digest {})",
+                    installation.digest
+                );
+                let (plugin, version) = (&installation.name, &installation.version);
+                txn.append_audit(org, at, "install", Some(plugin), Some(version), &detail)?;
+            }
+            Ok::<_, LifecycleError>(())
+        })?;
+        Ok(RegistryInstall {
+            requested,
+            resolved: chosen
+                .into_iter()
+                .map(|(package, version)| (package, version.to_string()))
+                .collect(),
+            installed: records
+                .into_iter()
+                .map(|(installation, _)| installation)
+                .collect(),
+        })
+    }
+}
+
+/// Where an installable version comes from, and its record.
+type Source = (&'static str, PublishedPackage);
+
+/// Every version `scope` can install, by (name, version): the catalog's,
+/// then (for an org) its own, which replace the catalog's on a clash.
+fn installable(
+    read: &ReadTxn,
+    scope: &str,
+) -> Result<BTreeMap<(String, Version), Source>, LifecycleError> {
+    let mut out = BTreeMap::new();
+    let mut add = |source: &'static str, published: Vec<PublishedPackage>| {
+        for package in published {
+            let version = package.version.parse().map_err(|e| {
+                berth_storage::StorageError::Corrupt(format!("published {}: {e}", package.name))
+            })?;
+            out.insert((package.name.clone(), version), (source, package));
+        }
+        Ok::<_, LifecycleError>(())
+    };
+    add("catalog", read.published(CATALOG)?)?;
+    if scope != CATALOG {
+        add("org", read.published(scope)?)?;
+    }
+    Ok(out)
+}
+
+fn stored_manifest(published: &PublishedPackage) -> Result<Manifest, LifecycleError> {
+    serde_json::from_value(published.manifest.clone()).map_err(|e| {
+        berth_storage::StorageError::Corrupt(format!("published {} manifest: {e}", published.name))
+            .into()
+    })
+}

@@ -1,0 +1,238 @@
+//! Installing a package: checked in memory, files staged, component
+//! loaded, then one transaction records it (an upgrade keeps what it may).
+
+use super::*;
+
+/// The registry record of `package` installed in `org` (keeping what an
+/// upgrade keeps from `previous`), and its dependency edges.
+pub(super) fn new_record(
+    org: &str,
+    package: &Package,
+    previous: Option<&Installation>,
+    state: PluginState,
+    signed_by: Option<String>,
+    at: u64,
+) -> (Installation, Vec<DependencyEdge>) {
+    let manifest = &package.manifest;
+    let installation = Installation {
+        org: org.to_owned(),
+        name: manifest.name.clone(),
+        version: manifest.version.to_string(),
+        digest: package.digest.to_hex(),
+        state,
+        manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+        granted: previous.map_or(serde_json::Value::Null, |p| p.granted.clone()),
+        installed_at: previous.map_or(at, |p| p.installed_at),
+        updated_at: at,
+        activated_at: previous.and_then(|p| p.activated_at),
+        signed_by,
+    };
+    let edges = manifest
+        .dependencies
+        .iter()
+        .map(|(name, dep)| DependencyEdge {
+            name: name.clone(),
+            range: dep.version.to_string(),
+            optional: dep.optional,
+        })
+        .collect();
+    (installation, edges)
+}
+
+/// Refuses a package whose component imports gated interfaces its manifest
+/// declares no permission for (before anything is compiled or written).
+pub(super) fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
+    let missing = package_missing_permissions(package);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LifecycleError::PermissionMissing(missing))
+    }
+}
+
+/// An upload checked and its files stored, ready to start and commit.
+pub(super) struct PlannedInstall {
+    /// Its new record.
+    installation: Installation,
+    /// Its dependency edges.
+    edges: Vec<DependencyEdge>,
+    /// The record it replaces, if an upgrade.
+    previous: Option<Installation>,
+    /// Its component, loaded (none for asset-only plugins).
+    plugin: Option<Arc<LoadedPlugin>>,
+    /// What its audit entry says.
+    detail: String,
+}
+
+/// Options of an install.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InstallOptions {
+    /// Replace an installed version even if the upload is not newer.
+    pub force: bool,
+}
+
+impl Lifecycle {
+    /// Installs (or upgrades) a plugin from a ZIP upload.
+    ///
+    /// Everything is validated before anything is written. An upgrade keeps
+    /// the plugin's state, configuration and grants; if it was active, the
+    /// new version serves from the moment the transaction commits. Its
+    /// `on-activate` runs before that, without the writer lock (see
+    /// [`writer`]): if the org changed meanwhile, nothing is installed.
+    pub fn install(
+        &self,
+        org: &str,
+        zip: &[u8],
+        options: InstallOptions,
+    ) -> Result<Installation, LifecycleError> {
+        self.require_org(org)?;
+        let package = Package::parse(zip, &self.limits)?;
+        // Before anything is compiled or written.
+        self.check_signature(org, &package)?;
+        check_permissions(&package)?;
+        let plugin = self.check_component(&package)?;
+        let manifest = &package.manifest;
+
+        let writer = self.lock();
+        // Again under the lock: a key removed or a policy set meanwhile counts.
+        let signed_by = self.check_signature(org, &package)?;
+        let previous = self.registry.read()?.installation(org, &manifest.name)?;
+        if let Some(previous) = &previous {
+            let installed = semver::Version::parse(&previous.version).ok();
+            if !options.force && installed.is_some_and(|v| manifest.version <= v) {
+                return Err(LifecycleError::NotNewer {
+                    plugin: manifest.name.clone(),
+                    installed: previous.version.clone(),
+                    uploaded: manifest.version.to_string(),
+                });
+            }
+        }
+        // An upgrade declaring more than the org granted waits for a grant.
+        let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
+            Some(p) => not_covered(&manifest.permissions, &granted_permissions(p)?),
+            None => Vec::new(),
+        };
+
+        let stays_active = previous
+            .as_ref()
+            .is_some_and(|p| p.state == PluginState::Active)
+            && ungranted.is_empty();
+        self.check_dependencies(org, manifest, stays_active)?;
+
+        let at = unix_now();
+        let state = match &previous {
+            Some(p) if ungranted.is_empty() => p.state,
+            _ => PluginState::Installed,
+        };
+        let (installation, edges) =
+            new_record(org, &package, previous.as_ref(), state, signed_by, at);
+        let mut detail = match &previous {
+            Some(p) => format!("from {} (digest {})", p.version, installation.digest),
+            None => format!("digest {}", installation.digest),
+        };
+        if !ungranted.is_empty() {
+            detail += &format!("; inactive until granted: {}", ungranted.join(", "));
+        }
+        self.store_files(&package, zip)?;
+        let digest = package.digest.to_hex();
+        let pin = self.pending_files.pin(&digest);
+        let planned = PlannedInstall {
+            installation,
+            edges,
+            previous,
+            plugin,
+            detail,
+        };
+        let installed = self.commit_install(writer, planned);
+        drop(pin);
+        if installed.is_err() {
+            self.remove_files_if_unreferenced(&self.lock(), &digest);
+        }
+        installed
+    }
+
+    /// Starts a planned install whose files are stored, if it stays active
+    /// (its guests run without the writer lock), then commits it.
+    pub(super) fn commit_install(
+        &self,
+        writer: Writer<'_>,
+        planned: PlannedInstall,
+    ) -> Result<Installation, LifecycleError> {
+        let PlannedInstall {
+            installation,
+            edges,
+            previous,
+            plugin,
+            detail,
+        } = planned;
+        let org = installation.org.as_str();
+        // An active plugin's new version registers anew (and gathers its UI
+        // from the files just stored) before it commits.
+        let (mut writer, starting) = if installation.state == PluginState::Active {
+            self.start_unlocked(writer, org, vec![(installation.clone(), plugin)])?
+        } else {
+            (writer, Vec::new())
+        };
+
+        let action = if previous.is_some() {
+            "upgrade"
+        } else {
+            "install"
+        };
+        self.commit(&mut writer, org, |txn| {
+            txn.put_installation(&installation, &edges)?;
+            txn.append_audit(
+                org,
+                installation.updated_at,
+                action,
+                Some(&installation.name),
+                Some(&installation.version),
+                &detail,
+            )?;
+            Ok(())
+        })?;
+        if previous
+            .as_ref()
+            .is_some_and(|p| p.state == PluginState::Active)
+            && starting.is_empty()
+        {
+            self.stop_serving(org, &installation.name);
+        }
+        for starting in starting {
+            self.serve(starting)?;
+        }
+        self.refresh_order(org);
+        if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
+            self.remove_files_if_unreferenced(&writer, &previous.digest);
+        }
+        Ok(installation)
+    }
+
+    /// Validates the package's component against its kinds and returns it
+    /// loaded (shared with other orgs using the same bytes); `None` for an
+    /// asset-only plugin.
+    pub(super) fn check_component(
+        &self,
+        package: &Package,
+    ) -> Result<Option<Arc<LoadedPlugin>>, LifecycleError> {
+        let (Some(path), Some(bytes)) = (&package.manifest.component, package.component()) else {
+            return Ok(None);
+        };
+        self.loader
+            .load(bytes, &package.manifest.kinds)
+            .map(Some)
+            .map_err(|source| LifecycleError::Component {
+                path: path.clone(),
+                source,
+            })
+    }
+
+    /// Writes a validated package's ZIP and extracted files (idempotent).
+    pub(super) fn store_files(&self, package: &Package, zip: &[u8]) -> Result<(), StorageError> {
+        let files = package
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
+        self.packages.store(&package.digest, zip, files)
+    }
+}

@@ -1,0 +1,11 @@
+//! The control path: the management API and what it drives — the plugin
+//! lifecycle, dependency graph and version resolution, integrations, and
+//! the embedded demo org.
+
+pub mod api;
+pub mod demo;
+pub mod dependencies;
+pub mod integrations;
+pub mod lifecycle;
+pub mod resolver;
+pub mod status;
