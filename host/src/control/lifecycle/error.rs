@@ -1,6 +1,13 @@
 //! Why a lifecycle step was refused or failed.
 
-use super::*;
+use crate::capabilities::gates::{MissingPermission, describe_missing};
+use crate::common::admission::Refusal;
+use crate::control::dependencies::GraphProblem;
+use crate::control::resolver::ResolveError;
+use crate::package::PackageError;
+use crate::package::signing::SignatureError;
+use crate::sandbox::loader::LoadError;
+use berth_storage::StorageError;
 
 /// Why a lifecycle step was refused or failed. Nothing changed in any case.
 #[derive(Debug, thiserror::Error)]

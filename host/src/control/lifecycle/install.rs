@@ -1,7 +1,14 @@
 //! Installing a package: checked in memory, files staged, component
 //! loaded, then one transaction records it (an upgrade keeps what it may).
 
-use super::*;
+use super::writer::Writer;
+use super::{Lifecycle, LifecycleError, granted_permissions};
+use crate::capabilities::coverage::not_covered;
+use crate::capabilities::gates::package_missing_permissions;
+use crate::package::Package;
+use crate::sandbox::loader::LoadedPlugin;
+use berth_storage::{DependencyEdge, Installation, PluginState, StorageError, unix_now};
+use std::sync::Arc;
 
 /// The registry record of `package` installed in `org` (keeping what an
 /// upgrade keeps from `previous`), and its dependency edges.

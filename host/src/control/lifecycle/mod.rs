@@ -25,32 +25,18 @@ pub use install::InstallOptions;
 pub use signatures::SigningPolicy;
 pub use state::UninstallOptions;
 
-use crate::capabilities::config::{ConfigUpdate, ConfigView};
 use crate::capabilities::files::PluginFiles;
-use crate::capabilities::gates::{
-    MissingPermission, describe_missing, package_missing_permissions,
-};
 use crate::capabilities::modules::Modules;
-use crate::capabilities::{self, coverage::not_covered};
-use crate::common::admission::{Refusal, TenantLimits};
-use crate::common::ids;
 use crate::common::settings::PackageLimits;
-use crate::control::dependencies::{GraphProblem, GraphView, Node, OrgGraph};
-use crate::control::integrations::check_config;
-use crate::control::resolver::ResolveError;
+use crate::control::dependencies::{GraphProblem, Node, OrgGraph};
 use crate::package::manifest::{Manifest, Permissions};
-use crate::package::signing::SignatureError;
-use crate::package::{Package, PackageError};
-use crate::sandbox::active_plugins::{ActivePlugins, MountedPlugin};
-use crate::sandbox::loader::{LoadError, LoadedPlugin, Loader};
+use crate::sandbox::active_plugins::ActivePlugins;
+use crate::sandbox::loader::{LoadedPlugin, Loader};
 use crate::sandbox::runtime::Runtime;
 use crate::serve::front_door::FrontDoor;
 use crate::serve::tenant_keys::TenantKeys;
 use crate::serve::ui::UiTable;
-use berth_storage::{
-    AuditEvent, Database, DependencyEdge, Digest, Installation, KvUsage, OrgRecord, PackageStore,
-    PluginState, StorageError, WriteTxn, unix_now,
-};
+use berth_storage::{Database, Digest, Installation, PackageStore, StorageError, WriteTxn};
 use orgs::{stored_limits, stored_tenant_key};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,10 @@
 //! Orgs: creating them, their traffic limits, tenant keys and public
 //! modules, and bringing an org's active plugins back at start-up.
 
-use super::*;
+use super::{Lifecycle, LifecycleError};
+use crate::common::admission::TenantLimits;
+use crate::common::ids;
+use berth_storage::{Digest, OrgRecord, StorageError, unix_now};
 
 /// The limits an org's stored override sets (on `defaults`), if it has one.
 pub(super) fn stored_limits(

@@ -1,7 +1,13 @@
 //! What the API reads: installations, audit, key-value usage, the
 //! dependency graph, integrations, and plugin configuration.
 
-use super::*;
+use super::{Lifecycle, LifecycleError};
+use crate::capabilities::config::{ConfigUpdate, ConfigView};
+use crate::control::dependencies::GraphView;
+use crate::control::integrations::check_config;
+use crate::package::manifest::Permissions;
+use crate::sandbox::active_plugins::MountedPlugin;
+use berth_storage::{AuditEvent, Installation, KvUsage, unix_now};
 
 impl Lifecycle {
     /// The org's dependency graph: installed plugins and their declared

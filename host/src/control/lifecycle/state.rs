@@ -1,7 +1,10 @@
 //! Activation state: activate (with grants and dependencies),
 //! deactivate, uninstall, and the operator's deactivate-all.
 
-use super::*;
+use super::{Lifecycle, LifecycleError, declared_permissions, put_with_audit};
+use crate::capabilities::{self, coverage::not_covered};
+use crate::package::manifest::Permissions;
+use berth_storage::{Installation, PluginState, unix_now};
 
 /// Options of an uninstall.
 #[derive(Clone, Copy, Debug, Default)]
