@@ -35,8 +35,10 @@ fn main() {
         .unwrap_or_else(|| repo.join("target"))
         .join("wasm-guests");
 
-    let guests = guest_crates(guests_dir);
+    let guests = guests_with(guests_dir, "Cargo.toml");
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());
+    // A new guest folder (asset-only ones too) must reach `foreach_guest!`.
+    println!("cargo:rerun-if-changed={}", guests_dir.display());
     for file in ["Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", guests_dir.join(file).display());
     }
@@ -65,7 +67,7 @@ fn main() {
             (guest.clone(), wasm)
         })
         .collect();
-    for guest in js_guests(guests_dir) {
+    for guest in guests_with(guests_dir, "package.json") {
         println!(
             "cargo:rerun-if-changed={}",
             guests_dir.join(&guest).display()
@@ -76,6 +78,7 @@ fn main() {
     built.sort();
     let mut generated = String::new();
     let mut all = String::new();
+    let mut each = String::new();
     for (guest, wasm) in &built {
         check_is_component(wasm);
         let constant = guest.to_uppercase().replace('-', "_");
@@ -90,38 +93,35 @@ fn main() {
         .expect("writing to a String");
         write!(all, "({guest:?}, {constant}_COMPONENT), ").expect("writing to a String");
     }
+    for guest in guests_with(guests_dir, "manifest.json") {
+        write!(each, "$mac!({}); ", guest.replace('-', "_")).expect("writing to a String");
+    }
     writeln!(
         generated,
         "/// Every guest component: (crate name, path).\n\
-         pub const ALL_COMPONENTS: &[(&str, &str)] = &[{all}];"
+         pub const ALL_COMPONENTS: &[(&str, &str)] = &[{all}];\n\
+         /// Invokes `$mac!(guest)` once per guest plugin (every folder with a\n\
+         /// `manifest.json`, asset-only ones too), named in snake case\n\
+         /// (`contact_rules`), so a consumer can require one item per guest:\n\
+         /// the e2e suite requires a test, and a guest without one fails to compile.\n\
+         #[macro_export]\n\
+         macro_rules! foreach_guest {{ ($mac:ident) => {{ {each}}}; }}"
     )
     .expect("writing to a String");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("components.rs");
     fs::write(&out, generated).unwrap_or_else(|e| panic!("writing {}: {e}", out.display()));
 }
 
-/// The guest crates: every directory of `guests/` with a `Cargo.toml`, but this one.
-fn guest_crates(guests_dir: &Path) -> Vec<String> {
+/// The folders of `guests/` (but this one, `artifacts`) holding `file`:
+/// `Cargo.toml` for the Rust guests, `package.json` for the JavaScript
+/// ones, `manifest.json` for every guest plugin (asset-only ones too).
+fn guests_with(guests_dir: &Path, file: &str) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(guests_dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", guests_dir.display()))
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let name = path.file_name()?.to_str()?.to_owned();
-            (name != "artifacts" && path.join("Cargo.toml").is_file()).then_some(name)
-        })
-        .collect();
-    names.sort();
-    names
-}
-
-/// The JavaScript guests: every directory of `guests/` with a `package.json`.
-fn js_guests(guests_dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(guests_dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", guests_dir.display()))
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            let name = path.file_name()?.to_str()?.to_owned();
-            path.join("package.json").is_file().then_some(name)
+            (name != "artifacts" && path.join(file).is_file()).then_some(name)
         })
         .collect();
     names.sort();

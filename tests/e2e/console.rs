@@ -108,7 +108,7 @@ fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
 }
 
 #[test]
-fn hostile_plugins_get_nothing_of_the_consoles_powers_in_a_browser() {
+pub(crate) fn hostile_plugins_get_nothing_of_the_consoles_powers_in_a_browser() {
     let (server, token) = server_with_admin();
     for guest in ["sales-widget", "hostile-widget", "hostile-page"] {
         server.install_active("acme", &guest_package(guest));

@@ -139,7 +139,7 @@ fn metrics_count_requests_failures_and_instantiations_per_plugin() {
 }
 
 #[test]
-fn many_spinning_requests_of_one_org_leave_the_other_org_served() {
+pub(crate) fn many_spinning_requests_of_one_org_leave_the_other_org_served() {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(
         dir.path(),

@@ -26,7 +26,7 @@ fn write(server: &Server, org: &str, path: &str, content: &str) -> crate::suppor
 }
 
 #[test]
-fn a_plugin_cannot_leave_its_directories_or_write_a_read_only_one() {
+pub(crate) fn a_plugin_cannot_leave_its_directories_or_write_a_read_only_one() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("sandbox"));

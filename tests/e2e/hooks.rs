@@ -23,7 +23,7 @@ fn contact_count(server: &Server, org: &str) -> usize {
 }
 
 #[test]
-fn a_hooks_plugin_transforms_vetoes_and_registers_a_module_while_active() {
+pub(crate) fn a_hooks_plugin_transforms_vetoes_and_registers_a_module_while_active() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_in(dir.path(), &["--no-demo"]);
     for org in ["acme", "beta"] {

@@ -35,7 +35,7 @@ fn configure(server: &Server, org: &str, url: &str, key: &str) -> crate::support
 }
 
 #[test]
-fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_secret() {
+pub(crate) fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_secret() {
     let upstream = Upstream::start();
     let server = serve(&upstream);
     let url = format!("http://127.0.0.1:{}/hook", upstream.addr.port());

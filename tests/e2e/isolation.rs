@@ -58,7 +58,7 @@ fn seen(reply: &Reply, name: &str) -> Vec<String> {
 }
 
 #[test]
-fn plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin() {
+pub(crate) fn plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("hostile-page"));

@@ -47,7 +47,7 @@ fn the_same_plugin_in_two_orgs_never_sees_the_other_orgs_data() {
 }
 
 #[test]
-fn calls_outside_the_grant_are_denied_and_touch_nothing() {
+pub(crate) fn calls_outside_the_grant_are_denied_and_touch_nothing() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     assert_eq!(

@@ -10,6 +10,7 @@ mod bad_packages;
 mod console;
 mod crash;
 mod dependencies;
+mod every_guest;
 mod faults;
 mod files;
 mod front_door;

@@ -3,7 +3,7 @@
 use crate::support::{Server, guest_package};
 
 #[test]
-fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
+pub(crate) fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
     let server = Server::start(&[]);
 
     let health = server.get("/healthz");
@@ -62,7 +62,7 @@ fn unknown_org_plugin_and_path_are_json_404s() {
 }
 
 #[test]
-fn trapping_plugin_fails_its_request_and_the_server_keeps_serving() {
+pub(crate) fn trapping_plugin_fails_its_request_and_the_server_keeps_serving() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("trap"));
@@ -116,7 +116,7 @@ fn an_unusable_data_directory_is_a_clear_startup_error() {
 }
 
 #[test]
-fn a_javascript_plugin_is_packed_installed_and_served_like_a_rust_one() {
+pub(crate) fn a_javascript_plugin_is_packed_installed_and_served_like_a_rust_one() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("js-hello"));

@@ -69,7 +69,7 @@ fn assert_conflict(reply: &Reply) {
 }
 
 #[test]
-fn a_slow_on_activate_holds_up_no_other_org() {
+pub(crate) fn a_slow_on_activate_holds_up_no_other_org() {
     let upstream = Upstream::start_held();
     let server = serve_with_gate(&upstream);
     server.create_org("beta");

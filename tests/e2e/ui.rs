@@ -19,7 +19,7 @@ fn ui_manifest(server: &Server) -> serde_json::Value {
 }
 
 #[test]
-fn assets_are_served_with_types_etags_and_a_strict_policy() {
+pub(crate) fn assets_are_served_with_types_etags_and_a_strict_policy() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("sales-widget"));
@@ -100,7 +100,7 @@ fn assets_are_served_with_types_etags_and_a_strict_policy() {
 }
 
 #[test]
-fn the_merged_manifest_follows_activations_grants_and_the_theme_rule() {
+pub(crate) fn the_merged_manifest_follows_activations_grants_and_the_theme_rule() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     assert_eq!(
