@@ -23,7 +23,7 @@ use berth::sandbox::instance_state::build_linker;
 use berth::sandbox::loader::Loader;
 use berth::sandbox::runtime::Runtime;
 use berth::sandbox::scheduler::CpuScheduler;
-use berth_storage::{ArtifactCache, Database};
+use berth_storage::{ArtifactCache, Database, SecretKeys};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
@@ -101,8 +101,13 @@ fn bench(c: &mut Criterion) {
         Loader::new(engine.clone(), linker.clone(), ArtifactCache::new(dir))
     };
     let loader = new_loader(cache_dir.path());
-    let registry =
-        Arc::new(Database::open(&cache_dir.path().join("registry.redb")).expect("registry"));
+    let registry = Arc::new(
+        Database::open(
+            &cache_dir.path().join("registry.redb"),
+            SecretKeys::ephemeral(),
+        )
+        .expect("registry"),
+    );
     let services = HostServices {
         registry: registry.clone(),
         admission: Arc::new(Admission::new(limits.tenant_defaults())),

@@ -13,7 +13,7 @@ use crate::common::settings::Settings;
 use crate::control::api::{self, Api};
 use crate::control::demo;
 use crate::control::integrations::Integrations;
-use crate::control::lifecycle::{Lifecycle, LifecycleError, LiveState};
+use crate::control::lifecycle::{Lifecycle, LifecycleError, LiveState, OperatorSigning};
 use crate::sandbox::active_plugins::ActivePlugins;
 use crate::sandbox::engine::{EpochTicker, build_engine};
 use crate::sandbox::instance_state::build_linker;
@@ -31,7 +31,7 @@ use crate::serve::tenant_keys::TenantKeys;
 use crate::serve::tenant_path::TenantPath;
 use crate::serve::ui::UiTable;
 use crate::serve::ui::routes::{self as ui_routes, UiPath};
-use berth_storage::{ArtifactCache, Database, PackageStore};
+use berth_storage::{ArtifactCache, Database, PackageStore, SecretKeys};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -109,7 +109,15 @@ impl App {
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
-        let registry = Arc::new(Database::open(&settings.data.join("registry.redb"))?);
+        let secret_keys = SecretKeys::load_or_create(&settings.secrets_key_path())?;
+        let registry = Arc::new(Database::open(
+            &settings.data.join("registry.redb"),
+            secret_keys,
+        )?);
+        let resealed = registry.reseal_secrets()?;
+        if resealed > 0 {
+            tracing::info!(resealed, "sealed plugin secrets under the current key");
+        }
         let auth = Auth::new(registry.clone(), settings.operator_token.as_deref());
         let new_operator_token = auth
             .bootstrap_operator()
@@ -150,7 +158,10 @@ impl App {
                 tenant_keys: tenant_keys.clone(),
             },
             settings.packages.clone(),
-            operator_keys,
+            OperatorSigning {
+                keys: operator_keys,
+                require_signature: settings.require_signature,
+            },
         )?;
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;

@@ -183,6 +183,13 @@ struct ServeArgs {
     /// Do not create the demo org on first start.
     #[arg(long)]
     no_demo: bool,
+    /// The key file plugin secrets are sealed with [default: DATA/secrets.key].
+    #[arg(long, env = "BERTH_SECRETS_KEY_FILE")]
+    secrets_key_file: Option<PathBuf>,
+    /// Require a trusted signature on every install in every org; org
+    /// admins cannot turn it off.
+    #[arg(long)]
+    require_signature: bool,
     /// The operator's management API token (at least 32 characters)
     /// [default: generated on first start and printed once].
     #[arg(long, env = "BERTH_OPERATOR_TOKEN", hide_env_values = true)]
@@ -213,6 +220,12 @@ impl ServeArgs {
         }
         if self.no_demo {
             settings.demo = false;
+        }
+        if self.secrets_key_file.is_some() {
+            settings.secrets_key_file = self.secrets_key_file;
+        }
+        if self.require_signature {
+            settings.require_signature = true;
         }
         if self.operator_token.is_some() {
             settings.operator_token = self.operator_token;

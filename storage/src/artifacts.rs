@@ -6,8 +6,11 @@
 //! compiled them (wasmtime version, target, settings), so an artifact is only
 //! ever loaded by an engine that can run it.
 
+use crate::atomic::remove_path;
 use crate::{Digest, StorageError, write_atomically};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 /// Identifies one precompiled artifact: which component, compiled by which engine.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +51,50 @@ impl ArtifactCache {
         let path = self.path(key);
         write_atomically(&path, artifact)?;
         Ok(path)
+    }
+
+    /// Removes every artifact of `engine` whose component is not in `keep`,
+    /// every other engine's folder (artifacts no engine of this build can
+    /// load), and any leftover of an interrupted write. Returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        engine: &str,
+        keep: &HashSet<Digest>,
+    ) -> Result<Vec<PathBuf>, StorageError> {
+        let kept_names: HashSet<String> = keep
+            .iter()
+            .map(|digest| format!("{}.cwasm", digest.to_hex()))
+            .collect();
+        let mut removed = Vec::new();
+        for entry in read_dir_if_present(&self.root)? {
+            let path = entry.path();
+            if entry.file_name() != engine {
+                remove_path(&path)?;
+                removed.push(path);
+                continue;
+            }
+            for artifact in read_dir_if_present(&path)? {
+                let name = artifact.file_name().to_string_lossy().into_owned();
+                if !kept_names.contains(&name) {
+                    let path = artifact.path();
+                    remove_path(&path)?;
+                    removed.push(path);
+                }
+            }
+        }
+        removed.sort();
+        Ok(removed)
+    }
+}
+
+/// The entries of `dir`, none if it does not exist.
+fn read_dir_if_present(dir: &Path) -> Result<Vec<fs::DirEntry>, StorageError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .collect::<Result<_, _>>()
+            .map_err(StorageError::io("read directory", dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(StorageError::io("read directory", dir)(e)),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Crash-safe file writes: stage, fsync, rename, fsync the directory.
+//! Crash-safe file writes (stage, fsync, rename, fsync the directory), and
+//! the removals and folder syncs the stores around them share.
 
 use crate::StorageError;
 use std::fs::{self, File};
@@ -39,6 +40,42 @@ fn write_and_sync(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(StorageError::io("write", path))
+}
+
+/// Fsyncs the folder `dir`, so the entries created in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(StorageError::io("sync directory", dir))
+}
+
+/// Removes the file at `path`; nothing if there is none.
+pub(crate) fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StorageError::io("remove", path)(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes the folder at `path` and everything in it; nothing if there is none.
+pub(crate) fn remove_dir_if_present(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(StorageError::io("remove", path)(e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Removes a file, or a folder with everything in it; nothing if absent.
+pub(crate) fn remove_path(path: &Path) -> Result<(), StorageError> {
+    if path.is_dir() {
+        remove_dir_if_present(path)
+    } else {
+        remove_file_if_present(path)
+    }
 }
 
 #[cfg(test)]

@@ -21,10 +21,12 @@
 //! the state before or after it, never in between, and never block writers.
 
 use crate::StorageError;
+use crate::sealing::SecretKeys;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 mod kv;
 
@@ -103,6 +105,12 @@ pub struct OrgRecord {
     /// Whether only plugins signed by a trusted key may be installed.
     #[serde(default)]
     pub require_signature: bool,
+    /// Who last set `require_signature` (`operator` or `org-admin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_policy_set_by: Option<String>,
+    /// Whether the operator locked the policy: org admins cannot change it.
+    #[serde(default)]
+    pub signature_policy_locked: bool,
     /// Whether its module records answer without credentials.
     #[serde(default)]
     pub modules_public: bool,
@@ -119,6 +127,8 @@ impl OrgRecord {
             tenant_key_sha256: None,
             trusted_keys: Vec::new(),
             require_signature: false,
+            signature_policy_set_by: None,
+            signature_policy_locked: false,
             modules_public: false,
         }
     }
@@ -227,6 +237,8 @@ pub fn unix_now() -> u64 {
 /// The redb-backed registry.
 pub struct Database {
     db: redb::Database,
+    /// Seal and open plugin secrets (see [`crate::sealing`]).
+    keys: Arc<SecretKeys>,
 }
 
 fn db_err(error: impl Into<redb::Error>) -> StorageError {
@@ -242,14 +254,18 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
 }
 
 impl Database {
-    /// Opens (creating if needed) the registry file at `path`.
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
+    /// Opens (creating if needed) the registry file at `path`, sealing
+    /// plugin secrets with `keys`.
+    pub fn open(path: &Path, keys: SecretKeys) -> Result<Self, StorageError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
         }
         let db = redb::Database::create(path).map_err(db_err)?;
         // Create every table up front so readers never meet a missing one.
-        let registry = Self { db };
+        let registry = Self {
+            db,
+            keys: Arc::new(keys),
+        };
         registry.write(|_| Ok::<_, StorageError>(()))?;
         Ok(registry)
     }
@@ -273,6 +289,7 @@ impl Database {
                 kv: txn.open_table(KV).map_err(db_err)?,
                 kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
                 plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
+                keys: &self.keys,
                 published: txn.open_table(PUBLISHED).map_err(db_err)?,
                 records: txn.open_table(RECORDS).map_err(db_err)?,
             };
@@ -294,10 +311,38 @@ impl Database {
             kv: txn.open_table(KV).map_err(db_err)?,
             kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
             plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
+            keys: self.keys.clone(),
             published: txn.open_table(PUBLISHED).map_err(db_err)?,
             records: txn.open_table(RECORDS).map_err(db_err)?,
         })
     }
+
+    /// Reseals every stored secret that is not sealed under the current
+    /// sealing key (after a key rotation, or stored before sealing
+    /// existed); returns how many. Run at start-up.
+    pub fn reseal_secrets(&self) -> Result<usize, StorageError> {
+        self.write(|txn| {
+            let mut stale = Vec::new();
+            for entry in txn.plugin_config.iter().map_err(db_err)? {
+                let (key, value) = entry.map_err(db_err)?;
+                let stored: PluginConfig = decode(value.value())?;
+                if stored.secrets.values().any(|v| !txn.keys.is_current(v)) {
+                    let (org, plugin) = key.value();
+                    stale.push((org.to_owned(), plugin.to_owned()));
+                }
+            }
+            for (org, plugin) in &stale {
+                let config = txn.plugin_config(org, plugin)?;
+                txn.put_plugin_config(org, plugin, &config)?;
+            }
+            Ok(stale.len())
+        })
+    }
+}
+
+/// What a secret is bound to when sealed: its org, plugin and name.
+fn secret_place(org: &str, plugin: &str, name: &str) -> String {
+    format!("{org}\0{plugin}\0{name}")
 }
 
 /// Read queries shared by snapshots and write transactions.
@@ -437,19 +482,6 @@ macro_rules! read_queries {
             Ok(out)
         }
 
-        /// `name` at `version` in `scope`, if published.
-        pub fn published_version(
-            &self,
-            scope: &str,
-            name: &str,
-            version: &str,
-        ) -> Result<Option<PublishedPackage>, StorageError> {
-            match self.published.get((scope, name, version)).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()).map(Some),
-                None => Ok(None),
-            }
-        }
-
         /// The digests of every published package, in every scope.
         pub fn published_digests(&self) -> Result<Vec<String>, StorageError> {
             let mut out = Vec::new();
@@ -464,12 +496,18 @@ macro_rules! read_queries {
             Ok(out)
         }
 
-        /// What `org` configured for `plugin` (empty if nothing).
+        /// What `org` configured for `plugin` (empty if nothing), its
+        /// secrets opened.
         pub fn plugin_config(&self, org: &str, plugin: &str) -> Result<PluginConfig, StorageError> {
-            match self.plugin_config.get((org, plugin)).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()),
-                None => Ok(PluginConfig::default()),
+            let mut config: PluginConfig =
+                match self.plugin_config.get((org, plugin)).map_err(db_err)? {
+                    Some(bytes) => decode(bytes.value())?,
+                    None => return Ok(PluginConfig::default()),
+                };
+            for (name, value) in config.secrets.iter_mut() {
+                *value = self.keys.open(value, &secret_place(org, plugin, name))?;
             }
+            Ok(config)
         }
 
         /// `plugin`'s value under `key` in `org`.
@@ -536,6 +574,7 @@ pub struct ReadTxn {
     kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     kv_usage: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
     plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    keys: Arc<SecretKeys>,
     published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
 }
@@ -554,6 +593,7 @@ pub struct WriteTxn<'txn> {
     kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     kv_usage: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
     plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    keys: &'txn SecretKeys,
     published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
 }
@@ -600,15 +640,19 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    /// Replaces what `org` configured for `plugin`.
+    /// Replaces what `org` configured for `plugin`, its secrets sealed.
     pub fn put_plugin_config(
         &mut self,
         org: &str,
         plugin: &str,
         config: &PluginConfig,
     ) -> Result<(), StorageError> {
+        let mut sealed = config.clone();
+        for (name, value) in sealed.secrets.iter_mut() {
+            *value = self.keys.seal(value, &secret_place(org, plugin, name));
+        }
         self.plugin_config
-            .insert((org, plugin), encode(config).as_slice())
+            .insert((org, plugin), encode(&sealed).as_slice())
             .map_err(db_err)?;
         Ok(())
     }
@@ -722,7 +766,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.redb");
         {
-            let registry = Database::open(&path).unwrap();
+            let registry = Database::open(&path, SecretKeys::ephemeral()).unwrap();
             registry
                 .write(|txn| {
                     for (org, name) in [("a", "x"), ("ab", "y"), ("a", "z")] {
@@ -732,7 +776,7 @@ mod tests {
                 })
                 .unwrap();
         }
-        let registry = Database::open(&path).unwrap();
+        let registry = Database::open(&path, SecretKeys::ephemeral()).unwrap();
         let read = registry.read().unwrap();
         let names: Vec<_> = read
             .installations("a")
@@ -747,7 +791,7 @@ mod tests {
     #[test]
     fn a_failed_change_commits_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb")).unwrap();
+        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
         let result = registry.write(|txn| {
             txn.put_installation(&installation("a", "x"), &[])?;
             txn.append_audit("a", 1, "install", Some("x"), None, "")?;
@@ -762,7 +806,7 @@ mod tests {
     #[test]
     fn tokens_are_found_by_id_and_listed_per_org() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb")).unwrap();
+        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
         let token = |id: &str, org: Option<&str>| TokenRecord {
             id: id.into(),
             org: org.map(Into::into),
@@ -789,7 +833,7 @@ mod tests {
     #[test]
     fn audit_sequences_are_per_org_and_pageable() {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb")).unwrap();
+        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
         registry
             .write(|txn| {
                 for org in ["a", "b", "a", "a"] {
@@ -803,5 +847,50 @@ mod tests {
         assert_eq!(seqs, [1, 2, 3]);
         assert_eq!(read.audit("a", 2).unwrap().len(), 1);
         assert_eq!(read.audit("b", 0).unwrap()[0].seq, 1);
+    }
+
+    #[test]
+    fn secrets_are_sealed_in_the_file_and_resealed_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.redb");
+        let key_file = dir.path().join("secrets.key");
+        let open_with =
+            |keys: &Path| Database::open(&path, SecretKeys::load_or_create(keys).unwrap()).unwrap();
+        let read_config = |registry: &Database| {
+            let read = registry.read().unwrap();
+            read.plugin_config("acme", "webhook").unwrap()
+        };
+        let mut config = PluginConfig::default();
+        config
+            .config
+            .insert("url".into(), "https://example.com".into());
+        config
+            .secrets
+            .insert("api-key".into(), "very-secret-value-42".into());
+        {
+            let registry = open_with(&key_file);
+            registry
+                .write(|txn| txn.put_plugin_config("acme", "webhook", &config))
+                .unwrap();
+            assert_eq!(read_config(&registry), config);
+        }
+        let file = std::fs::read(&path).unwrap();
+        let found = |needle: &[u8]| file.windows(needle.len()).any(|w| w == needle);
+        assert!(
+            !found(b"very-secret-value-42"),
+            "a secret is in the registry file in plaintext"
+        );
+        assert!(found(b"https://example.com"), "settings are not secret");
+
+        // Rotate: a new first key; start-up reseals, then the old key can go.
+        let old = std::fs::read_to_string(&key_file).unwrap();
+        std::fs::write(&key_file, format!("{}\n{old}", "cd".repeat(32))).unwrap();
+        let registry = open_with(&key_file);
+        assert_eq!(registry.reseal_secrets().unwrap(), 1);
+        assert_eq!(registry.reseal_secrets().unwrap(), 0);
+        drop(registry);
+        std::fs::write(&key_file, format!("{}\n", "cd".repeat(32))).unwrap();
+        let registry = open_with(&key_file);
+        assert_eq!(read_config(&registry), config);
     }
 }

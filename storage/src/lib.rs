@@ -18,6 +18,7 @@ mod atomic;
 mod database;
 mod digest;
 mod packages;
+mod sealing;
 
 pub use artifacts::{ArtifactCache, ArtifactKey};
 pub use atomic::write_atomically;
@@ -28,6 +29,7 @@ pub use database::{
 };
 pub use digest::Digest;
 pub use packages::PackageStore;
+pub use sealing::{SealingError, SecretKeys};
 
 /// Errors raised by the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,9 @@ pub enum StorageError {
     /// A registry record could not be decoded.
     #[error("corrupt registry record: {0}")]
     Corrupt(String),
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Sealing(#[from] SealingError),
 }
 
 impl StorageError {

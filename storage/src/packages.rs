@@ -6,6 +6,7 @@
 //! is always complete; [`PackageStore::collect_garbage`] removes whatever the
 //! registry does not reference, and any leftover staging files or folders.
 
+use crate::atomic::{remove_dir_if_present, remove_file_if_present, remove_path, sync_dir};
 use crate::{Digest, StorageError, write_atomically};
 use std::collections::HashSet;
 use std::fs;
@@ -45,20 +46,38 @@ impl PackageStore {
     }
 
     /// Stores the ZIP and its extracted `files` (relative path → contents),
-    /// unless they are already there. Complete or absent, never partial.
+    /// unless they are already there. Complete or absent, never partial: an
+    /// extracted tree already present is checked against `files` (a crash or
+    /// a hand edit may have damaged it) and written again if it differs, and
+    /// a blob this call wrote is removed again if extraction fails.
     pub fn store<'a>(
         &self,
         digest: &Digest,
         zip: &[u8],
         files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<(), StorageError> {
+        let files: Vec<(&str, &[u8])> = files.into_iter().collect();
         let blob = self.blob_path(digest);
-        if !blob.is_file() {
+        let wrote_blob = !blob.is_file();
+        if wrote_blob {
             write_atomically(&blob, zip)?;
         }
+        let extracted = self.extract(digest, &files);
+        if extracted.is_err() && wrote_blob {
+            let _ = remove_file_if_present(&blob);
+        }
+        extracted
+    }
+
+    /// Writes `files` to `extracted/{digest}` through a staging folder,
+    /// unless a complete copy is there.
+    fn extract(&self, digest: &Digest, files: &[(&str, &[u8])]) -> Result<(), StorageError> {
         let target = self.files_dir(digest);
         if target.is_dir() {
-            return Ok(());
+            if holds_files(&target, files) {
+                return Ok(());
+            }
+            remove_dir_if_present(&target)?;
         }
         let staging = self.extracted().join(format!(
             "{STAGING_PREFIX}{}-{}",
@@ -102,11 +121,7 @@ impl PackageStore {
                     continue;
                 }
                 let path = entry.path();
-                if path.is_dir() {
-                    remove_dir_if_present(&path)?;
-                } else {
-                    remove_file_if_present(&path)?;
-                }
+                remove_path(&path)?;
                 removed.push(path);
             }
         }
@@ -114,53 +129,36 @@ impl PackageStore {
     }
 }
 
-/// Writes `files` under `root`, fsyncing each file and folder.
-fn write_tree<'a>(
-    root: &Path,
-    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<(), StorageError> {
+/// Writes `files` under `root`, fsyncing each file and every folder made.
+fn write_tree(root: &Path, files: &[(&str, &[u8])]) -> Result<(), StorageError> {
     fs::create_dir_all(root).map_err(StorageError::io("create directory", root))?;
-    let mut dirs = HashSet::new();
+    let mut dirs = HashSet::from([root.to_path_buf()]);
     for (relative, contents) in files {
         let path = root.join(relative);
-        let parent = path.parent().unwrap_or(root).to_path_buf();
-        if dirs.insert(parent.clone()) {
-            fs::create_dir_all(&parent).map_err(StorageError::io("create directory", &parent))?;
+        for folder in path.ancestors().skip(1).take_while(|a| *a != root) {
+            if !dirs.insert(folder.to_path_buf()) {
+                break;
+            }
         }
+        let parent = path.parent().unwrap_or(root);
+        fs::create_dir_all(parent).map_err(StorageError::io("create directory", parent))?;
         let mut file = fs::File::create(&path).map_err(StorageError::io("create", &path))?;
         std::io::Write::write_all(&mut file, contents)
             .and_then(|()| file.sync_all())
             .map_err(StorageError::io("write", &path))?;
     }
-    dirs.insert(root.to_path_buf());
     for dir in dirs {
         sync_dir(&dir)?;
     }
     Ok(())
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(StorageError::io("sync directory", dir))
-}
-
-fn remove_file_if_present(path: &Path) -> Result<(), StorageError> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(StorageError::io("remove", path)(e))
-        }
-        _ => Ok(()),
-    }
-}
-
-fn remove_dir_if_present(path: &Path) -> Result<(), StorageError> {
-    match fs::remove_dir_all(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(StorageError::io("remove", path)(e))
-        }
-        _ => Ok(()),
-    }
+/// Whether `root` holds every one of `files`, each at its full length.
+fn holds_files(root: &Path, files: &[(&str, &[u8])]) -> bool {
+    files.iter().all(|(relative, contents)| {
+        fs::metadata(root.join(relative))
+            .is_ok_and(|meta| meta.is_file() && meta.len() == contents.len() as u64)
+    })
 }
 
 #[cfg(test)]
@@ -198,5 +196,37 @@ mod tests {
         assert!(!store.blob_path(&dropped).exists());
         assert!(!store.files_dir(&dropped).exists());
         assert!(!dir.path().join("extracted/.staging-abc-1").exists());
+    }
+
+    #[test]
+    fn a_damaged_extracted_tree_is_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PackageStore::new(dir.path());
+        let digest = Digest::of(b"package");
+        let files = [("manifest.json", &b"{}"[..]), ("assets/deep/a.css", b"xyz")];
+        store.store(&digest, b"zip", files).unwrap();
+        let css = store.files_dir(&digest).join("assets/deep/a.css");
+        fs::write(&css, b"x").unwrap();
+        store.store(&digest, b"zip", files).unwrap();
+        assert_eq!(fs::read(&css).unwrap(), b"xyz");
+        fs::remove_file(&css).unwrap();
+        store.store(&digest, b"zip", files).unwrap();
+        assert_eq!(fs::read(&css).unwrap(), b"xyz");
+    }
+
+    #[test]
+    fn a_failed_extraction_leaves_neither_blob_nor_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PackageStore::new(dir.path());
+        let digest = Digest::of(b"package");
+        // `a` as a file and as a folder: no filesystem extracts both.
+        let result = store.store(&digest, b"zip", [("a", &b"1"[..]), ("a/b", b"2")]);
+        assert!(result.is_err());
+        assert!(!store.blob_path(&digest).exists());
+        assert!(!store.files_dir(&digest).exists());
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("extracted"))
+            .unwrap()
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

@@ -167,6 +167,94 @@ fn unsafe_entry_names_are_refused() {
 }
 
 #[test]
+fn names_no_filesystem_can_hold_are_refused_without_server_paths() {
+    let server = server_with(&["--no-demo"]);
+    let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
+    let component = guest_component("hello");
+    let long_component = format!("assets/{}.txt", "n".repeat(252));
+    let long_path = format!("assets/{}", vec!["d"; 520].join("/"));
+    let cases: [(&[&str], &str); 4] = [
+        (&[long_component.as_str()], "unsafe_path"),
+        (&[long_path.as_str()], "unsafe_path"),
+        (&["assets", "assets/x.txt"], "duplicate_entry"),
+        (&["assets/X.txt/y", "assets/x.txt"], "duplicate_entry"),
+    ];
+    for (names, code) in cases {
+        let mut entries = vec![
+            RawEntry::file("manifest.json", &manifest),
+            RawEntry::file("hello.wasm", &component),
+        ];
+        entries.extend(names.iter().map(|name| RawEntry::file(name, "x")));
+        let reply = server.post_bytes(
+            "/api/v1/orgs/acme/plugins",
+            "application/zip",
+            &raw_zip(&entries),
+        );
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, code),
+            "{names:?}: {reply:?}"
+        );
+        let data = server.data.display().to_string();
+        assert!(
+            !reply.body.contains(&data),
+            "the error names a server path: {reply:?}"
+        );
+    }
+    // Nothing of them was written: the snapshot after equals a fresh check.
+    let before = snapshot(&server);
+    let entries = [
+        RawEntry::file("manifest.json", &manifest),
+        RawEntry::file("hello.wasm", &component),
+        RawEntry::file("assets", "x"),
+        RawEntry::file("assets/x", "y"),
+    ];
+    assert_refused(&server, &raw_zip(&entries), 400, "duplicate_entry");
+    assert_eq!(snapshot(&server), before);
+}
+
+#[test]
+fn a_refused_install_compiles_nothing_to_disk_and_an_uninstall_removes_its_artifact() {
+    let server = server_with(&["--no-demo"]);
+    // A component not yet compiled, refused only after compiling: its
+    // dependency is missing.
+    let needs_ghost = crate::support::guest_package_with("hello", |m| {
+        m["dependencies"] = serde_json::json!({ "ghost": "^1" });
+    });
+    assert_refused(&server, &needs_ghost, 422, "dependency_missing");
+
+    let artifacts = || files_under(&server.data.join("artifacts"));
+    let with_trap = artifacts();
+    assert_eq!(with_trap.len(), 1, "{with_trap:?}");
+    assert_eq!(server.install("acme", &guest_package("hello")).status, 201);
+    assert_eq!(artifacts().len(), 2, "{:?}", artifacts());
+    assert_eq!(server.delete("/api/v1/orgs/acme/plugins/hello").status, 200);
+    assert_eq!(artifacts(), with_trap);
+}
+
+#[test]
+fn start_up_removes_artifacts_nothing_installed_needs() {
+    let mut server = server_with(&["--no-demo"]);
+    let artifacts = || files_under(&server.data.join("artifacts"));
+    let needed = artifacts();
+    let stale_engine = server.data.join("artifacts/0000000000000000");
+    std::fs::create_dir_all(&stale_engine).unwrap();
+    std::fs::write(stale_engine.join("x.cwasm"), b"old").unwrap();
+    let this_engine = server
+        .data
+        .join("artifacts")
+        .join(needed[0].split('/').next().unwrap());
+    std::fs::write(
+        this_engine.join(format!("{}.cwasm", "ab".repeat(32))),
+        b"unneeded",
+    )
+    .unwrap();
+    server.terminate();
+    let server = Server::start_in(&server.data.clone(), &["--no-demo"]);
+    assert_eq!(files_under(&server.data.join("artifacts")), needed);
+}
+
+#[test]
 fn symlinks_and_duplicates_are_refused() {
     let server = server_with(&["--no-demo"]);
     let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
@@ -258,15 +346,26 @@ fn size_limits_are_enforced_while_reading() {
 }
 
 #[test]
-fn uploads_must_be_zip_media_type() {
+fn uploads_are_told_apart_by_their_bytes_not_the_declared_type() {
     let server = server_with(&["--no-demo"]);
-    assert_refused_as(
-        &server,
-        "text/plain",
+    for (declared, status, code) in [
+        ("text/plain", 415, "unsupported_media_type"),
+        (
+            "application/x-www-form-urlencoded",
+            415,
+            "unsupported_media_type",
+        ),
+        ("application/zip", 400, "invalid_zip"),
+    ] {
+        assert_refused_as(&server, declared, b"neither a zip nor json", status, code);
+    }
+    // `curl --data-binary @hello.zip` declares a form; the bytes are a ZIP.
+    let reply = server.post_bytes(
+        "/api/v1/orgs/acme/plugins",
+        "application/x-www-form-urlencoded",
         &guest_package("hello"),
-        415,
-        "unsupported_media_type",
     );
+    assert_eq!(reply.status, 201, "{reply:?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 use crate::support::{Server, guest_package_with};
 use serde_json::{Value, json};
+use std::path::Path;
 
 /// The `hello` guest as plugin `name` at `version`, declaring `dependencies`.
 fn package(name: &str, version: &str, dependencies: Value) -> Vec<u8> {
@@ -110,6 +111,91 @@ fn installs_that_would_break_the_graph_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(data.path(), &["--no-demo"]);
+    server.create_org("acme");
+    for (name, deps) in [("base", json!({})), ("app", json!({ "base": "^1" }))] {
+        assert_eq!(
+            server.install("acme", &package(name, "1.0.0", deps)).status,
+            201
+        );
+    }
+    let activated = server.post("/api/v1/orgs/acme/plugins/app/activate?with-deps");
+    assert_eq!(activated.status, 200, "{activated:?}");
+
+    // An upgrade asking for more than base was granted would leave it
+    // inactive under an active app: refused, naming app.
+    let before = snapshot(&server);
+    let wider = guest_package_with("hello", |m| {
+        m["name"] = "base".into();
+        m["version"] = "1.1.0".into();
+        m["permissions"]["network"] = json!(["api.example.com"]);
+    });
+    let refused = server.install("acme", &wider);
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (409, "plugin_has_dependents")
+    );
+    assert!(
+        refused.error_message().contains("required by app"),
+        "{refused:?}"
+    );
+    assert_eq!(snapshot(&server), before);
+
+    // An inactive dependent counts too: uninstalling what it requires needs ?cascade.
+    assert_eq!(
+        server
+            .post("/api/v1/orgs/acme/plugins/app/deactivate")
+            .status,
+        200
+    );
+    let before = snapshot(&server);
+    let refused = server.delete("/api/v1/orgs/acme/plugins/base?force");
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (409, "plugin_has_dependents")
+    );
+    assert_eq!(snapshot(&server), before);
+
+    // After a restart, a plugin whose dependency cannot start does not serve.
+    assert_eq!(
+        server.post("/api/v1/orgs/acme/plugins/app/activate").status,
+        200
+    );
+    let plugins = server.get("/api/v1/orgs/acme/plugins").json();
+    let base = plugins
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "base")
+        .unwrap();
+    let digest = base["digest"].as_str().unwrap().to_owned();
+    server.terminate();
+    let component = data
+        .path()
+        .join("packages/extracted")
+        .join(&digest)
+        .join("hello.wasm");
+    assert!(Path::new(&component).is_file(), "{component:?}");
+    std::fs::write(
+        &component,
+        b"\0asm\x0d\0\x01\0 no longer a servable component",
+    )
+    .unwrap();
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    assert_eq!(server.get("/o/acme/p/base/").status, 404);
+    assert_eq!(server.get("/o/acme/p/app/").status, 404);
+    assert!(
+        server
+            .logs()
+            .contains("required dependencies are not serving: base"),
+        "{}",
+        server.logs()
+    );
+}
+
+#[test]
 fn activation_follows_dependencies_and_stopping_a_needed_plugin_is_refused() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
@@ -152,7 +238,7 @@ fn activation_follows_dependencies_and_stopping_a_needed_plugin_is_refused() {
     let uninstall = server.delete("/api/v1/orgs/acme/plugins/base?force");
     assert_eq!(uninstall.error_code(), "plugin_has_dependents");
     assert!(
-        uninstall.body.contains("depend on `base`: app, mid"),
+        uninstall.body.contains("`base` is required by mid"),
         "{uninstall:?}"
     );
     assert_eq!(snapshot(&server), all_active);

@@ -99,3 +99,39 @@ fn an_upgrade_declaring_more_waits_inactive_until_granted() {
     assert_eq!(server.get("/o/acme/p/hello/").status, 200);
     assert_eq!(server.get("/o/acme/p/hello/echo/x").status, 200);
 }
+
+#[test]
+fn an_upgrade_keeps_only_the_part_of_the_grant_it_still_declares() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    let version = |version: &str, hosts: serde_json::Value, secrets: serde_json::Value| {
+        guest_package_with("hello", |m| {
+            m["version"] = version.into();
+            m["permissions"]["network"] = hosts;
+            m["permissions"]["secrets"] = secrets;
+        })
+    };
+    let first = version(
+        "0.1.0",
+        json!(["a.example.com", "b.example.com"]),
+        json!(["key", "old-key"]),
+    );
+    server.install_active("acme", &first);
+    let narrower = version("0.2.0", json!(["a.example.com"]), json!(["key"]));
+    assert_eq!(server.install("acme", &narrower).status, 201);
+    let plugin = server.get("/api/v1/orgs/acme/plugins/hello").json();
+    assert_eq!(plugin["state"], "active");
+    assert_eq!(plugin["granted"]["network"], json!(["a.example.com"]));
+    assert_eq!(plugin["granted"]["secrets"], json!(["key"]));
+    // What it dropped is not granted back when a later version asks again:
+    // that waits for consent, inactive.
+    let asks_again = version(
+        "0.3.0",
+        json!(["a.example.com", "b.example.com"]),
+        json!(["key"]),
+    );
+    assert_eq!(server.install("acme", &asks_again).status, 201);
+    let plugin = server.get("/api/v1/orgs/acme/plugins/hello").json();
+    assert_eq!(plugin["state"], "installed");
+    assert_eq!(plugin["granted"]["network"], json!(["a.example.com"]));
+}

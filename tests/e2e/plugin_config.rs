@@ -123,3 +123,35 @@ fn bad_configuration_updates_are_refused_and_change_nothing() {
         "k"
     );
 }
+
+#[test]
+fn secrets_are_sealed_at_rest_and_open_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(data.path(), &["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("sandbox"));
+    let set = server.put_json(
+        &config_path("acme"),
+        json!({ "secrets": { "api-key": ACME_SECRET } }),
+    );
+    assert_eq!(set.status, 200, "{set:?}");
+    server.terminate();
+
+    let registry = std::fs::read(data.path().join("registry.redb")).unwrap();
+    let secret = ACME_SECRET.as_bytes();
+    assert!(
+        !registry
+            .windows(secret.len())
+            .any(|window| window == secret),
+        "the secret is in registry.redb in the clear"
+    );
+    let key_file = data.path().join("secrets.key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&key_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let server = Server::start_in(data.path(), &["--no-demo"]);
+    let read = server.get("/o/acme/p/sandbox/config/secret?name=api-key");
+    assert_eq!((read.status, read.body.as_str()), (200, ACME_SECRET));
+}

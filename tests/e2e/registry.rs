@@ -151,3 +151,87 @@ fn registries_are_per_org_and_the_catalog_is_the_operators() {
         1
     );
 }
+
+#[test]
+fn install_by_name_upgrades_an_installed_plugin_like_a_zip_upgrade() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    let registry = "/api/v1/orgs/acme/registry";
+    publish(&server, registry, "app", "1.0.0", json!({}));
+    // As `curl -d` sends it: a form content type around a JSON body.
+    let install = |range: &str| {
+        let body = json!({ "name": "app", "version": range }).to_string();
+        let form = "application/x-www-form-urlencoded";
+        server.post_bytes("/api/v1/orgs/acme/plugins", form, body.as_bytes())
+    };
+    assert_eq!(install("^1").status, 201);
+    assert_eq!(
+        server.post("/api/v1/orgs/acme/plugins/app/activate").status,
+        200
+    );
+    let app = || server.get("/api/v1/orgs/acme/plugins/app").json();
+
+    // Nothing newer in range: refused like a ZIP of the same version.
+    let before = snapshot(&server);
+    let same = install("^1");
+    assert_eq!(
+        (same.status, same.error_code().as_str()),
+        (409, "version_not_newer")
+    );
+    // Build metadata makes neither a new version nor a newer one.
+    let rebuilt = server.post_bytes(
+        registry,
+        "application/zip",
+        &package("app", "1.0.0+rebuilt", json!({})),
+    );
+    assert_eq!(rebuilt.error_code(), "version_exists");
+    let zip = server.install("acme", &package("app", "1.0.0+rebuilt", json!({})));
+    assert_eq!(zip.error_code(), "version_not_newer");
+    assert_eq!(snapshot(&server), before);
+
+    // A newer version in range: upgraded in place, still active, serving.
+    publish(&server, registry, "app", "1.1.0", json!({}));
+    let upgraded = install("^1");
+    assert_eq!(upgraded.status, 201, "{upgraded:?}");
+    assert_eq!(upgraded.json()["installed"][0]["version"], "1.1.0");
+    assert_eq!(
+        (app()["version"].clone(), app()["state"].clone()),
+        (json!("1.1.0"), json!("active"))
+    );
+    assert_eq!(server.get("/o/acme/p/app/").status, 200);
+    let audit = server.get("/api/v1/orgs/acme/audit").json();
+    assert!(audit.to_string().contains("\"upgrade\""), "{audit}");
+
+    // A version needing a new dependency cannot arrive under an active plugin …
+    publish(&server, registry, "base", "1.0.0", json!({}));
+    publish(&server, registry, "app", "1.2.0", json!({ "base": "^1" }));
+    let before = snapshot(&server);
+    let refused = install("^1");
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (409, "dependencies_inactive")
+    );
+    assert!(refused.error_message().contains("base"), "{refused:?}");
+    assert_eq!(snapshot(&server), before);
+
+    // … but an inactive one upgrades together with it, in one step.
+    assert_eq!(
+        server
+            .post("/api/v1/orgs/acme/plugins/app/deactivate")
+            .status,
+        200
+    );
+    let together = install("^1");
+    assert_eq!(together.status, 201, "{together:?}");
+    let installed = together.json();
+    let names: Vec<&str> = installed["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app", "base"]);
+    assert_eq!(app()["version"], "1.2.0");
+    let activated = server.post("/api/v1/orgs/acme/plugins/app/activate?with-deps");
+    assert_eq!(activated.status, 200, "{activated:?}");
+}

@@ -270,3 +270,82 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
     let after = server.post_bytes("/api/v1/orgs/acme/plugins?force", "application/zip", &good);
     assert_eq!(after.error_code(), "untrusted_signer");
 }
+
+#[test]
+fn an_org_admin_cannot_relax_a_signature_policy_the_operator_set() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    let token = admin_token(&server, "acme")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = server.client(Some(&token));
+    let policy = |client: &crate::support::Client, body: serde_json::Value| {
+        client.put_json("/api/v1/orgs/acme/signature-policy", body)
+    };
+
+    // Unlocked, the org admin sets it, and the API says so.
+    let set = policy(&admin, serde_json::json!({ "require-signature": true }));
+    assert_eq!(
+        (set.json()["set_by"].clone(), set.json()["locked"].clone()),
+        ("org-admin".into(), false.into())
+    );
+
+    // The operator locks it on; the admin can neither relax nor unlock it.
+    let locked = policy(
+        &server,
+        serde_json::json!({ "require-signature": true, "locked": true }),
+    );
+    assert_eq!(
+        (
+            locked.json()["set_by"].clone(),
+            locked.json()["locked"].clone()
+        ),
+        ("operator".into(), true.into())
+    );
+    let audit_before = server.get("/api/v1/orgs/acme/audit").json();
+    for body in [
+        serde_json::json!({ "require-signature": false }),
+        serde_json::json!({ "require-signature": false, "locked": false }),
+    ] {
+        let refused = policy(&admin, body);
+        assert_eq!(
+            (refused.status, refused.error_code().as_str()),
+            (403, "policy_locked")
+        );
+    }
+    assert_eq!(server.get("/api/v1/orgs/acme/audit").json(), audit_before);
+    let unsigned = admin.install("acme", &guest_package("hello"));
+    assert_eq!(unsigned.error_code(), "signature_required");
+
+    // The operator unlocks it: it is the admin's again.
+    policy(
+        &server,
+        serde_json::json!({ "require-signature": true, "locked": false }),
+    );
+    let relaxed = policy(&admin, serde_json::json!({ "require-signature": false }));
+    assert_eq!(relaxed.status, 200, "{relaxed:?}");
+    assert_eq!(admin.install("acme", &guest_package("hello")).status, 201);
+}
+
+#[test]
+fn the_servers_require_signature_setting_binds_every_org() {
+    let server = Server::start(&["--no-demo", "--require-signature"]);
+    server.create_org("acme");
+    let shown = server.get("/api/v1/orgs/acme/trusted-keys").json();
+    assert_eq!(
+        (shown["require_signature"].clone(), shown["set_by"].clone()),
+        (true.into(), "server-setting".into())
+    );
+    let refused = server.put_json(
+        "/api/v1/orgs/acme/signature-policy",
+        serde_json::json!({ "require-signature": false }),
+    );
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (403, "policy_locked")
+    );
+    let unsigned = server.install("acme", &guest_package("hello"));
+    assert_eq!(unsigned.error_code(), "signature_required");
+    assert!(files_under(&server.data.join("packages")).is_empty());
+}

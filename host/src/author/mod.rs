@@ -131,10 +131,16 @@ pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if dir.join("package.json").is_file() {
         return build_js(dir);
     }
+    // cargo runs inside `dir`, so a relative target folder would land
+    // under `dir/dir/target`, where `pack` would not look.
+    let dir = std::path::absolute(dir).context("resolving the project folder")?;
     let toolchain = toolchain::Toolchain::detect().map_err(anyhow::Error::msg)?;
-    let target = target_dir.map_or_else(|| dir.join("target"), Path::to_path_buf);
+    let target = match target_dir {
+        Some(target) => std::path::absolute(target).context("resolving the target folder")?,
+        None => dir.join("target"),
+    };
     let status = toolchain
-        .cargo_build(dir, &target)
+        .cargo_build(&dir, &target)
         .status()
         .context("running cargo")?;
     if !status.success() {

@@ -21,9 +21,17 @@ pub struct Capability {
     /// Each item of its part of `wanted` that `available` lacks, described
     /// for people (`storage write`).
     pub not_covered: fn(wanted: &Permissions, available: &Permissions) -> Vec<String>,
+    /// Narrows its part of `granted` to what `declared` still declares (an
+    /// upgrade keeps the old grant only where the new version asks for it).
+    pub narrow: fn(granted: &mut Permissions, declared: &Permissions),
     /// Removes what it keeps for `plugin` in `org`, in the uninstall's
     /// transaction.
     pub forget: Option<Forget>,
+}
+
+/// Keeps the items of `granted` that `declared` holds too.
+pub fn retain_declared<T: PartialEq>(granted: &mut Vec<T>, declared: &[T]) {
+    granted.retain(|item| declared.contains(item));
 }
 
 /// The items of `wanted` missing from `available`, each as `"{kind} {item}"`.

@@ -17,12 +17,61 @@ pub fn not_covered(wanted: &Permissions, available: &Permissions) -> Vec<String>
         .collect()
 }
 
+/// What of `granted` `declared` still asks for: the grant an upgrade keeps,
+/// each capability narrowing its own part.
+pub fn narrowed(granted: &Permissions, declared: &Permissions) -> Permissions {
+    let mut narrowed = granted.clone();
+    for capability in ALL {
+        (capability.narrow)(&mut narrowed, declared);
+    }
+    narrowed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn permissions(json: serde_json::Value) -> Permissions {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_keeps_only_what_both_grant_and_declaration_hold() {
+        let granted = permissions(serde_json::json!({
+            "routes": ["/api", "/old"],
+            "storage": ["read", "write"],
+            "network": ["api.example.com", "old.example.com"],
+            "config": ["url", "old"],
+            "secrets": ["key", "old-key"],
+            "filesystem": [{ "name": "data", "mode": "rw" }, { "name": "old", "mode": "rw" }],
+            "ui": { "slots": ["dashboard.widgets"], "pages": true, "theme": true },
+            "modules": { "register": ["tickets"], "extend": ["contacts.before-create"] },
+            "headers": ["cookie"],
+        }));
+        let declared = permissions(serde_json::json!({
+            "routes": ["/api", "/new"],
+            "storage": ["read"],
+            "network": ["api.example.com", "new.example.com"],
+            "config": ["url"],
+            "secrets": ["key", "new-key"],
+            "filesystem": [{ "name": "data", "mode": "ro" }],
+            "ui": { "slots": ["dashboard.widgets"], "pages": true },
+        }));
+        let kept = narrowed(&granted, &declared);
+        assert_eq!(
+            serde_json::to_value(&kept).unwrap(),
+            serde_json::json!({
+                "routes": ["/api"],
+                "storage": ["read"],
+                "network": ["api.example.com"],
+                "config": ["url"],
+                "secrets": ["key"],
+                "filesystem": [{ "name": "data", "mode": "ro" }],
+                "ui": { "slots": ["dashboard.widgets"], "pages": true, "theme": false },
+            })
+        );
+        assert!(not_covered(&kept, &declared).is_empty());
+        assert!(not_covered(&kept, &granted).is_empty());
     }
 
     #[test]

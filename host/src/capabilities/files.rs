@@ -37,6 +37,18 @@ pub const CAPABILITY: Capability = Capability {
             .map(|dir| format!("filesystem {} ({})", dir.name, dir.mode.as_str()))
             .collect()
     },
+    narrow: |granted, declared| {
+        granted.filesystem.retain_mut(|dir| {
+            let offer = declared
+                .filesystem
+                .iter()
+                .find(|offer| offer.name == dir.name);
+            if offer.is_some_and(|offer| offer.mode == DirectoryMode::Ro) {
+                dir.mode = DirectoryMode::Ro;
+            }
+            offer.is_some()
+        });
+    },
     forget: None,
 };
 

@@ -10,7 +10,7 @@ use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::Metrics;
 use crate::common::settings::{Limits, LogRate};
-use berth_storage::{Database, DependencyEdge, Installation, OrgRecord, PluginState};
+use berth_storage::{Database, DependencyEdge, Installation, OrgRecord, PluginState, SecretKeys};
 use std::sync::Arc;
 
 /// The org every fixture plugin lives in.
@@ -28,7 +28,9 @@ impl Fixture {
     /// An empty registry holding the org [`ORG`].
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let registry = Arc::new(Database::open(&dir.path().join("registry.redb")).unwrap());
+        let registry = Arc::new(
+            Database::open(&dir.path().join("registry.redb"), SecretKeys::ephemeral()).unwrap(),
+        );
         registry
             .write(|txn| txn.put_org(&OrgRecord::new(ORG, 0)))
             .unwrap();

@@ -14,7 +14,7 @@
 //! `too-large` naming it, checked in the same transaction as the write.
 
 use crate::capabilities::bindings::berth::plugin::kv::{Host, KvError};
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
@@ -28,6 +28,7 @@ pub const CAPABILITY: Capability = Capability {
     imports: &["berth:plugin/kv@"],
     declared: |p| !p.storage.is_empty(),
     not_covered: |wanted, available| missing("storage", &wanted.storage, &available.storage),
+    narrow: |granted, declared| retain_declared(&mut granted.storage, &declared.storage),
     forget: Some(|txn, org, plugin| txn.kv_clear(org, plugin)),
 };
 

@@ -2,7 +2,7 @@
 //! paths it may register module routes under. A route is granted by whole
 //! path segments, and only in its canonical form.
 
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::package::manifest::Permissions;
 
 /// The `routes` permission (no import needs it: it limits what reaches the
@@ -14,6 +14,7 @@ pub const CAPABILITY: Capability = Capability {
     not_covered: |wanted: &Permissions, available: &Permissions| {
         missing("routes", &wanted.routes, &available.routes)
     },
+    narrow: |granted, declared| retain_declared(&mut granted.routes, &declared.routes),
     forget: None,
 };
 

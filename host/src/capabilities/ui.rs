@@ -2,7 +2,7 @@
 //! add pages and theme tokens. The serve layer's `ui` module serves what
 //! an active plugin contributes within it.
 
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 
 /// The `ui` permission.
 pub const CAPABILITY: Capability = Capability {
@@ -33,6 +33,17 @@ pub const CAPABILITY: Capability = Capability {
             &flag("theme", available.theme),
         ));
         lacking
+    },
+    narrow: |granted, declared| {
+        granted.ui = match (granted.ui.take(), &declared.ui) {
+            (Some(mut ui), Some(offer)) => {
+                retain_declared(&mut ui.slots, &offer.slots);
+                ui.pages &= offer.pages;
+                ui.theme &= offer.theme;
+                Some(ui)
+            }
+            _ => None,
+        };
     },
     forget: None,
 };

@@ -43,6 +43,18 @@ impl ApiError {
             .with_retry_after(crate::common::admission::RETRY_AFTER_SECS)
     }
 
+    /// A 500 with `code` for a fault of the server's own (storage, the
+    /// registry): `detail` goes to the operator's log, never to the client,
+    /// since it may name server paths.
+    pub fn internal(code: &'static str, detail: impl std::fmt::Display) -> Self {
+        tracing::error!(code, "internal error: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            "the server failed to complete this request; its log has the details",
+        )
+    }
+
     /// 404 with code `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -22,7 +22,7 @@ where
 {
     tokio::task::spawn_blocking(step)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError::internal("internal", e))?
         .map_err(ApiError::from)
 }
 

@@ -41,6 +41,14 @@ pub struct Settings {
     /// line of a `.pub` file). A plugin signed by one is trusted in every
     /// org, beside each org's own keys. Default none.
     pub trusted_keys: Vec<String>,
+    /// Require a trusted signature on every install in every org; no org
+    /// admin (nor the operator, through the API) can relax it. Default `false`.
+    pub require_signature: bool,
+    /// The key file plugin secrets are sealed with (one 64-hex-digit key
+    /// per line, the first seals); created with mode 0600 on first start.
+    /// Default `{data}/secrets.key`; keep it out of the data directory's
+    /// backups to keep them free of secrets.
+    pub secrets_key_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -57,11 +65,18 @@ impl Default for Settings {
             operator_token: None,
             outbound: OutboundSettings::default(),
             trusted_keys: Vec::new(),
+            require_signature: false,
+            secrets_key_file: None,
         }
     }
 }
 
 impl Settings {
+    /// Where the secrets key file is: as configured, else in the data directory.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        (self.secrets_key_file.clone()).unwrap_or_else(|| self.data.join("secrets.key"))
+    }
+
     /// Reads settings from a TOML file; keys absent from the file keep their defaults.
     pub fn from_toml_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

@@ -11,10 +11,14 @@ use crate::capabilities::modules::Modules;
 use crate::common::admission::TenantLimits;
 use crate::common::bodies::discard;
 use crate::common::error::{ApiError, full_body, json_response};
-use crate::common::request_body::{off_thread, read_body, read_json, read_optional_json};
+use crate::common::request_body::{
+    off_thread, parse_json, read_body, read_json, read_optional_json,
+};
 use crate::common::settings::PackageLimits;
 use crate::control::integrations::Integrations;
-use crate::control::lifecycle::{InstallOptions, Lifecycle, LifecycleError, UninstallOptions};
+use crate::control::lifecycle::{
+    InstallOptions, Lifecycle, LifecycleError, PolicySetter, UninstallOptions,
+};
 use crate::package::manifest::Permissions;
 use crate::serve::auth::{Auth, Principal};
 use crate::serve::tenant_keys;
@@ -100,24 +104,25 @@ impl Api {
                 let org = org.to_string();
                 self.run(move |l| l.installations(&org)).await.map(ok)
             }
-            (&Method::POST, ["orgs", org, "plugins"]) if is_json(&request) => {
-                let org = org.to_string();
-                let wanted: InstallByName = read_json(request).await?;
-                let range = wanted.version.unwrap_or(VersionReq::STAR);
-                self.run(move |l| l.install_from_registry(&org, &wanted.name, &range))
-                    .await
-                    .map(created)
-            }
             (&Method::POST, ["orgs", org, "plugins"]) => {
                 let org = org.to_string();
-                let zip = self.read_upload(request).await?;
-                self.run(move |l| l.install(&org, &zip, InstallOptions { force }))
-                    .await
-                    .map(created)
+                match self.read_upload(request).await? {
+                    Upload::Zip(zip) => self
+                        .run(move |l| l.install(&org, &zip, InstallOptions { force }))
+                        .await
+                        .map(created),
+                    Upload::Json(body) => {
+                        let wanted: InstallByName = parse_json(&body)?;
+                        let range = wanted.version.unwrap_or(VersionReq::STAR);
+                        self.run(move |l| l.install_from_registry(&org, &wanted.name, &range))
+                            .await
+                            .map(created)
+                    }
+                }
             }
             (&Method::POST, ["orgs", org, "registry"]) => {
                 let org = org.to_string();
-                let zip = self.read_upload(request).await?;
+                let zip = self.read_upload(request).await?.zip()?;
                 self.run(move |l| l.publish(&org, &zip)).await.map(created)
             }
             (&Method::GET, ["orgs", org, "registry"]) => {
@@ -125,7 +130,7 @@ impl Api {
                 self.run(move |l| l.registry_listing(&org)).await.map(ok)
             }
             (&Method::POST, ["catalog"]) => {
-                let zip = self.read_upload(request).await?;
+                let zip = self.read_upload(request).await?.zip()?;
                 self.run(move |l| l.publish(CATALOG, &zip))
                     .await
                     .map(created)
@@ -206,8 +211,12 @@ impl Api {
             (&Method::PUT, ["orgs", org, "signature-policy"]) => {
                 let org = org.to_string();
                 let body: SignaturePolicyBody = read_json(request).await?;
+                let by = match principal {
+                    Principal::Operator => PolicySetter::Operator,
+                    Principal::OrgAdmin(_) => PolicySetter::OrgAdmin,
+                };
                 self.run(move |l| {
-                    l.set_require_signature(&org, body.require_signature)?;
+                    l.set_signature_policy(&org, body.require_signature, body.locked, by)?;
                     l.signing_policy(&org)
                 })
                 .await
@@ -359,27 +368,64 @@ impl Api {
         off_thread(move || step(&lifecycle)).await
     }
 
-    /// Reads a ZIP upload, refusing other media types and oversized bodies
-    /// (by `Content-Length` before reading, and by counting while reading).
-    async fn read_upload(&self, request: Request<Incoming>) -> Result<Bytes, ApiError> {
-        let content_type = request
+    /// Reads an upload (refusing oversized bodies by `Content-Length`
+    /// before reading, and by counting while reading) and tells a package
+    /// from a JSON request by its bytes, whatever type the client declared:
+    /// `curl -d` and `--data-binary` send a form type for both.
+    async fn read_upload(&self, request: Request<Incoming>) -> Result<Upload, ApiError> {
+        let declared = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let media_type = content_type.split(';').next().unwrap_or_default().trim();
-        if !matches!(media_type, "application/zip" | "application/octet-stream") {
-            let refusal = ApiError::new(
+            .unwrap_or_default()
+            .to_owned();
+        let body = read_body(request, self.limits.max_upload_bytes).await?;
+        Upload::sniff(body, &declared)
+    }
+}
+
+/// What a plugin upload turned out to be.
+enum Upload {
+    /// A package: a ZIP by its magic bytes, or declared as one.
+    Zip(Bytes),
+    /// Anything else that parses as JSON: an install by name.
+    Json(Bytes),
+}
+
+impl Upload {
+    /// A ZIP when the body starts like one (`PK\x03\x04`, or `PK\x05\x06`
+    /// for an empty archive) or is declared `application/zip` or
+    /// `application/octet-stream` (then refused as `invalid_zip` if it is
+    /// not one); JSON when it parses; otherwise 415.
+    fn sniff(body: Bytes, declared: &str) -> Result<Self, ApiError> {
+        let media_type = declared.split(';').next().unwrap_or_default().trim();
+        if body.starts_with(b"PK\x03\x04") || body.starts_with(b"PK\x05\x06") {
+            Ok(Self::Zip(body))
+        } else if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+            Ok(Self::Json(body))
+        } else if matches!(media_type, "application/zip" | "application/octet-stream") {
+            Ok(Self::Zip(body))
+        } else {
+            Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!("upload a plugin as application/zip, not {content_type:?}"),
-            );
-            // Read (a bounded amount of) what the client is still sending,
-            // so it sees the refusal rather than a reset connection.
-            crate::common::bodies::discard(request.into_body()).await;
-            return Err(refusal);
+                format!(
+                    "send a plugin package (a ZIP) or a JSON request; this {declared:?} body is neither"
+                ),
+            ))
         }
-        read_body(request, self.limits.max_upload_bytes).await
+    }
+
+    /// The package, or 415 for a JSON body where only a package will do.
+    fn zip(self) -> Result<Bytes, ApiError> {
+        match self {
+            Self::Zip(zip) => Ok(zip),
+            Self::Json(_) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "publish a plugin package (a ZIP), not JSON",
+            )),
+        }
     }
 }
 
@@ -391,16 +437,6 @@ struct InstallByName {
     /// A semver range; absent means any version.
     #[serde(default)]
     version: Option<VersionReq>,
-}
-
-/// Whether the request body is JSON (an install by name, not an upload).
-fn is_json<B>(request: &Request<B>) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|media| media.trim() == "application/json")
 }
 
 /// Whether `principal` may call `method` on the route `segments`.
@@ -516,6 +552,9 @@ struct TrustKey {
 struct SignaturePolicyBody {
     /// Whether only plugins signed by a trusted key may be installed.
     require_signature: bool,
+    /// Operator only: keep org admins from changing it (`false` lifts that).
+    #[serde(default)]
+    locked: Option<bool>,
 }
 
 /// The body of `PUT …/modules-public`.

@@ -256,6 +256,11 @@ impl OrgGraph {
         order.push(name.to_owned());
     }
 
+    /// The installed plugins, active or not, that require `name` directly.
+    pub fn required_by(&self, name: &str) -> Vec<String> {
+        self.direct_dependents(name).map(str::to_owned).collect()
+    }
+
     /// Plugins that declare a required dependency on `name`.
     fn direct_dependents<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.nodes.iter().filter_map(move |(other, node)| {

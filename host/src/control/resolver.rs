@@ -19,7 +19,10 @@ use pubgrub::{
     DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, resolve,
 };
 use semver::{Version, VersionReq};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// An optional requirement treated as required: (package, version, dependency).
+type PromotedRequirement = (String, Version, String);
 
 /// The root of a resolution; never a valid plugin name.
 const ROOT: &str = "(request)";
@@ -77,6 +80,31 @@ impl Universe {
         if !self.installed.contains_key(name) && !self.available.contains_key(name) {
             return Err(ResolveError::UnknownPackage(name.to_owned()));
         }
+        // PubGrub cannot say "absent, or within this range". An optional
+        // requirement is left out until a solution picks its package
+        // anyway outside its range; then it counts as required for the
+        // version that states it, and PubGrub runs again.
+        let mut promoted = BTreeSet::new();
+        loop {
+            let chosen = self.resolve_with(name, range, &promoted)?;
+            match self.violated_optional(&chosen) {
+                None => return Ok(chosen),
+                Some((requirement, explanation)) => {
+                    if !promoted.insert(requirement) {
+                        return Err(ResolveError::NoSolution(explanation));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One PubGrub run, with the `promoted` optional requirements required.
+    fn resolve_with(
+        &self,
+        name: &str,
+        range: &VersionReq,
+        promoted: &BTreeSet<PromotedRequirement>,
+    ) -> Result<BTreeMap<String, Version>, ResolveError> {
         let mut provider = Provider::new();
         let root = Version::new(0, 0, 0);
         provider.add_dependencies(
@@ -88,20 +116,24 @@ impl Universe {
             let constraints = candidate
                 .requires
                 .iter()
-                .filter(|(dep, req)| !req.optional || self.installed.contains_key(*dep))
+                .filter(|(dep, req)| {
+                    !req.optional
+                        || self.installed.contains_key(*dep)
+                        || promoted.contains(&(
+                            package.clone(),
+                            candidate.version.clone(),
+                            (*dep).clone(),
+                        ))
+                })
                 .map(|(dep, req)| (dep.clone(), self.ranges(dep, &req.range)))
                 .collect::<Vec<_>>();
             provider.add_dependencies(package.clone(), candidate.version.clone(), constraints);
         }
         match resolve(&provider, ROOT.to_owned(), root) {
-            Ok(selected) => {
-                let chosen: BTreeMap<String, Version> = selected
-                    .into_iter()
-                    .filter(|(package, _)| package != ROOT)
-                    .collect();
-                self.check_optional(&chosen)?;
-                Ok(chosen)
-            }
+            Ok(selected) => Ok(selected
+                .into_iter()
+                .filter(|(package, _)| package != ROOT)
+                .collect()),
             Err(PubGrubError::NoSolution(mut tree)) => {
                 tree.collapse_no_versions();
                 Err(ResolveError::NoSolution(DefaultStringReporter::report(
@@ -112,9 +144,12 @@ impl Universe {
         }
     }
 
-    /// PubGrub cannot say "absent, or within this range"; an optional
-    /// dependency that another package pulled in must still satisfy it.
-    fn check_optional(&self, chosen: &BTreeMap<String, Version>) -> Result<(), ResolveError> {
+    /// An optional requirement that `chosen` picks its package for, but
+    /// outside its range: which one, and why that fails.
+    fn violated_optional(
+        &self,
+        chosen: &BTreeMap<String, Version>,
+    ) -> Option<(PromotedRequirement, String)> {
         for (name, version) in chosen {
             let Some(candidate) = self.candidate(name, version) else {
                 continue;
@@ -124,14 +159,15 @@ impl Universe {
                     && requirement.optional
                     && !requirement.range.matches(picked)
                 {
-                    return Err(ResolveError::NoSolution(format!(
+                    let explanation = format!(
                         "{name} {version} optionally depends on {dep} {}, but {dep} {picked} is required",
                         requirement.range
-                    )));
+                    );
+                    return Some(((name.clone(), version.clone(), dep.clone()), explanation));
                 }
             }
         }
-        Ok(())
+        None
     }
 
     fn candidate(&self, name: &str, version: &Version) -> Option<&Candidate> {
@@ -349,7 +385,62 @@ mod tests {
         })
     }
 
+    /// Whether any choice of at most one version per package, with `p0`
+    /// chosen, satisfies every requirement of every chosen version
+    /// (optional ones: absent or in range), by trying them all.
+    fn brute_force_solvable(universe: &Universe) -> bool {
+        let names: Vec<&String> = universe.available.keys().collect();
+        let mut choice: Vec<Option<&Candidate>> = vec![None; names.len()];
+        fn satisfied(names: &[&String], choice: &[Option<&Candidate>]) -> bool {
+            let picked = |dep: &str| {
+                let index = names.iter().position(|n| n.as_str() == dep)?;
+                choice[index].map(|c| &c.version)
+            };
+            choice[0].is_some()
+                && choice.iter().flatten().all(|candidate| {
+                    candidate
+                        .requires
+                        .iter()
+                        .all(|(dep, requirement)| match picked(dep) {
+                            Some(version) => requirement.range.matches(version),
+                            None => requirement.optional,
+                        })
+                })
+        }
+        fn search<'u>(
+            universe: &'u Universe,
+            names: &[&String],
+            choice: &mut Vec<Option<&'u Candidate>>,
+            at: usize,
+        ) -> bool {
+            if at == names.len() {
+                return satisfied(names, choice);
+            }
+            let options =
+                std::iter::once(None).chain(universe.available[names[at]].iter().map(Some));
+            for option in options {
+                choice[at] = option;
+                if search(universe, names, choice, at + 1) {
+                    return true;
+                }
+            }
+            false
+        }
+        search(universe, &names, &mut choice, 0)
+    }
+
     proptest! {
+        #[test]
+        fn a_resolution_exists_exactly_when_some_choice_satisfies_everything(
+            universe in universe_strategy()
+        ) {
+            let solvable = brute_force_solvable(&universe);
+            match universe.resolve("p0", &req("*")) {
+                Ok(_) => prop_assert!(solvable, "resolved, but brute force finds no solution"),
+                Err(e) => prop_assert!(!solvable, "brute force finds a solution, resolver says: {e}"),
+            }
+        }
+
         #[test]
         fn every_resolution_satisfies_every_constraint(universe in universe_strategy()) {
             let range = req("*");

@@ -53,6 +53,7 @@ impl From<LifecycleError> for ApiError {
             E::Signature(SignatureError::Untrusted(_)) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "untrusted_signer")
             }
+            E::PolicyLocked(_) => (StatusCode::FORBIDDEN, "policy_locked"),
             E::InvalidKey(_) => (StatusCode::BAD_REQUEST, "invalid_key"),
             E::KeyExists(_) => (StatusCode::CONFLICT, "key_exists"),
             E::KeyNotFound(_) => (StatusCode::NOT_FOUND, "key_not_found"),
@@ -76,7 +77,7 @@ impl From<LifecycleError> for ApiError {
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         if status.is_server_error() {
-            tracing::error!("lifecycle failure: {error}");
+            return ApiError::internal(code, format!("lifecycle failure: {error}"));
         }
         ApiError::new(status, code, error.to_string())
     }

@@ -5,12 +5,23 @@
 //! inflated to compressed bytes is checked, so zip bombs stop early. Entry
 //! names are checked before anything is read: no traversal, no absolute or
 //! drive paths, no backslashes or NUL, valid UTF-8, no symlinks, no
-//! duplicates (also when they differ only in case).
+//! duplicates (also when they differ only in case), no name component over
+//! [`MAX_NAME_COMPONENT_BYTES`] nor whole name over [`MAX_PATH_BYTES`], and
+//! no file where another entry needs a folder — so every accepted package
+//! can be extracted on any filesystem berth runs on.
 
 use super::error::PackageError;
 use crate::common::settings::PackageLimits;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read};
+
+/// Longest file or folder name in a package, in bytes (the common
+/// filesystem limit, `NAME_MAX`).
+pub const MAX_NAME_COMPONENT_BYTES: usize = 255;
+
+/// Longest entry path in a package, in bytes: well inside `PATH_MAX` once
+/// joined to the data directory.
+pub const MAX_PATH_BYTES: usize = 1024;
 
 /// The files of an archive: normalized path → contents. Directories are implied.
 pub type Files = BTreeMap<String, Vec<u8>>;
@@ -31,6 +42,7 @@ pub fn read_files(bytes: &[u8], limits: &PackageLimits) -> Result<Files, Package
         ));
     }
     let mut files = Files::new();
+    let mut folders = HashSet::new();
     let mut seen_folded = HashSet::new();
     let mut total: u64 = 0;
     for index in 0..archive.len() {
@@ -52,6 +64,7 @@ pub fn read_files(bytes: &[u8], limits: &PackageLimits) -> Result<Files, Package
             )));
         }
         if entry.is_dir() {
+            folders.insert(name.trim_end_matches('/').to_lowercase());
             continue;
         }
         let name = name.trim_end_matches('/').to_owned();
@@ -84,7 +97,36 @@ pub fn read_files(bytes: &[u8], limits: &PackageLimits) -> Result<Files, Package
         total += inflated;
         files.insert(name, contents);
     }
+    check_files_are_not_folders(&files, &folders)?;
     Ok(files)
+}
+
+/// Refuses a file whose name another entry uses as a folder (`assets`
+/// beside `assets/x`, or an explicit `assets/` entry), compared
+/// case-insensitively like duplicates: no filesystem can hold both.
+fn check_files_are_not_folders(
+    files: &Files,
+    folders: &HashSet<String>,
+) -> Result<(), PackageError> {
+    let folded: HashSet<String> = files.keys().map(|name| name.to_lowercase()).collect();
+    let mut needed = folders.clone();
+    for name in folded.iter() {
+        let mut end = 0;
+        while let Some(slash) = name[end..].find('/') {
+            end += slash;
+            needed.insert(name[..end].to_owned());
+            end += 1;
+        }
+    }
+    match files
+        .keys()
+        .find(|name| needed.contains(&name.to_lowercase()))
+    {
+        Some(name) => Err(PackageError::DuplicateEntry(format!(
+            "`{name}` is a file, but other entries need a folder of that name"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks an entry name and returns it as a safe relative path.
@@ -114,10 +156,16 @@ pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
     if path.len() >= 2 && path.as_bytes()[1] == b':' && path.as_bytes()[0].is_ascii_alphabetic() {
         return Err("drive letter");
     }
+    if path.len() > MAX_PATH_BYTES {
+        return Err("longer than 1024 bytes");
+    }
     let body = path.strip_suffix('/').unwrap_or(path);
     for segment in body.split('/') {
         match segment {
             "" => return Err("empty path segment"),
+            s if s.len() > MAX_NAME_COMPONENT_BYTES => {
+                return Err("a name component is longer than 255 bytes");
+            }
             "." | ".." => return Err("relative segment"),
             s if s.chars().any(char::is_control) => return Err("control character"),
             _ => {}
@@ -128,7 +176,8 @@ pub fn check_relative_path(path: &str) -> Result<(), &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_relative_path;
+    use super::*;
+    use crate::package::writer::build_zip;
 
     #[test]
     fn plain_relative_paths_pass() {
@@ -160,5 +209,49 @@ mod tests {
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn names_past_the_filesystem_limits_are_refused() {
+        let longest = "n".repeat(MAX_NAME_COMPONENT_BYTES);
+        assert_eq!(check_relative_path(&format!("assets/{longest}")), Ok(()));
+        let too_long = "n".repeat(MAX_NAME_COMPONENT_BYTES + 1);
+        assert!(check_relative_path(&format!("assets/{too_long}")).is_err());
+        let deep = vec!["d"; MAX_PATH_BYTES / 2 + 1].join("/");
+        assert!(check_relative_path(&deep).is_err());
+    }
+
+    #[test]
+    fn a_file_where_a_folder_is_needed_is_refused() {
+        let limits = PackageLimits::default();
+        for names in [
+            ["assets", "assets/x"],
+            ["Assets", "assets/x"],
+            ["a/b", "a/b/c/d"],
+        ] {
+            let zip = build_zip(names.map(|name| (name, &b"x"[..])));
+            assert!(
+                matches!(
+                    read_files(&zip, &limits),
+                    Err(PackageError::DuplicateEntry(_))
+                ),
+                "{names:?} accepted"
+            );
+        }
+        let zip = build_zip([("assets/x", &b"x"[..]), ("assets-x", b"y"), ("a/bc", b"z")]);
+        assert_eq!(read_files(&zip, &limits).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_file_beside_an_explicit_folder_entry_of_its_name_is_refused() {
+        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        zip.add_directory("assets/", options).unwrap();
+        zip.start_file("assets", options).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(matches!(
+            read_files(&bytes, &PackageLimits::default()),
+            Err(PackageError::DuplicateEntry(_))
+        ));
     }
 }

@@ -53,11 +53,28 @@ pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
 }
 
 /// A stable fingerprint of everything that makes a precompiled artifact
-/// loadable by `engine` (wasmtime version, target, compiler settings).
+/// loadable by `engine` (wasmtime version, target, compiler settings): the
+/// SHA-256 of wasmtime's compatibility hash input, the same in every run of
+/// the same build (unlike `DefaultHasher`, whose algorithm may change).
 pub fn engine_fingerprint(engine: &Engine) -> String {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    let mut input = HashInput::default();
+    engine.precompile_compatibility_hash().hash(&mut input);
+    berth_storage::Digest::of(&input.0).to_hex()
+}
+
+/// A [`Hasher`] that only collects what is hashed, to digest it afterwards.
+#[derive(Default)]
+struct HashInput(Vec<u8>);
+
+impl Hasher for HashInput {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    /// Unused: the fingerprint digests the collected bytes instead.
+    fn finish(&self) -> u64 {
+        0
+    }
 }
 
 /// Advances the engine's epoch at a fixed interval on a dedicated thread,

@@ -1,9 +1,13 @@
 //! Turns component bytes into something ready to instantiate.
 //!
-//! Each distinct component is compiled once: the precompiled artifact is
-//! cached on disk keyed by the component's digest and the engine's
-//! fingerprint, so a restart (or another org installing the same bytes)
-//! loads machine code instead of recompiling. The result is a
+//! Each distinct component is compiled once, even when two installs race
+//! (single-flight per digest): the precompiled artifact is cached on disk
+//! keyed by the component's digest and the engine's fingerprint, so a
+//! restart (or another org installing the same bytes) loads machine code
+//! instead of recompiling. A fresh artifact stays in memory until the
+//! lifecycle [keeps](Loader::keep) it, once the install that needed it has
+//! committed, so a refused upload writes nothing; artifacts no installed
+//! component needs are [collected](Loader::collect_garbage). The result is a
 //! [`LoadedPlugin`]: an `InstancePre` whose imports are already resolved,
 //! with the indices of the entry points it exports.
 
@@ -12,7 +16,7 @@ use crate::sandbox::engine::engine_fingerprint;
 use crate::sandbox::exports::ExportIndices;
 use crate::sandbox::instance_state::InstanceState;
 use berth_storage::{ArtifactCache, ArtifactKey, Digest};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, wasmparser};
@@ -50,6 +54,8 @@ pub struct LoadedPlugin {
     pub pre: InstancePre<InstanceState>,
     /// The entry points it exports.
     pub exports: ExportIndices,
+    /// Its freshly compiled artifact, until [`Loader::keep`] writes it.
+    unsaved_artifact: Mutex<Option<Vec<u8>>>,
 }
 
 /// Compiles components (or loads them from the artifact cache) and links them.
@@ -62,6 +68,8 @@ pub struct Loader {
     cache: ArtifactCache,
     fingerprint: String,
     live: Mutex<HashMap<Digest, Weak<LoadedPlugin>>>,
+    /// One lock per digest being compiled, so racing loads compile it once.
+    compiling: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
 }
 
 impl Loader {
@@ -74,6 +82,7 @@ impl Loader {
             cache,
             fingerprint,
             live: Mutex::default(),
+            compiling: Mutex::default(),
         }
     }
 
@@ -84,48 +93,93 @@ impl Loader {
         let digest = Digest::of(bytes);
         let plugin = match self.live_plugin(&digest) {
             Some(plugin) => plugin,
-            None => {
-                let (component, artifact) = self.compile(digest, bytes)?;
-                let pre = self
-                    .linker
-                    .instantiate_pre(&component)
-                    .map_err(|e| LoadError::Imports(e.into()))?;
-                let exports = ExportIndices::of(&pre);
-                check_exports(&exports, kinds)?;
-                self.persist(artifact)?;
-                let plugin = Arc::new(LoadedPlugin {
-                    digest,
-                    pre,
-                    exports,
-                });
-                let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-                live.retain(|_, weak| weak.strong_count() > 0);
-                live.insert(digest, Arc::downgrade(&plugin));
-                return Ok(plugin);
-            }
+            None => self.load_once(digest, bytes)?,
         };
         check_exports(&plugin.exports, kinds)?;
         Ok(plugin)
     }
 
+    /// Compiles and links `digest` unless a racing load did meanwhile.
+    fn load_once(&self, digest: Digest, bytes: &[u8]) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let gate = lock(&self.compiling).entry(digest).or_default().clone();
+        let compiling = lock(&gate);
+        let loaded = match self.live_plugin(&digest) {
+            Some(plugin) => Ok(plugin),
+            None => self.compile_and_link(digest, bytes),
+        };
+        drop(compiling);
+        lock(&self.compiling).remove(&digest);
+        loaded
+    }
+
+    fn compile_and_link(
+        &self,
+        digest: Digest,
+        bytes: &[u8],
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let (component, unsaved_artifact) = self.compile(digest, bytes)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(e.into()))?;
+        let plugin = Arc::new(LoadedPlugin {
+            digest,
+            exports: ExportIndices::of(&pre),
+            pre,
+            unsaved_artifact: Mutex::new(unsaved_artifact),
+        });
+        let mut live = lock(&self.live);
+        live.retain(|_, weak| weak.strong_count() > 0);
+        live.insert(digest, Arc::downgrade(&plugin));
+        Ok(plugin)
+    }
+
+    /// Writes `plugin`'s freshly compiled artifact to the cache (once the
+    /// install that loaded it has committed); nothing if it came from there.
+    pub fn keep(&self, plugin: &LoadedPlugin) -> Result<(), LoadError> {
+        let Some(artifact) = lock(&plugin.unsaved_artifact).take() else {
+            return Ok(());
+        };
+        self.cache.store(&self.key(plugin.digest), &artifact)?;
+        Ok(())
+    }
+
+    /// Removes every cached artifact but those of `components` and of
+    /// plugins loaded now, and every other engine's; returns what it removed.
+    pub fn collect_garbage(
+        &self,
+        components: &HashSet<Digest>,
+    ) -> Result<Vec<std::path::PathBuf>, berth_storage::StorageError> {
+        let mut keep = components.clone();
+        keep.extend(
+            lock(&self.live)
+                .iter()
+                .filter(|(_, weak)| weak.strong_count() > 0)
+                .map(|(digest, _)| *digest),
+        );
+        self.cache.collect_garbage(&self.fingerprint, &keep)
+    }
+
+    fn key(&self, component: Digest) -> ArtifactKey {
+        ArtifactKey {
+            component,
+            engine: self.fingerprint.clone(),
+        }
+    }
+
     fn live_plugin(&self, digest: &Digest) -> Option<Arc<LoadedPlugin>> {
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.get(digest).and_then(Weak::upgrade)
+        lock(&self.live).get(digest).and_then(Weak::upgrade)
     }
 
     /// The compiled component, from the cache when it holds a usable one;
-    /// otherwise freshly compiled, with the artifact still to be persisted.
+    /// otherwise freshly compiled, with its artifact still to be kept.
     fn compile(
         &self,
         digest: Digest,
         bytes: &[u8],
-    ) -> Result<(Component, Option<FreshArtifact>), LoadError> {
+    ) -> Result<(Component, Option<Vec<u8>>), LoadError> {
         check_is_component(bytes)?;
-        let key = ArtifactKey {
-            component: digest,
-            engine: self.fingerprint.clone(),
-        };
-        if let Some(component) = self.cached(&key) {
+        if let Some(component) = self.cached(&self.key(digest)) {
             return Ok((component, None));
         }
         let component =
@@ -133,16 +187,7 @@ impl Loader {
         let artifact = component
             .serialize()
             .map_err(|e| LoadError::Invalid(e.into()))?;
-        Ok((component, Some((key, artifact))))
-    }
-
-    /// Writes a fresh artifact to the cache — called only once the component
-    /// has proven usable, so a rejected component leaves nothing on disk.
-    fn persist(&self, artifact: Option<FreshArtifact>) -> Result<(), LoadError> {
-        if let Some((key, bytes)) = artifact {
-            self.cache.store(&key, &bytes)?;
-        }
-        Ok(())
+        Ok((component, Some(artifact)))
     }
 
     /// The precompiled component for `key`, if the cache holds a usable one.
@@ -161,8 +206,12 @@ impl Loader {
     }
 }
 
-/// A just-compiled artifact not yet written to the cache: its key and bytes.
-type FreshArtifact = (ArtifactKey, Vec<u8>);
+/// Locks `mutex`, carrying on past a panic elsewhere (the maps stay valid).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Refuses a component lacking an export one of `kinds` needs.
 fn check_exports(exports: &ExportIndices, kinds: &[Kind]) -> Result<(), LoadError> {
@@ -216,7 +265,13 @@ mod tests {
     fn compiled_artifact_is_cached_and_reused_by_a_new_loader() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
-        let first = loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
+        let loader_a = loader(dir.path());
+        let first = loader_a.load(bytes, &[Kind::Routes]).unwrap();
+        assert!(
+            cached_artifacts(dir.path()).is_empty(),
+            "written before kept"
+        );
+        loader_a.keep(&first).unwrap();
         let artifacts = cached_artifacts(dir.path());
         assert_eq!(artifacts.len(), 1);
         assert!(artifacts[0].ends_with(format!("{}.cwasm", first.digest.to_hex())));
@@ -241,11 +296,17 @@ mod tests {
     fn a_corrupt_cached_artifact_is_replaced_by_a_fresh_compile() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
-        loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
+        let first = loader(dir.path());
+        first
+            .keep(&first.load(bytes, &[Kind::Routes]).unwrap())
+            .unwrap();
         let artifact = cached_artifacts(dir.path()).remove(0);
         std::fs::write(&artifact, b"garbage").unwrap();
 
-        loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
+        let second = loader(dir.path());
+        second
+            .keep(&second.load(bytes, &[Kind::Routes]).unwrap())
+            .unwrap();
         assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
     }
 
@@ -261,6 +322,48 @@ mod tests {
             LoadError::MissingExports(_)
         ));
         // Nothing rejected was compiled into the cache.
+        assert!(cached_artifacts(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn racing_loads_compile_once_and_share_the_plugin() {
+        let dir = tempfile::tempdir().unwrap();
+        let loader = loader(dir.path());
+        let bytes = berth_guests::HELLO_COMPONENT_BYTES;
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| loader.load(bytes, &[Kind::Routes]).unwrap());
+            let b = scope.spawn(|| loader.load(bytes, &[Kind::Routes]).unwrap());
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(Arc::ptr_eq(&a, &b), "compiled twice");
+    }
+
+    #[test]
+    fn garbage_collection_keeps_only_needed_artifacts_of_this_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = berth_guests::HELLO_COMPONENT_BYTES;
+        let loader = loader(dir.path());
+        let plugin = loader.load(bytes, &[Kind::Routes]).unwrap();
+        loader.keep(&plugin).unwrap();
+        let other_engine = dir.path().join("0123456789abcdef");
+        std::fs::create_dir_all(&other_engine).unwrap();
+        std::fs::write(other_engine.join("x.cwasm"), b"old").unwrap();
+
+        // Needed (loaded now): only the other engine's folder goes.
+        let removed = loader.collect_garbage(&HashSet::new()).unwrap();
+        assert_eq!(removed, vec![other_engine]);
+        assert_eq!(cached_artifacts(dir.path()).len(), 1);
+
+        // Neither loaded nor installed: it goes too.
+        let digest = plugin.digest;
+        drop(plugin);
+        assert!(
+            loader
+                .collect_garbage(&HashSet::from([digest]))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(loader.collect_garbage(&HashSet::new()).unwrap().len(), 1);
         assert!(cached_artifacts(dir.path()).is_empty());
     }
 }

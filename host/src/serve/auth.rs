@@ -105,7 +105,7 @@ impl From<TokenError> for ApiError {
             TokenError::OrgNotFound(_) => (StatusCode::NOT_FOUND, "org_not_found"),
             TokenError::TokenNotFound { .. } => (StatusCode::NOT_FOUND, "token_not_found"),
             TokenError::Storage(_) | TokenError::Random(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                return Self::internal("internal", error);
             }
         };
         Self::new(status, code, error.to_string())
@@ -182,9 +182,7 @@ impl Auth {
             .registry
             .read()
             .and_then(|read| read.token(id))
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })?
+            .map_err(|e| ApiError::internal("internal", e))?
             .ok_or_else(invalid)?;
         let stored = Digest::from_hex(&record.secret_sha256).ok_or_else(invalid)?;
         if !digests_match(&Digest::of(secret.as_bytes()), &stored) {
@@ -264,7 +262,11 @@ mod tests {
 
     fn registry() -> (tempfile::TempDir, Arc<Database>) {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb")).unwrap();
+        let registry = Database::open(
+            &dir.path().join("r.redb"),
+            berth_storage::SecretKeys::ephemeral(),
+        )
+        .unwrap();
         registry
             .write(|txn| txn.put_org(&OrgRecord::new("acme", 1)))
             .unwrap();

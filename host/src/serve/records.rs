@@ -50,11 +50,10 @@ impl From<ModuleError> for ApiError {
             ModuleError::InvalidRecord { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_record")
             }
-            ModuleError::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+            ModuleError::Storage(_) => {
+                return ApiError::internal("storage_error", format!("module request: {error}"));
+            }
         };
-        if status.is_server_error() {
-            tracing::error!("module request failed: {error}");
-        }
         ApiError::new(status, code, error.to_string())
     }
 }

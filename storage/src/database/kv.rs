@@ -225,7 +225,8 @@ mod tests {
 
     fn registry() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb")).unwrap();
+        let registry =
+            Database::open(&dir.path().join("r.redb"), crate::SecretKeys::ephemeral()).unwrap();
         (dir, registry)
     }
 

@@ -11,7 +11,7 @@ mod host;
 
 pub use host::ConfigState;
 
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 
 /// The `config` and `secrets` permissions: the setting keys and secret
 /// names a plugin may read.
@@ -23,6 +23,10 @@ pub const CAPABILITY: Capability = Capability {
         let mut lacking = missing("config", &wanted.config, &available.config);
         lacking.extend(missing("secrets", &wanted.secrets, &available.secrets));
         lacking
+    },
+    narrow: |granted, declared| {
+        retain_declared(&mut granted.config, &declared.config);
+        retain_declared(&mut granted.secrets, &declared.secrets);
     },
     forget: Some(|txn, org, plugin| txn.remove_plugin_config(org, plugin)),
 };

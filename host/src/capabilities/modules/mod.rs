@@ -12,7 +12,7 @@ mod host;
 
 pub use host::{Activation, ModulesState};
 
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 
 /// The `modules` permission: modules a plugin may `register`, and the
 /// `module.hook` pairs it may `extend`.
@@ -28,6 +28,16 @@ pub const CAPABILITY: Capability = Capability {
         let mut lacking = missing("modules register", &wanted.register, &available.register);
         lacking.extend(missing("modules extend", &wanted.extend, &available.extend));
         lacking
+    },
+    narrow: |granted, declared| {
+        granted.modules = match (granted.modules.take(), &declared.modules) {
+            (Some(mut modules), Some(offer)) => {
+                retain_declared(&mut modules.register, &offer.register);
+                retain_declared(&mut modules.extend, &offer.extend);
+                Some(modules)
+            }
+            _ => None,
+        };
     },
     forget: None,
 };

@@ -18,7 +18,7 @@
 
 pub mod addresses;
 
-use crate::capabilities::capability::{Capability, missing};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
 
 /// The `network` permission: the hosts a plugin may call over HTTP.
 /// `wasi:sockets` imports need it declared too, though berth gives no
@@ -28,6 +28,7 @@ pub const CAPABILITY: Capability = Capability {
     imports: &["wasi:http/outgoing-handler@", "wasi:sockets/"],
     declared: |p| !p.network.is_empty(),
     not_covered: |wanted, available| missing("network", &wanted.network, &available.network),
+    narrow: |granted, declared| retain_declared(&mut granted.network, &declared.network),
     forget: None,
 };
 pub(crate) mod connect;

@@ -2,8 +2,10 @@
 //! shared catalog every org can read. Packages are published there
 //! (validated like an install, immutable once published) and installed by
 //! name and semver range, with their missing dependencies, all or nothing.
+//! Installing an installed plugin by name upgrades it to the highest
+//! version in range, checked exactly like a ZIP upgrade.
 
-use super::install::{check_permissions, new_record};
+use super::install::{InstallOptions, check_permissions, new_record};
 use super::{Lifecycle, LifecycleError, parse_digest};
 use crate::control::dependencies::{GraphProblem, Node};
 use crate::control::resolver::{Candidate, Universe};
@@ -42,7 +44,7 @@ pub struct RegistryInstall {
     /// Every package of the resolution with its chosen version (already
     /// installed ones included).
     pub resolved: BTreeMap<String, String>,
-    /// What was installed now (inactive), dependencies first by name.
+    /// What was installed (inactive) or upgraded now, by name.
     pub installed: Vec<Installation>,
 }
 
@@ -61,10 +63,13 @@ impl Lifecycle {
 
         let mut writer = self.lock();
         let read = self.registry.read()?;
-        if read
-            .published_version(scope, &manifest.name, &version)?
-            .is_some()
-        {
+        // `1.0.0+a` and `1.0.0+b` are one version (semver precedence).
+        let exists = read.published(scope)?.iter().any(|published| {
+            published.name == manifest.name
+                && Version::parse(&published.version)
+                    .is_ok_and(|v| v.cmp_precedence(&manifest.version).is_eq())
+        });
+        if exists {
             return Err(LifecycleError::VersionExists {
                 name: manifest.name.clone(),
                 version,
@@ -120,8 +125,14 @@ impl Lifecycle {
 
     /// Installs `name` at the highest version in `range` that can work in
     /// `org`, with every required dependency it lacks, chosen together
-    /// (PubGrub, installed plugins kept at their versions) and installed
-    /// inactive in one transaction — or nothing at all.
+    /// (PubGrub, other installed plugins kept at their versions) and
+    /// installed inactive in one transaction — or nothing at all.
+    ///
+    /// An installed `name` is upgraded: to a version newer than the
+    /// installed one (else `NotNewer`), through the ZIP upgrade path when
+    /// no new dependency is needed. New dependencies cannot be added under
+    /// an active plugin (`DependenciesInactive`: install and activate them
+    /// first); under an inactive one they commit with its upgrade.
     pub fn install_from_registry(
         &self,
         org: &str,
@@ -133,6 +144,7 @@ impl Lifecycle {
         let read = self.registry.read()?;
         let installable = installable(&read, org)?;
         let graph = self.org_graph(org)?;
+        let previous = read.installation(org, name)?;
 
         let mut universe = Universe::default();
         for ((package, _), (_, published)) in &installable {
@@ -141,23 +153,54 @@ impl Lifecycle {
             let candidates = universe.available.entry(package.clone()).or_default();
             candidates.push(Candidate::from(node));
         }
-        for (package, node) in &graph.nodes {
+        for (package, node) in graph.nodes.iter().filter(|(package, _)| *package != name) {
             universe
                 .installed
                 .insert(package.clone(), Candidate::from(node.clone()));
         }
         let chosen = universe.resolve(name, range)?;
+        let requested = format!("{name} {range}");
+        let resolved = chosen
+            .iter()
+            .map(|(package, version)| (package.clone(), version.to_string()))
+            .collect();
+        let new_dependencies: Vec<String> = chosen
+            .keys()
+            .filter(|package| *package != name && !graph.nodes.contains_key(*package))
+            .cloned()
+            .collect();
+        if let Some(previous) = &previous {
+            let chosen_version = &chosen[name];
+            if !is_newer(chosen_version, &previous.version) {
+                return Err(LifecycleError::NotNewer {
+                    plugin: name.to_owned(),
+                    installed: previous.version.clone(),
+                    uploaded: chosen_version.to_string(),
+                });
+            }
+            if previous.state == PluginState::Active && !new_dependencies.is_empty() {
+                return Err(LifecycleError::DependenciesInactive(new_dependencies));
+            }
+            if new_dependencies.is_empty() {
+                let (_, published) = &installable[&(name.to_owned(), chosen_version.clone())];
+                let zip = self.published_zip(published)?;
+                drop((read, writer));
+                let upgraded = self.install(org, &zip, InstallOptions::default())?;
+                return Ok(RegistryInstall {
+                    requested,
+                    resolved,
+                    installed: vec![upgraded],
+                });
+            }
+        }
 
         let mut packages = Vec::new();
         for (package, version) in &chosen {
-            if graph.nodes.contains_key(package) {
+            if package != name && graph.nodes.contains_key(package) {
                 continue;
             }
             let (_, published) = &installable[&(package.clone(), version.clone())];
-            let digest = parse_digest(&published.digest)?;
-            let blob = self.packages.blob_path(&digest);
-            let zip =
-                std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?;
+            let zip = self.published_zip(published)?;
             let parsed = Package::parse(&zip, &self.limits)?;
             let signed_by = self.check_signature(org, &parsed)?;
             check_permissions(&parsed)?;
@@ -187,41 +230,68 @@ impl Lifecycle {
         let records: Vec<_> = packages
             .iter()
             .map(|(package, _, signed_by)| {
-                new_record(
+                let replaces = previous
+                    .as_ref()
+                    .filter(|p| p.name == package.manifest.name);
+                let record = new_record(
                     org,
                     package,
-                    None,
+                    replaces,
                     PluginState::Installed,
                     signed_by.clone(),
                     at,
-                )
+                )?;
+                Ok((record, replaces.map(|p| p.version.clone())))
             })
-            .collect();
-        let requested = format!("{name} {range}");
-        self.commit(&mut writer, org, |txn| {
-            for (installation, edges) in &records {
+            .collect::<Result<_, LifecycleError>>()?;
+        let committed = self.commit(&mut writer, org, |txn| {
+            for ((installation, edges), replaces) in &records {
                 txn.put_installation(installation, edges)?;
-                let detail = format!(
+                let source = format!(
                     "from the registry for `{requested}` (digest {})",
                     installation.digest
                 );
+                let (action, detail) = match replaces {
+                    Some(from) => ("upgrade", format!("from {from}, {source}")),
+                    None => ("install", source),
+                };
                 let (plugin, version) = (&installation.name, &installation.version);
-                txn.append_audit(org, at, "install", Some(plugin), Some(version), &detail)?;
+                txn.append_audit(org, at, action, Some(plugin), Some(version), &detail)?;
             }
             Ok::<_, LifecycleError>(())
-        })?;
+        });
+        if let Err(e) = committed {
+            for ((installation, _), _) in &records {
+                self.remove_files_if_unreferenced(&writer, &installation.digest);
+            }
+            return Err(e);
+        }
+        if let Some(previous) = previous {
+            self.remove_files_if_unreferenced(&writer, &previous.digest);
+        }
         Ok(RegistryInstall {
             requested,
-            resolved: chosen
-                .into_iter()
-                .map(|(package, version)| (package, version.to_string()))
-                .collect(),
+            resolved,
             installed: records
                 .into_iter()
-                .map(|(installation, _)| installation)
+                .map(|((installation, _), _)| installation)
                 .collect(),
         })
     }
+
+    /// The stored upload of a published package.
+    fn published_zip(&self, published: &PublishedPackage) -> Result<Vec<u8>, LifecycleError> {
+        let blob = self.packages.blob_path(&parse_digest(&published.digest)?);
+        Ok(std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?)
+    }
+}
+
+/// Whether `candidate` is a newer version than the `installed` text, by
+/// semver precedence (build metadata does not make a version newer).
+pub(super) fn is_newer(candidate: &Version, installed: &str) -> bool {
+    Version::parse(installed).map_or(true, |installed| {
+        candidate.cmp_precedence(&installed).is_gt()
+    })
 }
 
 /// Where an installable version comes from, and its record.

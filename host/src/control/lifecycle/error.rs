@@ -67,15 +67,18 @@ pub enum LifecycleError {
         .0.join(", ")
     )]
     DependenciesInactive(Vec<String>),
-    /// Active plugins require this one.
+    /// The signature policy is not the caller's to change.
+    #[error("signature policy locked: {0}")]
+    PolicyLocked(String),
+    /// Other plugins require this one in a state the step would end.
     #[error(
-        "active plugins depend on `{plugin}`: {} (deactivate them first, or use ?cascade)",
+        "`{plugin}` is required by {} (deactivate or uninstall them first, or use ?cascade where offered)",
         .dependents.join(", ")
     )]
     HasDependents {
         /// The plugin asked about.
         plugin: String,
-        /// Its active dependents, in deactivation order.
+        /// The plugins that require it (dependents first).
         dependents: Vec<String>,
     },
     /// That name and version is already published there.

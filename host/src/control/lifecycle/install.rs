@@ -1,9 +1,10 @@
 //! Installing a package: checked in memory, files staged, component
 //! loaded, then one transaction records it (an upgrade keeps what it may).
 
+use super::catalog::is_newer;
 use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, granted_permissions};
-use crate::capabilities::coverage::not_covered;
+use crate::capabilities::coverage::{narrowed, not_covered};
 use crate::capabilities::gates::package_missing_permissions;
 use crate::package::Package;
 use crate::sandbox::loader::LoadedPlugin;
@@ -11,7 +12,8 @@ use berth_storage::{DependencyEdge, Installation, PluginState, StorageError, uni
 use std::sync::Arc;
 
 /// The registry record of `package` installed in `org` (keeping what an
-/// upgrade keeps from `previous`), and its dependency edges.
+/// upgrade keeps from `previous`: its grant narrowed to what the new
+/// version declares), and its dependency edges.
 pub(super) fn new_record(
     org: &str,
     package: &Package,
@@ -19,8 +21,17 @@ pub(super) fn new_record(
     state: PluginState,
     signed_by: Option<String>,
     at: u64,
-) -> (Installation, Vec<DependencyEdge>) {
+) -> Result<(Installation, Vec<DependencyEdge>), StorageError> {
     let manifest = &package.manifest;
+    let granted = match previous {
+        // Never activated: nothing was granted yet.
+        Some(p) if p.granted.is_null() && p.state != PluginState::Active => serde_json::Value::Null,
+        Some(p) => {
+            let kept = narrowed(&granted_permissions(p)?, &manifest.permissions);
+            serde_json::to_value(kept).expect("permissions serialize")
+        }
+        None => serde_json::Value::Null,
+    };
     let installation = Installation {
         org: org.to_owned(),
         name: manifest.name.clone(),
@@ -28,7 +39,7 @@ pub(super) fn new_record(
         digest: package.digest.to_hex(),
         state,
         manifest: serde_json::to_value(manifest).expect("manifests serialize"),
-        granted: previous.map_or(serde_json::Value::Null, |p| p.granted.clone()),
+        granted,
         installed_at: previous.map_or(at, |p| p.installed_at),
         updated_at: at,
         activated_at: previous.and_then(|p| p.activated_at),
@@ -43,7 +54,7 @@ pub(super) fn new_record(
             optional: dep.optional,
         })
         .collect();
-    (installation, edges)
+    Ok((installation, edges))
 }
 
 /// Refuses a package whose component imports gated interfaces its manifest
@@ -104,15 +115,15 @@ impl Lifecycle {
         // Again under the lock: a key removed or a policy set meanwhile counts.
         let signed_by = self.check_signature(org, &package)?;
         let previous = self.registry.read()?.installation(org, &manifest.name)?;
-        if let Some(previous) = &previous {
-            let installed = semver::Version::parse(&previous.version).ok();
-            if !options.force && installed.is_some_and(|v| manifest.version <= v) {
-                return Err(LifecycleError::NotNewer {
-                    plugin: manifest.name.clone(),
-                    installed: previous.version.clone(),
-                    uploaded: manifest.version.to_string(),
-                });
-            }
+        if let Some(previous) = &previous
+            && !options.force
+            && !is_newer(&manifest.version, &previous.version)
+        {
+            return Err(LifecycleError::NotNewer {
+                plugin: manifest.name.clone(),
+                installed: previous.version.clone(),
+                uploaded: manifest.version.to_string(),
+            });
         }
         // An upgrade declaring more than the org granted waits for a grant.
         let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
@@ -120,10 +131,20 @@ impl Lifecycle {
             None => Vec::new(),
         };
 
-        let stays_active = previous
+        let was_active = previous
             .as_ref()
-            .is_some_and(|p| p.state == PluginState::Active)
-            && ungranted.is_empty();
+            .is_some_and(|p| p.state == PluginState::Active);
+        let stays_active = was_active && ungranted.is_empty();
+        if was_active && !stays_active {
+            // Going inactive would leave active dependents on an inactive plugin.
+            let dependents = self.org_graph(org)?.active_dependents(&manifest.name);
+            if !dependents.is_empty() {
+                return Err(LifecycleError::HasDependents {
+                    plugin: manifest.name.clone(),
+                    dependents,
+                });
+            }
+        }
         self.check_dependencies(org, manifest, stays_active)?;
 
         let at = unix_now();
@@ -132,7 +153,7 @@ impl Lifecycle {
             _ => PluginState::Installed,
         };
         let (installation, edges) =
-            new_record(org, &package, previous.as_ref(), state, signed_by, at);
+            new_record(org, &package, previous.as_ref(), state, signed_by, at)?;
         let mut detail = match &previous {
             Some(p) => format!("from {} (digest {})", p.version, installation.digest),
             None => format!("digest {}", installation.digest),
@@ -173,6 +194,7 @@ impl Lifecycle {
             detail,
         } = planned;
         let org = installation.org.as_str();
+        let component = plugin.clone();
         // An active plugin's new version registers anew (and gathers its UI
         // from the files just stored) before it commits.
         let (mut writer, starting) = if installation.state == PluginState::Active {
@@ -198,6 +220,9 @@ impl Lifecycle {
             )?;
             Ok(())
         })?;
+        if let Some(component) = component {
+            self.keep_artifact(&component);
+        }
         if previous
             .as_ref()
             .is_some_and(|p| p.state == PluginState::Active)

@@ -12,6 +12,7 @@
 mod activation;
 mod catalog;
 mod error;
+mod garbage;
 mod install;
 mod orgs;
 mod queries;
@@ -22,7 +23,7 @@ mod writer;
 pub use catalog::{RegistryInstall, RegistryListing};
 pub use error::LifecycleError;
 pub use install::InstallOptions;
-pub use signatures::SigningPolicy;
+pub use signatures::{OperatorSigning, PolicySetter, SigningPolicy};
 pub use state::UninstallOptions;
 
 use crate::capabilities::files::PluginFiles;
@@ -38,7 +39,6 @@ use crate::serve::tenant_keys::TenantKeys;
 use crate::serve::ui::UiTable;
 use berth_storage::{Database, Digest, Installation, PackageStore, StorageError, WriteTxn};
 use orgs::{stored_limits, stored_tenant_key};
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use writer::{Changes, PendingFiles, Writer};
 
@@ -70,8 +70,8 @@ pub struct Lifecycle {
     loader: Loader,
     live: LiveState,
     limits: PackageLimits,
-    /// Operator-wide trusted signing keys (configured).
-    operator_keys: Vec<minisign::PublicKey>,
+    /// The operator's trusted keys and signature rule (configured).
+    operator_signing: OperatorSigning,
     /// Serializes checks and commits so a check and its commit see the
     /// same state; counts each org's commits.
     writer: Mutex<Changes>,
@@ -90,7 +90,7 @@ impl Lifecycle {
         loader: Loader,
         live: LiveState,
         limits: PackageLimits,
-        operator_keys: Vec<minisign::PublicKey>,
+        operator_signing: OperatorSigning,
     ) -> Result<Self, LifecycleError> {
         let lifecycle = Self {
             registry,
@@ -99,32 +99,12 @@ impl Lifecycle {
             loader,
             live,
             limits,
-            operator_keys,
+            operator_signing,
             writer: Mutex::default(),
             pending_files: PendingFiles::default(),
         };
+        lifecycle.collect_garbage_at_start()?;
         let snapshot = lifecycle.registry.read()?;
-        let installations = snapshot.all_installations()?;
-        let referenced: HashSet<String> = installations
-            .iter()
-            .map(|i| i.digest.clone())
-            .chain(snapshot.published_digests()?)
-            .collect();
-        for path in lifecycle.packages.collect_garbage(&referenced)? {
-            tracing::info!(path = %path.display(), "removed unreferenced package file");
-        }
-        let installed = installations
-            .iter()
-            .map(|i| (i.org.clone(), i.name.clone()))
-            .collect();
-        match lifecycle.files.collect_garbage(&installed) {
-            Ok(removed) => {
-                for path in removed {
-                    tracing::info!(path = %path.display(), "removed an uninstalled plugin's directory");
-                }
-            }
-            Err(e) => tracing::warn!("cleaning up plugin directories: {e}"),
-        }
         for org in snapshot.orgs()? {
             lifecycle.live.routes.add_org(&org.name);
             lifecycle.live.front_door.admission().set_override(
@@ -194,10 +174,12 @@ impl Lifecycle {
         let digest = parse_digest(&installation.digest)?;
         let file = self.packages.files_dir(&digest).join(&path);
         let bytes = std::fs::read(&file).map_err(StorageError::io("read", &file))?;
-        self.loader
+        let plugin = self
+            .loader
             .load(&bytes, &manifest.kinds)
-            .map(Some)
-            .map_err(|source| LifecycleError::Component { path, source })
+            .map_err(|source| LifecycleError::Component { path, source })?;
+        self.keep_artifact(&plugin);
+        Ok(Some(plugin))
     }
 
     /// Creates the directories the plugin's grant names (before it serves).
@@ -265,32 +247,6 @@ impl Lifecycle {
             return Err(LifecycleError::DependenciesInactive(inactive));
         }
         Ok(())
-    }
-
-    /// Removes a package's files once no installation in any org, no
-    /// registry and no step in flight references them; under the `writer`
-    /// lock, so no step stores and pins them meanwhile.
-    fn remove_files_if_unreferenced(&self, _writer: &Changes, digest_hex: &str) {
-        let still_used = self.registry.read().and_then(|r| {
-            let installed = r
-                .all_installations()?
-                .iter()
-                .any(|i| i.digest == digest_hex);
-            let published = r.published_digests()?.iter().any(|d| d == digest_hex);
-            Ok(installed || published || self.pending_files.contains(digest_hex))
-        });
-        match (still_used, parse_digest(digest_hex)) {
-            (Ok(false), Ok(digest)) => {
-                if let Err(e) = self.packages.remove(&digest) {
-                    // Start-up garbage collection will retry.
-                    tracing::warn!("removing package files {digest_hex}: {e}");
-                }
-            }
-            (Ok(true), _) => {}
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!("package cleanup of {digest_hex} skipped: {e}")
-            }
-        }
     }
 }
 

@@ -31,11 +31,30 @@ pub(super) fn stored_tenant_key(org: &OrgRecord) -> Result<Option<Digest>, Stora
 
 impl Lifecycle {
     /// Makes `org`'s active plugins serve again (after a start), dependencies
-    /// first so that dependents can extend the modules they register.
+    /// first so that dependents can extend the modules they register. A
+    /// plugin whose required dependency could not start does not start
+    /// either: no plugin serves on a dependency that is not serving.
     pub(super) fn resume_org(&self, org: &str) -> Result<(), LifecycleError> {
         let graph = self.org_graph(org)?;
+        let mut serving = std::collections::HashSet::new();
         for name in graph.dependency_order() {
             if !graph.nodes[&name].active {
+                continue;
+            }
+            let node = &graph.nodes[&name];
+            let down: Vec<&str> = (node.requires.iter())
+                .filter(|(dependency, requirement)| {
+                    !requirement.optional && !serving.contains(dependency.as_str())
+                })
+                .map(|(dependency, _)| dependency.as_str())
+                .collect();
+            if !down.is_empty() {
+                tracing::error!(
+                    org,
+                    plugin = name,
+                    "active plugin is not serving: its required dependencies are not serving: {}",
+                    down.join(", ")
+                );
                 continue;
             }
             let resumed = self
@@ -48,6 +67,9 @@ impl Lifecycle {
                     }
                     Ok(())
                 });
+            if resumed.is_ok() {
+                serving.insert(name.clone());
+            }
             if let Err(e) = resumed {
                 tracing::error!(
                     org,

@@ -1,6 +1,11 @@
 //! Code signing in the lifecycle: each org's trusted keys and its
 //! `require-signature` policy, and the check every install runs on a
 //! package — in memory, before anything is written or compiled.
+//!
+//! The policy is the org admin's to set unless the operator has locked it
+//! for that org (through the API) or for every org (the server's
+//! `require-signature` setting): the principal a policy constrains cannot
+//! relax it.
 
 use super::{Lifecycle, LifecycleError};
 use crate::package::Package;
@@ -9,11 +14,44 @@ use berth_storage::{TrustedKeyRecord, unix_now};
 use minisign::PublicKey;
 use serde::Serialize;
 
+/// The operator's signing rules, from the server's settings.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorSigning {
+    /// Keys trusted in every org.
+    pub keys: Vec<PublicKey>,
+    /// Every org requires signatures, whatever its own policy says.
+    pub require_signature: bool,
+}
+
+/// Who sets a signature policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicySetter {
+    /// The operator: may lock the policy for the org.
+    Operator,
+    /// The org's admin: may change it unless it is locked.
+    OrgAdmin,
+}
+
+impl PolicySetter {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::OrgAdmin => "org-admin",
+        }
+    }
+}
+
 /// An org's signing policy and the keys it trusts, as the API shows them.
 #[derive(Clone, Debug, Serialize)]
 pub struct SigningPolicy {
-    /// Whether only signed plugins may be installed.
+    /// Whether only signed plugins may be installed (the org's setting or
+    /// the server's).
     pub require_signature: bool,
+    /// Who set it: `server-setting`, `operator`, `org-admin`, or `null`
+    /// (never set: the default, off).
+    pub set_by: Option<String>,
+    /// Whether org admins are kept from changing it.
+    pub locked: bool,
     /// The org's own trusted keys.
     pub keys: Vec<TrustedKeyRecord>,
     /// Ids of the operator-wide trusted keys (configured).
@@ -30,7 +68,7 @@ impl Lifecycle {
         package: &Package,
     ) -> Result<Option<String>, LifecycleError> {
         let record = self.org_record(org)?;
-        let mut trusted: Vec<PublicKey> = self.operator_keys.clone();
+        let mut trusted: Vec<PublicKey> = self.operator_signing.keys.clone();
         for key in &record.trusted_keys {
             trusted.push(parse_public_key(&key.key).map_err(|e| {
                 berth_storage::StorageError::Corrupt(format!("trusted key {}: {e}", key.id))
@@ -39,7 +77,9 @@ impl Lifecycle {
         let manifest = &package.manifest;
         let version = manifest.version.to_string();
         match signing::verify(&package.files, &manifest.name, &version, &trusted)? {
-            None if record.require_signature => Err(SignatureError::Required.into()),
+            None if record.require_signature || self.operator_signing.require_signature => {
+                Err(SignatureError::Required.into())
+            }
             verdict => Ok(verdict),
         }
     }
@@ -47,10 +87,16 @@ impl Lifecycle {
     /// `org`'s signing policy and trusted keys.
     pub fn signing_policy(&self, org: &str) -> Result<SigningPolicy, LifecycleError> {
         let record = self.org_record(org)?;
+        let server = self.operator_signing.require_signature;
         Ok(SigningPolicy {
-            require_signature: record.require_signature,
+            require_signature: record.require_signature || server,
+            set_by: match server {
+                true => Some("server-setting".to_owned()),
+                false => record.signature_policy_set_by,
+            },
+            locked: record.signature_policy_locked || server,
             keys: record.trusted_keys,
-            operator_keys: self.operator_keys.iter().map(key_id).collect(),
+            operator_keys: self.operator_signing.keys.iter().map(key_id).collect(),
         })
     }
 
@@ -90,11 +136,43 @@ impl Lifecycle {
         })
     }
 
-    /// Sets whether `org` installs only signed plugins.
-    pub fn set_require_signature(&self, org: &str, required: bool) -> Result<(), LifecycleError> {
-        let detail = if required { "on" } else { "off" };
-        self.change_org(org, "require-signature", detail, |org| {
+    /// Sets whether `org` installs only signed plugins, as `by`; the
+    /// operator may also `lock` (or unlock) it against org admins. Refused
+    /// (`PolicyLocked`) when an org admin changes a locked policy or asks
+    /// to lock, and when anyone turns it off while the server requires it.
+    pub fn set_signature_policy(
+        &self,
+        org: &str,
+        required: bool,
+        lock: Option<bool>,
+        by: PolicySetter,
+    ) -> Result<(), LifecycleError> {
+        if self.operator_signing.require_signature && !required {
+            return Err(LifecycleError::PolicyLocked(
+                "the server's require-signature setting requires signatures in every org".into(),
+            ));
+        }
+        let detail = format!(
+            "{} by {}{}",
+            if required { "on" } else { "off" },
+            by.as_str(),
+            match lock {
+                Some(true) => ", locked",
+                Some(false) => ", unlocked",
+                None => "",
+            }
+        );
+        self.change_org(org, "require-signature", &detail, |org| {
+            if by == PolicySetter::OrgAdmin && (org.signature_policy_locked || lock.is_some()) {
+                return Err(LifecycleError::PolicyLocked(
+                    "the operator sets this org's signature policy".into(),
+                ));
+            }
             org.require_signature = required;
+            org.signature_policy_set_by = Some(by.as_str().to_owned());
+            if let Some(lock) = lock {
+                org.signature_policy_locked = lock;
+            }
             Ok(())
         })
     }

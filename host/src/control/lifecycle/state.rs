@@ -149,8 +149,9 @@ impl Lifecycle {
     /// Uninstalls a plugin: removes its records, its key-value data,
     /// configuration and directories in this org and (if no other org uses
     /// the same package) its files. An active plugin needs `force`; one that
-    /// active plugins require needs `cascade`, which deactivates them in the
-    /// same transaction.
+    /// installed plugins require (active or not) needs `cascade`, which
+    /// deactivates the active ones in the same transaction and leaves them
+    /// all installed, waiting for the dependency to return.
     pub fn uninstall(
         &self,
         org: &str,
@@ -161,6 +162,13 @@ impl Lifecycle {
         let installation = self.require_installation(org, name)?;
         if installation.state == PluginState::Active && !options.force {
             return Err(LifecycleError::PluginActive(name.to_owned()));
+        }
+        let required_by = self.org_graph(org)?.required_by(name);
+        if !required_by.is_empty() && !options.cascade {
+            return Err(LifecycleError::HasDependents {
+                plugin: name.to_owned(),
+                dependents: required_by,
+            });
         }
         let stopped = self.stop_dependents(org, name, options.cascade)?;
         let at = unix_now();
