@@ -5,7 +5,7 @@
 //! Installing an installed plugin by name upgrades it to the highest
 //! version in range, checked exactly like a ZIP upgrade.
 
-use super::install::{InstallOptions, check_permissions, new_record};
+use super::install::{InstallOptions, check_permissions, is_newer, new_record};
 use super::{Lifecycle, LifecycleError, parse_digest};
 use crate::control::dependencies::{GraphProblem, Node};
 use crate::control::resolver::{Candidate, Universe};
@@ -284,14 +284,6 @@ impl Lifecycle {
         let blob = self.packages.blob_path(&parse_digest(&published.digest)?);
         Ok(std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?)
     }
-}
-
-/// Whether `candidate` is a newer version than the `installed` text, by
-/// semver precedence (build metadata does not make a version newer).
-pub(super) fn is_newer(candidate: &Version, installed: &str) -> bool {
-    Version::parse(installed).map_or(true, |installed| {
-        candidate.cmp_precedence(&installed).is_gt()
-    })
 }
 
 /// Where an installable version comes from, and its record.

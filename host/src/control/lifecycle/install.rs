@@ -1,7 +1,6 @@
 //! Installing a package: checked in memory, files staged, component
 //! loaded, then one transaction records it (an upgrade keeps what it may).
 
-use super::catalog::is_newer;
 use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, granted_permissions};
 use crate::capabilities::coverage::{narrowed, not_covered};
@@ -55,6 +54,14 @@ pub(super) fn new_record(
         })
         .collect();
     Ok((installation, edges))
+}
+
+/// Whether `candidate` is a newer version than the `installed` text, by
+/// semver precedence (build metadata does not make a version newer).
+pub(super) fn is_newer(candidate: &semver::Version, installed: &str) -> bool {
+    semver::Version::parse(installed).map_or(true, |installed| {
+        candidate.cmp_precedence(&installed).is_gt()
+    })
 }
 
 /// Refuses a package whose component imports gated interfaces its manifest
