@@ -274,24 +274,26 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// `RUST_LOG` (default `info`); the dependency solver's step-by-step
-/// `info` lines stay quiet unless `RUST_LOG` names `pubgrub` itself.
+/// `RUST_LOG` (default `info`). Unless `RUST_LOG` names them: plugins'
+/// own lines (target `plugin`) below `warn` stay quiet, so a plugin that
+/// logs every request costs the operator nothing; and the dependency
+/// solver's step-by-step `info` lines stay quiet.
 fn log_filter() -> tracing_subscriber::EnvFilter {
     let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
-    let quiet_solver = if wanted.contains("pubgrub") {
-        ""
-    } else {
-        ",pubgrub=warn"
-    };
-    tracing_subscriber::EnvFilter::try_new(format!("{wanted}{quiet_solver}"))
-        .unwrap_or_else(|_| "info,pubgrub=warn".into())
+    let mut filter = wanted.clone();
+    if !wanted.contains("plugin") {
+        filter += ",plugin=warn";
+    }
+    if !wanted.contains("pubgrub") {
+        filter += ",pubgrub=warn";
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| "info,plugin=warn,pubgrub=warn".into())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtimes =
+        berth::server::Runtimes::build(&settings.http).context("starting the async runtime")?;
     let tls = match (&settings.tls_cert, &settings.tls_key) {
         (Some(cert), Some(key)) => Some(berth::serve::tls::acceptor(cert, key)?),
         (None, None) => None,
@@ -301,24 +303,27 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     // Start-up runs plugins' `on-activate` by blocking on the runtime, so
     // it runs inside the runtime's context but outside its workers.
     let (app, new_operator_token) = {
-        let _context = runtime.enter();
+        let _context = runtimes.primary().enter();
         App::start(&settings)?
     };
     if let Some(token) = new_operator_token {
         // Shown once: only its hash is stored.
         println!("berth operator token (shown once, store it safely): {token}");
     }
-    let app = Arc::new(app);
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("listening on {}", settings.listen))?;
-        let addr = listener.local_addr()?;
+    let on_listening = |addr| {
         // Tests and scripts read this line to learn the bound port.
         println!("berth listening on {scheme}://{addr}");
-        berth::server::serve(listener, app, &settings.http, tls, shutdown_signal()).await?;
-        Ok(())
-    })
+    };
+    runtimes
+        .serve(
+            settings.listen,
+            Arc::new(app),
+            &settings.http,
+            tls,
+            on_listening,
+            shutdown_signal(),
+        )
+        .with_context(|| format!("serving on {}", settings.listen))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -1,17 +1,22 @@
 //! The HTTP server: accepts connections (plain or TLS), serves HTTP/1.1 and
 //! HTTP/2 with hyper, and shuts down gracefully (stop accepting, drain
-//! in-flight requests).
+//! in-flight requests) — on one thread per core, each with its own
+//! single-threaded runtime and `SO_REUSEPORT` listener, or on one
+//! work-stealing runtime ([`ServingModel`]).
 
 use crate::app::App;
-use crate::common::settings::HttpLimits;
+use crate::common::settings::{HttpLimits, ServingModel};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
@@ -90,4 +95,132 @@ pub async fn serve(
         tracing::warn!("drain timed out after {drain_timeout:?}; closing remaining connections");
     }
     Ok(())
+}
+
+/// The runtimes the server runs on, by [`ServingModel`].
+pub enum Runtimes {
+    /// One current-thread runtime per serving thread; the first also runs
+    /// start-up.
+    ThreadPerCore(Vec<Runtime>),
+    /// One multi-threaded runtime.
+    WorkStealing(Runtime),
+}
+
+impl Runtimes {
+    /// Builds the runtimes `limits` asks for.
+    pub fn build(limits: &HttpLimits) -> std::io::Result<Self> {
+        Ok(match limits.serving {
+            ServingModel::ThreadPerCore => Self::ThreadPerCore(
+                (0..limits.serving_threads())
+                    .map(|_| {
+                        tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            ServingModel::WorkStealing => Self::WorkStealing(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(limits.serving_threads())
+                    .enable_all()
+                    .build()?,
+            ),
+        })
+    }
+
+    /// The runtime start-up runs in (and whose tasks it spawns live on).
+    pub fn primary(&self) -> &Runtime {
+        match self {
+            Self::ThreadPerCore(runtimes) => &runtimes[0],
+            Self::WorkStealing(runtime) => runtime,
+        }
+    }
+
+    /// Listens on `addr`, calls `on_listening` with the bound address, and
+    /// serves `app` on every runtime until `shutdown` completes; returns
+    /// once every thread has drained.
+    pub fn serve(
+        self,
+        addr: SocketAddr,
+        app: Arc<App>,
+        limits: &HttpLimits,
+        tls: Option<TlsAcceptor>,
+        on_listening: impl FnOnce(SocketAddr),
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let runtimes = match self {
+            Self::WorkStealing(runtime) => {
+                return runtime.block_on(async {
+                    let listener = TcpListener::bind(addr).await?;
+                    on_listening(listener.local_addr()?);
+                    serve(listener, app, limits, tls, shutdown).await
+                });
+            }
+            Self::ThreadPerCore(runtimes) => runtimes,
+        };
+        // SO_REUSEPORT would let a second server of the same user share a
+        // busy port silently: a plain bind first proves it free.
+        if addr.port() != 0 {
+            drop(std::net::TcpListener::bind(addr)?);
+        }
+        // Every listener must exist before the port is announced; with port
+        // 0 the first one picks it and the others join it.
+        let mut listeners = Vec::with_capacity(runtimes.len());
+        let mut bound = addr;
+        for runtime in &runtimes {
+            let listener = runtime.block_on(async { bind_shared(bound) })?;
+            bound = listener.local_addr()?;
+            listeners.push(listener);
+        }
+        on_listening(bound);
+        let (stop, stopped) = watch::channel(false);
+        let mut runtimes = runtimes.into_iter().zip(listeners);
+        let (primary, first) = runtimes.next().expect("at least one serving thread");
+        let threads: Vec<_> = runtimes
+            .enumerate()
+            .map(|(index, (runtime, listener))| {
+                let (app, limits, tls) = (app.clone(), limits.clone(), tls.clone());
+                let stopped = stopped.clone();
+                std::thread::Builder::new()
+                    .name(format!("berth-serve-{}", index + 1))
+                    .spawn(move || {
+                        runtime.block_on(serve(listener, app, &limits, tls, until_stopped(stopped)))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let served = primary.block_on(async {
+            let signal = async {
+                shutdown.await;
+                let _ = stop.send(true);
+            };
+            let (served, ()) = tokio::join!(
+                serve(first, app, limits, tls, until_stopped(stopped)),
+                signal
+            );
+            served
+        });
+        for thread in threads {
+            thread
+                .join()
+                .map_err(|_| std::io::Error::other("a serving thread panicked"))??;
+        }
+        served
+    }
+}
+
+/// A listener on `addr` that other listeners may share (`SO_REUSEPORT`).
+fn bind_shared(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Resolves once `stopped` says so (or its sender is gone).
+async fn until_stopped(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }

@@ -140,3 +140,19 @@ fn a_plugin_cannot_start_a_log_line_of_its_own() {
     );
     assert!(!logs.contains('\u{1b}'), "{logs}");
 }
+
+#[test]
+fn by_default_only_a_plugins_warnings_and_errors_reach_the_operators_log() {
+    let quiet = Server::start_with_log_filter("info", &[]);
+    let loud = Server::start_with_log_filter("info,plugin=info", &[]);
+    for server in [&quiet, &loud] {
+        assert_eq!(server.get("/o/demo/p/hello/").status, 200);
+    }
+    // hello logs each request at info.
+    let logged =
+        |server: &Server| !log_lines(server, &["plugin: hello:", "org=\"demo\""]).is_empty();
+    assert!(!logged(&quiet), "{}", quiet.logs());
+    assert!(logged(&loud), "{}", loud.logs());
+    // berth's own info lines are still there.
+    assert!(quiet.logs().contains("INFO"), "{}", quiet.logs());
+}

@@ -97,6 +97,28 @@ fn sigterm_shuts_down_cleanly() {
 }
 
 #[test]
+fn a_thread_per_core_server_serves_on_every_thread_and_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = "[http]\nserving = \"thread-per-core\"\nthreads = 3\n";
+    let config = crate::support::config_file(dir.path(), toml);
+    let mut server = Server::start_in(dir.path(), &["--config", config.to_str().unwrap()]);
+    // Each request on a new connection: the kernel spreads them over the
+    // three listeners, and every one answers.
+    let url = format!("{}/o/demo/p/hello/", server.base);
+    for _ in 0..30 {
+        assert_eq!(crate::support::curl(&[&url]), "Hello from berth!\n");
+    }
+    let threads = std::fs::read_dir(format!("/proc/{}/task", server.pid()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
+        .filter(|name| name.starts_with("berth-serve-"))
+        .count();
+    assert_eq!(threads, 2, "two serving threads beside the main one");
+    let status = server.terminate();
+    assert!(status.success(), "berth exited with {status}");
+}
+
+#[test]
 fn an_unusable_data_directory_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_dir = dir.path().join("occupied");

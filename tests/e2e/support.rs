@@ -67,7 +67,23 @@ impl Server {
 
     /// Starts berth on the data directory `data` (kept after it stops).
     pub fn start_in(data: &Path, args: &[&str]) -> Self {
-        let mut child = berth_command(data, args)
+        Self::spawn(data, berth_command(data, args))
+    }
+
+    /// Starts berth (`args`, fresh data directory) with `RUST_LOG` set to
+    /// `filter` instead of the tests' `info,plugin=info`.
+    pub fn start_with_log_filter(filter: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp data dir");
+        let mut command = berth_command(dir.path(), args);
+        command.env("RUST_LOG", filter);
+        let mut server = Self::spawn(dir.path(), command);
+        server._owned_data = Some(dir);
+        server
+    }
+
+    /// Runs `command` (a `berth serve` on `data`) and waits for its address.
+    fn spawn(data: &Path, mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -119,6 +135,11 @@ impl Server {
             agent: self.client.agent.clone(),
             token: token.map(str::to_owned),
         }
+    }
+
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// What the server logged so far.
@@ -318,7 +339,7 @@ pub fn berth_command(data: &Path, args: &[&str]) -> Command {
         .arg(data)
         .args(args)
         .env("BERTH_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info,plugin=info");
     command
 }
 

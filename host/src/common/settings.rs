@@ -216,6 +216,35 @@ pub struct HttpLimits {
     pub max_response_body_bytes: u64,
     /// Time in-flight requests get to finish on shutdown, ms. Default 10000.
     pub drain_timeout_ms: u64,
+    /// How connections are spread over threads. Default `work-stealing`.
+    pub serving: ServingModel,
+    /// Serving threads; 0 means one per core. Default 0.
+    pub threads: usize,
+}
+
+/// How the server spreads connections over threads.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServingModel {
+    /// One single-threaded runtime per thread, each with its own listener
+    /// on the same port (`SO_REUSEPORT`): the kernel spreads connections,
+    /// and a request never changes threads. More throughput, but a thread
+    /// busy with a spinning guest cannot hand its other connections to an
+    /// idle thread, so neighbours of a CPU-heavy org fare worse.
+    ThreadPerCore,
+    /// One multi-threaded, work-stealing runtime with one listener.
+    #[default]
+    WorkStealing,
+}
+
+impl HttpLimits {
+    /// The serving threads: as configured, else one per core.
+    pub fn serving_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            threads => threads,
+        }
+    }
 }
 
 impl Default for HttpLimits {
@@ -226,6 +255,8 @@ impl Default for HttpLimits {
             max_request_body_bytes: 8 << 20,
             max_response_body_bytes: 64 << 20,
             drain_timeout_ms: 10_000,
+            serving: ServingModel::default(),
+            threads: 0,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! characters escaped ([`escape`]) and at most the plugin's rate
 //! ([`throttle`]); lines over it are dropped, counted in
 //! `berth_plugin_log_lines_dropped_total` and summarized. Lines below the
-//! log level in force are discarded before they cost any budget.
+//! level in force for target `plugin` (by default `warn`, see `main.rs`)
+//! are discarded before they cost any budget or formatting.
 
 mod escape;
 mod throttle;
@@ -32,15 +33,16 @@ const MAX_MESSAGE_BYTES: usize = 4096;
 
 impl Host for LogState {
     fn log(&mut self, level: Level, message: String) {
-        let shown = match level {
-            Level::Trace => tracing::Level::TRACE,
-            Level::Debug => tracing::Level::DEBUG,
-            Level::Info => tracing::Level::INFO,
-            Level::Warn => tracing::Level::WARN,
-            Level::Error => tracing::Level::ERROR,
+        // Lines the log filter would discard anyway cost no budget and no
+        // formatting (the check is the callsite's cached interest).
+        let enabled = match level {
+            Level::Trace => tracing::enabled!(target: "plugin", tracing::Level::TRACE),
+            Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
+            Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
+            Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
+            Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
         };
-        // Lines the log filter would discard anyway cost no budget.
-        if tracing::level_filters::LevelFilter::current() < shown {
+        if !enabled {
             return;
         }
         if !self.throttle.admit() {
