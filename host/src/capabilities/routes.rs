@@ -37,7 +37,8 @@ pub fn route_granted(prefixes: &[String], path: &str) -> bool {
 /// Whether `path` is absolute and means what it says: no segment is `.` or
 /// `..` (also percent-encoded, `%2e`), no segment is empty but a trailing
 /// one (`//`), and it holds no backslash, encoded slash or backslash
-/// (`%2f`, `%5c`) and no encoded control character.
+/// (`%2f`, `%5c`) and no control character, raw or encoded. (HTTP cannot
+/// carry a raw one, but the rule does not lean on that.)
 pub fn is_canonical(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
@@ -50,6 +51,7 @@ pub fn is_canonical(path: &str) -> bool {
             && decoded != "."
             && decoded != ".."
             && !segment.contains('\\')
+            && !segment.chars().any(|c| c.is_ascii_control())
             && !has_encoded_separator_or_control(segment)
     })
 }
@@ -108,6 +110,8 @@ mod tests {
             "/api/a\\b",
             "/api/x%00y",
             "/api/x%0a",
+            "/api/x\ny",
+            "/api/\u{7f}",
             "api/x",
             "",
         ] {

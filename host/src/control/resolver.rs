@@ -5,10 +5,12 @@
 //! it and every required dependency (transitively), one version such that
 //! every range naming a package is satisfied — preferring the highest
 //! version, and keeping every installed plugin at its installed version (an
-//! install never silently upgrades or downgrades something else). Optional
-//! dependencies are not installed, but an installed one constrains like a
-//! required one. When no choice exists, the error is PubGrub's explanation
-//! of the conflict, in full.
+//! install never silently upgrades or downgrades something else). An
+//! optional dependency is "absent, or in its range": absence is a version
+//! of its own that PubGrub prefers, so optional packages are installed only
+//! when something requires them, and a chosen or installed one must satisfy
+//! the range. When no choice exists, the error is PubGrub's explanation of
+//! the conflict, in full.
 //!
 //! A semver range becomes the set of *known* versions it matches, so the
 //! `semver` crate's rules (prereleases only for ranges that name one) hold
@@ -19,10 +21,7 @@ use pubgrub::{
     DefaultStringReporter, OfflineDependencyProvider, PubGrubError, Ranges, Reporter, resolve,
 };
 use semver::{Version, VersionReq};
-use std::collections::{BTreeMap, BTreeSet};
-
-/// An optional requirement treated as required: (package, version, dependency).
-type PromotedRequirement = (String, Version, String);
+use std::collections::BTreeMap;
 
 /// The root of a resolution; never a valid plugin name.
 const ROOT: &str = "(request)";
@@ -80,59 +79,33 @@ impl Universe {
         if !self.installed.contains_key(name) && !self.available.contains_key(name) {
             return Err(ResolveError::UnknownPackage(name.to_owned()));
         }
-        // PubGrub cannot say "absent, or within this range". An optional
-        // requirement is left out until a solution picks its package
-        // anyway outside its range; then it counts as required for the
-        // version that states it, and PubGrub runs again.
-        let mut promoted = BTreeSet::new();
-        loop {
-            let chosen = self.resolve_with(name, range, &promoted)?;
-            match self.violated_optional(&chosen) {
-                None => return Ok(chosen),
-                Some((requirement, explanation)) => {
-                    if !promoted.insert(requirement) {
-                        return Err(ResolveError::NoSolution(explanation));
-                    }
-                }
-            }
-        }
-    }
-
-    /// One PubGrub run, with the `promoted` optional requirements required.
-    fn resolve_with(
-        &self,
-        name: &str,
-        range: &VersionReq,
-        promoted: &BTreeSet<PromotedRequirement>,
-    ) -> Result<BTreeMap<String, Version>, ResolveError> {
         let mut provider = Provider::new();
         let root = Version::new(0, 0, 0);
         provider.add_dependencies(
             ROOT.to_owned(),
             root.clone(),
-            [(name.to_owned(), self.ranges(name, range))],
+            [(name.to_owned(), self.ranges(name, range, false))],
         );
         for (package, candidate) in self.candidates() {
-            let constraints = candidate
-                .requires
-                .iter()
-                .filter(|(dep, req)| {
-                    !req.optional
-                        || self.installed.contains_key(*dep)
-                        || promoted.contains(&(
-                            package.clone(),
-                            candidate.version.clone(),
-                            (*dep).clone(),
-                        ))
-                })
-                .map(|(dep, req)| (dep.clone(), self.ranges(dep, &req.range)))
+            let constraints = (candidate.requires.iter())
+                .filter(|(dep, req)| !req.optional || self.is_known(dep))
+                .map(|(dep, req)| (dep.clone(), self.ranges(dep, &req.range, req.optional)))
                 .collect::<Vec<_>>();
             provider.add_dependencies(package.clone(), candidate.version.clone(), constraints);
+        }
+        // Absence as a version of its own, preferred over every real one
+        // (PubGrub tries the highest first): an optional requirement is
+        // "absent, or in range", so a package is chosen only when
+        // something requires it. Installed packages cannot be absent.
+        for package in self.available.keys() {
+            if !self.installed.contains_key(package) {
+                provider.add_dependencies(package.clone(), absent(), []);
+            }
         }
         match resolve(&provider, ROOT.to_owned(), root) {
             Ok(selected) => Ok(selected
                 .into_iter()
-                .filter(|(package, _)| package != ROOT)
+                .filter(|(package, version)| package != ROOT && *version != absent())
                 .collect()),
             Err(PubGrubError::NoSolution(mut tree)) => {
                 tree.collapse_no_versions();
@@ -144,41 +117,8 @@ impl Universe {
         }
     }
 
-    /// An optional requirement that `chosen` picks its package for, but
-    /// outside its range: which one, and why that fails.
-    fn violated_optional(
-        &self,
-        chosen: &BTreeMap<String, Version>,
-    ) -> Option<(PromotedRequirement, String)> {
-        for (name, version) in chosen {
-            let Some(candidate) = self.candidate(name, version) else {
-                continue;
-            };
-            for (dep, requirement) in &candidate.requires {
-                if let Some(picked) = chosen.get(dep)
-                    && requirement.optional
-                    && !requirement.range.matches(picked)
-                {
-                    let explanation = format!(
-                        "{name} {version} optionally depends on {dep} {}, but {dep} {picked} is required",
-                        requirement.range
-                    );
-                    return Some(((name.clone(), version.clone(), dep.clone()), explanation));
-                }
-            }
-        }
-        None
-    }
-
-    fn candidate(&self, name: &str, version: &Version) -> Option<&Candidate> {
-        match self.installed.get(name) {
-            Some(installed) => Some(installed),
-            None => self
-                .available
-                .get(name)?
-                .iter()
-                .find(|c| &c.version == version),
-        }
+    fn is_known(&self, package: &str) -> bool {
+        self.installed.contains_key(package) || self.available.contains_key(package)
     }
 
     /// Every version the resolver may pick, by package: the installed one
@@ -193,8 +133,9 @@ impl Universe {
         installed.chain(available)
     }
 
-    /// The known versions of `package` that `range` matches, as a set.
-    fn ranges(&self, package: &str, range: &VersionReq) -> Ranges<Version> {
+    /// The known versions of `package` that `range` matches, as a set;
+    /// for an `optional` requirement, absence too (unless installed).
+    fn ranges(&self, package: &str, range: &VersionReq, optional: bool) -> Ranges<Version> {
         let known: Vec<&Version> = match self.installed.get(package) {
             Some(candidate) => vec![&candidate.version],
             None => self
@@ -203,13 +144,23 @@ impl Universe {
                 .map(|versions| versions.iter().map(|c| &c.version).collect())
                 .unwrap_or_default(),
         };
-        known
+        let matching = known
             .into_iter()
             .filter(|v| range.matches(v))
             .fold(Ranges::empty(), |set, v| {
                 set.union(&Ranges::singleton(v.clone()))
-            })
+            });
+        if optional && !self.installed.contains_key(package) {
+            matching.union(&Ranges::singleton(absent()))
+        } else {
+            matching
+        }
     }
+}
+
+/// The version that stands for "not installed" (above every real one).
+fn absent() -> Version {
+    Version::new(u64::MAX, u64::MAX, u64::MAX)
 }
 
 #[cfg(test)]

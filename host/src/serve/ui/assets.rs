@@ -70,10 +70,13 @@ pub fn decode_asset_path(raw: &str) -> Result<String, ApiError> {
     while let Some(b) = input.next() {
         if b == b'%' {
             let hex = [input.next(), input.next()];
+            // Two hex digits exactly (`from_str_radix` alone would take a sign).
             let decoded = match hex {
-                [Some(h), Some(l)] => std::str::from_utf8(&[h, l])
-                    .ok()
-                    .and_then(|s| u8::from_str_radix(s, 16).ok()),
+                [Some(h), Some(l)] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    std::str::from_utf8(&[h, l])
+                        .ok()
+                        .and_then(|s| u8::from_str_radix(s, 16).ok())
+                }
                 _ => None,
             };
             bytes.push(decoded.ok_or_else(|| invalid("bad percent-encoding"))?);
@@ -172,6 +175,8 @@ mod tests {
             "a//b",
             "dir/",
             "%zz",
+            "%+d",
+            "a%-1b",
         ] {
             let error = decode_asset_path(bad).unwrap_err();
             assert_eq!(error.code, "invalid_asset_path", "{bad}");
