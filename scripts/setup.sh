@@ -50,4 +50,10 @@ apt_install curl chromium minisign
 if ! command -v npm >/dev/null; then
     apt_install nodejs npm
 fi
+# cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); with RUSTC_BOOTSTRAP=1
+# it works on the stable toolchain.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz"
+    cargo install --quiet --locked cargo-fuzz
+fi
 log "ready"

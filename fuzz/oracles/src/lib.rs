@@ -1,0 +1,24 @@
+//! What berth's fuzz targets assert. Each module checks one surface that
+//! takes untrusted input and returns `Err` with an explanation when an
+//! invariant breaks (the targets in `fuzz/` panic on it, so libFuzzer keeps
+//! the input). The regression tests in `tests/regressions.rs` run every
+//! committed input of `fuzz/regressions/{target}/` through the same
+//! checks, in the ordinary test suite.
+
+#![deny(missing_docs)]
+
+pub mod components;
+pub mod config;
+pub mod kv;
+pub mod package;
+pub mod paths;
+pub mod resolver;
+pub mod signature;
+
+/// A broken invariant, described.
+pub type Verdict = Result<(), String>;
+
+/// `Err(why)` unless `holds`.
+pub fn ensure(holds: bool, why: impl FnOnce() -> String) -> Verdict {
+    if holds { Ok(()) } else { Err(why()) }
+}
