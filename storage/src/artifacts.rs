@@ -6,11 +6,10 @@
 //! compiled them (wasmtime version, target, settings), so an artifact is only
 //! ever loaded by an engine that can run it.
 
-use crate::atomic::remove_path;
+use crate::atomic::{read_dir_if_present, remove_path};
 use crate::{Digest, StorageError, write_atomically};
 use std::collections::HashSet;
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Identifies one precompiled artifact: which component, compiled by which engine.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -84,17 +83,6 @@ impl ArtifactCache {
         }
         removed.sort();
         Ok(removed)
-    }
-}
-
-/// The entries of `dir`, none if it does not exist.
-fn read_dir_if_present(dir: &Path) -> Result<Vec<fs::DirEntry>, StorageError> {
-    match fs::read_dir(dir) {
-        Ok(entries) => entries
-            .collect::<Result<_, _>>()
-            .map_err(StorageError::io("read directory", dir)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(StorageError::io("read directory", dir)(e)),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Crash-safe file writes (stage, fsync, rename, fsync the directory), and
-//! the removals and folder syncs the stores around them share.
+//! the removals, listings and folder syncs the stores around them share.
 
 use crate::StorageError;
 use std::fs::{self, File};
@@ -75,6 +75,17 @@ pub(crate) fn remove_path(path: &Path) -> Result<(), StorageError> {
         remove_dir_if_present(path)
     } else {
         remove_file_if_present(path)
+    }
+}
+
+/// The entries of `dir`, none if it does not exist.
+pub(crate) fn read_dir_if_present(dir: &Path) -> Result<Vec<fs::DirEntry>, StorageError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .collect::<Result<_, _>>()
+            .map_err(StorageError::io("read directory", dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(StorageError::io("read directory", dir)(e)),
     }
 }
 

@@ -6,7 +6,9 @@
 //! is always complete; [`PackageStore::collect_garbage`] removes whatever the
 //! registry does not reference, and any leftover staging files or folders.
 
-use crate::atomic::{remove_dir_if_present, remove_file_if_present, remove_path, sync_dir};
+use crate::atomic::{
+    read_dir_if_present, remove_dir_if_present, remove_file_if_present, remove_path, sync_dir,
+};
 use crate::{Digest, StorageError, write_atomically};
 use std::collections::HashSet;
 use std::fs;
@@ -108,13 +110,7 @@ impl PackageStore {
     ) -> Result<Vec<PathBuf>, StorageError> {
         let mut removed = Vec::new();
         for (dir, suffix) in [(self.blobs(), ".zip"), (self.extracted(), "")] {
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StorageError::io("read directory", &dir)(e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(StorageError::io("read directory", &dir))?;
+            for entry in read_dir_if_present(&dir)? {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let digest = name.strip_suffix(suffix).unwrap_or(&name);
                 if referenced.contains(digest) {

@@ -143,14 +143,9 @@ impl Lifecycle {
             .is_some_and(|p| p.state == PluginState::Active);
         let stays_active = was_active && ungranted.is_empty();
         if was_active && !stays_active {
-            // Going inactive would leave active dependents on an inactive plugin.
-            let dependents = self.org_graph(org)?.active_dependents(&manifest.name);
-            if !dependents.is_empty() {
-                return Err(LifecycleError::HasDependents {
-                    plugin: manifest.name.clone(),
-                    dependents,
-                });
-            }
+            // Going inactive is refused like a deactivation without
+            // `cascade` while active plugins require it.
+            self.stop_dependents(org, &manifest.name, false)?;
         }
         self.check_dependencies(org, manifest, stays_active)?;
 

@@ -38,10 +38,10 @@ impl Lifecycle {
         let graph = self.org_graph(org)?;
         let mut serving = std::collections::HashSet::new();
         for name in graph.dependency_order() {
-            if !graph.nodes[&name].active {
+            let node = &graph.nodes[&name];
+            if !node.active {
                 continue;
             }
-            let node = &graph.nodes[&name];
             let down: Vec<&str> = (node.requires.iter())
                 .filter(|(dependency, requirement)| {
                     !requirement.optional && !serving.contains(dependency.as_str())
@@ -67,15 +67,15 @@ impl Lifecycle {
                     }
                     Ok(())
                 });
-            if resumed.is_ok() {
-                serving.insert(name.clone());
-            }
-            if let Err(e) = resumed {
-                tracing::error!(
+            match resumed {
+                Ok(()) => {
+                    serving.insert(name);
+                }
+                Err(e) => tracing::error!(
                     org,
                     plugin = name,
                     "active plugin could not be started and is not serving: {e}"
-                );
+                ),
             }
         }
         self.live.modules.set_order(org, graph.dependency_order());
