@@ -80,7 +80,7 @@ async fn install(
         "description": "berth-load isolation benchmark plugin",
         "kinds": ["routes"],
         "component": "plugin.wasm",
-        "api": "0.1.0",
+        "api": "0.2.0",
         "permissions": { "routes": ["/"] },
     });
     api.install_active(org, &manifest, bytes).await

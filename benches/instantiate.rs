@@ -16,7 +16,7 @@ use berth::capabilities::modules::Modules;
 use berth::common::admission::Admission;
 use berth::common::metrics::Metrics;
 use berth::common::settings::Limits;
-use berth::package::Kind;
+use berth::package::{ApiVersion, Kind};
 use berth::sandbox::active_plugins::{ActivePlugins, MountedPlugin};
 use berth::sandbox::engine::build_engine;
 use berth::sandbox::instance_state::build_linker;
@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
     ];
     for (name, bytes, manifest) in guests {
         let plugin = loader
-            .load(bytes, &[Kind::Routes])
+            .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
             .expect("the guest loads");
         routes.mount("bench", name, plugin, permissions(manifest));
     }
@@ -166,7 +166,7 @@ fn bench(c: &mut Criterion) {
                 || tempfile::tempdir().expect("temp dir"),
                 |dir| {
                     new_loader(dir.path())
-                        .load(bytes, &[Kind::Routes])
+                        .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
                         .map(drop)
                 },
                 criterion::BatchSize::PerIteration,
@@ -175,7 +175,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("{name}_load_from_cache"), |b| {
             b.iter(|| {
                 new_loader(cache_dir.path())
-                    .load(bytes, &[Kind::Routes])
+                    .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
                     .map(drop)
             })
         });

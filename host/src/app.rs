@@ -166,6 +166,8 @@ impl App {
         if settings.demo {
             demo::seed_if_empty(&lifecycle)?;
         }
+        let lifecycle = Arc::new(lifecycle);
+        lifecycle.watch_upgrades(settings.upgrades);
         let integrations = Integrations::new(routes.clone(), runtime.clone(), front_door.clone());
         let app = Self {
             ui,
@@ -177,7 +179,7 @@ impl App {
             http: settings.http.clone(),
             runtime,
             api: Api::new(
-                Arc::new(lifecycle),
+                lifecycle,
                 auth,
                 modules.clone(),
                 integrations,
@@ -348,7 +350,7 @@ impl App {
             .await;
         match result {
             Ok(mut response) => {
-                metrics.responded(response.status().as_u16(), started.elapsed());
+                mounted.responded(response.status().as_u16(), started.elapsed());
                 plugin_headers::from_plugin(response.headers_mut());
                 Ok(response
                     .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
@@ -362,7 +364,7 @@ impl App {
                     _ => {}
                 }
                 let error = ApiError::from(error);
-                metrics.responded(error.status.as_u16(), started.elapsed());
+                mounted.responded(error.status.as_u16(), started.elapsed());
                 Err(error)
             }
         }

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use berth::app::App;
 use berth::common::settings::Settings;
+use berth::package::ApiVersion;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ enum Command {
         /// Folder to write `wit/` into (with `deps/`) instead of printing.
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// The API version to write (every released one is served).
+        #[arg(long, default_value = "0.2.0", value_parser = parse_api)]
+        api: ApiVersion,
     },
     /// Work on plugin packages.
     #[command(subcommand)]
@@ -262,7 +266,9 @@ fn main() -> std::process::ExitCode {
                 );
             })
         }
-        Command::Wit { out } => berth::author::wit(out.as_deref()).map(|text| println!("{text}")),
+        Command::Wit { out, api } => {
+            berth::author::wit(api, out.as_deref()).map(|text| println!("{text}"))
+        }
         Command::Plugin(command) => run_plugin_command(command),
     };
     match result {
@@ -346,4 +352,9 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// Parses `--api`: a released `berth:plugin` version.
+fn parse_api(text: &str) -> Result<ApiVersion, String> {
+    ApiVersion::try_from(text.to_owned())
 }

@@ -184,6 +184,36 @@ pub struct Installation {
     /// The id of the trusted key that signed the package, if it was signed.
     #[serde(default)]
     pub signed_by: Option<String>,
+    /// The version the last upgrade replaced, kept (with its package files)
+    /// so the org can roll back to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Box<PreviousVersion>>,
+}
+
+impl Installation {
+    /// The package digests it keeps: its own, and its previous version's.
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.digest.as_str())
+            .chain(self.previous.as_ref().map(|p| p.digest.as_str()))
+    }
+}
+
+/// An installed plugin's previous version: what a rollback returns to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PreviousVersion {
+    /// Its version.
+    pub version: String,
+    /// SHA-256 (hex) of its package ZIP.
+    pub digest: String,
+    /// Its manifest.
+    pub manifest: serde_json::Value,
+    /// What the org had granted it (`null` if never granted).
+    pub granted: serde_json::Value,
+    /// The key that signed it, if any.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// Its dependency edges.
+    pub edges: Vec<DependencyEdge>,
 }
 
 /// A dependency a plugin declares.
@@ -524,22 +554,27 @@ macro_rules! read_queries {
                 .map(|value| value.value().to_vec()))
         }
 
-        /// `plugin`'s keys in `org` starting with `prefix`, in order, at most `limit`.
+        /// `plugin`'s keys in `org` starting with `prefix`, in order, after
+        /// `after` (exclusive) when given, at most `limit`.
         pub fn kv_keys(
             &self,
             org: &str,
             plugin: &str,
             prefix: &str,
+            after: Option<&str>,
             limit: usize,
         ) -> Result<Vec<String>, StorageError> {
+            let start = after.filter(|after| *after > prefix).unwrap_or(prefix);
             let mut keys = Vec::new();
-            for entry in self.kv.range((org, plugin, prefix)..).map_err(db_err)? {
+            for entry in self.kv.range((org, plugin, start)..).map_err(db_err)? {
                 let (key, _) = entry.map_err(db_err)?;
                 let (o, p, k) = key.value();
                 if o != org || p != plugin || !k.starts_with(prefix) || keys.len() == limit {
                     break;
                 }
-                keys.push(k.to_owned());
+                if Some(k) != after {
+                    keys.push(k.to_owned());
+                }
             }
             Ok(keys)
         }
@@ -758,6 +793,7 @@ mod tests {
             updated_at: 1,
             activated_at: None,
             signed_by: None,
+            previous: None,
         }
     }
 

@@ -24,8 +24,8 @@ pub use artifacts::{ArtifactCache, ArtifactKey};
 pub use atomic::write_atomically;
 pub use database::{
     AuditEvent, CATALOG, Database, DependencyEdge, Installation, KvQuota, KvUsage, ModuleRecord,
-    OrgRecord, PluginConfig, PluginState, PublishedPackage, QuotaExceeded, ReadTxn, TokenRecord,
-    TrustedKeyRecord, WriteTxn, unix_now,
+    OrgRecord, PluginConfig, PluginState, PreviousVersion, PublishedPackage, QuotaExceeded,
+    ReadTxn, TokenRecord, TrustedKeyRecord, WriteTxn, unix_now,
 };
 pub use digest::Digest;
 pub use packages::PackageStore;

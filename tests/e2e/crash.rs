@@ -18,14 +18,16 @@ fn names_in(dir: &Path, suffix: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Asserts registry and disk agree; returns the installed version.
+/// Asserts registry and disk agree (the installed versions' packages and
+/// the previous versions' kept for rollback); returns the installed version.
 fn assert_consistent(server: &Server) -> String {
     let plugins = server.get("/api/v1/orgs/acme/plugins").json();
     let referenced: BTreeSet<String> = plugins
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["digest"].as_str().unwrap().to_owned())
+        .flat_map(|p| [&p["digest"], &p["previous"]["digest"]])
+        .filter_map(|digest| Some(digest.as_str()?.to_owned()))
         .collect();
     let packages = server.data.join("packages");
     assert_eq!(

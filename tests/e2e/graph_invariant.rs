@@ -72,7 +72,7 @@ fn package(name: &str, version: &str, requires: &[(usize, bool)], wide: bool) ->
         "version": version,
         "description": "graph test plugin",
         "kinds": ["ui"],
-        "api": "0.1.0",
+        "api": "0.2.0",
         "assets": "assets",
         "ui": {},
         "dependencies": dependencies,

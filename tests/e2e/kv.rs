@@ -239,13 +239,19 @@ fn a_plugin_at_its_orgs_quota_is_refused_inside_the_guest_and_a_neighbour_keeps_
     // Meanwhile the neighbour writes as much as it likes.
     for round in 0..10 {
         let new_key = server.get(&format!("/o/tight/p/kvprobe/set/k4-{round}/x"));
-        assert_eq!(new_key.status, 413, "{new_key:?}");
+        assert_eq!(new_key.status, 507, "{new_key:?}");
         let message = new_key.header("x-kv-error");
-        assert!(message.starts_with("too-large: key quota"), "{message}");
+        assert!(
+            message.starts_with("quota-exceeded: key quota"),
+            "{message}"
+        );
         let longer = server.get("/o/tight/p/kvprobe/set/k1/0123456789abcdef");
-        assert_eq!(longer.status, 413, "{longer:?}");
+        assert_eq!(longer.status, 507, "{longer:?}");
         let message = longer.header("x-kv-error");
-        assert!(message.starts_with("too-large: byte quota"), "{message}");
+        assert!(
+            message.starts_with("quota-exceeded: byte quota"),
+            "{message}"
+        );
 
         let neighbour = server.get(&format!("/o/roomy/p/kvprobe/set/n{round}/0123456789"));
         assert_eq!(neighbour.status, 204, "{neighbour:?}");
@@ -279,5 +285,5 @@ fn a_plugin_at_its_orgs_quota_is_refused_inside_the_guest_and_a_neighbour_keeps_
     assert_eq!(kv_gauge(&server, "bytes", "tight"), "22");
     assert_eq!(kv_gauge(&server, "keys", "roomy"), "10");
     let refused = server.get("/o/tight/p/kvprobe/set/k5/x");
-    assert_eq!(refused.status, 413, "{refused:?}");
+    assert_eq!(refused.status, 507, "{refused:?}");
 }

@@ -143,10 +143,20 @@ fn upgrades_keep_state_and_older_versions_need_force() {
 
     let downgraded = server.install_forced("acme", &guest_package("hello"));
     assert_eq!(downgraded.json()["version"], "0.1.0");
-    // Only the installed version's files remain.
+    // Only the installed version's files remain, and the previous one's,
+    // kept for rollback.
     let packages = files_under(&server.data.join("packages/blobs"));
-    assert_eq!(packages.len(), 1, "{packages:?}");
-    assert_eq!(actions(&server)[3..], ["upgrade hello", "upgrade hello"]);
+    assert_eq!(packages.len(), 2, "{packages:?}");
+    let listed = server.get(&format!("{PLUGINS}/hello")).json();
+    assert_eq!(listed["previous"]["version"], "0.2.0");
+    let v3 = guest_package_with("hello", |m| m["version"] = "0.3.0".into());
+    assert_eq!(server.install("acme", &v3).status, 201);
+    let packages = files_under(&server.data.join("packages/blobs"));
+    assert_eq!(packages.len(), 2, "0.2.0 is no longer kept: {packages:?}");
+    assert_eq!(
+        actions(&server)[3..],
+        ["upgrade hello", "upgrade hello", "upgrade hello"]
+    );
 }
 
 #[test]

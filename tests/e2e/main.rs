@@ -4,6 +4,7 @@
 mod support;
 mod zips;
 
+mod api_versions;
 mod auth;
 mod author;
 mod bad_packages;
@@ -34,3 +35,4 @@ mod slow_activation;
 mod tenants;
 mod tls;
 mod ui;
+mod upgrades;

@@ -492,6 +492,27 @@ pub fn guest_package_with(name: &str, edit: impl FnOnce(&mut serde_json::Value))
     )
 }
 
+/// The package of guest `name` as built against `berth:plugin@0.1.0` and
+/// committed then (`tests/fixtures/api-0.1.0/{name}`: its manifest and
+/// component, never rebuilt), with its manifest changed by `edit`.
+pub fn api_0_1_0_package_with(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/api-0.1.0/{name}"));
+    let read = |file: &str| std::fs::read(dir.join(file)).expect("reading a 0.1.0 fixture");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&read("manifest.json")).expect("manifest JSON");
+    edit(&mut manifest);
+    let component = manifest["component"]
+        .as_str()
+        .expect("a component")
+        .to_owned();
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    berth::package::build_zip([
+        ("manifest.json", manifest.as_slice()),
+        (component.as_str(), read(&component).as_slice()),
+    ])
+}
+
 /// The package of guest `name`, as its author would pack it.
 pub fn guest_package(name: &str) -> Vec<u8> {
     guest_package_with(name, |_| {})

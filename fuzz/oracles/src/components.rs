@@ -5,8 +5,8 @@
 use crate::Verdict;
 use berth::capabilities::gates::{component_imports, missing_permissions};
 use berth::common::settings::Limits;
-use berth::package::Kind;
 use berth::package::manifest::Permissions;
+use berth::package::{ApiVersion, Kind};
 use berth::sandbox::engine::build_engine;
 use berth::sandbox::instance_state::build_linker;
 use berth::sandbox::loader::Loader;
@@ -33,6 +33,6 @@ pub fn check(bytes: &[u8]) -> Verdict {
     if let Some(imports) = component_imports(bytes) {
         let _ = missing_permissions(&imports, &Permissions::default());
     }
-    let _ = loader().load(bytes, &[Kind::Routes]);
+    let _ = loader().load(bytes, &[Kind::Routes], ApiVersion::NEWEST);
     Ok(())
 }

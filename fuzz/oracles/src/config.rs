@@ -6,7 +6,7 @@
 
 use crate::{Verdict, ensure};
 use arbitrary::Arbitrary;
-use berth::capabilities::bindings::berth::plugin::config::{ConfigError, Host};
+use berth::capabilities::bindings::v0_2_0::config::{ConfigError, Host};
 use berth::capabilities::config::ConfigState;
 use berth::common::ids::PluginIdentity;
 use berth::package::manifest::Permissions;

@@ -7,7 +7,7 @@
 
 use crate::{Verdict, ensure};
 use arbitrary::Arbitrary;
-use berth::capabilities::bindings::berth::plugin::kv::Host;
+use berth::capabilities::bindings::v0_2_0::kv::{Host, KvError};
 use berth::capabilities::kv::KvState;
 use berth::common::admission::Admission;
 use berth::common::ids::PluginIdentity;
@@ -131,7 +131,7 @@ pub fn check(calls: &[Call]) -> Verdict {
                 }
             }
             Op::List(prefix) => {
-                if let Ok(keys) = instance.list_keys(prefix.clone()) {
+                if let Ok(keys) = list_in_pages(instance, prefix) {
                     let expected: Vec<&String> = model[who]
                         .keys()
                         .filter(|k| k.starts_with(prefix.as_str()))
@@ -181,5 +181,21 @@ fn installation(org: &str, name: &str) -> Installation {
         updated_at: 0,
         activated_at: None,
         signed_by: None,
+        previous: None,
     }
+}
+
+/// Every key under `prefix`, two per page through the cursor (refused if
+/// the pages do not end).
+fn list_in_pages(instance: &mut KvState, prefix: &str) -> Result<Vec<String>, KvError> {
+    let (mut keys, mut cursor) = (Vec::new(), None);
+    for _ in 0..=MAX_KEYS {
+        let page = instance.list_keys(prefix.to_owned(), cursor, 2)?;
+        keys.extend(page.keys);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(keys),
+        }
+    }
+    Err(KvError::Internal("the pages never ended".into()))
 }

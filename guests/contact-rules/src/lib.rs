@@ -7,7 +7,7 @@
 //!   (transform); vetoes names containing "spam"; a contact named
 //!   `trap me` makes it trap and `spin me` loop forever (so tests can show
 //!   a failing `before-*` hook fails closed).
-//! - `after-create`: logs the new contact's id; a contact named
+//! - `after-create`: logs the new contact's id (a `contact-id` log field); a contact named
 //!   `after trap` makes it trap (so tests can show `after-*` failures are
 //!   logged and ignored), and one named `after sleep {ms}` makes it block
 //!   in a host call for `ms` milliseconds first (a slow `after-*` hook).
@@ -18,7 +18,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use berth::plugin::log::{Level, log};
+use berth::plugin::log::{Field, Level, log_fields};
 use berth::plugin::modules::{HookSubscription, ModuleDescriptor, ModuleError, register_module, subscribe};
 use berth::plugin::types::PluginError;
 use exports::berth::plugin::hooks::{self, HookCall, HookOutcome};
@@ -44,6 +44,10 @@ impl lifecycle::Guest for ContactRules {
         })
         .map_err(refused)
     }
+
+    fn on_deactivate() -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 impl hooks::Guest for ContactRules {
@@ -62,7 +66,11 @@ impl hooks::Guest for ContactRules {
                 if let Some(ms) = name.strip_prefix("after sleep ").and_then(|ms| ms.parse().ok()) {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
                 }
-                log(Level::Info, &format!("contact {} created", record["id"]));
+                let id = Field {
+                    key: "contact-id".into(),
+                    value: record["id"].to_string(),
+                };
+                log_fields(Level::Info, "contact created", &[id]);
                 Ok(HookOutcome::Proceed)
             }
             _ => Ok(HookOutcome::Proceed),

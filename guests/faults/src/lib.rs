@@ -8,6 +8,7 @@
 //! - `/big/{bytes}` answers a body of `bytes` bytes (response size cap);
 //! - `/drip/{chunks}` streams `chunks` chunks 100 ms apart, and goes on to
 //!   the end even when the client has gone (admission held while streaming);
+//! - `/status/{code}` answers `ok` with status `code` (a failing health check);
 //! - `/log/{count}` writes `count` log lines, `flood line {i}` (log rate limit);
 //! - `/log-forged` writes one log line holding a newline, a carriage
 //!   return and a terminal escape, as if to start a line naming another
@@ -37,6 +38,9 @@ impl Guest for Faults {
         let path = request.path_with_query().unwrap_or_default();
         if let Some(size) = path.strip_prefix("/big/").and_then(|n| n.parse().ok()) {
             return respond(response_out, &vec![b'x'; size]);
+        }
+        if let Some(code) = path.strip_prefix("/status/").and_then(|n| n.parse().ok()) {
+            return respond_with(response_out, code, b"ok");
         }
         if let Some(chunks) = path.strip_prefix("/drip/").and_then(|n| n.parse().ok()) {
             return drip(response_out, chunks);
@@ -102,7 +106,15 @@ fn drip(out: ResponseOutparam, chunks: u32) {
 }
 
 fn respond(out: ResponseOutparam, bytes: &[u8]) {
+    respond_with(out, 200, bytes);
+}
+
+/// Answers `bytes` with status `code`.
+fn respond_with(out: ResponseOutparam, code: u16, bytes: &[u8]) {
     let response = OutgoingResponse::new(Fields::new());
+    if response.set_status_code(code).is_err() {
+        return;
+    }
     let body = response.body().expect("body taken once");
     ResponseOutparam::set(out, Ok(response));
     {

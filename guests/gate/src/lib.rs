@@ -14,7 +14,7 @@ wit_bindgen::generate!({
         package test:gate;
 
         world gate {
-            include berth:plugin/hooks-plugin@0.1.0;
+            include berth:plugin/hooks-plugin@0.2.0;
             import wasi:http/outgoing-handler@0.2.12;
         }
     ",
@@ -40,6 +40,10 @@ impl lifecycle::Guest for Gate {
         };
         log(Level::Info, &format!("gate: on-activate waiting on {url}"));
         wait_on(&url)
+    }
+
+    fn on_deactivate() -> Result<(), PluginError> {
+        Ok(())
     }
 }
 

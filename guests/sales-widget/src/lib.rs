@@ -11,8 +11,8 @@ wit_bindgen::generate!({
         package example:sales-widget;
 
         world sales-widget {
-            include berth:plugin/route-plugin@0.1.0;
-            export berth:plugin/ui@0.1.0;
+            include berth:plugin/route-plugin@0.2.0;
+            export berth:plugin/ui@0.2.0;
         }
     ",
     world: "example:sales-widget/sales-widget",

@@ -33,6 +33,10 @@ impl lifecycle::Guest for Webhook {
         })
         .map_err(|e| error("subscribe_failed", format!("{e:?}")))
     }
+
+    fn on_deactivate() -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 impl integration::Guest for Webhook {

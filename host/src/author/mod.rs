@@ -12,7 +12,7 @@ mod toolchain;
 
 use crate::common::settings::PackageLimits;
 use crate::package::signing::{self, LIST_PATH, SIGNATURE_PATH, key_id, parse_public_key};
-use crate::package::{Package, build_zip};
+use crate::package::{ApiVersion, Package, build_zip};
 use anyhow::{Context, bail};
 use minisign::{KeyPair, SecretKey, SecretKeyBox};
 use std::path::{Path, PathBuf};
@@ -171,14 +171,32 @@ fn build_js(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
-/// The WIT files of the API this binary serves (`berth:plugin@0.1.0` and
-/// its WASI deps): written under `out`, or (without `out`) the `.wit` files
-/// concatenated for reading.
-pub fn wit(out: Option<&Path>) -> anyhow::Result<String> {
-    let files = crate::wit_files::WIT_FILES;
+/// The WIT files of API version `api` as this binary serves it: its
+/// `berth:plugin` package (the newest lives in `wit/`, older ones in
+/// `wit/versions/{api}/`), the WASI deps, the manifest schema and README;
+/// as (path inside the written `wit/`, contents).
+pub fn wit_files(api: ApiVersion) -> Vec<(&'static str, &'static str)> {
+    let older = format!("versions/{api}/");
+    crate::wit_files::WIT_FILES
+        .iter()
+        .filter_map(|&(path, text)| {
+            if path.starts_with("versions/") {
+                return path.strip_prefix(older.as_str()).map(|own| (own, text));
+            }
+            let own_package = path.ends_with(".wit") && !path.starts_with("deps/");
+            (!own_package || api == ApiVersion::NEWEST).then_some((path, text))
+        })
+        .collect()
+}
+
+/// The WIT files of API version `api` (`berth:plugin@{api}` and its WASI
+/// deps): written under `out`, or (without `out`) the package's `.wit`
+/// files concatenated for reading.
+pub fn wit(api: ApiVersion, out: Option<&Path>) -> anyhow::Result<String> {
+    let files = wit_files(api);
     match out {
         Some(dir) => {
-            for (path, text) in files {
+            for (path, text) in &files {
                 let target = dir.join(path);
                 if let Some(parent) = target.parent() {
                     std::fs::create_dir_all(parent)?;
@@ -406,13 +424,39 @@ mod tests {
     }
 
     #[test]
-    fn wit_lists_the_served_package() {
-        let text = wit(None).unwrap();
-        assert!(text.contains("package berth:plugin@0.1.0;"));
-        assert!(text.contains("world route-plugin"));
-        let dir = tempfile::tempdir().unwrap();
-        wit(Some(dir.path())).unwrap();
-        assert!(dir.path().join("worlds.wit").is_file());
-        assert!(dir.path().join("deps/http/http.wit").is_file());
+    fn wit_writes_each_released_version_whole() {
+        for api in ApiVersion::ALL {
+            let text = wit(api, None).unwrap();
+            assert!(
+                text.contains(&format!("package berth:plugin@{api};")),
+                "{api}"
+            );
+            assert!(text.contains("world route-plugin"), "{api}");
+            let others = ApiVersion::ALL.into_iter().filter(|v| *v != api);
+            for other in others {
+                assert!(
+                    !text.contains(&format!("berth:plugin@{other};")),
+                    "{api} holds {other}"
+                );
+            }
+            let dir = tempfile::tempdir().unwrap();
+            wit(api, Some(dir.path())).unwrap();
+            for file in [
+                "worlds.wit",
+                "host.wit",
+                "deps/http/http.wit",
+                "manifest.schema.json",
+            ] {
+                assert!(dir.path().join(file).is_file(), "{api}: {file}");
+            }
+            assert!(!dir.path().join("versions").exists(), "{api}");
+        }
+        let newest = wit(ApiVersion::NEWEST, None).unwrap();
+        assert!(newest.contains("on-deactivate"));
+        assert!(
+            !wit(ApiVersion::V0_1_0, None)
+                .unwrap()
+                .contains("on-deactivate")
+        );
     }
 }

@@ -7,6 +7,7 @@
 #[path = "../../../guests/artifacts/wasi_relabel.rs"]
 mod wasi_relabel;
 
+use crate::package::ApiVersion;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use wasi_relabel::relabel_for_componentize_js;
@@ -52,12 +53,13 @@ fn manifest(
   "description": "{description}",
   "kinds": ["{kind}"],
   "component": "{crate_name}.wasm",
-  "api": "0.1.0"{extra},
+  "api": "{api}"{extra},
   "permissions": {permissions}
 }}
 "#,
         kind = kind.name(),
         crate_name = crate_name(name),
+        api = ApiVersion::NEWEST,
     )
 }
 
@@ -132,6 +134,11 @@ impl lifecycle::Guest for Plugin {
         let hook = HookSubscription { module: "contacts".into(), hook: "before-create".into() };
         subscribe(&hook).map_err(|e| PluginError { code: "subscribe".into(), message: format!("{e:?}") })
     }
+
+    /// Runs after the org deactivated the plugin; nothing to clean up here.
+    fn on_deactivate() -> Result<(), PluginError> {
+        Ok(())
+    }
 }
 
 impl hooks::Guest for Plugin {
@@ -155,6 +162,10 @@ struct Plugin;
 
 impl lifecycle::Guest for Plugin {
     fn on_activate() -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    fn on_deactivate() -> Result<(), PluginError> {
         Ok(())
     }
 }
@@ -313,7 +324,7 @@ pub fn new(
         files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
     }
     write_files(&files)?;
-    super::wit(Some(&dir.join("wit")))?;
+    super::wit(ApiVersion::NEWEST, Some(&dir.join("wit")))?;
     Ok(dir)
 }
 
@@ -375,17 +386,19 @@ addEventListener("fetch", (event) => {
 };
 
 const JS_HOOKS: JsTemplate = JsTemplate {
-    world: "    import berth:plugin/modules@0.1.0;\n    export berth:plugin/hooks@0.1.0;\n    export berth:plugin/lifecycle@0.1.0;",
+    world: "    import berth:plugin/modules@0.2.0;\n    export berth:plugin/hooks@0.2.0;\n    export berth:plugin/lifecycle@0.2.0;",
     permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
     extra_manifest: "",
     code: r#"// {{name}}: a berth hooks plugin in JavaScript.
-import { subscribe } from "berth:plugin/modules@0.1.0";
+import { subscribe } from "berth:plugin/modules@0.2.0";
 
 export const lifecycle = {
   // Subscribes to the built-in contacts module's before-create hook.
   onActivate() {
     subscribe({ module: "contacts", hook: "before-create" });
   },
+  // Runs after the org deactivated the plugin; nothing to clean up here.
+  onDeactivate() {},
 };
 
 export const hooks = {
@@ -403,12 +416,13 @@ export const hooks = {
 };
 
 const JS_INTEGRATION: JsTemplate = JsTemplate {
-    world: "    export berth:plugin/integration@0.1.0;\n    export berth:plugin/lifecycle@0.1.0;",
+    world: "    export berth:plugin/integration@0.2.0;\n    export berth:plugin/lifecycle@0.2.0;",
     permissions: "{}",
     extra_manifest: "",
     code: r#"// {{name}}: a berth integration connector in JavaScript.
 export const lifecycle = {
   onActivate() {},
+  onDeactivate() {},
 };
 
 export const integration = {
@@ -437,7 +451,7 @@ export const integration = {
 };
 
 const JS_UI: JsTemplate = JsTemplate {
-    world: "    export berth:plugin/ui@0.1.0;",
+    world: "    export berth:plugin/ui@0.2.0;",
     permissions: r#"{ "ui": { "slots": ["dashboard.widgets"] } }"#,
     extra_manifest: r#",
   "assets": "assets""#,
@@ -500,7 +514,7 @@ fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathB
     if kind == TemplateKind::Ui {
         files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
     }
-    for (path, text) in crate::wit_files::WIT_FILES {
+    for (path, text) in super::wit_files(ApiVersion::NEWEST) {
         if !path.ends_with(".wit") {
             continue;
         }

@@ -4,7 +4,7 @@
 //! Only names the plugin declares are answered; any other name reads as
 //! `absent`, so a plugin cannot probe what else an org has installed.
 
-use crate::capabilities::bindings::berth::plugin::dependencies::{DependencyState, Host};
+use crate::capabilities::bindings::v0_2_0::dependencies::{DependencyState, Host};
 use crate::common::ids::PluginIdentity;
 use berth_storage::{Database, PluginState as Lifecycle, StorageError};
 use std::sync::Arc;

@@ -67,6 +67,7 @@ impl Fixture {
             updated_at: 0,
             activated_at: None,
             signed_by: None,
+            previous: None,
         };
         let edges: Vec<DependencyEdge> = (deps.iter())
             .map(|dep| DependencyEdge {

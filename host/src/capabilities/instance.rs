@@ -2,7 +2,7 @@
 //! a fresh instance of a mounted plugin is granted, and the linker wiring
 //! each `berth:plugin` interface to its own unit's state.
 
-use crate::capabilities::bindings::berth;
+use crate::capabilities::bindings::{v0_1_0, v0_2_0};
 use crate::capabilities::config::ConfigState;
 use crate::capabilities::dependencies::DependenciesState;
 use crate::capabilities::files::PluginFiles;
@@ -119,15 +119,26 @@ pub trait HasCapabilities: Send + 'static {
     fn capabilities(&mut self) -> &mut InstanceCapabilities;
 }
 
-/// Adds berth's host interfaces to `linker`, each implemented on its own
-/// unit's state.
+/// Adds berth's host interfaces to `linker`, every released API version
+/// side by side, each implemented on its own unit's state.
 pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    use berth::plugin::{config, dependencies, kv, log, modules};
-    log::add_to_linker::<T, HasSelf<LogState>>(linker, |t| &mut t.capabilities().log)?;
-    kv::add_to_linker::<T, HasSelf<KvState>>(linker, |t| &mut t.capabilities().kv)?;
-    config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| &mut t.capabilities().config)?;
-    modules::add_to_linker::<T, HasSelf<ModulesState>>(linker, |t| &mut t.capabilities().modules)?;
-    dependencies::add_to_linker::<T, HasSelf<DependenciesState>>(linker, |t| {
-        &mut t.capabilities().dependencies
-    })
+    macro_rules! link_version {
+        ($version:ident) => {{
+            use $version::{config, dependencies, kv, log, modules};
+            log::add_to_linker::<T, HasSelf<LogState>>(linker, |t| &mut t.capabilities().log)?;
+            kv::add_to_linker::<T, HasSelf<KvState>>(linker, |t| &mut t.capabilities().kv)?;
+            config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| {
+                &mut t.capabilities().config
+            })?;
+            modules::add_to_linker::<T, HasSelf<ModulesState>>(linker, |t| {
+                &mut t.capabilities().modules
+            })?;
+            dependencies::add_to_linker::<T, HasSelf<DependenciesState>>(linker, |t| {
+                &mut t.capabilities().dependencies
+            })?;
+        }};
+    }
+    link_version!(v0_1_0);
+    link_version!(v0_2_0);
+    Ok(())
 }

@@ -11,9 +11,10 @@
 //!
 //! Each plugin's data in an org is held to the org's quotas (bytes of keys
 //! and values, number of keys): a `set` that would go past one fails with
-//! `too-large` naming it, checked in the same transaction as the write.
+//! `quota-exceeded` naming it, checked in the same transaction as the write.
+//! `list-keys` pages through the keys with a cursor.
 
-use crate::capabilities::bindings::berth::plugin::kv::{Host, KvError};
+use crate::capabilities::bindings::v0_2_0::kv::{Host, KeyPage, KvError};
 use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
@@ -37,7 +38,7 @@ const MAX_KEY_BYTES: usize = 1024;
 /// Largest value, in bytes.
 const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Most keys one `list-keys` call returns.
-const MAX_LISTED_KEYS: usize = 1000;
+pub(crate) const MAX_LISTED_KEYS: u32 = 1000;
 
 /// One instance's key-value capability: what the org granted, and the
 /// store, quotas and usage metrics behind it.
@@ -142,7 +143,7 @@ impl Host for KvState {
         let stored = self
             .commit(move |txn, org, plugin| txn.kv_set(org, plugin, &key, &value, quota))
             .await?;
-        let usage = stored.map_err(|exceeded| KvError::TooLarge(exceeded.to_string()))?;
+        let usage = stored.map_err(|exceeded| KvError::QuotaExceeded(exceeded.to_string()))?;
         self.metrics.kv_usage(usage);
         Ok(())
     }
@@ -160,14 +161,35 @@ impl Host for KvState {
         Ok(existed)
     }
 
-    fn list_keys(&mut self, prefix: String) -> Result<Vec<String>, KvError> {
+    fn list_keys(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
         self.require(StorageAccess::Read)?;
         check_key(&prefix)?;
+        if let Some(cursor) = &cursor {
+            check_key(cursor)?;
+        }
+        let limit = match limit {
+            0 => MAX_LISTED_KEYS,
+            limit => limit.min(MAX_LISTED_KEYS),
+        } as usize;
         let (org, plugin) = (&self.identity.org, &self.identity.plugin);
-        self.registry
+        // One more than asked says whether another page follows.
+        let mut keys = self
+            .registry
             .read()
-            .and_then(|read| read.kv_keys(org, plugin, &prefix, MAX_LISTED_KEYS))
-            .map_err(internal)
+            .and_then(|read| read.kv_keys(org, plugin, &prefix, cursor.as_deref(), limit + 1))
+            .map_err(internal)?;
+        let next = if keys.len() > limit {
+            keys.truncate(limit);
+            keys.last().cloned()
+        } else {
+            None
+        };
+        Ok(KeyPage { keys, next })
     }
 
     fn get_shared(&mut self, dependency: String, key: String) -> Result<Option<Vec<u8>>, KvError> {
@@ -237,7 +259,7 @@ mod tests {
         let mut kv = fixture.instance("probe", both.clone()).kv;
         kv.set("colour".into(), b"blue".to_vec()).await.unwrap();
         assert_eq!(kv.get("colour".into()).unwrap(), Some(b"blue".to_vec()));
-        assert_eq!(kv.list_keys("co".into()).unwrap(), ["colour"]);
+        assert_eq!(kv.list_keys("co".into(), None, 0).unwrap().keys, ["colour"]);
         let mut other = fixture.instance("other", both).kv;
         assert_eq!(other.get("colour".into()).unwrap(), None);
 
@@ -288,5 +310,34 @@ mod tests {
         let mut stranger = fixture.instance("stranger", both).kv;
         let undeclared = stranger.get_shared("base".into(), "public/x".into());
         assert!(matches!(undeclared, Err(KvError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn keys_page_with_a_cursor_and_quotas_have_their_own_error() {
+        let fixture = Fixture::new();
+        fixture.install("probe", json!({}), true, &[]);
+        let mut kv = fixture
+            .instance("probe", json!({"storage": ["read", "write"]}))
+            .kv;
+        for key in ["a1", "a2", "a3", "b1"] {
+            kv.set(key.into(), b"v".to_vec()).await.unwrap();
+        }
+        let first = kv.list_keys("a".into(), None, 2).unwrap();
+        assert_eq!(
+            (first.keys.as_slice(), first.next.as_deref()),
+            (&["a1".to_owned(), "a2".to_owned()][..], Some("a2"))
+        );
+        let last = kv.list_keys("a".into(), first.next, 2).unwrap();
+        assert_eq!((last.keys, last.next), (vec!["a3".to_owned()], None));
+
+        let mut limits = fixture.services.admission.defaults();
+        limits.kv_max_keys = 4;
+        fixture.services.admission.set_override(ORG, Some(limits));
+        let over = kv.set("c1".into(), b"v".to_vec()).await;
+        assert!(matches!(over, Err(KvError::QuotaExceeded(_))), "{over:?}");
+        assert_eq!(
+            kv.list_keys("c".into(), None, 0).unwrap().keys,
+            Vec::<String>::new()
+        );
     }
 }

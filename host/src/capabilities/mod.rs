@@ -4,9 +4,12 @@
 //! its per-instance state and the `berth:plugin` host interface behind it.
 //! See `ARCHITECTURE.md` for where this layer sits.
 //!
-//! Bindings are generated from `wit/` ([`bindings`]); [`add_to_linker`]
-//! wires each interface to its unit's state ([`instance`]).
+//! Bindings are generated from `wit/` ([`bindings`]) for every released
+//! API version; the newest is implemented by the units, older ones by
+//! adapters over it (`api_0_1_0`). [`add_to_linker`] wires both versions of
+//! each interface to its unit's state ([`instance`]).
 
+mod api_0_1_0;
 pub mod bindings;
 pub mod capability;
 pub mod config;

@@ -39,6 +39,12 @@ struct OrgLabels {
     org: String,
 }
 
+/// Labels of the per-API-version series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Latency buckets: 50 µs doubling to about 1.6 s.
@@ -60,6 +66,7 @@ pub struct Metrics {
     rejected: Family<OrgLabels, Counter>,
     plugin_cpu: Family<PluginLabels, CpuCounter>,
     org_cpu: Family<OrgLabels, CpuCounter>,
+    plugins_by_api: Family<ApiLabels, Gauge>,
 }
 
 /// Seconds of CPU, as a float counter.
@@ -101,6 +108,7 @@ impl Default for Metrics {
         let rejected = Family::default();
         let plugin_cpu = Family::default();
         let org_cpu = Family::default();
+        let plugins_by_api = Family::default();
         registry.register(
             "plugin_requests",
             "Plugin requests answered, by status class (kind)",
@@ -156,8 +164,14 @@ impl Default for Metrics {
             "CPU time the org's guest code used (the measure CPU is shared fairly by)",
             org_cpu.clone(),
         );
+        registry.register(
+            "plugins_by_api",
+            "Active plugins with a component, by the berth:plugin API version it is built against (`none`: it uses no berth interface)",
+            plugins_by_api.clone(),
+        );
         Self {
             registry,
+            plugins_by_api,
             requests,
             latency,
             instantiation,
@@ -215,6 +229,13 @@ impl Metrics {
         };
         self.kv_bytes.remove(&labels);
         self.kv_keys.remove(&labels);
+    }
+
+    /// Counts one more (`+1`) or one fewer (`-1`) active plugin built
+    /// against API version `api`.
+    pub fn plugins_by_api(&self, api: &'static str, change: i64) {
+        let labels = ApiLabels { api };
+        self.plugins_by_api.get_or_create(&labels).inc_by(change);
     }
 
     /// Counts a request `org` had refused by admission.

@@ -49,6 +49,29 @@ pub struct Settings {
     /// Default `{data}/secrets.key`; keep it out of the data directory's
     /// backups to keep them free of secrets.
     pub secrets_key_file: Option<PathBuf>,
+    /// Automatic rollback of upgrades that fail (`[upgrades]`).
+    pub upgrades: UpgradeSettings,
+}
+
+/// How upgrades of active plugins are watched once they serve.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UpgradeSettings {
+    /// Requests after an upgrade of an active plugin that are watched for
+    /// 5xx answers; 0 turns automatic rollback off. Default 20.
+    pub probation_requests: u32,
+    /// Fraction of the watched requests that may answer 5xx (or fail)
+    /// before berth rolls the upgrade back on its own. Default 0.5.
+    pub max_error_ratio: f64,
+}
+
+impl Default for UpgradeSettings {
+    fn default() -> Self {
+        Self {
+            probation_requests: 20,
+            max_error_ratio: 0.5,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -67,6 +90,7 @@ impl Default for Settings {
             trusted_keys: Vec::new(),
             require_signature: false,
             secrets_key_file: None,
+            upgrades: UpgradeSettings::default(),
         }
     }
 }
@@ -121,11 +145,13 @@ pub struct Limits {
     /// Requests an org may start in a burst above its sustained rate. Default 100.
     pub burst_per_org: u32,
     /// Most bytes of key-value data (keys and values together) one plugin
-    /// may keep in one org; a `set` past it fails with `too-large`.
+    /// may keep in one org; a `set` past it fails with `quota-exceeded`
+    /// (`too-large` for API 0.1.0 plugins).
     /// Overridable per org. Default 64 MiB.
     pub kv_max_bytes_per_plugin: u64,
     /// Most key-value keys one plugin may keep in one org; a `set` of a new
-    /// key past it fails with `too-large`. Overridable per org. Default 100000.
+    /// key past it fails with `quota-exceeded`. Overridable per org.
+    /// Default 100000.
     pub kv_max_keys_per_plugin: u64,
     /// Log lines (`berth:plugin/log`) one plugin in one org may write per
     /// second, sustained; more are dropped, counted and summarized. 0

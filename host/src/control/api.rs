@@ -22,7 +22,7 @@ use crate::control::lifecycle::{
 use crate::package::manifest::Permissions;
 use crate::serve::auth::{Auth, Principal};
 use crate::serve::tenant_keys;
-use berth_storage::{CATALOG, KvUsage, OrgRecord};
+use berth_storage::{CATALOG, Installation, KvUsage, OrgRecord};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -102,7 +102,11 @@ impl Api {
             }
             (&Method::GET, ["orgs", org, "plugins"]) => {
                 let org = org.to_string();
-                self.run(move |l| l.installations(&org)).await.map(ok)
+                let installations = self.run(move |l| l.installations(&org)).await?;
+                Ok(ok(installations
+                    .iter()
+                    .map(plugin_view)
+                    .collect::<Vec<_>>()))
             }
             (&Method::POST, ["orgs", org, "plugins"]) => {
                 let org = org.to_string();
@@ -110,7 +114,7 @@ impl Api {
                     Upload::Zip(zip) => self
                         .run(move |l| l.install(&org, &zip, InstallOptions { force }))
                         .await
-                        .map(created),
+                        .map(|installed| created(plugin_view(&installed))),
                     Upload::Json(body) => {
                         let wanted: InstallByName = parse_json(&body)?;
                         let range = wanted.version.unwrap_or(VersionReq::STAR);
@@ -138,7 +142,8 @@ impl Api {
             (&Method::GET, ["catalog"]) => self.run(|l| l.registry_listing(CATALOG)).await.map(ok),
             (&Method::GET, ["orgs", org, "plugins", name]) => {
                 let (org, name) = (org.to_string(), name.to_string());
-                self.run(move |l| l.installation(&org, &name)).await.map(ok)
+                let installation = self.run(move |l| l.installation(&org, &name)).await?;
+                Ok(ok(plugin_view(&installation)))
             }
             (&Method::DELETE, ["orgs", org, "plugins", name]) => {
                 let (org, name) = (org.to_string(), name.to_string());
@@ -157,14 +162,22 @@ impl Api {
                 let grant = body.map(|b| b.grant);
                 self.run(move |l| l.activate(&org, &name, grant, with_deps))
                     .await
-                    .map(ok)
+                    .map(|activated| ok(plugin_view(&activated)))
+            }
+            (&Method::POST, ["orgs", org, "plugins", name, "rollback"]) => {
+                let (org, name) = (org.to_string(), name.to_string());
+                discard(request.into_body()).await;
+                let installation = self
+                    .run(move |l| l.rollback(&org, &name, "asked through the API"))
+                    .await?;
+                Ok(ok(plugin_view(&installation)))
             }
             (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
                 let cascade = query_flag(request.uri().query(), "cascade");
                 self.run(move |l| l.deactivate(&org, &name, cascade))
                     .await
-                    .map(ok)
+                    .map(|deactivated| ok(plugin_view(&deactivated)))
             }
             (&Method::GET, ["orgs", org, "plugins", name, "kv-usage"]) => {
                 let (org, name) = (org.to_string(), name.to_string());
@@ -501,6 +514,21 @@ impl From<OrgRecord> for OrgView {
             modules_public: org.modules_public,
         }
     }
+}
+
+/// An installed plugin as the API lists it: its record, with the API
+/// version it targets (`api`) and, as `previous`, the version and digest a
+/// rollback returns to (`null` if none) rather than that version's whole
+/// record.
+fn plugin_view(installation: &Installation) -> serde_json::Value {
+    let mut view = serde_json::to_value(installation).expect("installations serialize");
+    if let Some(fields) = view.as_object_mut() {
+        fields.insert("api".into(), installation.manifest["api"].clone());
+        let previous = (installation.previous.as_ref())
+            .map(|p| serde_json::json!({ "version": p.version, "digest": p.digest }));
+        fields.insert("previous".into(), previous.into());
+    }
+    view
 }
 
 /// A plugin's key-value data against its org's quotas.

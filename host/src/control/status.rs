@@ -27,6 +27,10 @@ impl From<LifecycleError> for ApiError {
                 source: LoadError::Storage(_),
                 ..
             } => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+            E::Component {
+                source: LoadError::ApiMismatch { .. },
+                ..
+            } => (StatusCode::UNPROCESSABLE_ENTITY, "api_mismatch"),
             E::Component { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_component"),
             E::PermissionMissing(_) => (StatusCode::UNPROCESSABLE_ENTITY, "permission_missing"),
             E::GrantExceedsDeclaration(_) => (
@@ -58,6 +62,10 @@ impl From<LifecycleError> for ApiError {
             E::KeyExists(_) => (StatusCode::CONFLICT, "key_exists"),
             E::KeyNotFound(_) => (StatusCode::NOT_FOUND, "key_not_found"),
             E::ActivationFailed { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "activation_failed"),
+            E::HealthCheckFailed { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "health_check_failed")
+            }
+            E::NoPreviousVersion(_) => (StatusCode::CONFLICT, "no_previous_version"),
             E::Dependencies(problems) => match problems.first() {
                 Some(GraphProblem::Conflict { .. }) => {
                     (StatusCode::CONFLICT, "dependency_conflict")

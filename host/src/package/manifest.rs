@@ -4,6 +4,7 @@
 
 use super::archive::{Files, check_relative_path};
 use super::error::PackageError;
+use crate::package::ApiVersion;
 use crate::package::ui::{UiContributions, UiPermission};
 use semver::{Version, VersionReq};
 use serde::{Deserialize, Serialize};
@@ -34,8 +35,14 @@ pub struct Manifest {
     /// Path of the component inside the package (absent for asset-only UI plugins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
-    /// `berth:plugin` WIT version targeted.
-    pub api: String,
+    /// `berth:plugin` WIT version targeted; the component must be built
+    /// against it.
+    pub api: ApiVersion,
+    /// A route of the plugin answering 2xx when a fresh instance is healthy
+    /// (e.g. `/healthz`), checked before an upgrade of an active plugin
+    /// switches to this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
     /// Folder of static assets inside the package.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assets: Option<String>,
@@ -280,6 +287,11 @@ impl Manifest {
                 ));
             }
             None => {}
+        }
+        if self.health.is_some() && !self.kinds.contains(&Kind::Routes) {
+            return Err(PackageError::InvalidManifest(
+                "`health` names a route, so the plugin's kinds must include `routes`".into(),
+            ));
         }
         if let Some(assets) = &self.assets {
             check_relative_path(assets).map_err(|why| {

@@ -1,6 +1,7 @@
 //! Plugin packages: a ZIP with `manifest.json`, a component and assets,
 //! parsed and validated entirely in memory before anything is written.
 
+pub mod api_version;
 mod archive;
 mod error;
 pub mod manifest;
@@ -8,6 +9,7 @@ pub mod signing;
 pub mod ui;
 mod writer;
 
+pub use api_version::ApiVersion;
 pub use archive::{Files, check_relative_path};
 pub use error::PackageError;
 pub use manifest::{Kind, Manifest};

@@ -6,10 +6,12 @@ use crate::common::ids::PluginIdentity;
 use crate::common::metrics::{Metrics, PluginMetrics};
 use crate::common::settings::LogRate;
 use crate::package::manifest::Permissions;
-use crate::sandbox::exports::Connector;
+use crate::sandbox::exports::{BuiltAgainst, Connector};
 use crate::sandbox::loader::LoadedPlugin;
+use crate::sandbox::probation::Probation;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 /// A plugin registered for an org, with the identity its stores carry.
 pub struct MountedPlugin {
@@ -26,6 +28,19 @@ pub struct MountedPlugin {
     pub connector: tokio::sync::OnceCell<Connector>,
     /// Its log budget, shared by every instance of this mount.
     pub log: Arc<LogThrottle>,
+    /// Set when this mount is an upgrade on probation.
+    pub probation: OnceLock<Probation>,
+}
+
+impl MountedPlugin {
+    /// Records a plugin request answered with `status` after `elapsed`, in
+    /// its metrics and (while it is on probation) its probation.
+    pub fn responded(&self, status: u16, elapsed: Duration) {
+        self.metrics.responded(status, elapsed);
+        if let Some(probation) = self.probation.get() {
+            probation.record(status >= 500);
+        }
+    }
 }
 
 /// The live table of active plugins with a component, per org: those with
@@ -69,12 +84,17 @@ impl ActivePlugins {
         grants: Permissions,
     ) -> Arc<MountedPlugin> {
         let mounted = Arc::new(self.detached(org, name, plugin, grants));
-        self.orgs
+        let replaced = self
+            .orgs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .entry(org.to_owned())
             .or_default()
             .insert(name.to_owned(), mounted.clone());
+        self.count_api(&mounted, 1);
+        if let Some(replaced) = replaced {
+            self.count_api(&replaced, -1);
+        }
         mounted
     }
 
@@ -98,6 +118,7 @@ impl ActivePlugins {
             metrics: Arc::new(self.metrics.plugin(org, name)),
             grants: Arc::new(grants),
             connector: tokio::sync::OnceCell::new(),
+            probation: OnceLock::new(),
         }
     }
 
@@ -122,15 +143,26 @@ impl ActivePlugins {
     /// Stops serving `org`/`name` (and exporting its key-value usage);
     /// requests already running finish.
     pub fn unmount(&self, org: &str, name: &str) {
-        if let Some(plugins) = self
+        let removed = self
             .orgs
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_mut(org)
-        {
-            plugins.remove(name);
+            .and_then(|plugins| plugins.remove(name));
+        if let Some(removed) = removed {
+            self.count_api(&removed, -1);
         }
         self.metrics.forget_kv_usage(org, name);
+    }
+
+    /// Moves `berth_plugins_by_api` by `change` for `mounted`'s API version.
+    fn count_api(&self, mounted: &MountedPlugin, change: i64) {
+        let api = match &mounted.plugin.exports.built_against {
+            BuiltAgainst::Version(version) => version.as_str(),
+            BuiltAgainst::Any => "none",
+            BuiltAgainst::Unknown(_) => "unknown",
+        };
+        self.metrics.plugins_by_api(api, change);
     }
 
     /// `org`'s active plugins with a component, by name.

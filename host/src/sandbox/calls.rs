@@ -7,13 +7,10 @@ use crate::capabilities::modules::Activation;
 use crate::capabilities::modules::contributions::Contributions;
 use crate::package::ui::{Page, SlotComponent, UiContributions};
 use crate::sandbox::active_plugins::MountedPlugin;
-use crate::sandbox::exports::{
-    Connector, Event, HookCall, HookOutcome, PluginError, hooks, integration, ui,
-};
+use crate::sandbox::exports::{Connector, Event, ExportFunc, HookCall, HookOutcome, PluginError};
 use crate::sandbox::instance_state::InstanceState;
-use crate::sandbox::runtime::{GuestCall, InvokeError, Runtime};
-use wasmtime::Store;
-use wasmtime::component::Instance;
+use crate::sandbox::runtime::{InvokeError, Runtime};
+use wasmtime::component::{ComponentNamedList, Lift, Lower};
 
 /// Why a call into one of these exports failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,21 +35,19 @@ impl Runtime {
         mounted: &MountedPlugin,
         activation: Activation,
     ) -> Result<Contributions, ExportCallError> {
-        let Some(indices) = mounted.plugin.exports.lifecycle.clone() else {
+        let Some(lifecycle) = mounted.plugin.exports.lifecycle.clone() else {
             return Ok(Contributions::default());
         };
-        let (outcome, activation) = self
+        let on_activate = lifecycle.on_activate;
+        let ((outcome,), activation) = self
             .call(
                 mounted,
                 |state| state.capabilities().modules.activation = Some(activation),
                 move |store, instance| {
                     Box::pin(async move {
-                        let guest = indices.load(&mut *store, &instance)?;
-                        let outcome = guest.call_on_activate(&mut *store).await?;
-                        Ok((
-                            outcome,
-                            store.data_mut().capabilities().modules.activation.take(),
-                        ))
+                        let outcome = on_activate.call(&mut *store, &instance, ()).await?;
+                        let activation = store.data_mut().capabilities().modules.activation.take();
+                        Ok((outcome, activation))
                     })
                 },
             )
@@ -61,26 +56,33 @@ impl Runtime {
         Ok(activation.map(|a| a.contributions).unwrap_or_default())
     }
 
+    /// Runs the plugin's `lifecycle.on-deactivate` (API 0.2.0 and later);
+    /// nothing for a plugin without it.
+    pub async fn on_deactivate(&self, mounted: &MountedPlugin) -> Result<(), ExportCallError> {
+        let lifecycle = mounted.plugin.exports.lifecycle.as_ref();
+        let Some(on_deactivate) = lifecycle.and_then(|l| l.on_deactivate.clone()) else {
+            return Ok(());
+        };
+        let (outcome,) = self.call_export(mounted, on_deactivate, ()).await?;
+        outcome.map_err(ExportCallError::Plugin)
+    }
+
     /// Calls the plugin's `hooks.handle`.
     pub async fn handle_hook(
         &self,
         mounted: &MountedPlugin,
         call: HookCall,
     ) -> Result<HookOutcome, ExportCallError> {
-        let indices = exported(&mounted.plugin.exports.hooks, "berth:plugin/hooks")?;
-        self.call_guest(mounted, indices, move |guest: hooks::Guest, store| {
-            Box::pin(async move { guest.call_handle(store, &call).await })
-        })
-        .await
+        let handle = exported(&mounted.plugin.exports.hooks, "berth:plugin/hooks")?;
+        let (outcome,) = self.call_export(mounted, handle, (call,)).await?;
+        outcome.map_err(ExportCallError::Plugin)
     }
 
     /// Calls the plugin's `integration.describe`.
     pub async fn describe(&self, mounted: &MountedPlugin) -> Result<Connector, ExportCallError> {
-        let indices = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
-        self.call_guest(mounted, indices, |guest: integration::Guest, store| {
-            Box::pin(async move { guest.call_describe(store).await.map(Ok) })
-        })
-        .await
+        let integration = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
+        let (connector,) = self.call_export(mounted, integration.describe, ()).await?;
+        Ok(connector)
     }
 
     /// Calls the plugin's `integration.invoke` with `action` and its JSON `input`.
@@ -90,11 +92,9 @@ impl Runtime {
         action: String,
         input: String,
     ) -> Result<String, ExportCallError> {
-        let indices = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
-        self.call_guest(mounted, indices, move |guest: integration::Guest, store| {
-            Box::pin(async move { guest.call_invoke(store, &action, &input).await })
-        })
-        .await
+        let integration = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
+        let (outcome,) = (self.call_export(mounted, integration.invoke, (action, input))).await?;
+        outcome.map_err(ExportCallError::Plugin)
     }
 
     /// Delivers `event` to the plugin's `integration.on-event`.
@@ -103,11 +103,11 @@ impl Runtime {
         mounted: &MountedPlugin,
         event: Event,
     ) -> Result<(), ExportCallError> {
-        let indices = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
-        self.call_guest(mounted, indices, move |guest: integration::Guest, store| {
-            Box::pin(async move { guest.call_on_event(store, &event).await })
-        })
-        .await
+        let integration = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
+        let (outcome,) = self
+            .call_export(mounted, integration.on_event, (event,))
+            .await?;
+        outcome.map_err(ExportCallError::Plugin)
     }
 
     /// The plugin's `ui.contributions()`, if it exports `ui` (else none).
@@ -115,14 +115,10 @@ impl Runtime {
         &self,
         mounted: &MountedPlugin,
     ) -> Result<UiContributions, ExportCallError> {
-        let Some(indices) = mounted.plugin.exports.ui.clone() else {
+        let Some(contributions) = mounted.plugin.exports.ui.clone() else {
             return Ok(UiContributions::default());
         };
-        let found = self
-            .call_guest(mounted, indices, |guest: ui::Guest, store| {
-                Box::pin(async move { guest.call_contributions(store).await.map(Ok) })
-            })
-            .await?;
+        let (found,) = self.call_export(mounted, contributions, ()).await?;
         Ok(UiContributions {
             pages: found
                 .pages
@@ -147,72 +143,34 @@ impl Runtime {
         })
     }
 
-    /// Loads the interface `indices` name in a fresh instance and runs
-    /// `call` on it; a plugin error becomes [`ExportCallError::Plugin`].
-    async fn call_guest<I: GuestLoader, T: Send + 'static>(
+    /// Runs `func` with `params` in a fresh instance.
+    async fn call_export<P, R>(
         &self,
         mounted: &MountedPlugin,
-        indices: I,
-        call: impl for<'a> FnOnce(
-            I::Guest,
-            &'a mut Store<InstanceState>,
-        ) -> GuestCall<'a, Result<T, PluginError>>
-        + Send
-        + 'static,
-    ) -> Result<T, ExportCallError> {
-        let outcome = self
-            .call(
-                mounted,
-                |_| {},
-                move |store, instance| {
-                    Box::pin(async move {
-                        let guest = indices.load_guest(&mut *store, &instance)?;
-                        call(guest, store).await
-                    })
-                },
-            )
-            .await?;
-        outcome.map_err(ExportCallError::Plugin)
+        func: ExportFunc<P, R>,
+        params: P,
+    ) -> Result<R, InvokeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        self.call(
+            mounted,
+            |_: &mut InstanceState| {},
+            move |store, instance| {
+                Box::pin(async move { func.call(store, &instance, params).await })
+            },
+        )
+        .await
     }
 }
 
 /// The exported interface an integration plugin needs.
 const INTEGRATION: &str = "berth:plugin/integration";
 
-/// Generated export indices that load their interface from an instance.
-trait GuestLoader: Send + 'static {
-    /// The loaded interface, ready to call.
-    type Guest: Send;
-
-    fn load_guest(
-        &self,
-        store: &mut Store<InstanceState>,
-        instance: &Instance,
-    ) -> wasmtime::Result<Self::Guest>;
-}
-
-/// Implements [`GuestLoader`] for the generated indices of each interface.
-macro_rules! guest_loaders {
-    ($($interface:ident),*) => {$(
-        impl GuestLoader for $interface::GuestIndices {
-            type Guest = $interface::Guest;
-
-            fn load_guest(
-                &self,
-                store: &mut Store<InstanceState>,
-                instance: &Instance,
-            ) -> wasmtime::Result<$interface::Guest> {
-                self.load(store, instance)
-            }
-        }
-    )*};
-}
-
-guest_loaders!(hooks, integration, ui);
-
-/// The indices of an export, or why it cannot be called.
-fn exported<I: Clone>(indices: &Option<I>, interface: &'static str) -> Result<I, ExportCallError> {
-    indices
+/// The export, or why it cannot be called.
+fn exported<I: Clone>(export: &Option<I>, interface: &'static str) -> Result<I, ExportCallError> {
+    export
         .clone()
         .ok_or(ExportCallError::NotExported(interface))
 }

@@ -11,9 +11,9 @@
 //! [`LoadedPlugin`]: an `InstancePre` whose imports are already resolved,
 //! with the indices of the entry points it exports.
 
-use crate::package::Kind;
+use crate::package::{ApiVersion, Kind};
 use crate::sandbox::engine::engine_fingerprint;
-use crate::sandbox::exports::ExportIndices;
+use crate::sandbox::exports::{BuiltAgainst, ExportIndices};
 use crate::sandbox::instance_state::InstanceState;
 use berth_storage::{ArtifactCache, ArtifactKey, Digest};
 use std::collections::{HashMap, HashSet};
@@ -38,6 +38,15 @@ pub enum LoadError {
     /// The component imports something berth does not provide.
     #[error("unsatisfied import: {0:#}")]
     Imports(anyhow::Error),
+    /// The component is built against another `berth:plugin` version than
+    /// the manifest's `api` says (or several, or an unreleased one).
+    #[error("the manifest says api {declared}, but the component is built against {found}")]
+    ApiMismatch {
+        /// The manifest's `api`.
+        declared: ApiVersion,
+        /// The versions the component's imports and exports name.
+        found: String,
+    },
     /// The component lacks an export one of the manifest's kinds needs.
     #[error("the manifest's kinds need exports the component lacks: {}", .0.join(", "))]
     MissingExports(Vec<&'static str>),
@@ -87,14 +96,21 @@ impl Loader {
     }
 
     /// Validates, compiles (or loads from cache) and pre-instantiates a
-    /// plugin whose manifest declares `kinds`, or returns the one already
-    /// loaded for the same bytes. Every kind's export must be present.
-    pub fn load(&self, bytes: &[u8], kinds: &[Kind]) -> Result<Arc<LoadedPlugin>, LoadError> {
+    /// plugin whose manifest declares `kinds` and `api`, or returns the one
+    /// already loaded for the same bytes. Every kind's export must be
+    /// present, and the component must be built against `api`.
+    pub fn load(
+        &self,
+        bytes: &[u8],
+        kinds: &[Kind],
+        api: ApiVersion,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
         let digest = Digest::of(bytes);
         let plugin = match self.live_plugin(&digest) {
             Some(plugin) => plugin,
             None => self.load_once(digest, bytes)?,
         };
+        check_api(&plugin.exports.built_against, api)?;
         check_exports(&plugin.exports, kinds)?;
         Ok(plugin)
     }
@@ -213,6 +229,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Refuses a component built against another API version than `api`.
+fn check_api(built_against: &BuiltAgainst, api: ApiVersion) -> Result<(), LoadError> {
+    let found = match built_against {
+        _ if built_against.matches(api) => return Ok(()),
+        BuiltAgainst::Version(version) => version.to_string(),
+        BuiltAgainst::Unknown(versions) => versions.join(" and "),
+        BuiltAgainst::Any => unreachable!("matches every version"),
+    };
+    Err(LoadError::ApiMismatch {
+        declared: api,
+        found,
+    })
+}
+
 /// Refuses a component lacking an export one of `kinds` needs.
 fn check_exports(exports: &ExportIndices, kinds: &[Kind]) -> Result<(), LoadError> {
     let missing = exports.missing_for(kinds);
@@ -266,7 +296,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
         let loader_a = loader(dir.path());
-        let first = loader_a.load(bytes, &[Kind::Routes]).unwrap();
+        let first = loader_a
+            .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+            .unwrap();
         assert!(
             cached_artifacts(dir.path()).is_empty(),
             "written before kept"
@@ -282,7 +314,9 @@ mod tests {
 
         // A new loader (as after a restart) loads the artifact instead of
         // compiling and writing it again.
-        let second = loader(dir.path()).load(bytes, &[Kind::Routes]).unwrap();
+        let second = loader(dir.path())
+            .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+            .unwrap();
         assert_eq!(second.digest, first.digest);
         assert_eq!(cached_artifacts(dir.path()), artifacts);
         let after = std::fs::metadata(&artifacts[0])
@@ -298,14 +332,22 @@ mod tests {
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
         let first = loader(dir.path());
         first
-            .keep(&first.load(bytes, &[Kind::Routes]).unwrap())
+            .keep(
+                &first
+                    .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+                    .unwrap(),
+            )
             .unwrap();
         let artifact = cached_artifacts(dir.path()).remove(0);
         std::fs::write(&artifact, b"garbage").unwrap();
 
         let second = loader(dir.path());
         second
-            .keep(&second.load(bytes, &[Kind::Routes]).unwrap())
+            .keep(
+                &second
+                    .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+                    .unwrap(),
+            )
             .unwrap();
         assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
     }
@@ -314,7 +356,12 @@ mod tests {
     fn non_components_are_told_apart() {
         let dir = tempfile::tempdir().unwrap();
         let loader = loader(dir.path());
-        let err = |bytes: &[u8]| loader.load(bytes, &[Kind::Routes]).err().unwrap();
+        let err = |bytes: &[u8]| {
+            loader
+                .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+                .err()
+                .unwrap()
+        };
         assert!(matches!(err(b"hello"), LoadError::NotWasm));
         assert!(matches!(err(b"\0asm\x01\0\0\0"), LoadError::CoreModule));
         assert!(matches!(
@@ -331,8 +378,16 @@ mod tests {
         let loader = loader(dir.path());
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
         let (a, b) = std::thread::scope(|scope| {
-            let a = scope.spawn(|| loader.load(bytes, &[Kind::Routes]).unwrap());
-            let b = scope.spawn(|| loader.load(bytes, &[Kind::Routes]).unwrap());
+            let a = scope.spawn(|| {
+                loader
+                    .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+                    .unwrap()
+            });
+            let b = scope.spawn(|| {
+                loader
+                    .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+                    .unwrap()
+            });
             (a.join().unwrap(), b.join().unwrap())
         });
         assert!(Arc::ptr_eq(&a, &b), "compiled twice");
@@ -343,7 +398,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bytes = berth_guests::HELLO_COMPONENT_BYTES;
         let loader = loader(dir.path());
-        let plugin = loader.load(bytes, &[Kind::Routes]).unwrap();
+        let plugin = loader
+            .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
+            .unwrap();
         loader.keep(&plugin).unwrap();
         let other_engine = dir.path().join("0123456789abcdef");
         std::fs::create_dir_all(&other_engine).unwrap();

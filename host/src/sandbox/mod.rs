@@ -8,5 +8,6 @@ pub mod engine;
 pub mod exports;
 pub mod instance_state;
 pub mod loader;
+pub mod probation;
 pub mod runtime;
 pub mod scheduler;

@@ -179,7 +179,7 @@ impl WriteTxn<'_> {
 
     /// Removes all of `plugin`'s data in `org`, and its usage row.
     pub fn kv_clear(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
-        let keys = self.kv_keys(org, plugin, "", usize::MAX)?;
+        let keys = self.kv_keys(org, plugin, "", None, usize::MAX)?;
         for key in keys {
             self.kv
                 .remove((org, plugin, key.as_str()))
@@ -261,9 +261,16 @@ mod tests {
         let read = registry.read().unwrap();
         assert_eq!(read.kv_get("a", "p", "k1").unwrap().unwrap(), b"a-p-1");
         assert_eq!(read.kv_get("b", "p", "k2").unwrap(), None);
-        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1", "k2"]);
-        assert_eq!(read.kv_keys("a", "p", "k2", 10).unwrap(), ["k2"]);
-        assert_eq!(read.kv_keys("a", "p", "", 1).unwrap(), ["k1"]);
+        assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1", "k2"]);
+        assert_eq!(read.kv_keys("a", "p", "k2", None, 10).unwrap(), ["k2"]);
+        assert_eq!(read.kv_keys("a", "p", "", None, 1).unwrap(), ["k1"]);
+        assert_eq!(read.kv_keys("a", "p", "", Some("k1"), 10).unwrap(), ["k2"]);
+        assert_eq!(read.kv_keys("a", "p", "k", Some("k0"), 1).unwrap(), ["k1"]);
+        assert!(
+            read.kv_keys("a", "p", "", Some("k2"), 10)
+                .unwrap()
+                .is_empty()
+        );
         drop(read);
         registry
             .write(|txn| {
@@ -272,9 +279,9 @@ mod tests {
             })
             .unwrap();
         let read = registry.read().unwrap();
-        assert_eq!(read.kv_keys("a", "p", "", 10).unwrap(), ["k1"]);
-        assert!(read.kv_keys("a", "pp", "", 10).unwrap().is_empty());
-        assert_eq!(read.kv_keys("ab", "p", "", 10).unwrap(), ["k1"]);
+        assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1"]);
+        assert!(read.kv_keys("a", "pp", "", None, 10).unwrap().is_empty());
+        assert_eq!(read.kv_keys("ab", "p", "", None, 10).unwrap(), ["k1"]);
     }
 
     #[test]
@@ -370,7 +377,7 @@ mod tests {
         let keys = registry
             .read()
             .unwrap()
-            .kv_keys("o", "p", "", 1000)
+            .kv_keys("o", "p", "", None, 1000)
             .unwrap();
         assert_eq!(keys.len(), 50);
     }

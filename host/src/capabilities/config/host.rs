@@ -7,7 +7,7 @@
 //! so no call can reach another org's or plugin's configuration. Values are
 //! never logged.
 
-use crate::capabilities::bindings::berth::plugin::config::{ConfigError, Host};
+use crate::capabilities::bindings::v0_2_0::config::{ConfigError, Host};
 use crate::common::ids::PluginIdentity;
 use crate::package::manifest::Permissions;
 use berth_storage::{Database, PluginConfig};

@@ -11,10 +11,12 @@ mod throttle;
 
 pub use throttle::LogThrottle;
 
-use crate::capabilities::bindings::berth::plugin::log::{Host, Level};
+use crate::capabilities::bindings::v0_2_0::log::{Field, Host, Level};
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
+use std::fmt::Write as _;
 use std::sync::Arc;
+use tracing::Level as Severity;
 
 /// One instance's log capability: whose lines these are, and the budget
 /// shared by all instances of the plugin.
@@ -30,17 +32,26 @@ pub struct LogState {
 /// Longest message kept from one log call, in bytes after escaping; the rest
 /// is cut off so a plugin cannot flood the host's log with a single call.
 const MAX_MESSAGE_BYTES: usize = 4096;
+/// Most fields kept from one line; further ones are dropped.
+const MAX_FIELDS: usize = 16;
+/// Longest field name kept, in bytes after escaping.
+const MAX_FIELD_KEY_BYTES: usize = 64;
+/// Longest field value kept, in bytes after escaping.
+const MAX_FIELD_VALUE_BYTES: usize = 1024;
 
-impl Host for LogState {
-    fn log(&mut self, level: Level, message: String) {
+impl LogState {
+    /// Writes one plugin line at `level`, with `fields` as `key=value`
+    /// pairs in the line's `fields` attribute — unless the log filter
+    /// discards it or the plugin is over its rate.
+    pub fn write(&mut self, level: Severity, message: &str, fields: &[(String, String)]) {
         // Lines the log filter would discard anyway cost no budget and no
         // formatting (the check is the callsite's cached interest).
         let enabled = match level {
-            Level::Trace => tracing::enabled!(target: "plugin", tracing::Level::TRACE),
-            Level::Debug => tracing::enabled!(target: "plugin", tracing::Level::DEBUG),
-            Level::Info => tracing::enabled!(target: "plugin", tracing::Level::INFO),
-            Level::Warn => tracing::enabled!(target: "plugin", tracing::Level::WARN),
-            Level::Error => tracing::enabled!(target: "plugin", tracing::Level::ERROR),
+            Severity::TRACE => tracing::enabled!(target: "plugin", Severity::TRACE),
+            Severity::DEBUG => tracing::enabled!(target: "plugin", Severity::DEBUG),
+            Severity::INFO => tracing::enabled!(target: "plugin", Severity::INFO),
+            Severity::WARN => tracing::enabled!(target: "plugin", Severity::WARN),
+            Severity::ERROR => tracing::enabled!(target: "plugin", Severity::ERROR),
         };
         if !enabled {
             return;
@@ -49,14 +60,90 @@ impl Host for LogState {
             self.metrics.log_line_dropped();
             return;
         }
-        let message = escape::sanitize(&message, MAX_MESSAGE_BYTES);
+        let message = escape::sanitize(message, MAX_MESSAGE_BYTES);
+        let fields = render_fields(fields);
+        let fields = fields.as_deref().map(tracing::field::display);
         let (org, plugin) = (&self.identity.org, &self.identity.plugin);
         match level {
-            Level::Trace => tracing::trace!(target: "plugin", org, plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "plugin", org, plugin, "{message}"),
-            Level::Info => tracing::info!(target: "plugin", org, plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "plugin", org, plugin, "{message}"),
-            Level::Error => tracing::error!(target: "plugin", org, plugin, "{message}"),
+            Severity::TRACE => tracing::trace!(target: "plugin", org, plugin, fields, "{message}"),
+            Severity::DEBUG => tracing::debug!(target: "plugin", org, plugin, fields, "{message}"),
+            Severity::INFO => tracing::info!(target: "plugin", org, plugin, fields, "{message}"),
+            Severity::WARN => tracing::warn!(target: "plugin", org, plugin, fields, "{message}"),
+            Severity::ERROR => tracing::error!(target: "plugin", org, plugin, fields, "{message}"),
         }
+    }
+}
+
+/// `fields` as `key=value` pairs separated by spaces, each escaped and
+/// cut like a message (a space or `=` in a key becomes `_`); `None` if
+/// there are none.
+fn render_fields(fields: &[(String, String)]) -> Option<String> {
+    if fields.is_empty() {
+        return None;
+    }
+    let mut rendered = String::new();
+    for (key, value) in fields.iter().take(MAX_FIELDS) {
+        let key = escape::sanitize(key, MAX_FIELD_KEY_BYTES).replace([' ', '='], "_");
+        let value = escape::sanitize(value, MAX_FIELD_VALUE_BYTES);
+        let separator = if rendered.is_empty() { "" } else { " " };
+        write!(rendered, "{separator}{key}={value:?}").expect("writing to a String");
+    }
+    Some(rendered)
+}
+
+/// The host's severity for a `berth:plugin/log` level (any API version).
+macro_rules! severity_of {
+    ($level:ident) => {
+        impl From<$level> for ::tracing::Level {
+            fn from(level: $level) -> Self {
+                match level {
+                    $level::Trace => ::tracing::Level::TRACE,
+                    $level::Debug => ::tracing::Level::DEBUG,
+                    $level::Info => ::tracing::Level::INFO,
+                    $level::Warn => ::tracing::Level::WARN,
+                    $level::Error => ::tracing::Level::ERROR,
+                }
+            }
+        }
+    };
+}
+pub(crate) use severity_of;
+
+severity_of!(Level);
+
+impl Host for LogState {
+    fn log(&mut self, level: Level, message: String) {
+        self.write(level.into(), &message, &[]);
+    }
+
+    fn log_fields(&mut self, level: Level, message: String, fields: Vec<Field>) {
+        let fields: Vec<(String, String)> = fields.into_iter().map(|f| (f.key, f.value)).collect();
+        self.write(level.into(), &message, &fields);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_escaped_cut_and_bounded() {
+        assert_eq!(render_fields(&[]), None);
+        let fields = [
+            ("contact id".to_owned(), "42".to_owned()),
+            ("note".to_owned(), "a\nb \"q\"".to_owned()),
+        ];
+        let rendered = render_fields(&fields).unwrap();
+        assert!(
+            rendered.starts_with(r#"contact_id="42" note=""#),
+            "{rendered}"
+        );
+        assert!(!rendered.contains('\n'), "{rendered}");
+        let many: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("k{i}"), "x".repeat(5000)))
+            .collect();
+        let rendered = render_fields(&many).unwrap();
+        assert_eq!(rendered.matches('=').count(), MAX_FIELDS);
+        assert!(rendered.len() < MAX_FIELDS * (MAX_FIELD_VALUE_BYTES + 16));
     }
 }

@@ -7,7 +7,7 @@
 //! `modules` grant naming the module (`register`) or the `module.hook`
 //! pair (`extend`).
 
-use crate::capabilities::bindings::berth::plugin::modules::{
+use crate::capabilities::bindings::v0_2_0::modules::{
     HookSubscription, Host, ModuleDescriptor, ModuleError,
 };
 use crate::capabilities::modules::ModuleDescriptor as Descriptor;

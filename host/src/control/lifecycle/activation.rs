@@ -32,19 +32,21 @@ pub(super) struct Starting {
 }
 
 impl Lifecycle {
-    /// Lets go of the `writer` lock, [starts](Self::start) `batch` — so a
-    /// slow guest delays no other step — and takes the lock back. Refused
-    /// with `Conflict` if a step changed `org` meanwhile: the guests may
-    /// have seen state that is gone.
+    /// Lets go of the `writer` lock, [starts](Self::start) `batch` and runs
+    /// `check` on what started — so a slow guest delays no other step — and
+    /// takes the lock back. Refused with `Conflict` if a step changed `org`
+    /// meanwhile: the guests may have seen state that is gone.
     pub(super) fn start_unlocked<'l>(
         &'l self,
         writer: Writer<'l>,
         org: &str,
         batch: Vec<(Installation, Option<Arc<LoadedPlugin>>)>,
+        check: impl FnOnce(&[Starting]) -> Result<(), LifecycleError>,
     ) -> Result<(Writer<'l>, Vec<Starting>), LifecycleError> {
         let seen = writer.generation(org);
         drop(writer);
         let started = self.start(batch)?;
+        check(&started)?;
         let writer = self.lock();
         if writer.generation(org) != seen {
             return Err(LifecycleError::Conflict(org.to_owned()));
@@ -217,6 +219,30 @@ impl Lifecycle {
         self.live.ui.remove(org, name);
     }
 
+    /// Runs each stopped plugin's `on-deactivate` (API 0.2.0 and later), in
+    /// a fresh instance admitted at its org's front door like a request,
+    /// after the step committed and without the writer lock. It cannot
+    /// undo the step: a failure or a busy org is only logged.
+    pub(super) fn notify_deactivated(&self, stopped: Vec<Arc<MountedPlugin>>) {
+        for mounted in stopped {
+            let has_export = (mounted.plugin.exports.lifecycle.as_ref())
+                .is_some_and(|l| l.on_deactivate.is_some());
+            if !has_export {
+                continue;
+            }
+            let (org, plugin) = (&mounted.identity.org, &mounted.identity.plugin);
+            let outcome = match self.live.front_door.admit(org) {
+                Ok(_admitted) => {
+                    block_on(self.live.runtime.on_deactivate(&mounted)).map_err(|e| e.to_string())
+                }
+                Err(refusal) => Err(format!("not admitted: {refusal}")),
+            };
+            if let Err(error) = outcome {
+                tracing::warn!(org, plugin, "on-deactivate failed: {error}");
+            }
+        }
+    }
+
     /// Recomputes the order `org`'s hook subscribers run in.
     pub(super) fn refresh_order(&self, org: &str) {
         match self.org_graph(org) {
@@ -229,7 +255,7 @@ impl Lifecycle {
 /// Runs `future` to completion from synchronous lifecycle code, which runs
 /// on a blocking thread (management API) or at start-up, outside the
 /// runtime's workers.
-fn block_on<F: Future>(future: F) -> F::Output {
+pub(super) fn block_on<F: Future>(future: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => handle.block_on(future),
         Err(_) => tokio::runtime::Builder::new_current_thread()

@@ -233,10 +233,14 @@ impl Lifecycle {
                 let replaces = previous
                     .as_ref()
                     .filter(|p| p.name == package.manifest.name);
+                let edges = match replaces {
+                    Some(p) => read.dependency_edges(org, &p.name)?,
+                    None => Vec::new(),
+                };
                 let record = new_record(
                     org,
                     package,
-                    replaces,
+                    replaces.map(|p| (p, edges)),
                     PluginState::Installed,
                     signed_by.clone(),
                     at,
@@ -266,8 +270,8 @@ impl Lifecycle {
             }
             return Err(e);
         }
-        if let Some(previous) = previous {
-            self.remove_files_if_unreferenced(&writer, &previous.digest);
+        for digest in previous.iter().flat_map(|p| p.digests()) {
+            self.remove_files_if_unreferenced(&writer, digest);
         }
         Ok(RegistryInstall {
             requested,

@@ -95,6 +95,19 @@ pub enum LifecycleError {
     /// The configuration does not satisfy the connector's config schema.
     #[error("the configuration does not satisfy the plugin's config schema: {0}")]
     ConfigRejected(String),
+    /// An upgrade's new version failed its health check.
+    #[error("version {version} of `{plugin}` failed its health check: {reason}")]
+    HealthCheckFailed {
+        /// The plugin.
+        plugin: String,
+        /// The version that failed.
+        version: String,
+        /// How it failed.
+        reason: String,
+    },
+    /// A rollback was asked for a plugin no upgrade has replaced.
+    #[error("`{0}` has no previous version to roll back to")]
+    NoPreviousVersion(String),
     /// The plugin's `lifecycle.on-activate` failed or refused.
     #[error("plugin `{plugin}` could not be activated: {reason}")]
     ActivationFailed {

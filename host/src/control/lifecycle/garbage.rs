@@ -17,7 +17,7 @@ impl Lifecycle {
         let installations = snapshot.all_installations()?;
         let referenced: HashSet<String> = installations
             .iter()
-            .map(|i| i.digest.clone())
+            .flat_map(|i| i.digests().map(str::to_owned))
             .chain(snapshot.published_digests()?)
             .collect();
         for path in self.packages.collect_garbage(&referenced)? {
@@ -48,7 +48,7 @@ impl Lifecycle {
             let installed = r
                 .all_installations()?
                 .iter()
-                .any(|i| i.digest == digest_hex);
+                .any(|i| i.digests().any(|d| d == digest_hex));
             let published = r.published_digests()?.iter().any(|d| d == digest_hex);
             Ok(installed || published || self.pending_files.contains(digest_hex))
         });
@@ -92,16 +92,20 @@ impl Lifecycle {
         }
     }
 
-    /// The digests of every installed component, read from its package.
+    /// The digests of every installed component (previous versions kept
+    /// for rollback too), read from its package.
     fn installed_components(&self) -> Result<HashSet<Digest>, LifecycleError> {
+        let component =
+            |manifest: &serde_json::Value| manifest["component"].as_str().map(str::to_owned);
         let packages: HashMap<String, Option<String>> = self
             .registry
             .read()?
             .all_installations()?
             .into_iter()
-            .map(|i| {
-                let component = i.manifest["component"].as_str().map(str::to_owned);
-                (i.digest, component)
+            .flat_map(|i| {
+                let previous =
+                    (i.previous.as_ref()).map(|p| (p.digest.clone(), component(&p.manifest)));
+                std::iter::once((i.digest.clone(), component(&i.manifest))).chain(previous)
             })
             .collect();
         let mut components = HashSet::new();

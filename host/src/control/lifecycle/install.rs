@@ -7,21 +7,28 @@ use crate::capabilities::coverage::{narrowed, not_covered};
 use crate::capabilities::gates::package_missing_permissions;
 use crate::package::Package;
 use crate::sandbox::loader::LoadedPlugin;
-use berth_storage::{DependencyEdge, Installation, PluginState, StorageError, unix_now};
+use berth_storage::{
+    DependencyEdge, Installation, PluginState, PreviousVersion, StorageError, unix_now,
+};
 use std::sync::Arc;
 
 /// The registry record of `package` installed in `org` (keeping what an
 /// upgrade keeps from `previous`: its grant narrowed to what the new
-/// version declares), and its dependency edges.
+/// version declares; and `previous` itself, with its dependency edges, to
+/// roll back to), and its dependency edges.
 pub(super) fn new_record(
     org: &str,
     package: &Package,
-    previous: Option<&Installation>,
+    previous: Option<(&Installation, Vec<DependencyEdge>)>,
     state: PluginState,
     signed_by: Option<String>,
     at: u64,
 ) -> Result<(Installation, Vec<DependencyEdge>), StorageError> {
     let manifest = &package.manifest;
+    let kept = previous
+        .as_ref()
+        .map(|(p, edges)| Box::new(previous_version(p, edges.clone())));
+    let previous = previous.map(|(p, _)| p);
     let granted = match previous {
         // Never activated: nothing was granted yet.
         Some(p) if p.granted.is_null() && p.state != PluginState::Active => serde_json::Value::Null,
@@ -43,6 +50,7 @@ pub(super) fn new_record(
         updated_at: at,
         activated_at: previous.and_then(|p| p.activated_at),
         signed_by,
+        previous: kept,
     };
     let edges = manifest
         .dependencies
@@ -54,6 +62,21 @@ pub(super) fn new_record(
         })
         .collect();
     Ok((installation, edges))
+}
+
+/// What a rollback from `installation`'s successor returns to.
+pub(super) fn previous_version(
+    installation: &Installation,
+    edges: Vec<DependencyEdge>,
+) -> PreviousVersion {
+    PreviousVersion {
+        version: installation.version.clone(),
+        digest: installation.digest.clone(),
+        manifest: installation.manifest.clone(),
+        granted: installation.granted.clone(),
+        signed_by: installation.signed_by.clone(),
+        edges,
+    }
 }
 
 /// Whether `candidate` is a newer version than the `installed` text, by
@@ -78,15 +101,20 @@ pub(super) fn check_permissions(package: &Package) -> Result<(), LifecycleError>
 /// An upload checked and its files stored, ready to start and commit.
 pub(super) struct PlannedInstall {
     /// Its new record.
-    installation: Installation,
+    pub installation: Installation,
     /// Its dependency edges.
-    edges: Vec<DependencyEdge>,
-    /// The record it replaces, if an upgrade.
-    previous: Option<Installation>,
+    pub edges: Vec<DependencyEdge>,
+    /// The record it replaces, if an upgrade or rollback.
+    pub previous: Option<Installation>,
     /// Its component, loaded (none for asset-only plugins).
-    plugin: Option<Arc<LoadedPlugin>>,
-    /// What its audit entry says.
-    detail: String,
+    pub plugin: Option<Arc<LoadedPlugin>>,
+    /// Its audit entry's action: `install`, `upgrade` or `rollback`.
+    pub action: &'static str,
+    /// The audit entry's details.
+    pub detail: String,
+    /// Whether its health route must answer 2xx before it commits (an
+    /// upgrade of an active plugin).
+    pub health_check: bool,
 }
 
 /// Options of an install.
@@ -121,7 +149,10 @@ impl Lifecycle {
         let writer = self.lock();
         // Again under the lock: a key removed or a policy set meanwhile counts.
         let signed_by = self.check_signature(org, &package)?;
-        let previous = self.registry.read()?.installation(org, &manifest.name)?;
+        let read = self.registry.read()?;
+        let previous = read.installation(org, &manifest.name)?;
+        let previous_edges = read.dependency_edges(org, &manifest.name)?;
+        drop(read);
         if let Some(previous) = &previous
             && !options.force
             && !is_newer(&manifest.version, &previous.version)
@@ -154,8 +185,8 @@ impl Lifecycle {
             Some(p) if ungranted.is_empty() => p.state,
             _ => PluginState::Installed,
         };
-        let (installation, edges) =
-            new_record(org, &package, previous.as_ref(), state, signed_by, at)?;
+        let replaced = previous.as_ref().map(|p| (p, previous_edges));
+        let (installation, edges) = new_record(org, &package, replaced, state, signed_by, at)?;
         let mut detail = match &previous {
             Some(p) => format!("from {} (digest {})", p.version, installation.digest),
             None => format!("digest {}", installation.digest),
@@ -167,6 +198,12 @@ impl Lifecycle {
         let digest = package.digest.to_hex();
         let pin = self.pending_files.pin(&digest);
         let planned = PlannedInstall {
+            action: if previous.is_some() {
+                "upgrade"
+            } else {
+                "install"
+            },
+            health_check: stays_active,
             installation,
             edges,
             previous,
@@ -193,23 +230,24 @@ impl Lifecycle {
             edges,
             previous,
             plugin,
+            action,
             detail,
+            health_check,
         } = planned;
         let org = installation.org.as_str();
         let component = plugin.clone();
         // An active plugin's new version registers anew (and gathers its UI
         // from the files just stored) before it commits.
         let (mut writer, starting) = if installation.state == PluginState::Active {
-            self.start_unlocked(writer, org, vec![(installation.clone(), plugin)])?
+            let batch = vec![(installation.clone(), plugin)];
+            self.start_unlocked(writer, org, batch, |started| match started {
+                [upgraded] if health_check => self.check_health(upgraded),
+                _ => Ok(()),
+            })?
         } else {
             (writer, Vec::new())
         };
 
-        let action = if previous.is_some() {
-            "upgrade"
-        } else {
-            "install"
-        };
         self.commit(&mut writer, org, |txn| {
             txn.put_installation(&installation, &edges)?;
             txn.append_audit(
@@ -232,12 +270,17 @@ impl Lifecycle {
         {
             self.stop_serving(org, &installation.name);
         }
+        let on_probation = action == "upgrade" && !starting.is_empty();
         for starting in starting {
             self.serve(starting)?;
         }
+        if on_probation {
+            self.start_probation(&installation);
+        }
         self.refresh_order(org);
-        if let Some(previous) = previous.filter(|p| p.digest != installation.digest) {
-            self.remove_files_if_unreferenced(&writer, &previous.digest);
+        // The version before the one replaced is no longer kept.
+        for digest in previous.iter().flat_map(|p| p.digests()) {
+            self.remove_files_if_unreferenced(&writer, digest);
         }
         Ok(installation)
     }
@@ -253,7 +296,7 @@ impl Lifecycle {
             return Ok(None);
         };
         self.loader
-            .load(bytes, &package.manifest.kinds)
+            .load(bytes, &package.manifest.kinds, package.manifest.api)
             .map(Some)
             .map_err(|source| LifecycleError::Component {
                 path: path.clone(),

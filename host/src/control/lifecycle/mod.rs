@@ -13,9 +13,11 @@ mod activation;
 mod catalog;
 mod error;
 mod garbage;
+mod health;
 mod install;
 mod orgs;
 mod queries;
+mod rollback;
 mod signatures;
 mod state;
 mod writer;
@@ -77,6 +79,8 @@ pub struct Lifecycle {
     writer: Mutex<Changes>,
     /// Package files stored but not yet committed by steps in flight.
     pending_files: PendingFiles,
+    /// Set once upgrades are watched for automatic rollback.
+    upgrade_watch: std::sync::OnceLock<rollback::UpgradeWatch>,
 }
 
 impl Lifecycle {
@@ -102,6 +106,7 @@ impl Lifecycle {
             operator_signing,
             writer: Mutex::default(),
             pending_files: PendingFiles::default(),
+            upgrade_watch: std::sync::OnceLock::new(),
         };
         lifecycle.collect_garbage_at_start()?;
         let snapshot = lifecycle.registry.read()?;
@@ -176,7 +181,7 @@ impl Lifecycle {
         let bytes = std::fs::read(&file).map_err(StorageError::io("read", &file))?;
         let plugin = self
             .loader
-            .load(&bytes, &manifest.kinds)
+            .load(&bytes, &manifest.kinds, manifest.api)
             .map_err(|source| LifecycleError::Component { path, source })?;
         self.keep_artifact(&plugin);
         Ok(Some(plugin))

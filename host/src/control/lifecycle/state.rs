@@ -78,7 +78,7 @@ impl Lifecycle {
             self.prepare_files(&installation)?;
             batch.push((installation, plugin));
         }
-        let (mut writer, started) = self.start_unlocked(writer, org, batch)?;
+        let (mut writer, started) = self.start_unlocked(writer, org, batch, |_| Ok(()))?;
         let installations: Vec<&Installation> = started.iter().map(|s| &s.installation).collect();
         self.commit_state_changes(&mut writer, org, &installations, "activate", at)?;
         let activated = started
@@ -94,7 +94,8 @@ impl Lifecycle {
     }
 
     /// Deactivates a plugin: its routes answer 404 at once; files, data and
-    /// configuration stay. Deactivating an inactive plugin changes nothing.
+    /// configuration stay. Then its `on-deactivate` runs (it cannot veto).
+    /// Deactivating an inactive plugin changes nothing.
     ///
     /// Refused while active plugins require it, unless `cascade`, which
     /// deactivates them too (dependents first), in one transaction.
@@ -115,9 +116,13 @@ impl Lifecycle {
         stopped.push(installation);
         let installations: Vec<&Installation> = stopped.iter().collect();
         self.commit_state_changes(&mut writer, org, &installations, "deactivate", unix_now())?;
+        let mut was_serving = Vec::new();
         for stopped in &stopped {
+            was_serving.extend(self.live.routes.resolve(org, &stopped.name).ok());
             self.stop_serving(org, &stopped.name);
         }
+        drop(writer);
+        self.notify_deactivated(was_serving);
         Ok(stopped.pop().expect("the plugin itself"))
     }
 
@@ -195,7 +200,9 @@ impl Lifecycle {
         }
         self.stop_serving(org, name);
         self.refresh_order(org);
-        self.remove_files_if_unreferenced(&writer, &installation.digest);
+        for digest in installation.digests() {
+            self.remove_files_if_unreferenced(&writer, digest);
+        }
         if let Err(e) = self.files.remove(org, name) {
             tracing::warn!(org, plugin = name, "removing the plugin's directory: {e}");
         }
