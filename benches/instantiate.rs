@@ -1,7 +1,9 @@
 //! Fresh-instance-per-request cost of the `hello` plugin (Rust) and its
 //! JavaScript twin `js-hello` (componentize-js), in process, against a
-//! native Rust handler doing the same work in the same run; and each
-//! component's cold start: first load (compile) and load from the cache.
+//! native Rust handler doing the same work in the same run; the same
+//! request to `hello` built against API 0.1.0 (the committed fixture) and
+//! 0.2.0, each alone and side by side; and each component's cold start:
+//! first load (compile) and load from the cache.
 //!
 //! Each iteration builds a request, lets the handler answer it and reads the
 //! whole response body. For the plugin that includes creating a `Store`,
@@ -29,6 +31,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
+
+/// `hello` as built against API 0.1.0, committed then and never rebuilt.
+static HELLO_0_1_0: &[u8] = include_bytes!("../tests/fixtures/api-0.1.0/hello/hello.wasm");
 
 /// The request both handlers answer: the echo route, which parses the path
 /// and builds a JSON body.
@@ -142,6 +147,15 @@ fn bench(c: &mut Criterion) {
     }
     let hello = routes.resolve("bench", "hello").expect("mounted");
     let js = routes.resolve("bench", "js-hello").expect("mounted");
+    let old_hello = loader
+        .load(HELLO_0_1_0, &[Kind::Routes], ApiVersion::V0_1_0)
+        .expect("the 0.1.0 build loads");
+    let old_hello = routes.mount(
+        "bench",
+        "hello-0.1.0",
+        old_hello,
+        permissions(include_str!("../tests/fixtures/api-0.1.0/hello/manifest.json")),
+    );
 
     let mut group = c.benchmark_group("hello_request");
     group.bench_function("wasm_fresh_instance", |b| {
@@ -152,6 +166,26 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("native_handler", |b| {
         b.iter(|| rt.block_on(read_ok(native_hello(request()))))
+    });
+    group.finish();
+
+    // Both API versions are linked in every run; these show what serving
+    // a 0.1.0 build (its host calls go through the 0.1.0 adapters) and
+    // mixing the two cost per request, against 0.2.0 alone.
+    let mut group = c.benchmark_group("api_versions");
+    group.bench_function("0.2.0_alone", |b| {
+        b.iter(|| rt.block_on(call(&runtime, &hello)))
+    });
+    group.bench_function("0.1.0_alone", |b| {
+        b.iter(|| rt.block_on(call(&runtime, &old_hello)))
+    });
+    let mut turn = 0u64;
+    group.bench_function("side_by_side", |b| {
+        b.iter(|| {
+            turn += 1;
+            let mounted = if turn % 2 == 0 { &hello } else { &old_hello };
+            rt.block_on(call(&runtime, mounted))
+        })
     });
     group.finish();
 

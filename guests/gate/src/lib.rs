@@ -2,7 +2,8 @@
 //! controls, so a test can hold an activation (or an upgrade of an active
 //! plugin) inside its guest for as long as it needs, and know it is there.
 //!
-//! - `on-activate`: with the `wait-url` setting (`http://host:port/path`),
+//! - `on-activate`: with the `wait-url` setting (`http://host:port/path`,
+//!   read through the standard `wasi:config/store`),
 //!   logs `gate: on-activate waiting on {url}`, then GETs the URL and
 //!   returns once it answers (an error if it cannot be reached). Without
 //!   the setting it returns at once.
@@ -22,11 +23,11 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use berth::plugin::config::get;
 use berth::plugin::log::{Level, log};
 use berth::plugin::types::PluginError;
 use exports::berth::plugin::hooks::{self, HookCall, HookOutcome};
 use exports::berth::plugin::lifecycle;
+use wasi::config::store::get;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{Fields, OutgoingRequest, Scheme};
 

@@ -1,7 +1,8 @@
 //! Host-side bindings of berth's `berth:plugin` imports, generated from
 //! `wit/` (the same files plugin authors use): every released API version
 //! side by side — [`v0_2_0`], the newest, from `wit/`, and [`v0_1_0`] from
-//! `wit/versions/0.1.0/`. Generated items carry the WIT's own documentation.
+//! `wit/versions/0.1.0/`, and the standard `wasi:config/store` 0.2.0 plugins
+//! may import. Generated items carry the WIT's own documentation.
 
 #![allow(missing_docs)]
 
@@ -26,3 +27,4 @@ wasmtime::component::bindgen!({
 
 pub use berth::plugin0_1_0 as v0_1_0;
 pub use berth::plugin0_2_0 as v0_2_0;
+pub use wasi::config::store as wasi_config;

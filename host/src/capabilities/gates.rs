@@ -114,6 +114,7 @@ mod tests {
             "wasi:sockets/tcp@0.2.6",
             "berth:plugin/kv@0.1.0",
             "berth:plugin/config@0.1.0",
+            "wasi:config/store@0.2.0-draft",
             "berth:plugin/log@0.1.0",
             "wasi:filesystem/preopens@0.2.6",
         ]
@@ -121,10 +122,8 @@ mod tests {
         .to_vec();
         let none = missing_permissions(&imports, &Permissions::default());
         let needed: Vec<_> = none.iter().map(|m| m.permission).collect();
-        assert_eq!(
-            needed,
-            ["network", "network", "storage", "config` or `secrets"]
-        );
+        let config = "config` or `secrets";
+        assert_eq!(needed, ["network", "network", "storage", config, config]);
 
         let all: Permissions = serde_json::from_value(serde_json::json!({
             "network": ["api.example.com"],

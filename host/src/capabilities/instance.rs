@@ -2,7 +2,7 @@
 //! a fresh instance of a mounted plugin is granted, and the linker wiring
 //! each `berth:plugin` interface to its own unit's state.
 
-use crate::capabilities::bindings::{v0_1_0, v0_2_0};
+use crate::capabilities::bindings::{v0_1_0, v0_2_0, wasi_config};
 use crate::capabilities::config::ConfigState;
 use crate::capabilities::dependencies::DependenciesState;
 use crate::capabilities::files::PluginFiles;
@@ -120,7 +120,8 @@ pub trait HasCapabilities: Send + 'static {
 }
 
 /// Adds berth's host interfaces to `linker`, every released API version
-/// side by side, each implemented on its own unit's state.
+/// side by side (and `wasi:config/store`), each implemented on its own
+/// unit's state.
 pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     macro_rules! link_version {
         ($version:ident) => {{
@@ -140,5 +141,8 @@ pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Re
     }
     link_version!(v0_1_0);
     link_version!(v0_2_0);
-    Ok(())
+    wasi_config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| {
+        &mut t.capabilities().config
+    })
+
 }

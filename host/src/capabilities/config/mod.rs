@@ -5,7 +5,8 @@
 //! secret (`null` removes it), keeping secrets it does not name — an admin
 //! never has to resend a secret to change a setting. Secret values are
 //! write-only: answers and the audit log name secrets, never their values.
-//! Plugins read both through `berth:plugin/config`, under their grant.
+//! Plugins read both through `berth:plugin/config`, under their grant, and
+//! the settings also through the standard `wasi:config/store`.
 
 mod host;
 
@@ -17,7 +18,7 @@ use crate::capabilities::capability::{Capability, missing, retain_declared};
 /// names a plugin may read.
 pub const CAPABILITY: Capability = Capability {
     permission: "config` or `secrets",
-    imports: &["berth:plugin/config@"],
+    imports: &["berth:plugin/config@", "wasi:config/store@"],
     declared: |p| !p.config.is_empty() || !p.secrets.is_empty(),
     not_covered: |wanted, available| {
         let mut lacking = missing("config", &wanted.config, &available.config);
