@@ -154,7 +154,9 @@ fn bench(c: &mut Criterion) {
         "bench",
         "hello-0.1.0",
         old_hello,
-        permissions(include_str!("../tests/fixtures/api-0.1.0/hello/manifest.json")),
+        permissions(include_str!(
+            "../tests/fixtures/api-0.1.0/hello/manifest.json"
+        )),
     );
 
     let mut group = c.benchmark_group("hello_request");
@@ -183,7 +185,11 @@ fn bench(c: &mut Criterion) {
     group.bench_function("side_by_side", |b| {
         b.iter(|| {
             turn += 1;
-            let mounted = if turn % 2 == 0 { &hello } else { &old_hello };
+            let mounted = if turn.is_multiple_of(2) {
+                &hello
+            } else {
+                &old_hello
+            };
             rt.block_on(call(&runtime, mounted))
         })
     });

@@ -42,6 +42,9 @@ const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
 const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
 const PUBLISHED: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("published");
 const RECORDS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("records");
+/// The last record id given out per (org, module), so a deleted record's id
+/// is never given out again.
+const RECORD_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("record_ids");
 
 /// One record of a module in an org.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +55,9 @@ pub struct ModuleRecord {
     pub data: serde_json::Value,
     /// Creation time, seconds since the Unix epoch.
     pub created_at: u64,
+    /// Last update, if it was ever updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<u64>,
 }
 
 /// The scope of the operator's shared catalog (not a valid org name).
@@ -322,6 +328,7 @@ impl Database {
                 keys: &self.keys,
                 published: txn.open_table(PUBLISHED).map_err(db_err)?,
                 records: txn.open_table(RECORDS).map_err(db_err)?,
+                record_ids: txn.open_table(RECORD_IDS).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -469,19 +476,47 @@ macro_rules! read_queries {
             }
         }
 
-        /// `org`'s records of `module` with ids above `after`, oldest first, at most `limit`.
-        pub fn records(
+        /// `org`'s records of `module` past the cursor `after` (an id;
+        /// `None` for the start), by id — ascending, or descending when
+        /// `descending` — that `keep` accepts, at most `limit`. Only this
+        /// org's records of this module are read (the table is keyed by
+        /// org, module, id), never another org's.
+        pub fn records_where(
             &self,
             org: &str,
             module: &str,
-            after: u64,
+            after: Option<u64>,
+            descending: bool,
             limit: usize,
+            mut keep: impl FnMut(&ModuleRecord) -> bool,
         ) -> Result<Vec<ModuleRecord>, StorageError> {
-            let range = (org, module, after.saturating_add(1))..=(org, module, u64::MAX);
+            let range = match (after, descending) {
+                (None, _) => (org, module, 0)..=(org, module, u64::MAX),
+                (Some(after), false) => (org, module, after.saturating_add(1))..=(org, module, u64::MAX),
+                (Some(0), true) => return Ok(Vec::new()),
+                (Some(after), true) => (org, module, 0)..=(org, module, after - 1),
+            };
+            let entries = self.records.range(range).map_err(db_err)?;
+            let mut scan = |entry: Result<_, redb::StorageError>| -> Result<Option<ModuleRecord>, StorageError> {
+                let (_, value): (_, redb::AccessGuard<'_, &[u8]>) = entry.map_err(db_err)?;
+                let record: ModuleRecord = decode(value.value())?;
+                Ok(keep(&record).then_some(record))
+            };
             let mut out = Vec::new();
-            for entry in self.records.range(range).map_err(db_err)?.take(limit) {
-                let (_, value) = entry.map_err(db_err)?;
-                out.push(decode(value.value())?);
+            if descending {
+                for entry in entries.rev() {
+                    if out.len() == limit {
+                        break;
+                    }
+                    out.extend(scan(entry)?);
+                }
+            } else {
+                for entry in entries {
+                    if out.len() == limit {
+                        break;
+                    }
+                    out.extend(scan(entry)?);
+                }
             }
             Ok(out)
         }
@@ -631,6 +666,7 @@ pub struct WriteTxn<'txn> {
     keys: &'txn SecretKeys,
     published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
+    record_ids: redb::Table<'txn, (&'static str, &'static str), u64>,
 }
 
 impl WriteTxn<'_> {
@@ -700,23 +736,76 @@ impl WriteTxn<'_> {
         data: serde_json::Value,
         at: u64,
     ) -> Result<ModuleRecord, StorageError> {
-        let last = self
-            .records
-            .range((org, module, 0)..=(org, module, u64::MAX))
-            .map_err(db_err)?
-            .next_back()
-            .transpose()
-            .map_err(db_err)?
-            .map_or(0, |(key, _)| key.value().2);
+        let counted = self.record_ids.get((org, module)).map_err(db_err)?;
+        let last = match counted.map(|last| last.value()) {
+            Some(last) => last,
+            // Records stored before ids were counted: the highest one.
+            None => self
+                .records
+                .range((org, module, 0)..=(org, module, u64::MAX))
+                .map_err(db_err)?
+                .next_back()
+                .transpose()
+                .map_err(db_err)?
+                .map_or(0, |(key, _)| key.value().2),
+        };
+        self.record_ids
+            .insert((org, module), last + 1)
+            .map_err(db_err)?;
         let record = ModuleRecord {
             id: last + 1,
             data,
             created_at: at,
+            updated_at: None,
         };
         self.records
             .insert((org, module, record.id), encode(&record).as_slice())
             .map_err(db_err)?;
         Ok(record)
+    }
+
+    /// Replaces the data of `org`'s record `id` of `module` with `data`, if
+    /// it still holds `expected` (else `Ok(None)`: it changed or went
+    /// meanwhile). Returns the updated record.
+    pub fn update_record(
+        &mut self,
+        org: &str,
+        module: &str,
+        id: u64,
+        expected: &serde_json::Value,
+        data: serde_json::Value,
+        at: u64,
+    ) -> Result<Option<ModuleRecord>, StorageError> {
+        let Some(mut record) = self.record(org, module, id)? else {
+            return Ok(None);
+        };
+        if &record.data != expected {
+            return Ok(None);
+        }
+        record.data = data;
+        record.updated_at = Some(at);
+        self.records
+            .insert((org, module, id), encode(&record).as_slice())
+            .map_err(db_err)?;
+        Ok(Some(record))
+    }
+
+    /// Removes `org`'s record `id` of `module` if it still holds
+    /// `expected`; returns whether it did.
+    pub fn delete_record(
+        &mut self,
+        org: &str,
+        module: &str,
+        id: u64,
+        expected: &serde_json::Value,
+    ) -> Result<bool, StorageError> {
+        match self.record(org, module, id)? {
+            Some(record) if &record.data == expected => {
+                self.records.remove((org, module, id)).map_err(db_err)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Records a published package version.

@@ -28,6 +28,7 @@ mod outbound;
 mod plugin_config;
 mod plugin_logs;
 mod readme;
+mod records;
 mod registry;
 mod serve;
 mod signing;

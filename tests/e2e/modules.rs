@@ -21,7 +21,14 @@ fn built_in_modules_are_listed_and_keep_records_per_org() {
     assert_eq!(names, ["contacts", "invoices"]);
     assert_eq!(
         modules[0]["hooks"],
-        json!(["before-create", "after-create"])
+        json!([
+            "before-create",
+            "after-create",
+            "before-update",
+            "after-update",
+            "before-delete",
+            "after-delete"
+        ])
     );
     assert_eq!(modules[0]["owner"], json!(null));
     assert_eq!(
@@ -135,10 +142,19 @@ fn bad_records_and_routes_are_refused_and_store_nothing() {
     assert!(missing.body.contains("name"), "{missing:?}");
     let not_json = server.post_bytes("/o/acme/api/contacts", "application/json", b"{");
     assert_eq!(not_json.error_code(), "invalid_json");
-    let put = server.put_json("/o/acme/api/contacts/1", json!({ "name": "B" }));
+    let post_on_a_record = server.post_json("/o/acme/api/contacts/1", json!({ "name": "B" }));
     assert_eq!(
-        (put.status, put.error_code().as_str()),
+        (
+            post_on_a_record.status,
+            post_on_a_record.error_code().as_str()
+        ),
         (405, "method_not_allowed")
+    );
+    let not_json = server.patch_json("/o/acme/api/contacts/1", json!("{"));
+    assert_eq!(
+        not_json.error_code(),
+        "invalid_record",
+        "a string is not a contact"
     );
     assert_eq!(
         server.get("/o/acme/api/contacts/x").error_code(),

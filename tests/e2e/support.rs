@@ -222,6 +222,15 @@ impl Client {
         Reply::from(self.authorized(self.agent.put(&url)).send_json(body), path)
     }
 
+    /// PATCH `body` as JSON to `path`.
+    pub fn patch_json(&self, path: &str, body: serde_json::Value) -> Reply {
+        let url = format!("{}{path}", self.base);
+        Reply::from(
+            self.authorized(self.agent.patch(&url)).send_json(body),
+            path,
+        )
+    }
+
     /// POST with an empty body.
     pub fn post(&self, path: &str) -> Reply {
         let url = format!("{}{path}", self.base);

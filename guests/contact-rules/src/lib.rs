@@ -1,8 +1,12 @@
 //! `contact-rules`: an example hooks plugin extending the built-in
 //! `contacts` module, and registering a module of its own.
 //!
-//! - `on-activate` subscribes to `contacts.before-create` and
-//!   `contacts.after-create` and registers the `loyalty` module.
+//! - `on-activate` subscribes to `contacts.before-create`,
+//!   `contacts.after-create`, `contacts.before-update` and
+//!   `contacts.before-delete`, and registers the `loyalty` module.
+//! - `before-update`: checks and normalises the new data like a new
+//!   contact's; `before-delete`: vetoes deleting a contact whose name holds
+//!   "keep".
 //! - `before-create`: trims the name and lower-cases the e-mail
 //!   (transform); vetoes names containing "spam"; a contact named
 //!   `trap me` makes it trap and `spin me` loop forever (so tests can show
@@ -29,7 +33,7 @@ struct ContactRules;
 
 impl lifecycle::Guest for ContactRules {
     fn on_activate() -> Result<(), PluginError> {
-        for hook in ["before-create", "after-create"] {
+        for hook in ["before-create", "after-create", "before-update", "before-delete"] {
             subscribe(&HookSubscription {
                 module: "contacts".into(),
                 hook: hook.into(),
@@ -58,6 +62,21 @@ impl hooks::Guest for ContactRules {
         })?;
         match (call.module.as_str(), call.hook.as_str()) {
             ("contacts", "before-create") => Ok(before_create(&mut record)),
+            ("contacts", "before-update") => {
+                // `{"id", "data", "previous"}`: the new data is checked like a new contact's.
+                Ok(match before_create(&mut record["data"]) {
+                    HookOutcome::Transform(_) => HookOutcome::Transform(record.to_string()),
+                    outcome => outcome,
+                })
+            }
+            ("contacts", "before-delete") => {
+                let name = record["data"]["name"].as_str().unwrap_or_default();
+                Ok(if name.to_lowercase().contains("keep") {
+                    HookOutcome::Veto(format!("contacts named like {name:?} are kept"))
+                } else {
+                    HookOutcome::Proceed
+                })
+            }
             ("contacts", "after-create") => {
                 let name = record["data"]["name"].as_str().unwrap_or_default();
                 if name == "after trap" {

@@ -141,8 +141,5 @@ pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Re
     }
     link_version!(v0_1_0);
     link_version!(v0_2_0);
-    wasi_config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| {
-        &mut t.capabilities().config
-    })
-
+    wasi_config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| &mut t.capabilities().config)
 }

@@ -1,12 +1,25 @@
-//! Module routes: `/o/{org}/api/{module}` (`GET` lists, `POST` creates,
-//! firing `before-create` and `after-create`) and
-//! `/o/{org}/api/{module}/{id}` (`GET` reads one record).
+//! Module routes: `/o/{org}/api/{module}` (`GET` queries — filters,
+//! order, cursor, page size, see [`RecordQuery`] — and `POST` creates) and
+//! `/o/{org}/api/{module}/{id}` (`GET` reads, `PUT` replaces, `PATCH`
+//! merges a JSON Merge Patch, `DELETE` removes). Every write runs the
+//! module's `before-*` hooks (which may transform or veto), is validated
+//! against the module's schema, commits with its audit entry, and then
+//! fires the `after-*` hooks. A write prepared against a record that
+//! changed meanwhile is refused with 409 `record_changed`.
+//!
+//! Hook payloads: `before-create` the new data; `before-update`
+//! `{"id", "data", "previous"}` (a transform returns that shape, its `data`
+//! is stored); `before-delete` `{"id", "data"}` (veto only); `after-*` the
+//! record as stored (`after-update` with `previous`, the data it replaced).
 
+use crate::capabilities::modules::merge_patch;
+use crate::capabilities::modules::query::RecordQuery;
 use crate::capabilities::modules::{ModuleError, Modules};
 use crate::common::admission::Admitted;
 use crate::common::error::{ApiError, json_response};
 use crate::common::request_body::{off_thread, read_json};
 use crate::serve::hooks::HookDispatcher;
+use berth_storage::ModuleRecord;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use std::sync::Arc;
@@ -50,6 +63,8 @@ impl From<ModuleError> for ApiError {
             ModuleError::InvalidRecord { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid_record")
             }
+            ModuleError::Changed { .. } => (StatusCode::CONFLICT, "record_changed"),
+            ModuleError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             ModuleError::Storage(_) => {
                 return ApiError::internal("storage_error", format!("module request: {error}"));
             }
@@ -68,43 +83,155 @@ pub async fn handle(
     admitted: Admitted,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
     let ModulePath { org, module, id } = target;
-    let modules = modules.clone();
-    let (status, body) = match (request.method().clone(), id) {
-        (Method::GET, None) => {
-            let after = request
-                .uri()
-                .query()
-                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("after=")))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            let records = off_thread(move || modules.records(&org, &module, after)).await?;
-            (StatusCode::OK, serde_json::to_value(records))
-        }
-        (Method::POST, None) => {
-            if !modules.is_builtin(&module) {
-                return Err(ModuleError::UnknownModule(module).into());
+    let writes = RecordWrites { modules, hooks };
+    let method = request.method().clone();
+    if method != Method::GET && !modules.is_builtin(&module) {
+        return Err(ModuleError::UnknownModule(module).into());
+    }
+    let Some(id) = id else {
+        return match method {
+            Method::GET => {
+                let query = RecordQuery::from_url_query(request.uri().query().unwrap_or(""))
+                    .map_err(ModuleError::InvalidQuery)?;
+                let modules = modules.clone();
+                let (org, module) = (org.clone(), module.clone());
+                let (records, next) =
+                    off_thread(move || modules.query(&org, &module, &query)).await?;
+                let mut response = json_response(StatusCode::OK, &serde_json::json!(records));
+                if let Some(next) = next {
+                    let value = http::HeaderValue::from(next);
+                    response.headers_mut().insert("x-next-cursor", value);
+                }
+                Ok(response)
             }
-            let data: serde_json::Value = read_json(request).await?;
-            let data = hooks.before(&org, &module, "before-create", data).await?;
-            let (org_name, module_name) = (org.clone(), module.clone());
-            let record = off_thread(move || modules.create(&org_name, &module_name, data)).await?;
-            let record = serde_json::to_value(record).expect("records serialize");
-            hooks.after(&org, &module, "after-create", record.clone(), admitted);
-            (StatusCode::CREATED, Ok(record))
-        }
-        (Method::GET, Some(id)) => {
-            let record = off_thread(move || modules.record(&org, &module, &id)).await?;
-            (StatusCode::OK, serde_json::to_value(record))
-        }
-        (method, _) => {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!("{method} is not supported on module routes"),
-            ));
-        }
+            Method::POST => {
+                let data = read_json(request).await?;
+                let record = writes.create(&org, &module, data, admitted).await?;
+                Ok(json_response(StatusCode::CREATED, &record))
+            }
+            method => Err(not_allowed(&method)),
+        };
     };
-    Ok(json_response(status, &body.expect("records serialize")))
+    let current = {
+        let (modules, org, module, id) = (modules.clone(), org.clone(), module.clone(), id.clone());
+        off_thread(move || modules.record(&org, &module, &id)).await?
+    };
+    match method {
+        Method::GET => Ok(json_response(StatusCode::OK, &json_record(&current))),
+        Method::PUT | Method::PATCH => {
+            let body: serde_json::Value = read_json(request).await?;
+            let data = match method {
+                Method::PUT => body,
+                _ => merge_patch::apply(&current.data, &body),
+            };
+            let record = writes
+                .update(&org, &module, current, data, admitted)
+                .await?;
+            Ok(json_response(StatusCode::OK, &record))
+        }
+        Method::DELETE => {
+            let record = writes.delete(&org, &module, current, admitted).await?;
+            Ok(json_response(StatusCode::OK, &record))
+        }
+        method => Err(not_allowed(&method)),
+    }
+}
+
+/// 405 for a method module routes do not take.
+fn not_allowed(method: &Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not supported on module routes"),
+    )
+}
+
+/// A record as JSON.
+fn json_record(record: &ModuleRecord) -> serde_json::Value {
+    serde_json::to_value(record).expect("records serialize")
+}
+
+/// Writes to module records, each through the module's hooks, its schema
+/// and one transaction with its audit entry.
+struct RecordWrites<'a> {
+    modules: &'a Arc<Modules>,
+    hooks: &'a HookDispatcher,
+}
+
+impl RecordWrites<'_> {
+    /// Creates a record from `data`; returns it as stored.
+    async fn create(
+        &self,
+        org: &str,
+        module: &str,
+        data: serde_json::Value,
+        admitted: Admitted,
+    ) -> Result<serde_json::Value, ApiError> {
+        let data = self
+            .hooks
+            .before(org, module, "before-create", data)
+            .await?;
+        let modules = self.modules.clone();
+        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let record =
+            off_thread(move || modules.create(&org_name, &module_name, data, None)).await?;
+        let record = json_record(&record);
+        (self.hooks).after(org, module, "after-create", record.clone(), admitted);
+        Ok(record)
+    }
+
+    /// Replaces `current`'s data with `data`; returns the record as stored.
+    async fn update(
+        &self,
+        org: &str,
+        module: &str,
+        current: ModuleRecord,
+        data: serde_json::Value,
+        admitted: Admitted,
+    ) -> Result<serde_json::Value, ApiError> {
+        let id = current.id;
+        let payload = serde_json::json!({ "id": id, "data": data, "previous": current.data });
+        let mut decided = self
+            .hooks
+            .before(org, module, "before-update", payload)
+            .await?;
+        let data = decided["data"].take();
+        let modules = self.modules.clone();
+        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let previous = current.data;
+        let kept = previous.clone();
+        let record =
+            off_thread(move || modules.update(&org_name, &module_name, id, &kept, data, None))
+                .await?;
+        let mut record = json_record(&record);
+        record["previous"] = previous;
+        (self.hooks).after(org, module, "after-update", record.clone(), admitted);
+        record
+            .as_object_mut()
+            .map(|fields| fields.remove("previous"));
+        Ok(record)
+    }
+
+    /// Removes `current`; returns it as it was.
+    async fn delete(
+        &self,
+        org: &str,
+        module: &str,
+        current: ModuleRecord,
+        admitted: Admitted,
+    ) -> Result<serde_json::Value, ApiError> {
+        let payload = serde_json::json!({ "id": current.id, "data": current.data });
+        self.hooks
+            .before(org, module, "before-delete", payload)
+            .await?;
+        let modules = self.modules.clone();
+        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let (id, previous) = (current.id, current.data.clone());
+        off_thread(move || modules.delete(&org_name, &module_name, id, &previous, None)).await?;
+        let record = json_record(&current);
+        (self.hooks).after(org, module, "after-delete", record.clone(), admitted);
+        Ok(record)
+    }
 }
 
 #[cfg(test)]

@@ -128,7 +128,10 @@ mod tests {
         assert_eq!(url.as_deref(), Some("https://x.example"));
         for refused in ["mode", "api-key"] {
             let read = wasi_config::Host::get(&mut config, refused.into());
-            assert!(matches!(read, Err(wasi_config::Error::Upstream(_))), "{refused}");
+            assert!(
+                matches!(read, Err(wasi_config::Error::Upstream(_))),
+                "{refused}"
+            );
         }
         let all = wasi_config::Host::get_all(&mut config).unwrap();
         assert_eq!(all, [("url".to_owned(), "https://x.example".to_owned())]);

@@ -1,12 +1,19 @@
 //! The built-in modules: standing in for the existing system's
 //! `ModuleRegistryService`, registered in code. Each has a record schema
-//! (JSON Schema, checked on create) and fires `before-create` and
-//! `after-create`.
+//! (JSON Schema, checked on every write) and fires `before-*` and `after-*`
+//! hooks for create, update and delete.
 
 use super::ModuleDescriptor;
 
 /// The hooks every built-in module fires.
-const HOOKS: [&str; 2] = ["before-create", "after-create"];
+const HOOKS: [&str; 6] = [
+    "before-create",
+    "after-create",
+    "before-update",
+    "after-update",
+    "before-delete",
+    "after-delete",
+];
 
 /// A module registered in code, with the schema its records must satisfy.
 pub struct BuiltinModule {

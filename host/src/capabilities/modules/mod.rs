@@ -9,6 +9,8 @@
 mod builtin;
 pub mod contributions;
 mod host;
+pub mod merge_patch;
+pub mod query;
 
 pub use host::{Activation, ModulesState};
 
@@ -42,9 +44,10 @@ pub const CAPABILITY: Capability = Capability {
     forget: None,
 };
 
-use berth_storage::{Database, ModuleRecord, StorageError, unix_now};
+use berth_storage::{Database, ModuleRecord, StorageError, WriteTxn, unix_now};
 use builtin::{BuiltinModule, builtin_modules};
 use contributions::{Contributions, OrgContributions};
+use query::RecordQuery;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -78,6 +81,17 @@ pub enum ModuleError {
         /// The id asked for.
         id: String,
     },
+    /// The record changed or went while the write was being prepared.
+    #[error("`{module}` record {id} changed meanwhile; read it and try again")]
+    Changed {
+        /// The module.
+        module: String,
+        /// The record.
+        id: u64,
+    },
+    /// The query is malformed.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
     /// The record does not satisfy the module's schema.
     #[error("invalid `{module}` record: {reason}")]
     InvalidRecord {
@@ -104,9 +118,6 @@ pub struct Modules {
     /// Per org: what its active plugins contributed.
     live: RwLock<HashMap<String, OrgContributions>>,
 }
-
-/// Most records one list call returns.
-pub const MAX_LISTED_RECORDS: usize = 1000;
 
 impl Modules {
     /// The built-in modules, keeping records in `registry`.
@@ -193,43 +204,123 @@ impl Modules {
             .ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
     }
 
+    /// Refuses `data` that does not satisfy `module`'s schema.
+    fn validate(&self, module: &str, data: &serde_json::Value) -> Result<(), ModuleError> {
+        let violations: Vec<String> = (self.find(module)?.validator)
+            .iter_errors(data)
+            .map(|e| format!("{} at `{}`", e, e.instance_path()))
+            .collect();
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ModuleError::InvalidRecord {
+                module: module.to_owned(),
+                reason: violations.join("; "),
+            })
+        }
+    }
+
     /// Validates `data` against the module's schema and stores it as a new
-    /// record of `org`.
+    /// record of `org`, with its audit entry in the same transaction
+    /// (`by`: the plugin writing, `None` for the HTTP API).
     pub fn create(
         &self,
         org: &str,
         module: &str,
         data: serde_json::Value,
+        by: Option<&str>,
     ) -> Result<ModuleRecord, ModuleError> {
-        let compiled = self.find(module)?;
-        let violations: Vec<String> = compiled
-            .validator
-            .iter_errors(&data)
-            .map(|e| format!("{} at `{}`", e, e.instance_path()))
-            .collect();
-        if !violations.is_empty() {
-            return Err(ModuleError::InvalidRecord {
-                module: module.to_owned(),
-                reason: violations.join("; "),
-            });
-        }
-        Ok(self
-            .registry
-            .write(|txn| txn.add_record(org, module, data, unix_now()))?)
+        self.validate(module, &data)?;
+        let at = unix_now();
+        Ok(self.registry.write(|txn| {
+            let record = txn.add_record(org, module, data, at)?;
+            audit_record(txn, org, at, "record-create", module, record.id, by)?;
+            Ok::<_, StorageError>(record)
+        })?)
     }
 
-    /// `org`'s records of `module` after id `after`, oldest first.
-    pub fn records(
+    /// Replaces the data of `org`'s record `id` of `module`, which held
+    /// `previous` when the caller read it, with `data` (validated), audited
+    /// in the same transaction. `Changed` if it no longer holds `previous`.
+    pub fn update(
         &self,
         org: &str,
         module: &str,
-        after: u64,
-    ) -> Result<Vec<ModuleRecord>, ModuleError> {
+        id: u64,
+        previous: &serde_json::Value,
+        data: serde_json::Value,
+        by: Option<&str>,
+    ) -> Result<ModuleRecord, ModuleError> {
+        self.validate(module, &data)?;
+        let at = unix_now();
+        let updated = self.registry.write(|txn| {
+            let Some(record) = txn.update_record(org, module, id, previous, data, at)? else {
+                return Ok(None);
+            };
+            audit_record(txn, org, at, "record-update", module, id, by)?;
+            Ok::<_, StorageError>(Some(record))
+        })?;
+        updated.ok_or_else(|| ModuleError::Changed {
+            module: module.to_owned(),
+            id,
+        })
+    }
+
+    /// Removes `org`'s record `id` of `module`, which held `previous` when
+    /// the caller read it, audited in the same transaction. `Changed` if it
+    /// no longer holds `previous`.
+    pub fn delete(
+        &self,
+        org: &str,
+        module: &str,
+        id: u64,
+        previous: &serde_json::Value,
+        by: Option<&str>,
+    ) -> Result<(), ModuleError> {
         self.find(module)?;
-        Ok(self
-            .registry
-            .read()?
-            .records(org, module, after, MAX_LISTED_RECORDS)?)
+        let at = unix_now();
+        let deleted = self.registry.write(|txn| {
+            if !txn.delete_record(org, module, id, previous)? {
+                return Ok(false);
+            }
+            audit_record(txn, org, at, "record-delete", module, id, by)?;
+            Ok::<_, StorageError>(true)
+        })?;
+        if deleted {
+            Ok(())
+        } else {
+            Err(ModuleError::Changed {
+                module: module.to_owned(),
+                id,
+            })
+        }
+    }
+
+    /// One page of `org`'s records of `module` that `query` selects, and
+    /// the cursor of the next page if there may be one.
+    pub fn query(
+        &self,
+        org: &str,
+        module: &str,
+        query: &RecordQuery,
+    ) -> Result<(Vec<ModuleRecord>, Option<u64>), ModuleError> {
+        self.find(module)?;
+        // One more than the page says whether another follows.
+        let mut records = self.registry.read()?.records_where(
+            org,
+            module,
+            query.after,
+            query.descending,
+            query.limit + 1,
+            |record| query.accepts(&record.data),
+        )?;
+        let next = if records.len() > query.limit {
+            records.truncate(query.limit);
+            records.last().map(|record| record.id)
+        } else {
+            None
+        };
+        Ok((records, next))
     }
 
     /// `org`'s record `id` of `module`.
@@ -245,4 +336,20 @@ impl Modules {
             .record(org, module, number)?
             .ok_or_else(unknown)
     }
+}
+
+/// Appends the audit entry of a record write: `action` on `module/id`, by
+/// the plugin `by` (or the HTTP API).
+fn audit_record(
+    txn: &mut WriteTxn<'_>,
+    org: &str,
+    at: u64,
+    action: &str,
+    module: &str,
+    id: u64,
+    by: Option<&str>,
+) -> Result<(), StorageError> {
+    let detail = format!("{module}/{id}");
+    txn.append_audit(org, at, action, by, None, &detail)
+        .map(drop)
 }

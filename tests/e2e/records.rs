@@ -1,0 +1,191 @@
+//! Module records over HTTP: create, read, replace (`PUT`), merge
+//! (`PATCH`), delete — each through the module's `before-*` hooks (which
+//! transform or veto), its schema and one transaction with its audit
+//! entry, with nothing written on any refusal — and queries with filters,
+//! order, a cursor and a page size, never seeing another org's records.
+
+use crate::support::{Server, guest_package};
+use serde_json::json;
+
+/// The record `id` of `acme`'s contacts.
+fn contact(server: &Server, id: u64) -> crate::support::Reply {
+    server.get(&format!("/o/acme/api/contacts/{id}"))
+}
+
+/// The record-write entries of `acme`'s audit log: (action, detail).
+fn record_audit(server: &Server) -> Vec<(String, String)> {
+    let events = server.get("/api/v1/orgs/acme/audit").json();
+    (events.as_array().unwrap().iter())
+        .filter(|e| e["action"].as_str().unwrap().starts_with("record-"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().into(),
+                e["detail"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+pub(crate) fn records_are_replaced_patched_and_deleted_through_their_hooks() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("contact-rules"));
+    for name in ["Ada", "Bob", "Keep Me"] {
+        let created = server.post_json(
+            "/o/acme/api/contacts",
+            json!({ "name": name, "company": "X" }),
+        );
+        assert_eq!(created.status, 201, "{created:?}");
+    }
+
+    // PATCH merges, and before-update transforms (the e-mail lower-cased).
+    let patched = server.patch_json("/o/acme/api/contacts/1", json!({ "email": "ADA@X.ORG" }));
+    assert_eq!(patched.status, 200, "{patched:?}");
+    let expected = json!({ "name": "Ada", "company": "X", "email": "ada@x.org" });
+    assert_eq!(patched.json()["data"], expected);
+    assert!(patched.json()["updated_at"].is_u64(), "{patched:?}");
+    assert_eq!(contact(&server, 1).json()["data"], expected);
+
+    // Refusals change nothing: a veto, a schema violation, a missing record.
+    let before = (contact(&server, 1).json(), record_audit(&server));
+    let vetoed = server.patch_json("/o/acme/api/contacts/1", json!({ "name": "Spam Inc" }));
+    assert_eq!(
+        (vetoed.status, vetoed.error_code().as_str()),
+        (422, "vetoed")
+    );
+    let invalid = server.patch_json("/o/acme/api/contacts/1", json!({ "name": 5 }));
+    assert_eq!(
+        (invalid.status, invalid.error_code().as_str()),
+        (422, "invalid_record")
+    );
+    let replaced_badly = server.put_json("/o/acme/api/contacts/1", json!({ "company": "Y" }));
+    assert_eq!(
+        replaced_badly.error_code(),
+        "invalid_record",
+        "name is required"
+    );
+    let missing = server.patch_json("/o/acme/api/contacts/99", json!({ "name": "x" }));
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "record_not_found")
+    );
+    assert_eq!((contact(&server, 1).json(), record_audit(&server)), before);
+
+    // PUT replaces the whole record; `null` in a PATCH removes a field.
+    let put = server.put_json("/o/acme/api/contacts/2", json!({ "name": " Bob B " }));
+    assert_eq!(put.json()["data"], json!({ "name": "Bob B" }));
+    let removed = server.patch_json("/o/acme/api/contacts/1", json!({ "company": null }));
+    assert_eq!(
+        removed.json()["data"],
+        json!({ "name": "Ada", "email": "ada@x.org" })
+    );
+
+    // before-delete may veto; a delete answers the record as it was.
+    let kept = server.delete("/o/acme/api/contacts/3");
+    assert_eq!((kept.status, kept.error_code().as_str()), (422, "vetoed"));
+    assert_eq!(contact(&server, 3).status, 200);
+    let deleted = server.delete("/o/acme/api/contacts/2");
+    assert_eq!(
+        (deleted.status, &deleted.json()["data"]["name"]),
+        (200, &json!("Bob B"))
+    );
+    assert_eq!(contact(&server, 2).error_code(), "record_not_found");
+    assert_eq!(server.delete("/o/acme/api/contacts/2").status, 404);
+
+    // A deleted id is never given out again.
+    let created = server.post_json("/o/acme/api/contacts", json!({ "name": "Cy" }));
+    assert_eq!(created.json()["id"], 4);
+    let deleted_last = server.delete("/o/acme/api/contacts/4");
+    assert_eq!(deleted_last.status, 200);
+    let next = server.post_json("/o/acme/api/contacts", json!({ "name": "Di" }));
+    assert_eq!(next.json()["id"], 5);
+
+    // Each write has its audit entry, committed with it.
+    let audit: Vec<(String, String)> = record_audit(&server);
+    let expected: Vec<(String, String)> = [
+        ("record-create", "contacts/1"),
+        ("record-create", "contacts/2"),
+        ("record-create", "contacts/3"),
+        ("record-update", "contacts/1"),
+        ("record-update", "contacts/2"),
+        ("record-update", "contacts/1"),
+        ("record-delete", "contacts/2"),
+        ("record-create", "contacts/4"),
+        ("record-delete", "contacts/4"),
+        ("record-create", "contacts/5"),
+    ]
+    .map(|(a, d)| (a.to_owned(), d.to_owned()))
+    .to_vec();
+    assert_eq!(audit, expected);
+    let post_on_id = server.post_json("/o/acme/api/contacts/1", json!({}));
+    assert_eq!(post_on_id.status, 405);
+}
+
+#[test]
+pub(crate) fn queries_filter_order_and_page_within_one_org() {
+    let server = Server::start(&["--no-demo"]);
+    for org in ["acme", "beta"] {
+        server.create_org(org);
+    }
+    let invoices = [
+        ("a", 50.0, "EUR"),
+        ("b", 150.0, "EUR"),
+        ("c", 250.0, "USD"),
+        ("d", 350.0, "EUR"),
+        ("e", 450.5, "EUR"),
+        ("f", 1000.0, "EUR"),
+    ];
+    for (customer, amount, currency) in invoices {
+        let invoice = json!({ "customer": customer, "amount": amount, "currency": currency });
+        assert_eq!(
+            server.post_json("/o/acme/api/invoices", invoice).status,
+            201
+        );
+    }
+    assert_eq!(
+        server
+            .post_json(
+                "/o/beta/api/invoices",
+                json!({ "customer": "z", "amount": 200, "currency": "EUR" })
+            )
+            .status,
+        201
+    );
+    let customers = |reply: &crate::support::Reply| -> Vec<String> {
+        (reply.json().as_array().unwrap().iter())
+            .map(|r| r["data"]["customer"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let base = "/o/acme/api/invoices?currency=EUR&amount.gte=100&amount.lt=1000";
+    let all = server.get(base);
+    assert_eq!(customers(&all), ["b", "d", "e"]);
+    assert!(all.headers.get("x-next-cursor").is_none());
+
+    // Newest first, two per page, following the cursor.
+    let first = server.get(&format!("{base}&order=-id&limit=2"));
+    assert_eq!(customers(&first), ["e", "d"]);
+    let cursor = first.header("x-next-cursor").to_owned();
+    assert_eq!(cursor, "4");
+    let second = server.get(&format!("{base}&order=-id&limit=2&after={cursor}"));
+    assert_eq!(customers(&second), ["b"]);
+    assert!(second.headers.get("x-next-cursor").is_none());
+
+    let quoted = server.get("/o/acme/api/invoices?customer=%22c%22");
+    assert_eq!(customers(&quoted), ["c"]);
+    let not_eur = server.get("/o/acme/api/invoices?currency.ne=EUR");
+    assert_eq!(customers(&not_eur), ["c"]);
+    // The other org's invoice matches the filter but is never seen.
+    let beta = server.get("/o/beta/api/invoices?amount.gte=100");
+    assert_eq!(customers(&beta), ["z"]);
+
+    for bad in ["limit=0", "order=amount", "amount.like=1", "after=-1"] {
+        let reply = server.get(&format!("/o/acme/api/invoices?{bad}"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_query"),
+            "{bad}"
+        );
+    }
+}
