@@ -119,6 +119,7 @@ fn bench(c: &mut Criterion) {
         files: PluginFiles::new(cache_dir.path().join("orgs")),
         outbound: Arc::default(),
         modules: Arc::new(Modules::new(registry)),
+        record_writer: Default::default(),
     };
     let scheduler = Arc::new(CpuScheduler::new(
         limits.run_slots(),

@@ -3,6 +3,7 @@
 use crate::capabilities::HostServices;
 use crate::capabilities::files::PluginFiles;
 use crate::capabilities::modules::{ModuleError, Modules};
+use crate::capabilities::records::{RecordWriter, RecordWriterSlot};
 use crate::capabilities::routes::route_granted;
 use crate::common::admission::{Admission, Admitted};
 use crate::common::bodies::{discard, hold_until_done, limit_request, limit_response};
@@ -26,7 +27,7 @@ use crate::serve::console;
 use crate::serve::front_door::FrontDoor;
 use crate::serve::hooks::HookDispatcher;
 use crate::serve::plugin_headers;
-use crate::serve::records::{self as module_routes, ModulePath};
+use crate::serve::records::{self as module_routes, ModulePath, RecordService};
 use crate::serve::tenant_keys::TenantKeys;
 use crate::serve::tenant_path::TenantPath;
 use crate::serve::ui::UiTable;
@@ -34,7 +35,7 @@ use crate::serve::ui::routes::{self as ui_routes, UiPath};
 use berth_storage::{ArtifactCache, Database, PackageStore, SecretKeys};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// berth's running state: the engine, the registry, the live routes.
@@ -46,8 +47,8 @@ pub struct App {
     http: HttpLimits,
     runtime: Runtime,
     api: Api,
-    modules: Arc<Modules>,
-    hooks: HookDispatcher,
+
+    records: Arc<RecordService>,
     ui: Arc<UiTable>,
     /// `https` when berth terminates TLS, else `http`: what plugins see.
     scheme: &'static str,
@@ -133,6 +134,7 @@ impl App {
                 move |org| admission.limits(org).cpu_weight.get(),
             ))
         };
+        let record_writer = RecordWriterSlot::default();
         let runtime = Runtime::new(
             settings.limits.clone(),
             HostServices {
@@ -141,6 +143,7 @@ impl App {
                 files: files.clone(),
                 outbound: Arc::new(settings.outbound.clone()),
                 modules: modules.clone(),
+                record_writer: record_writer.clone(),
             },
             scheduler,
         );
@@ -169,9 +172,17 @@ impl App {
         let lifecycle = Arc::new(lifecycle);
         lifecycle.watch_upgrades(settings.upgrades);
         let integrations = Integrations::new(routes.clone(), runtime.clone(), front_door.clone());
+        let hooks = HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone());
+        let records = Arc::new(RecordService::new(
+            modules.clone(),
+            Arc::new(hooks),
+            front_door.clone(),
+        ));
+        let writer: Weak<dyn RecordWriter> = Arc::downgrade(&records) as Weak<dyn RecordWriter>;
+        let _ = record_writer.set(writer);
         let app = Self {
             ui,
-            hooks: HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone()),
+            records,
             routes,
             front_door,
             tenant_keys,
@@ -181,11 +192,10 @@ impl App {
             api: Api::new(
                 lifecycle,
                 auth,
-                modules.clone(),
+                modules,
                 integrations,
                 settings.packages.clone(),
             ),
-            modules,
             scheme: if settings.tls_cert.is_some() {
                 "https"
             } else {
@@ -285,7 +295,7 @@ impl App {
             return Err(ModuleError::UnknownModule(target.module).into());
         }
         let (request, admitted) = self.admit(org, key, request).await?;
-        module_routes::handle(&self.modules, &self.hooks, target, request, admitted).await
+        module_routes::handle(&self.records, target, request, admitted).await
     }
 
     /// A plugin route, `/o/{org}/p/{plugin}/{plugin_path}`: checked

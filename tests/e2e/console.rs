@@ -28,7 +28,8 @@ fn artifacts() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts")
 }
 
-/// A server with org `acme` and one of its admin tokens.
+/// A server with org `acme` and one of its admin tokens; `acme` has
+/// invoices worth 48,250 EUR over 17 deals, which the sales widget shows.
 fn server_with_admin() -> (Server, String) {
     assert!(
         Path::new(CHROMIUM).is_file(),
@@ -36,6 +37,13 @@ fn server_with_admin() -> (Server, String) {
     );
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
+    for amount in [2800; 16].into_iter().chain([3450]) {
+        let invoice = serde_json::json!({ "customer": "c", "amount": amount, "currency": "EUR" });
+        assert_eq!(
+            server.post_json("/o/acme/api/invoices", invoice).status,
+            201
+        );
+    }
     let token = admin_token(&server, "acme")["token"]
         .as_str()
         .unwrap()

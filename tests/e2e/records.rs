@@ -189,3 +189,157 @@ pub(crate) fn queries_filter_order_and_page_within_one_org() {
         );
     }
 }
+
+/// The `recprobe` plugin's answer to `path` in `org`.
+fn probe(server: &Server, org: &str, path: &str) -> crate::support::Reply {
+    server.get(&format!("/o/{org}/p/recprobe{path}"))
+}
+
+#[test]
+pub(crate) fn a_plugin_reads_and_writes_records_within_its_grant_its_org_and_the_hooks() {
+    let server = Server::start(&["--no-demo"]);
+    for org in ["acme", "beta"] {
+        server.create_org(org);
+    }
+    server.install_active("acme", &guest_package("recprobe"));
+    server.install_active("acme", &guest_package("contact-rules"));
+    // beta grants only invoices.
+    assert_eq!(
+        server.install("beta", &guest_package("recprobe")).status,
+        201
+    );
+    let grant = json!({ "grant": {
+        "routes": ["/"],
+        "database": { "read": ["invoices"], "write": ["invoices"] },
+        "modules": { "extend": ["invoices.before-create"] },
+    }});
+    let activated = server.post_json("/api/v1/orgs/beta/plugins/recprobe/activate", grant);
+    assert_eq!(activated.status, 200, "{activated:?}");
+
+    // Within the grant: create, read, patch, delete — audited as the plugin.
+    let created = probe(&server, "acme", "/create/contacts?name=Ada&email=ada@x.org");
+    assert_eq!(
+        (created.status, created.header("x-record-id")),
+        (201, "1"),
+        "{created:?}"
+    );
+    assert_eq!(
+        probe(&server, "acme", "/get/contacts/1").json()["name"],
+        "Ada"
+    );
+    let patched = probe(&server, "acme", "/patch/contacts/1?company=Lovelace+Ltd");
+    assert_eq!(
+        patched.json(),
+        json!({ "name": "Ada", "email": "ada@x.org", "company": "Lovelace Ltd" })
+    );
+    let audit = server.get("/api/v1/orgs/acme/audit").json();
+    let by_plugin = (audit.as_array().unwrap().iter())
+        .filter(|e| e["action"] == "record-update" && e["plugin"] == "recprobe")
+        .count();
+    assert_eq!(by_plugin, 1, "{audit}");
+
+    // The hooks apply to a plugin's writes: contact-rules vetoes these, and
+    // the invoices schema refuses an incomplete one. Nothing is stored.
+    let before = server.get("/o/acme/api/contacts").body;
+    for (path, error) in [
+        ("/create/contacts?name=Spam+King", "vetoed: "),
+        ("/create/contacts?name=Ada+Two&email=ADA@X.ORG", "vetoed: "),
+        ("/create/invoices?customer=nobody", "invalid: "),
+    ] {
+        let refused = probe(&server, "acme", path);
+        assert_eq!(refused.status, 422, "{path}: {refused:?}");
+        assert!(
+            refused.header("x-records-error").starts_with(error),
+            "{path}: {refused:?}"
+        );
+    }
+    assert_eq!(server.get("/o/acme/api/contacts").body, before);
+
+    // Outside the grant: denied, nothing written; another org's records are
+    // not there at all.
+    let invoice = probe(
+        &server,
+        "acme",
+        "/create/invoices?customer=acme-only&amount=5&currency=EUR",
+    );
+    assert_eq!(invoice.status, 201, "{invoice:?}");
+    for path in ["/get/contacts/1", "/create/contacts?name=Eve"] {
+        let denied = probe(&server, "beta", path);
+        assert_eq!(denied.status, 403, "{path}: {denied:?}");
+        assert!(denied.header("x-records-error").starts_with("denied: "));
+    }
+    assert_eq!(server.get("/o/beta/api/contacts").json(), json!([]));
+    let id = invoice.header("x-record-id");
+    assert_eq!(
+        probe(&server, "beta", &format!("/get/invoices/{id}")).status,
+        404
+    );
+    assert_eq!(probe(&server, "beta", "/count/invoices").body, "0");
+
+    // Pages through a cursor, ten at a time.
+    for i in 0..24 {
+        let invoice = json!({ "customer": format!("c{i}"), "amount": i, "currency": "EUR" });
+        assert_eq!(
+            server.post_json("/o/acme/api/invoices", invoice).status,
+            201
+        );
+    }
+    let counted = probe(&server, "acme", "/count/invoices");
+    assert_eq!(
+        (counted.body.as_str(), counted.header("x-pages")),
+        ("25", "3")
+    );
+
+    let deleted = probe(&server, "acme", "/delete/contacts/1");
+    assert_eq!(deleted.status, 204, "{deleted:?}");
+    assert_eq!(probe(&server, "acme", "/get/contacts/1").status, 404);
+}
+
+#[test]
+pub(crate) fn hooks_that_write_are_cut_off_at_the_nesting_limit() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("recprobe"));
+    // Each chain-N invoice's before-create hook creates chain-(N+1) first.
+    let first = json!({ "customer": "chain-0", "amount": 1, "currency": "EUR" });
+    let created = server.post_json("/o/acme/api/invoices", first);
+    assert_eq!(created.status, 201, "{created:?}");
+    let chained: Vec<String> = (server
+        .get("/o/acme/api/invoices")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter())
+    .map(|r| r["data"]["customer"].as_str().unwrap().to_owned())
+    .collect();
+    // chain-0 is written at level 1; the hooks write chain-1 to chain-3 at
+    // levels 2 to 4; chain-4 would be level 5 and is refused (`too-deep`).
+    assert_eq!(chained, ["chain-3", "chain-2", "chain-1", "chain-0"]);
+}
+
+#[test]
+pub(crate) fn the_sales_widget_sums_the_orgs_invoices() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("sales-widget"));
+    let summary = |server: &Server| server.get("/o/acme/p/sales-widget/summary").json();
+    assert_eq!(
+        (
+            summary(&server)["total"].as_f64(),
+            &summary(&server)["deals"]
+        ),
+        (Some(0.0), &json!(0))
+    );
+    for (amount, currency) in [(1200.5, "EUR"), (300.0, "USD"), (800.0, "EUR")] {
+        let invoice = json!({ "customer": "c", "amount": amount, "currency": currency });
+        assert_eq!(
+            server.post_json("/o/acme/api/invoices", invoice).status,
+            201
+        );
+    }
+    let after = summary(&server);
+    assert_eq!(
+        (after["total"].as_f64(), &after["deals"]),
+        (Some(2000.5), &json!(2))
+    );
+}

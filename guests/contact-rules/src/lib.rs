@@ -4,6 +4,8 @@
 //! - `on-activate` subscribes to `contacts.before-create`,
 //!   `contacts.after-create`, `contacts.before-update` and
 //!   `contacts.before-delete`, and registers the `loyalty` module.
+//! - `before-create` and `before-update` also veto an e-mail another
+//!   contact already has (a query of the org's contacts);
 //! - `before-update`: checks and normalises the new data like a new
 //!   contact's; `before-delete`: vetoes deleting a contact whose name holds
 //!   "keep".
@@ -23,6 +25,7 @@ wit_bindgen::generate!({
 });
 
 use berth::plugin::log::{Field, Level, log_fields};
+use berth::plugin::records::{self, Comparison, Filter, RecordQuery};
 use berth::plugin::modules::{HookSubscription, ModuleDescriptor, ModuleError, register_module, subscribe};
 use berth::plugin::types::PluginError;
 use exports::berth::plugin::hooks::{self, HookCall, HookOutcome};
@@ -61,9 +64,15 @@ impl hooks::Guest for ContactRules {
             message: e.to_string(),
         })?;
         match (call.module.as_str(), call.hook.as_str()) {
-            ("contacts", "before-create") => Ok(before_create(&mut record)),
+            ("contacts", "before-create") => Ok(match taken_email(&record, None) {
+                Some(veto) => veto,
+                None => before_create(&mut record),
+            }),
             ("contacts", "before-update") => {
                 // `{"id", "data", "previous"}`: the new data is checked like a new contact's.
+                if let Some(veto) = taken_email(&record["data"], record["id"].as_u64()) {
+                    return Ok(veto);
+                }
                 Ok(match before_create(&mut record["data"]) {
                     HookOutcome::Transform(_) => HookOutcome::Transform(record.to_string()),
                     outcome => outcome,
@@ -94,6 +103,25 @@ impl hooks::Guest for ContactRules {
             }
             _ => Ok(HookOutcome::Proceed),
         }
+    }
+}
+
+/// A veto if another contact (not `id`) already has `contact`'s e-mail,
+/// compared lower-cased, as stored: found by querying the org's contacts
+/// through `berth:plugin/records` (permission `database: read contacts`).
+/// A failed query vetoes too: better no duplicate than a silent one.
+fn taken_email(contact: &Value, id: Option<u64>) -> Option<HookOutcome> {
+    let email = contact["email"].as_str()?.to_lowercase();
+    let same = Filter {
+        field: "email".into(),
+        comparison: Comparison::Eq,
+        value: Value::String(email.clone()).to_string(),
+    };
+    let query = RecordQuery { filters: vec![same], newest_first: false, after: None, limit: 2 };
+    match records::query("contacts", &query) {
+        Ok(page) if page.records.iter().all(|other| Some(other.id) == id) => None,
+        Ok(_) => Some(HookOutcome::Veto(format!("a contact with e-mail {email} exists"))),
+        Err(e) => Some(HookOutcome::Veto(format!("could not check for duplicates: {e:?}"))),
     }
 }
 

@@ -22,9 +22,14 @@ wasmtime::component::bindgen!({
     imports: {
         "berth:plugin/kv.set": async,
         "berth:plugin/kv.delete": async,
+        // Writes run the module's hooks in other instances.
+        "berth:plugin/records.create": async,
+        "berth:plugin/records.replace": async,
+        "berth:plugin/records.patch": async,
+        "berth:plugin/records.delete": async,
     },
 });
 
-pub use berth::plugin0_1_0 as v0_1_0;
-pub use berth::plugin0_2_0 as v0_2_0;
-pub use wasi::config::store as wasi_config;
+pub use self::berth::plugin0_1_0 as v0_1_0;
+pub use self::berth::plugin0_2_0 as v0_2_0;
+pub use self::wasi::config::store as wasi_config;

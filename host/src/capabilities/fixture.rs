@@ -39,6 +39,7 @@ impl Fixture {
             files: PluginFiles::new(dir.path().join("orgs")),
             outbound: Arc::default(),
             modules: Arc::new(Modules::new(registry.clone())),
+            record_writer: Default::default(),
             registry,
         };
         Self {

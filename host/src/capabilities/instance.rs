@@ -10,6 +10,7 @@ use crate::capabilities::kv::KvState;
 use crate::capabilities::log::{LogState, LogThrottle};
 use crate::capabilities::modules::{Modules, ModulesState};
 use crate::capabilities::network::OutboundHooks;
+use crate::capabilities::records::{RecordWriterSlot, RecordsState};
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
@@ -34,6 +35,8 @@ pub struct HostServices {
     pub outbound: Arc<OutboundSettings>,
     /// The module registry plugins extend.
     pub modules: Arc<Modules>,
+    /// Where plugins' record writes go (bound by the serve layer).
+    pub record_writer: RecordWriterSlot,
 }
 
 /// Who an instance serves and what its org granted: the per-plugin inputs
@@ -62,6 +65,8 @@ pub struct InstanceCapabilities {
     pub modules: ModulesState,
     /// `berth:plugin/dependencies`.
     pub dependencies: DependenciesState,
+    /// `berth:plugin/records`.
+    pub records: RecordsState,
     /// WASI, with the directories the `filesystem` grant opens.
     pub wasi: WasiCtx,
     /// `wasi:http/outgoing-handler` under the `network` grant.
@@ -107,6 +112,13 @@ impl HostServices {
                 identity: identity.clone(),
                 registry: self.registry.clone(),
             },
+            records: RecordsState {
+                grants: grants.clone(),
+                identity: identity.clone(),
+                modules: self.modules.clone(),
+                writer: self.record_writer.clone(),
+                depth: 0,
+            },
             wasi: wasi.build(),
             network: OutboundHooks::new(grants.clone(), self.outbound.clone(), identity.clone()),
         })
@@ -141,5 +153,8 @@ pub fn add_to_linker<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Re
     }
     link_version!(v0_1_0);
     link_version!(v0_2_0);
+    v0_2_0::records::add_to_linker::<T, HasSelf<RecordsState>>(linker, |t| {
+        &mut t.capabilities().records
+    })?;
     wasi_config::add_to_linker::<T, HasSelf<ConfigState>>(linker, |t| &mut t.capabilities().config)
 }

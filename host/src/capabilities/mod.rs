@@ -25,6 +25,7 @@ pub mod kv;
 pub mod log;
 pub mod modules;
 pub mod network;
+pub mod records;
 pub mod routes;
 pub mod ui;
 pub mod units;

@@ -1,7 +1,7 @@
 //! The list of grantable capabilities the host's loops walk.
 
 use crate::capabilities::capability::Capability;
-use crate::capabilities::{config, files, headers, kv, modules, network, routes, ui};
+use crate::capabilities::{config, files, headers, kv, modules, network, records, routes, ui};
 
 /// Every grantable capability, in the order grants are described.
 pub const ALL: &[&Capability] = &[
@@ -12,5 +12,6 @@ pub const ALL: &[&Capability] = &[
     &headers::CAPABILITY,
     &ui::CAPABILITY,
     &modules::CAPABILITY,
+    &records::CAPABILITY,
     &files::CAPABILITY,
 ];

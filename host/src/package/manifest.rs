@@ -130,6 +130,9 @@ pub struct Permissions {
     /// Module registration and hook extension.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub modules: Option<ModulesPermission>,
+    /// Module records it may read and write.
+    #[serde(skip_serializing_if = "DatabasePermission::is_empty")]
+    pub database: DatabasePermission,
     /// Readable configuration keys.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<String>,
@@ -235,6 +238,25 @@ pub struct ModulesPermission {
     pub register: Vec<String>,
     /// `module.hook` pairs it may extend.
     pub extend: Vec<String>,
+}
+
+/// The module records a plugin may read and write (`berth:plugin/records`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabasePermission {
+    /// Modules whose records it may read.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub read: Vec<String>,
+    /// Modules whose records it may create, change and delete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub write: Vec<String>,
+}
+
+impl DatabasePermission {
+    /// Whether it names no module.
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.write.is_empty()
+    }
 }
 
 /// The package path of `entry` inside the `assets` folder.

@@ -67,14 +67,16 @@ impl Runtime {
         outcome.map_err(ExportCallError::Plugin)
     }
 
-    /// Calls the plugin's `hooks.handle`.
+    /// Calls the plugin's `hooks.handle` for a write at nesting level
+    /// `depth` (see `capabilities::records`).
     pub async fn handle_hook(
         &self,
         mounted: &MountedPlugin,
         call: HookCall,
+        depth: u8,
     ) -> Result<HookOutcome, ExportCallError> {
         let handle = exported(&mounted.plugin.exports.hooks, "berth:plugin/hooks")?;
-        let (outcome,) = self.call_export(mounted, handle, (call,)).await?;
+        let (outcome,) = self.call_export_at(mounted, handle, (call,), depth).await?;
         outcome.map_err(ExportCallError::Plugin)
     }
 
@@ -97,15 +99,18 @@ impl Runtime {
         outcome.map_err(ExportCallError::Plugin)
     }
 
-    /// Delivers `event` to the plugin's `integration.on-event`.
+    /// Delivers `event` to the plugin's `integration.on-event`, for a write
+    /// at nesting level `depth`.
     pub async fn deliver_event(
         &self,
         mounted: &MountedPlugin,
         event: Event,
+        depth: u8,
     ) -> Result<(), ExportCallError> {
         let integration = exported(&mounted.plugin.exports.integration, INTEGRATION)?;
+        let on_event = integration.on_event;
         let (outcome,) = self
-            .call_export(mounted, integration.on_event, (event,))
+            .call_export_at(mounted, on_event, (event,), depth)
             .await?;
         outcome.map_err(ExportCallError::Plugin)
     }
@@ -154,13 +159,26 @@ impl Runtime {
         P: ComponentNamedList + Lower + Send + Sync + 'static,
         R: ComponentNamedList + Lift + Send + Sync + 'static,
     {
-        self.call(
-            mounted,
-            |_: &mut InstanceState| {},
-            move |store, instance| {
-                Box::pin(async move { func.call(store, &instance, params).await })
-            },
-        )
+        self.call_export_at(mounted, func, params, 0).await
+    }
+
+    /// Runs `func` with `params` in a fresh instance whose record writes
+    /// nest at level `depth`.
+    async fn call_export_at<P, R>(
+        &self,
+        mounted: &MountedPlugin,
+        func: ExportFunc<P, R>,
+        params: P,
+        depth: u8,
+    ) -> Result<R, InvokeError>
+    where
+        P: ComponentNamedList + Lower + Send + Sync + 'static,
+        R: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let at_depth = move |state: &mut InstanceState| state.capabilities().records.depth = depth;
+        self.call(mounted, at_depth, move |store, instance| {
+            Box::pin(async move { func.call(store, &instance, params).await })
+        })
         .await
     }
 }

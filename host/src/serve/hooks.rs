@@ -80,15 +80,16 @@ impl HookDispatcher {
             .collect()
     }
 
-    /// Runs the `before-*` hook `hook` of `module` on `payload`; returns the
-    /// payload as the subscribers left it, or why the operation must not
-    /// happen.
+    /// Runs the `before-*` hook `hook` of `module` on `payload` for a write
+    /// at nesting level `depth`; returns the payload as the subscribers left
+    /// it, or why the operation must not happen.
     pub async fn before(
         &self,
         org: &str,
         module: &str,
         hook: &str,
         mut payload: serde_json::Value,
+        depth: u8,
     ) -> Result<serde_json::Value, HookRefusal> {
         for mounted in self.subscribers(org, module, hook) {
             let plugin = mounted.identity.plugin.clone();
@@ -104,7 +105,7 @@ impl HookDispatcher {
                     error,
                 }
             };
-            match self.runtime.handle_hook(&mounted, call).await {
+            match self.runtime.handle_hook(&mounted, call, depth).await {
                 Ok(HookOutcome::Proceed) => {}
                 Ok(HookOutcome::Transform(json)) => {
                     payload = serde_json::from_str(&json)
@@ -128,6 +129,7 @@ impl HookDispatcher {
         module: &str,
         hook: &str,
         payload: serde_json::Value,
+        depth: u8,
         admitted: Admitted,
     ) {
         let subscribers = self.subscribers(org, module, hook);
@@ -146,14 +148,14 @@ impl HookDispatcher {
                         hook: hook.clone(),
                         payload: payload.clone(),
                     };
-                    runtime.handle_hook(&mounted, call).await.map(drop)
+                    runtime.handle_hook(&mounted, call, depth).await.map(drop)
                 } else {
                     let event = Event {
                         source: module.clone(),
                         kind: hook.clone(),
                         payload: payload.clone(),
                     };
-                    runtime.deliver_event(&mounted, event).await
+                    runtime.deliver_event(&mounted, event, depth).await
                 };
                 if let Err(error) = delivered {
                     let plugin = &mounted.identity.plugin;

@@ -15,9 +15,11 @@
 use crate::capabilities::modules::merge_patch;
 use crate::capabilities::modules::query::RecordQuery;
 use crate::capabilities::modules::{ModuleError, Modules};
+use crate::capabilities::records::{RecordFailure, RecordWrite, RecordWriter, WriteFuture};
 use crate::common::admission::Admitted;
 use crate::common::error::{ApiError, json_response};
 use crate::common::request_body::{off_thread, read_json};
+use crate::serve::front_door::FrontDoor;
 use crate::serve::hooks::HookDispatcher;
 use berth_storage::ModuleRecord;
 use http::{Method, Request, Response, StatusCode};
@@ -76,18 +78,18 @@ impl From<ModuleError> for ApiError {
 /// Answers a module route of an existing org, admitted as `admitted`: the
 /// slot is held while its hooks run, `after-*` ones included.
 pub async fn handle(
-    modules: &Arc<Modules>,
-    hooks: &HookDispatcher,
+    records: &RecordService,
     target: ModulePath,
     request: Request<Incoming>,
     admitted: Admitted,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
     let ModulePath { org, module, id } = target;
-    let writes = RecordWrites { modules, hooks };
+    let modules = &records.modules;
     let method = request.method().clone();
     if method != Method::GET && !modules.is_builtin(&module) {
         return Err(ModuleError::UnknownModule(module).into());
     }
+    let author = Author::api(admitted);
     let Some(id) = id else {
         return match method {
             Method::GET => {
@@ -106,35 +108,28 @@ pub async fn handle(
             }
             Method::POST => {
                 let data = read_json(request).await?;
-                let record = writes.create(&org, &module, data, admitted).await?;
-                Ok(json_response(StatusCode::CREATED, &record))
+                let record = records.create(&org, &module, data, author).await?;
+                Ok(json_response(StatusCode::CREATED, &json_record(&record)))
             }
             method => Err(not_allowed(&method)),
         };
     };
-    let current = {
-        let (modules, org, module, id) = (modules.clone(), org.clone(), module.clone(), id.clone());
-        off_thread(move || modules.record(&org, &module, &id)).await?
+    let current = records.current(&org, &module, &id).await?;
+    let record = match method {
+        Method::GET => current,
+        Method::PUT => {
+            let data = read_json(request).await?;
+            records.update(&org, &module, current, data, author).await?
+        }
+        Method::PATCH => {
+            let patch: serde_json::Value = read_json(request).await?;
+            let data = merge_patch::apply(&current.data, &patch);
+            records.update(&org, &module, current, data, author).await?
+        }
+        Method::DELETE => records.delete(&org, &module, current, author).await?,
+        method => return Err(not_allowed(&method)),
     };
-    match method {
-        Method::GET => Ok(json_response(StatusCode::OK, &json_record(&current))),
-        Method::PUT | Method::PATCH => {
-            let body: serde_json::Value = read_json(request).await?;
-            let data = match method {
-                Method::PUT => body,
-                _ => merge_patch::apply(&current.data, &body),
-            };
-            let record = writes
-                .update(&org, &module, current, data, admitted)
-                .await?;
-            Ok(json_response(StatusCode::OK, &record))
-        }
-        Method::DELETE => {
-            let record = writes.delete(&org, &module, current, admitted).await?;
-            Ok(json_response(StatusCode::OK, &record))
-        }
-        method => Err(not_allowed(&method)),
-    }
+    Ok(json_response(StatusCode::OK, &json_record(&record)))
 }
 
 /// 405 for a method module routes do not take.
@@ -151,64 +146,123 @@ fn json_record(record: &ModuleRecord) -> serde_json::Value {
     serde_json::to_value(record).expect("records serialize")
 }
 
-/// Writes to module records, each through the module's hooks, its schema
-/// and one transaction with its audit entry.
-struct RecordWrites<'a> {
-    modules: &'a Arc<Modules>,
-    hooks: &'a HookDispatcher,
+/// Who makes a write, and so which nesting level its hooks run at and
+/// what holds the org's slot while its `after-*` hooks run.
+pub struct Author {
+    /// The plugin writing (`None`: the HTTP API), named in the audit entry.
+    plugin: Option<String>,
+    /// The write's nesting level (1 from the HTTP API).
+    depth: u8,
+    /// The admission its `after-*` hooks hold (`None`: the org was at its
+    /// limit, so they are not fired).
+    admitted: Option<Admitted>,
 }
 
-impl RecordWrites<'_> {
-    /// Creates a record from `data`; returns it as stored.
+impl Author {
+    /// A write from the HTTP API, under the request's admission.
+    fn api(admitted: Admitted) -> Self {
+        Self {
+            plugin: None,
+            depth: 1,
+            admitted: Some(admitted),
+        }
+    }
+}
+
+/// Module record writes, each through the module's hooks, its schema and
+/// one transaction with its audit entry — for the HTTP API and, as the
+/// [`RecordWriter`] plugins' `berth:plugin/records` calls reach, for
+/// plugins.
+#[derive(Clone)]
+pub struct RecordService {
+    modules: Arc<Modules>,
+    hooks: Arc<HookDispatcher>,
+    front_door: FrontDoor,
+}
+
+impl RecordService {
+    /// Writes through `hooks` into `modules`; plugins' `after-*` hooks are
+    /// admitted at `front_door`.
+    pub fn new(modules: Arc<Modules>, hooks: Arc<HookDispatcher>, front_door: FrontDoor) -> Self {
+        Self {
+            modules,
+            hooks,
+            front_door,
+        }
+    }
+
+    /// `org`'s record `id` of `module`, as it is now.
+    async fn current(&self, org: &str, module: &str, id: &str) -> Result<ModuleRecord, ApiError> {
+        let modules = self.modules.clone();
+        let (org, module, id) = (org.to_owned(), module.to_owned(), id.to_owned());
+        off_thread(move || modules.record(&org, &module, &id)).await
+    }
+
+    /// Fires `after` hooks with `record` under `author`'s admission.
+    fn after(
+        &self,
+        org: &str,
+        module: &str,
+        hook: &str,
+        record: serde_json::Value,
+        author: Author,
+    ) {
+        match author.admitted {
+            Some(admitted) => (self.hooks).after(org, module, hook, record, author.depth, admitted),
+            None => tracing::warn!(org, module, hook, "not fired: the org is at its limit"),
+        }
+    }
+
+    /// Creates a record from `data`.
     async fn create(
         &self,
         org: &str,
         module: &str,
         data: serde_json::Value,
-        admitted: Admitted,
-    ) -> Result<serde_json::Value, ApiError> {
-        let data = self
-            .hooks
-            .before(org, module, "before-create", data)
+        author: Author,
+    ) -> Result<ModuleRecord, ApiError> {
+        let hooks = &self.hooks;
+        let data = hooks
+            .before(org, module, "before-create", data, author.depth)
             .await?;
         let modules = self.modules.clone();
-        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let (org_name, module_name, by) =
+            (org.to_owned(), module.to_owned(), author.plugin.clone());
         let record =
-            off_thread(move || modules.create(&org_name, &module_name, data, None)).await?;
-        let record = json_record(&record);
-        (self.hooks).after(org, module, "after-create", record.clone(), admitted);
+            off_thread(move || modules.create(&org_name, &module_name, data, by.as_deref()))
+                .await?;
+        self.after(org, module, "after-create", json_record(&record), author);
         Ok(record)
     }
 
-    /// Replaces `current`'s data with `data`; returns the record as stored.
+    /// Replaces `current`'s data with `data`.
     async fn update(
         &self,
         org: &str,
         module: &str,
         current: ModuleRecord,
         data: serde_json::Value,
-        admitted: Admitted,
-    ) -> Result<serde_json::Value, ApiError> {
+        author: Author,
+    ) -> Result<ModuleRecord, ApiError> {
         let id = current.id;
         let payload = serde_json::json!({ "id": id, "data": data, "previous": current.data });
-        let mut decided = self
-            .hooks
-            .before(org, module, "before-update", payload)
+        let hooks = &self.hooks;
+        let mut decided = hooks
+            .before(org, module, "before-update", payload, author.depth)
             .await?;
         let data = decided["data"].take();
         let modules = self.modules.clone();
-        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let (org_name, module_name, by) =
+            (org.to_owned(), module.to_owned(), author.plugin.clone());
         let previous = current.data;
         let kept = previous.clone();
-        let record =
-            off_thread(move || modules.update(&org_name, &module_name, id, &kept, data, None))
-                .await?;
-        let mut record = json_record(&record);
-        record["previous"] = previous;
-        (self.hooks).after(org, module, "after-update", record.clone(), admitted);
-        record
-            .as_object_mut()
-            .map(|fields| fields.remove("previous"));
+        let record = off_thread(move || {
+            modules.update(&org_name, &module_name, id, &kept, data, by.as_deref())
+        })
+        .await?;
+        let mut fired = json_record(&record);
+        fired["previous"] = previous;
+        self.after(org, module, "after-update", fired, author);
         Ok(record)
     }
 
@@ -218,19 +272,78 @@ impl RecordWrites<'_> {
         org: &str,
         module: &str,
         current: ModuleRecord,
-        admitted: Admitted,
-    ) -> Result<serde_json::Value, ApiError> {
+        author: Author,
+    ) -> Result<ModuleRecord, ApiError> {
         let payload = serde_json::json!({ "id": current.id, "data": current.data });
-        self.hooks
-            .before(org, module, "before-delete", payload)
+        (self.hooks)
+            .before(org, module, "before-delete", payload, author.depth)
             .await?;
         let modules = self.modules.clone();
-        let (org_name, module_name) = (org.to_owned(), module.to_owned());
+        let (org_name, module_name, by) =
+            (org.to_owned(), module.to_owned(), author.plugin.clone());
         let (id, previous) = (current.id, current.data.clone());
-        off_thread(move || modules.delete(&org_name, &module_name, id, &previous, None)).await?;
-        let record = json_record(&current);
-        (self.hooks).after(org, module, "after-delete", record.clone(), admitted);
-        Ok(record)
+        off_thread(move || modules.delete(&org_name, &module_name, id, &previous, by.as_deref()))
+            .await?;
+        self.after(org, module, "after-delete", json_record(&current), author);
+        Ok(current)
+    }
+
+    /// Makes a plugin's `write`.
+    async fn write_for_plugin(
+        &self,
+        org: &str,
+        write: RecordWrite,
+        author: Author,
+    ) -> Result<ModuleRecord, ApiError> {
+        let module = match &write {
+            RecordWrite::Create { module, .. }
+            | RecordWrite::Replace { module, .. }
+            | RecordWrite::Patch { module, .. }
+            | RecordWrite::Delete { module, .. } => module.clone(),
+        };
+        if !self.modules.is_builtin(&module) {
+            return Err(ModuleError::UnknownModule(module).into());
+        }
+        match write {
+            RecordWrite::Create { data, .. } => self.create(org, &module, data, author).await,
+            RecordWrite::Replace { id, data, .. } => {
+                let current = self.current(org, &module, &id.to_string()).await?;
+                self.update(org, &module, current, data, author).await
+            }
+            RecordWrite::Patch { id, patch, .. } => {
+                let current = self.current(org, &module, &id.to_string()).await?;
+                let data = merge_patch::apply(&current.data, &patch);
+                self.update(org, &module, current, data, author).await
+            }
+            RecordWrite::Delete { id, .. } => {
+                let current = self.current(org, &module, &id.to_string()).await?;
+                self.delete(org, &module, current, author).await
+            }
+        }
+    }
+}
+
+impl RecordWriter for RecordService {
+    fn write(&self, org: &str, plugin: &str, depth: u8, write: RecordWrite) -> WriteFuture {
+        let service = self.clone();
+        let author = Author {
+            plugin: Some(plugin.to_owned()),
+            depth,
+            admitted: self.front_door.admit(org).ok(),
+        };
+        let org = org.to_owned();
+        Box::pin(async move {
+            (service.write_for_plugin(&org, write, author).await).map_err(|error| {
+                let why = error.message;
+                match error.code {
+                    "module_not_found" | "record_not_found" => RecordFailure::NotFound(why),
+                    "invalid_record" => RecordFailure::Invalid(why),
+                    "vetoed" | "hook_failed" => RecordFailure::Vetoed(why),
+                    "record_changed" => RecordFailure::Conflict(why),
+                    _ => RecordFailure::Internal(why),
+                }
+            })
+        })
     }
 }
 

@@ -1,0 +1,360 @@
+//! `berth:plugin/records`: the org's module records, read and written by a
+//! plugin as the HTTP API reads and writes them.
+//!
+//! The `database` permission names the modules a plugin may `read` and
+//! `write`; every call checks it first, and the org is always the
+//! instance's own (from its identity, never an argument), so no call can
+//! reach another org's records. Reads go straight to the module registry.
+//! Writes go to the [`RecordWriter`] the serve layer binds at start-up —
+//! the same path as `POST`/`PUT`/`PATCH`/`DELETE` on `/o/{org}/api/…`:
+//! `before-*` hooks (which may transform or veto), the module's schema, one
+//! transaction with its audit entry, `after-*` hooks. Each instance knows
+//! how deep in writing hooks it runs ([`RecordsState::depth`]); a write
+//! past [`MAX_WRITE_DEPTH`] fails with `too-deep`, so hooks that write
+//! cannot loop forever.
+
+use crate::capabilities::bindings::v0_2_0::records::{
+    Comparison as WitComparison, Host, ModuleRecord as WitRecord, Page, RecordQuery as WitQuery,
+    RecordsError,
+};
+use crate::capabilities::capability::{Capability, missing, retain_declared};
+use crate::capabilities::modules::query::{
+    Comparison, DEFAULT_PAGE, Filter, MAX_PAGE, RecordQuery,
+};
+use crate::capabilities::modules::{ModuleError, Modules};
+use crate::common::ids::PluginIdentity;
+use crate::package::manifest::Permissions;
+use berth_storage::ModuleRecord;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock, Weak};
+
+/// The `database` permission: modules whose records a plugin may `read`
+/// and `write`.
+pub const CAPABILITY: Capability = Capability {
+    permission: "database",
+    imports: &["berth:plugin/records@"],
+    declared: |p| !p.database.is_empty(),
+    not_covered: |wanted, available| {
+        let (wanted, available) = (&wanted.database, &available.database);
+        let mut lacking = missing("database read", &wanted.read, &available.read);
+        lacking.extend(missing("database write", &wanted.write, &available.write));
+        lacking
+    },
+    narrow: |granted, declared| {
+        retain_declared(&mut granted.database.read, &declared.database.read);
+        retain_declared(&mut granted.database.write, &declared.database.write);
+    },
+    forget: None,
+};
+
+/// Deepest a write may be nested: a write from an HTTP request or a route
+/// is level 1, a write from a hook that level 1 fired is level 2, and so on.
+pub const MAX_WRITE_DEPTH: u8 = 4;
+
+/// A write a plugin asks for.
+#[derive(Debug)]
+pub enum RecordWrite {
+    /// Create a record of `module` from `data`.
+    Create {
+        /// The module.
+        module: String,
+        /// The new record's fields.
+        data: serde_json::Value,
+    },
+    /// Replace record `id`'s data.
+    Replace {
+        /// The module.
+        module: String,
+        /// The record.
+        id: u64,
+        /// Its new fields.
+        data: serde_json::Value,
+    },
+    /// Merge a JSON Merge Patch into record `id`.
+    Patch {
+        /// The module.
+        module: String,
+        /// The record.
+        id: u64,
+        /// The patch.
+        patch: serde_json::Value,
+    },
+    /// Delete record `id`.
+    Delete {
+        /// The module.
+        module: String,
+        /// The record.
+        id: u64,
+    },
+}
+
+/// Why a write was not made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordFailure {
+    /// No such module or record.
+    NotFound(String),
+    /// The data breaks the module's schema.
+    Invalid(String),
+    /// A `before-*` hook vetoed it or failed.
+    Vetoed(String),
+    /// The record changed meanwhile.
+    Conflict(String),
+    /// The host failed.
+    Internal(String),
+}
+
+/// A write in flight.
+pub type WriteFuture = Pin<Box<dyn Future<Output = Result<ModuleRecord, RecordFailure>> + Send>>;
+
+/// Makes record writes the way the HTTP API does (implemented by the serve
+/// layer, which runs hooks).
+pub trait RecordWriter: Send + Sync {
+    /// Makes `write` in `org` for `plugin`, at nesting level `depth` (the
+    /// hooks it fires run at that level); returns the record as stored (as
+    /// it was, for a delete).
+    fn write(&self, org: &str, plugin: &str, depth: u8, write: RecordWrite) -> WriteFuture;
+}
+
+/// Where plugins' record writes go: bound once the serve layer's record
+/// service exists (it needs the runtime, which needs these services).
+pub type RecordWriterSlot = Arc<OnceLock<Weak<dyn RecordWriter>>>;
+
+/// One instance's records capability.
+pub struct RecordsState {
+    /// What the org granted; this unit reads `database`.
+    pub grants: Arc<Permissions>,
+    /// Whose org this is, and who writes.
+    pub identity: Arc<PluginIdentity>,
+    /// The module registry (reads).
+    pub modules: Arc<Modules>,
+    /// The record writer (writes).
+    pub writer: RecordWriterSlot,
+    /// How deep in writing hooks this instance runs: 0 for a route or an
+    /// activation, the firing write's level for a hook.
+    pub depth: u8,
+}
+
+impl RecordsState {
+    fn require(&self, access: &str, module: &str) -> Result<(), RecordsError> {
+        let granted = match access {
+            "read" => &self.grants.database.read,
+            _ => &self.grants.database.write,
+        };
+        if granted.iter().any(|m| m == module) {
+            Ok(())
+        } else {
+            Err(RecordsError::Denied(format!(
+                "the org has not granted this plugin `database: {access}` on `{module}`"
+            )))
+        }
+    }
+
+    /// Makes `write` on `module` through the writer, one level deeper.
+    async fn write(&self, module: &str, write: RecordWrite) -> Result<ModuleRecord, RecordsError> {
+        self.require("write", module)?;
+        let depth = self.depth + 1;
+        if depth > MAX_WRITE_DEPTH {
+            return Err(RecordsError::TooDeep(format!(
+                "writes nest at most {MAX_WRITE_DEPTH} levels deep in hooks"
+            )));
+        }
+        let writer = (self.writer.get().and_then(Weak::upgrade))
+            .ok_or_else(|| RecordsError::Internal("record writes are not available".into()))?;
+        let (org, plugin) = (&self.identity.org, &self.identity.plugin);
+        writer
+            .write(org, plugin, depth, write)
+            .await
+            .map_err(|failure| match failure {
+                RecordFailure::NotFound(why) => RecordsError::NotFound(why),
+                RecordFailure::Invalid(why) => RecordsError::Invalid(why),
+                RecordFailure::Vetoed(why) => RecordsError::Vetoed(why),
+                RecordFailure::Conflict(why) => RecordsError::Conflict(why),
+                RecordFailure::Internal(why) => RecordsError::Internal(why),
+            })
+    }
+}
+
+/// A registry failure as the guest sees it.
+fn failed(error: ModuleError) -> RecordsError {
+    match error {
+        ModuleError::UnknownModule(_) | ModuleError::UnknownRecord { .. } => {
+            RecordsError::NotFound(error.to_string())
+        }
+        ModuleError::InvalidRecord { .. } | ModuleError::InvalidQuery(_) => {
+            RecordsError::Invalid(error.to_string())
+        }
+        ModuleError::Changed { .. } => RecordsError::Conflict(error.to_string()),
+        ModuleError::Storage(e) => {
+            tracing::error!("plugin records call: {e}");
+            RecordsError::Internal("the host's store failed".into())
+        }
+    }
+}
+
+/// A record as the guest sees it.
+fn to_guest(record: ModuleRecord) -> WitRecord {
+    WitRecord {
+        id: record.id,
+        data: record.data.to_string(),
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    }
+}
+
+/// Parses JSON text a guest passed.
+fn json(text: &str) -> Result<serde_json::Value, RecordsError> {
+    serde_json::from_str(text).map_err(|e| RecordsError::Invalid(format!("not JSON: {e}")))
+}
+
+/// A guest's query as the registry takes it.
+fn to_query(query: WitQuery) -> Result<RecordQuery, RecordsError> {
+    let filters = (query.filters.into_iter())
+        .map(|filter| {
+            Ok(Filter {
+                field: filter.field,
+                comparison: match filter.comparison {
+                    WitComparison::Eq => Comparison::Eq,
+                    WitComparison::Ne => Comparison::Ne,
+                    WitComparison::Gt => Comparison::Gt,
+                    WitComparison::Gte => Comparison::Gte,
+                    WitComparison::Lt => Comparison::Lt,
+                    WitComparison::Lte => Comparison::Lte,
+                },
+                value: json(&filter.value)?,
+            })
+        })
+        .collect::<Result<Vec<_>, RecordsError>>()?;
+    let limit = match query.limit as usize {
+        0 => DEFAULT_PAGE,
+        limit => limit.min(MAX_PAGE),
+    };
+    Ok(RecordQuery {
+        filters,
+        descending: query.newest_first,
+        after: query.after,
+        limit,
+    })
+}
+
+impl Host for RecordsState {
+    fn get(&mut self, module: String, id: u64) -> Result<Option<WitRecord>, RecordsError> {
+        self.require("read", &module)?;
+        match self
+            .modules
+            .record(&self.identity.org, &module, &id.to_string())
+        {
+            Ok(record) => Ok(Some(to_guest(record))),
+            Err(ModuleError::UnknownRecord { .. }) => Ok(None),
+            Err(error) => Err(failed(error)),
+        }
+    }
+
+    fn query(&mut self, module: String, query: WitQuery) -> Result<Page, RecordsError> {
+        self.require("read", &module)?;
+        let query = to_query(query)?;
+        let (records, next) = (self.modules)
+            .query(&self.identity.org, &module, &query)
+            .map_err(failed)?;
+        Ok(Page {
+            records: records.into_iter().map(to_guest).collect(),
+            next,
+        })
+    }
+
+    async fn create(&mut self, module: String, data: String) -> Result<WitRecord, RecordsError> {
+        let data = json(&data)?;
+        let write = RecordWrite::Create {
+            module: module.clone(),
+            data,
+        };
+        self.write(&module, write).await.map(to_guest)
+    }
+
+    async fn replace(
+        &mut self,
+        module: String,
+        id: u64,
+        data: String,
+    ) -> Result<WitRecord, RecordsError> {
+        let data = json(&data)?;
+        let write = RecordWrite::Replace {
+            module: module.clone(),
+            id,
+            data,
+        };
+        self.write(&module, write).await.map(to_guest)
+    }
+
+    async fn patch(
+        &mut self,
+        module: String,
+        id: u64,
+        patch: String,
+    ) -> Result<WitRecord, RecordsError> {
+        let patch = json(&patch)?;
+        let write = RecordWrite::Patch {
+            module: module.clone(),
+            id,
+            patch,
+        };
+        self.write(&module, write).await.map(to_guest)
+    }
+
+    async fn delete(&mut self, module: String, id: u64) -> Result<(), RecordsError> {
+        let write = RecordWrite::Delete {
+            module: module.clone(),
+            id,
+        };
+        self.write(&module, write).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::fixture::{Fixture, ORG};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn every_call_needs_its_grant_and_writes_stop_at_the_nesting_limit() {
+        let fixture = Fixture::new();
+        fixture.install("probe", json!({}), true, &[]);
+        (fixture.services.registry)
+            .write(|txn| {
+                txn.add_record(ORG, "invoices", json!({"amount": 1}), 0)
+                    .map(drop)
+            })
+            .unwrap();
+        let mut none = fixture.instance("probe", json!({})).records;
+        assert!(matches!(
+            none.get("invoices".into(), 1),
+            Err(RecordsError::Denied(_))
+        ));
+        let create = none.create("invoices".into(), "{}".into()).await;
+        assert!(matches!(create, Err(RecordsError::Denied(_))));
+
+        let reader = json!({"database": {"read": ["invoices"], "write": ["invoices"]}});
+        let mut records = fixture.instance("probe", reader).records;
+        let found = records.get("invoices".into(), 1).unwrap().unwrap();
+        assert_eq!((found.id, found.data.as_str()), (1, r#"{"amount":1}"#));
+        assert!(records.get("invoices".into(), 2).unwrap().is_none());
+        assert!(matches!(
+            records.get("contacts".into(), 1),
+            Err(RecordsError::Denied(_))
+        ));
+
+        records.depth = MAX_WRITE_DEPTH;
+        let too_deep = records.create("invoices".into(), "{}".into()).await;
+        assert!(
+            matches!(too_deep, Err(RecordsError::TooDeep(_))),
+            "{too_deep:?}"
+        );
+        records.depth = 0;
+        let unbound = records.create("invoices".into(), "{}".into()).await;
+        assert!(
+            matches!(unbound, Err(RecordsError::Internal(_))),
+            "{unbound:?}"
+        );
+    }
+}
