@@ -808,6 +808,15 @@ impl WriteTxn<'_> {
         }
     }
 
+    /// Removes every record of `org`'s module `module` (its id counter too).
+    pub fn delete_module_records(&mut self, org: &str, module: &str) -> Result<(), StorageError> {
+        self.records
+            .retain_in((org, module, 0)..=(org, module, u64::MAX), |_, _| false)
+            .map_err(db_err)?;
+        self.record_ids.remove((org, module)).map_err(db_err)?;
+        Ok(())
+    }
+
     /// Records a published package version.
     pub fn put_published(&mut self, package: &PublishedPackage) -> Result<(), StorageError> {
         let key = (

@@ -12,11 +12,12 @@ fn contact(server: &Server, id: u64) -> crate::support::Reply {
     server.get(&format!("/o/acme/api/contacts/{id}"))
 }
 
-/// The record-write entries of `acme`'s audit log: (action, detail).
+/// The contact-write entries of `acme`'s audit log: (action, detail).
 fn record_audit(server: &Server) -> Vec<(String, String)> {
     let events = server.get("/api/v1/orgs/acme/audit").json();
     (events.as_array().unwrap().iter())
         .filter(|e| e["action"].as_str().unwrap().starts_with("record-"))
+        .filter(|e| e["detail"].as_str().unwrap().starts_with("contacts/"))
         .map(|e| {
             (
                 e["action"].as_str().unwrap().into(),
@@ -342,4 +343,88 @@ pub(crate) fn the_sales_widget_sums_the_orgs_invoices() {
         (after["total"].as_f64(), &after["deals"]),
         (Some(2000.5), &json!(2))
     );
+}
+
+/// Waits until `path` answers `status` (an `after-*` hook writes in the
+/// background), or fails after 10 s.
+fn eventually(server: &Server, path: &str, status: u16) -> crate::support::Reply {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = server.get(path);
+        if reply.status == status {
+            return reply;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {reply:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+pub(crate) fn a_plugins_own_module_keeps_records_its_owner_writes_for_the_readers_it_names() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("contact-rules"));
+    server.install_active("acme", &guest_package("recprobe"));
+    let stranger =
+        crate::support::guest_package_with("recprobe", |m| m["name"] = json!("stranger"));
+    server.install_active("acme", &stranger);
+
+    // contact-rules' after-create gives each new contact 10 loyalty points
+    // in its own `loyalty` module, which lets `recprobe` read it.
+    assert_eq!(
+        server
+            .post_json("/o/acme/api/contacts", json!({ "name": "Ada" }))
+            .status,
+        201
+    );
+    let points = eventually(&server, "/o/acme/p/recprobe/get/loyalty/1", 200);
+    assert_eq!(points.json(), json!({ "contact": 1, "points": 10 }));
+    let audit = server.get("/api/v1/orgs/acme/audit").json();
+    let by_owner = (audit.as_array().unwrap().iter())
+        .any(|e| e["detail"] == "loyalty/1" && e["plugin"] == "contact-rules");
+    assert!(by_owner, "{audit}");
+
+    // Only its owner writes it; a plugin it does not name reads nothing,
+    // whatever the org granted.
+    let written = probe(&server, "acme", "/create/loyalty?contact=1&points=99");
+    assert_eq!(written.status, 403, "{written:?}");
+    let read = server.get("/o/acme/p/stranger/get/loyalty/1");
+    assert_eq!(read.status, 403, "{read:?}");
+    assert!(
+        read.header("x-records-error")
+            .contains("belongs to `contact-rules`"),
+        "{read:?}"
+    );
+    // The org's admins read it over HTTP; nobody writes it there.
+    assert_eq!(
+        server.get("/o/acme/api/loyalty").json()[0]["data"]["points"],
+        10
+    );
+    let over_http = server.post_json("/o/acme/api/loyalty", json!({ "contact": 1, "points": 1 }));
+    assert_eq!(over_http.error_code(), "module_not_found");
+
+    // The module goes with its owner's activation, its records stay; they
+    // go with its uninstall.
+    assert_eq!(
+        server
+            .post("/api/v1/orgs/acme/plugins/contact-rules/deactivate")
+            .status,
+        200
+    );
+    assert_eq!(probe(&server, "acme", "/get/loyalty/1").status, 404);
+    assert_eq!(
+        server
+            .post("/api/v1/orgs/acme/plugins/contact-rules/activate")
+            .status,
+        200
+    );
+    assert_eq!(probe(&server, "acme", "/get/loyalty/1").status, 200);
+    assert_eq!(
+        server
+            .delete("/api/v1/orgs/acme/plugins/contact-rules?force")
+            .status,
+        200
+    );
+    server.install_active("acme", &guest_package("contact-rules"));
+    assert_eq!(probe(&server, "acme", "/get/loyalty/1").status, 404);
 }

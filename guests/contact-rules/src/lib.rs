@@ -3,7 +3,8 @@
 //!
 //! - `on-activate` subscribes to `contacts.before-create`,
 //!   `contacts.after-create`, `contacts.before-update` and
-//!   `contacts.before-delete`, and registers the `loyalty` module.
+//!   `contacts.before-delete`, and registers the `loyalty` module (records
+//!   `{contact, points}`, readable by `recprobe` too).
 //! - `before-create` and `before-update` also veto an e-mail another
 //!   contact already has (a query of the org's contacts);
 //! - `before-update`: checks and normalises the new data like a new
@@ -13,7 +14,8 @@
 //!   (transform); vetoes names containing "spam"; a contact named
 //!   `trap me` makes it trap and `spin me` loop forever (so tests can show
 //!   a failing `before-*` hook fails closed).
-//! - `after-create`: logs the new contact's id (a `contact-id` log field); a contact named
+//! - `after-create`: logs the new contact's id (a `contact-id` log field)
+//!   and gives it 10 loyalty points (a `loyalty` record); a contact named
 //!   `after trap` makes it trap (so tests can show `after-*` failures are
 //!   logged and ignored), and one named `after sleep {ms}` makes it block
 //!   in a host call for `ms` milliseconds first (a slow `after-*` hook).
@@ -24,7 +26,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use berth::plugin::log::{Field, Level, log_fields};
+use berth::plugin::log::{Field, Level, log, log_fields};
 use berth::plugin::records::{self, Comparison, Filter, RecordQuery};
 use berth::plugin::modules::{HookSubscription, ModuleDescriptor, ModuleError, register_module, subscribe};
 use berth::plugin::types::PluginError;
@@ -33,6 +35,14 @@ use exports::berth::plugin::lifecycle;
 use serde_json::Value;
 
 struct ContactRules;
+
+/// What a `loyalty` record holds.
+const LOYALTY_SCHEMA: &str = r#"{
+    "type": "object",
+    "additionalProperties": false,
+    "required": ["contact", "points"],
+    "properties": { "contact": { "type": "integer" }, "points": { "type": "integer" } }
+}"#;
 
 impl lifecycle::Guest for ContactRules {
     fn on_activate() -> Result<(), PluginError> {
@@ -48,6 +58,8 @@ impl lifecycle::Guest for ContactRules {
             description: "Loyalty points earned by contacts".into(),
             hooks: vec!["before-award".into()],
             routes: Vec::new(),
+            schema: Some(LOYALTY_SCHEMA.into()),
+            readers: vec!["recprobe".into()],
         })
         .map_err(refused)
     }
@@ -99,6 +111,11 @@ impl hooks::Guest for ContactRules {
                     value: record["id"].to_string(),
                 };
                 log_fields(Level::Info, "contact created", &[id]);
+                // Every new contact starts with 10 loyalty points.
+                let points = serde_json::json!({ "contact": record["id"], "points": 10 });
+                if let Err(e) = records::create("loyalty", &points.to_string()) {
+                    log(Level::Warn, &format!("no loyalty points for contact {}: {e:?}", record["id"]));
+                }
                 Ok(HookOutcome::Proceed)
             }
             _ => Ok(HookOutcome::Proceed),

@@ -92,6 +92,8 @@ impl v0_1_0::modules::Host for ModulesState {
             description: module.description,
             hooks: module.hooks,
             routes: module.routes,
+            schema: None,
+            readers: Vec::new(),
         };
         v0_2_0::modules::Host::register_module(self, module).map_err(module_error)
     }

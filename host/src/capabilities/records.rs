@@ -2,7 +2,9 @@
 //! plugin as the HTTP API reads and writes them.
 //!
 //! The `database` permission names the modules a plugin may `read` and
-//! `write`; every call checks it first, and the org is always the
+//! `write`; every call checks it first — and, for a module a plugin
+//! registered, that its owner allows it (the owner reads and writes, the
+//! plugins it names as `readers` read); and the org is always the
 //! instance's own (from its identity, never an argument), so no call can
 //! reach another org's records. Reads go straight to the module registry.
 //! Writes go to the [`RecordWriter`] the serve layer binds at start-up —
@@ -21,7 +23,7 @@ use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::capabilities::modules::query::{
     Comparison, DEFAULT_PAGE, Filter, MAX_PAGE, RecordQuery,
 };
-use crate::capabilities::modules::{ModuleError, Modules};
+use crate::capabilities::modules::{ModuleError, Modules, is_builtin_name};
 use crate::common::ids::PluginIdentity;
 use crate::package::manifest::Permissions;
 use berth_storage::ModuleRecord;
@@ -45,8 +47,26 @@ pub const CAPABILITY: Capability = Capability {
         retain_declared(&mut granted.database.read, &declared.database.read);
         retain_declared(&mut granted.database.write, &declared.database.write);
     },
-    forget: None,
+    forget: Some(forget_owned_records),
 };
+
+/// At uninstall: the records of the modules the plugin may register (its
+/// manifest's `modules.register`, never a built-in module's).
+fn forget_owned_records(
+    txn: &mut berth_storage::WriteTxn<'_>,
+    org: &str,
+    plugin: &str,
+) -> Result<(), berth_storage::StorageError> {
+    let Some(installation) = txn.installation(org, plugin)? else {
+        return Ok(());
+    };
+    let registered = &installation.manifest["permissions"]["modules"]["register"];
+    let owned = (registered.as_array().into_iter().flatten()).filter_map(|name| name.as_str());
+    for module in owned.filter(|name| !is_builtin_name(name)) {
+        txn.delete_module_records(org, module)?;
+    }
+    Ok(())
+}
 
 /// Deepest a write may be nested: a write from an HTTP request or a route
 /// is level 1, a write from a hook that level 1 fired is level 2, and so on.
@@ -136,17 +156,37 @@ pub struct RecordsState {
 }
 
 impl RecordsState {
+    /// Refuses `access` (`read` or `write`) to `module` unless the org
+    /// granted it and — for a module a plugin registered — its owner
+    /// allows it: the owner reads and writes, its `readers` only read.
     fn require(&self, access: &str, module: &str) -> Result<(), RecordsError> {
         let granted = match access {
             "read" => &self.grants.database.read,
             _ => &self.grants.database.write,
         };
-        if granted.iter().any(|m| m == module) {
-            Ok(())
-        } else {
-            Err(RecordsError::Denied(format!(
+        if !granted.iter().any(|m| m == module) {
+            return Err(RecordsError::Denied(format!(
                 "the org has not granted this plugin `database: {access}` on `{module}`"
-            )))
+            )));
+        }
+        let me = &self.identity.plugin;
+        let descriptor = (self.modules)
+            .record_module(&self.identity.org, module)
+            .map_err(failed)?;
+        match descriptor.owner {
+            Some(owner)
+                if &owner != me && (access != "read" || !descriptor.readers.contains(me)) =>
+            {
+                Err(RecordsError::Denied(format!(
+                    "`{module}` belongs to `{owner}`, which lets {}",
+                    if access == "read" {
+                        "other readers"
+                    } else {
+                        "no one else write"
+                    }
+                )))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -72,6 +72,11 @@ impl HookDispatcher {
         }
     }
 
+    /// Whether any active plugin of `org` is subscribed to `module`.`hook`.
+    pub fn has_subscribers(&self, org: &str, module: &str, hook: &str) -> bool {
+        !self.subscribers(org, module, hook).is_empty()
+    }
+
     fn subscribers(&self, org: &str, module: &str, hook: &str) -> Vec<Arc<MountedPlugin>> {
         self.modules
             .subscribers(org, module, hook)

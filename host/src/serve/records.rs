@@ -209,6 +209,7 @@ impl RecordService {
     ) {
         match author.admitted {
             Some(admitted) => (self.hooks).after(org, module, hook, record, author.depth, admitted),
+            None if !self.hooks.has_subscribers(org, module, hook) => {}
             None => tracing::warn!(org, module, hook, "not fired: the org is at its limit"),
         }
     }
@@ -301,9 +302,6 @@ impl RecordService {
             | RecordWrite::Patch { module, .. }
             | RecordWrite::Delete { module, .. } => module.clone(),
         };
-        if !self.modules.is_builtin(&module) {
-            return Err(ModuleError::UnknownModule(module).into());
-        }
         match write {
             RecordWrite::Create { data, .. } => self.create(org, &module, data, author).await,
             RecordWrite::Replace { id, data, .. } => {
@@ -326,10 +324,21 @@ impl RecordService {
 impl RecordWriter for RecordService {
     fn write(&self, org: &str, plugin: &str, depth: u8, write: RecordWrite) -> WriteFuture {
         let service = self.clone();
+        let (module, after) = match &write {
+            RecordWrite::Create { module, .. } => (module, "after-create"),
+            RecordWrite::Replace { module, .. } | RecordWrite::Patch { module, .. } => {
+                (module, "after-update")
+            }
+            RecordWrite::Delete { module, .. } => (module, "after-delete"),
+        };
+        // A slot for the `after-*` hooks, if any will run.
+        let admitted = (self.hooks.has_subscribers(org, module, after))
+            .then(|| self.front_door.admit(org).ok())
+            .flatten();
         let author = Author {
             plugin: Some(plugin.to_owned()),
             depth,
-            admitted: self.front_door.admit(org).ok(),
+            admitted,
         };
         let org = org.to_owned();
         Box::pin(async move {

@@ -67,6 +67,8 @@ fn module(name: &str, description: &str, schema: serde_json::Value) -> BuiltinMo
             hooks: HOOKS.map(str::to_owned).to_vec(),
             routes: vec![format!("/api/{name}")],
             owner: None,
+            schema: Some(schema.clone()),
+            readers: Vec::new(),
         },
         schema,
     }

@@ -94,6 +94,19 @@ impl ModulesState {
                 "route `{route}` is not within the plugin's granted routes"
             )));
         }
+        let schema = match &module.schema {
+            Some(text) => {
+                let schema: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| invalid(format!("its schema is not JSON: {e}")))?;
+                jsonschema::validator_for(&schema)
+                    .map_err(|e| invalid(format!("its schema is not a JSON Schema: {e}")))?;
+                Some(schema)
+            }
+            None => None,
+        };
+        for reader in &module.readers {
+            ids::validate(reader).map_err(|e| invalid(format!("reader {e}")))?;
+        }
         let owner = self.identity.plugin.clone();
         let activation = self.activation.as_mut().ok_or_else(outside_activation)?;
         if activation.is_full() {
@@ -114,6 +127,8 @@ impl ModulesState {
             hooks: module.hooks,
             routes: module.routes,
             owner: Some(owner),
+            schema,
+            readers: module.readers,
         });
         Ok(())
     }
@@ -185,6 +200,8 @@ impl Host for ModulesState {
                 description: m.description,
                 hooks: m.hooks,
                 routes: m.routes,
+                schema: m.schema.map(|schema| schema.to_string()),
+                readers: m.readers,
             })
             .collect()
     }
@@ -202,6 +219,8 @@ mod tests {
             description: "Loyalty points".into(),
             hooks: vec!["before-create".into()],
             routes: vec!["/loyalty".into()],
+            schema: Some(r#"{"type": "object", "required": ["points"]}"#.into()),
+            readers: vec!["reports".into()],
         }
     }
 
@@ -244,9 +263,31 @@ mod tests {
             hook: "before-create".into(),
         };
         modules.subscribe(hook).unwrap();
+        for (schema, readers) in [
+            (Some("{"), vec![]),
+            (Some(r#"{"type": 5}"#), vec![]),
+            (None, vec!["Not A Name".to_owned()]),
+        ] {
+            let bad = ModuleDescriptor {
+                name: "loyalty".into(),
+                schema: schema.map(str::to_owned),
+                readers,
+                ..loyalty()
+            };
+            let refused = modules.register_module(bad);
+            assert!(
+                matches!(refused, Err(ModuleError::Invalid(_))),
+                "{refused:?}"
+            );
+        }
         let registered = modules.activation.take().unwrap().contributions;
         assert_eq!(registered.modules.len(), 1);
         assert_eq!(registered.modules[0].owner.as_deref(), Some("probe"));
+        assert_eq!(registered.modules[0].readers, ["reports"]);
+        assert_eq!(
+            registered.modules[0].schema.as_ref().unwrap()["required"],
+            json!(["points"])
+        );
         assert_eq!(registered.subscriptions.len(), 1);
 
         let mut ungranted = fixture

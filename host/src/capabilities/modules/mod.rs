@@ -65,6 +65,12 @@ pub struct ModuleDescriptor {
     pub routes: Vec<String>,
     /// The plugin that registered it; `None` for built-in modules.
     pub owner: Option<String>,
+    /// JSON Schema of its records (`None`: any JSON object).
+    pub schema: Option<serde_json::Value>,
+    /// Plugins besides its owner that may read its records (a plugin
+    /// module's; the `database` grant alone governs built-in modules).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub readers: Vec<String>,
 }
 
 /// Why a module call failed.
@@ -204,19 +210,50 @@ impl Modules {
             .ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
     }
 
-    /// Refuses `data` that does not satisfy `module`'s schema.
-    fn validate(&self, module: &str, data: &serde_json::Value) -> Result<(), ModuleError> {
-        let violations: Vec<String> = (self.find(module)?.validator)
-            .iter_errors(data)
-            .map(|e| format!("{} at `{}`", e, e.instance_path()))
-            .collect();
+    /// `org`'s module `module` if it keeps records: a built-in one, or one
+    /// an active plugin of `org` registered.
+    pub fn record_module(&self, org: &str, module: &str) -> Result<ModuleDescriptor, ModuleError> {
+        if let Ok(compiled) = self.find(module) {
+            return Ok(compiled.module.descriptor.clone());
+        }
+        self.list(org)
+            .into_iter()
+            .find(|m| m.name == module && m.owner.is_some())
+            .ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
+    }
+
+    /// Refuses `data` that does not satisfy `org`'s module `module`'s
+    /// schema (a plugin module without one takes any JSON object).
+    fn validate(
+        &self,
+        org: &str,
+        module: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), ModuleError> {
+        let invalid = |reason: String| ModuleError::InvalidRecord {
+            module: module.to_owned(),
+            reason,
+        };
+        let violations: Vec<String> = match self.find(module) {
+            Ok(compiled) => compiled
+                .validator
+                .iter_errors(data)
+                .map(violation)
+                .collect(),
+            Err(_) => match self.record_module(org, module)?.schema {
+                Some(schema) => jsonschema::validator_for(&schema)
+                    .map_err(|e| invalid(format!("its schema is not valid: {e}")))?
+                    .iter_errors(data)
+                    .map(violation)
+                    .collect(),
+                None if data.is_object() => Vec::new(),
+                None => vec!["a record is a JSON object".to_owned()],
+            },
+        };
         if violations.is_empty() {
             Ok(())
         } else {
-            Err(ModuleError::InvalidRecord {
-                module: module.to_owned(),
-                reason: violations.join("; "),
-            })
+            Err(invalid(violations.join("; ")))
         }
     }
 
@@ -230,7 +267,7 @@ impl Modules {
         data: serde_json::Value,
         by: Option<&str>,
     ) -> Result<ModuleRecord, ModuleError> {
-        self.validate(module, &data)?;
+        self.validate(org, module, &data)?;
         let at = unix_now();
         Ok(self.registry.write(|txn| {
             let record = txn.add_record(org, module, data, at)?;
@@ -251,7 +288,7 @@ impl Modules {
         data: serde_json::Value,
         by: Option<&str>,
     ) -> Result<ModuleRecord, ModuleError> {
-        self.validate(module, &data)?;
+        self.validate(org, module, &data)?;
         let at = unix_now();
         let updated = self.registry.write(|txn| {
             let Some(record) = txn.update_record(org, module, id, previous, data, at)? else {
@@ -277,7 +314,7 @@ impl Modules {
         previous: &serde_json::Value,
         by: Option<&str>,
     ) -> Result<(), ModuleError> {
-        self.find(module)?;
+        self.record_module(org, module)?;
         let at = unix_now();
         let deleted = self.registry.write(|txn| {
             if !txn.delete_record(org, module, id, previous)? {
@@ -304,7 +341,7 @@ impl Modules {
         module: &str,
         query: &RecordQuery,
     ) -> Result<(Vec<ModuleRecord>, Option<u64>), ModuleError> {
-        self.find(module)?;
+        self.record_module(org, module)?;
         // One more than the page says whether another follows.
         let mut records = self.registry.read()?.records_where(
             org,
@@ -325,7 +362,7 @@ impl Modules {
 
     /// `org`'s record `id` of `module`.
     pub fn record(&self, org: &str, module: &str, id: &str) -> Result<ModuleRecord, ModuleError> {
-        self.find(module)?;
+        self.record_module(org, module)?;
         let unknown = || ModuleError::UnknownRecord {
             module: module.to_owned(),
             id: id.to_owned(),
@@ -352,4 +389,14 @@ fn audit_record(
     let detail = format!("{module}/{id}");
     txn.append_audit(org, at, action, by, None, &detail)
         .map(drop)
+}
+
+/// One schema violation, for people.
+fn violation(error: jsonschema::ValidationError<'_>) -> String {
+    format!("{} at `{}`", error, error.instance_path())
+}
+
+/// Whether `name` is a built-in module's.
+pub fn is_builtin_name(name: &str) -> bool {
+    builtin_modules().iter().any(|m| m.descriptor.name == name)
 }

@@ -181,10 +181,11 @@ impl Lifecycle {
             for dependent in &stopped {
                 put_with_audit(txn, dependent, "deactivate", at)?;
             }
-            txn.remove_installation(org, name)?;
+            // Each capability forgets first: one reads what the manifest declared.
             for forget in capabilities::ALL.iter().filter_map(|c| c.forget) {
                 forget(txn, org, name)?;
             }
+            txn.remove_installation(org, name)?;
             txn.append_audit(
                 org,
                 unix_now(),
