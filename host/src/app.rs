@@ -295,7 +295,7 @@ impl App {
             return Err(ModuleError::UnknownModule(target.module).into());
         }
         let (request, admitted) = self.admit(org, key, request).await?;
-        module_routes::handle(&self.records, target, request, admitted).await
+        module_routes::handle(&self.records, target, request, admitted, admin).await
     }
 
     /// A plugin route, `/o/{org}/p/{plugin}/{plugin_path}`: checked
@@ -360,7 +360,7 @@ impl App {
             .await;
         match result {
             Ok(mut response) => {
-                mounted.responded(response.status().as_u16(), started.elapsed());
+                mounted.responded(response.status().as_u16(), started.elapsed(), false);
                 plugin_headers::from_plugin(response.headers_mut());
                 Ok(response
                     .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
@@ -373,8 +373,9 @@ impl App {
                     InvokeError::Timeout(_) => metrics.timed_out(),
                     _ => {}
                 }
+                let by_the_host = matches!(error, InvokeError::Setup(_));
                 let error = ApiError::from(error);
-                mounted.responded(error.status.as_u16(), started.elapsed());
+                mounted.responded(error.status.as_u16(), started.elapsed(), by_the_host);
                 Err(error)
             }
         }

@@ -45,6 +45,10 @@ const RECORDS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new(
 /// The last record id given out per (org, module), so a deleted record's id
 /// is never given out again.
 const RECORD_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("record_ids");
+/// The plugin whose records a plugin-registered module holds, per (org,
+/// module): the first to write them. Another plugin registering the name
+/// later does not get them.
+const MODULE_OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("module_owners");
 
 /// One record of a module in an org.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -329,6 +333,7 @@ impl Database {
                 published: txn.open_table(PUBLISHED).map_err(db_err)?,
                 records: txn.open_table(RECORDS).map_err(db_err)?,
                 record_ids: txn.open_table(RECORD_IDS).map_err(db_err)?,
+                module_owners: txn.open_table(MODULE_OWNERS).map_err(db_err)?,
             };
             change(&mut tables)?
         };
@@ -351,6 +356,7 @@ impl Database {
             keys: self.keys.clone(),
             published: txn.open_table(PUBLISHED).map_err(db_err)?,
             records: txn.open_table(RECORDS).map_err(db_err)?,
+            module_owners: txn.open_table(MODULE_OWNERS).map_err(db_err)?,
         })
     }
 
@@ -521,6 +527,16 @@ macro_rules! read_queries {
             Ok(out)
         }
 
+        /// The plugin whose records `org`'s module `module` holds, if a
+        /// plugin has written any.
+        pub fn module_owner(&self, org: &str, module: &str) -> Result<Option<String>, StorageError> {
+            Ok(self
+                .module_owners
+                .get((org, module))
+                .map_err(db_err)?
+                .map(|owner| owner.value().to_owned()))
+        }
+
         /// `org`'s record `id` of `module`, if it exists.
         pub fn record(
             &self,
@@ -647,6 +663,7 @@ pub struct ReadTxn {
     keys: Arc<SecretKeys>,
     published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
+    module_owners: redb::ReadOnlyTable<(&'static str, &'static str), &'static str>,
 }
 
 impl ReadTxn {
@@ -667,6 +684,7 @@ pub struct WriteTxn<'txn> {
     published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
     records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
     record_ids: redb::Table<'txn, (&'static str, &'static str), u64>,
+    module_owners: redb::Table<'txn, (&'static str, &'static str), &'static str>,
 }
 
 impl WriteTxn<'_> {
@@ -736,19 +754,7 @@ impl WriteTxn<'_> {
         data: serde_json::Value,
         at: u64,
     ) -> Result<ModuleRecord, StorageError> {
-        let counted = self.record_ids.get((org, module)).map_err(db_err)?;
-        let last = match counted.map(|last| last.value()) {
-            Some(last) => last,
-            // Records stored before ids were counted: the highest one.
-            None => self
-                .records
-                .range((org, module, 0)..=(org, module, u64::MAX))
-                .map_err(db_err)?
-                .next_back()
-                .transpose()
-                .map_err(db_err)?
-                .map_or(0, |(key, _)| key.value().2),
-        };
+        let last = self.last_record_id(org, module)?;
         self.record_ids
             .insert((org, module), last + 1)
             .map_err(db_err)?;
@@ -762,6 +768,22 @@ impl WriteTxn<'_> {
             .insert((org, module, record.id), encode(&record).as_slice())
             .map_err(db_err)?;
         Ok(record)
+    }
+
+    /// The last id given out in `org`'s `module`: its counter, or for
+    /// records stored before ids were counted, the highest one.
+    fn last_record_id(&self, org: &str, module: &str) -> Result<u64, StorageError> {
+        if let Some(last) = self.record_ids.get((org, module)).map_err(db_err)? {
+            return Ok(last.value());
+        }
+        Ok(self
+            .records
+            .range((org, module, 0)..=(org, module, u64::MAX))
+            .map_err(db_err)?
+            .next_back()
+            .transpose()
+            .map_err(db_err)?
+            .map_or(0, |(key, _)| key.value().2))
     }
 
     /// Replaces the data of `org`'s record `id` of `module` with `data`, if
@@ -801,6 +823,11 @@ impl WriteTxn<'_> {
     ) -> Result<bool, StorageError> {
         match self.record(org, module, id)? {
             Some(record) if &record.data == expected => {
+                // Count the id first, so it is never given out again.
+                let last = self.last_record_id(org, module)?;
+                self.record_ids
+                    .insert((org, module), last)
+                    .map_err(db_err)?;
                 self.records.remove((org, module, id)).map_err(db_err)?;
                 Ok(true)
             }
@@ -808,13 +835,51 @@ impl WriteTxn<'_> {
         }
     }
 
-    /// Removes every record of `org`'s module `module` (its id counter too).
+    /// Removes every record of `org`'s module `module` and its owner; its
+    /// id counter stays, so no id is given out again.
     pub fn delete_module_records(&mut self, org: &str, module: &str) -> Result<(), StorageError> {
+        let last = self.last_record_id(org, module)?;
+        self.record_ids
+            .insert((org, module), last)
+            .map_err(db_err)?;
         self.records
             .retain_in((org, module, 0)..=(org, module, u64::MAX), |_, _| false)
             .map_err(db_err)?;
-        self.record_ids.remove((org, module)).map_err(db_err)?;
+        self.module_owners.remove((org, module)).map_err(db_err)?;
         Ok(())
+    }
+
+    /// Makes `plugin` the owner of `org`'s module `module` if it has none;
+    /// returns the owner it has now.
+    pub fn claim_module(
+        &mut self,
+        org: &str,
+        module: &str,
+        plugin: &str,
+    ) -> Result<String, StorageError> {
+        if let Some(owner) = self.module_owners.get((org, module)).map_err(db_err)? {
+            return Ok(owner.value().to_owned());
+        }
+        (self.module_owners)
+            .insert((org, module), plugin)
+            .map_err(db_err)?;
+        Ok(plugin.to_owned())
+    }
+
+    /// The modules of `org` whose records `plugin` owns.
+    pub fn owned_modules(&self, org: &str, plugin: &str) -> Result<Vec<String>, StorageError> {
+        let mut owned = Vec::new();
+        for entry in self.module_owners.range((org, "")..).map_err(db_err)? {
+            let (key, owner) = entry.map_err(db_err)?;
+            let (o, module) = key.value();
+            if o != org {
+                break;
+            }
+            if owner.value() == plugin {
+                owned.push(module.to_owned());
+            }
+        }
+        Ok(owned)
     }
 
     /// Records a published package version.
@@ -935,6 +1000,47 @@ mod tests {
         let read = registry.read().unwrap();
         assert!(read.installations("a").unwrap().is_empty());
         assert!(read.audit("a", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn record_ids_are_never_given_out_again_and_module_owners_stick() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
+        let data = serde_json::json!({});
+        registry
+            .write(|txn| {
+                for _ in 0..3 {
+                    txn.add_record("a", "notes", data.clone(), 0)?;
+                }
+                assert!(txn.delete_record("a", "notes", 3, &data)?);
+                assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 4);
+                assert_eq!(txn.claim_module("a", "notes", "p")?, "p");
+                assert_eq!(
+                    txn.claim_module("a", "notes", "q")?,
+                    "p",
+                    "the first owner stays"
+                );
+                assert_eq!(txn.owned_modules("a", "p")?, ["notes"]);
+                assert!(txn.owned_modules("a", "q")?.is_empty());
+                txn.delete_module_records("a", "notes")?;
+                assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 5);
+                assert_eq!(
+                    txn.claim_module("a", "notes", "q")?,
+                    "q",
+                    "an owner goes with its records"
+                );
+                Ok::<_, StorageError>(())
+            })
+            .unwrap();
+        assert_eq!(
+            registry
+                .read()
+                .unwrap()
+                .module_owner("a", "notes")
+                .unwrap()
+                .as_deref(),
+            Some("q")
+        );
     }
 
     #[test]

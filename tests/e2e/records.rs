@@ -345,6 +345,13 @@ pub(crate) fn the_sales_widget_sums_the_orgs_invoices() {
     );
 }
 
+/// Runs `action` (`activate`, `deactivate`) on `acme`'s `plugin`,
+/// asserting it succeeds.
+fn lifecycle(server: &Server, plugin: &str, action: &str) {
+    let reply = server.post(&format!("/api/v1/orgs/acme/plugins/{plugin}/{action}"));
+    assert_eq!(reply.status, 200, "{action} {plugin}: {reply:?}");
+}
+
 /// Waits until `path` answers `status` (an `after-*` hook writes in the
 /// background), or fails after 10 s.
 fn eventually(server: &Server, path: &str, status: u16) -> crate::support::Reply {
@@ -403,21 +410,44 @@ pub(crate) fn a_plugins_own_module_keeps_records_its_owner_writes_for_the_reader
     let over_http = server.post_json("/o/acme/api/loyalty", json!({ "contact": 1, "points": 1 }));
     assert_eq!(over_http.error_code(), "module_not_found");
 
+    // Tenant-key or public access never reaches a plugin's module.
+    let public = server.put_json(
+        "/api/v1/orgs/acme/modules-public",
+        json!({ "public": true }),
+    );
+    assert_eq!(public.status, 200, "{public:?}");
+    assert_eq!(server.client(None).get("/o/acme/api/contacts").status, 200);
+    let anonymous = server.client(None).get("/o/acme/api/loyalty");
+    assert_eq!(anonymous.error_code(), "module_not_found");
+
+    // Another plugin that may register the name neither takes the records
+    // over nor deletes them at its uninstall.
+    let rival = crate::support::guest_package_with("contact-rules", |m| m["name"] = json!("rival"));
+    assert_eq!(server.install("acme", &rival).status, 201);
+    lifecycle(&server, "contact-rules", "deactivate");
+    lifecycle(&server, "rival", "activate");
+    assert_eq!(
+        probe(&server, "acme", "/get/loyalty/1").status,
+        404,
+        "not rival's records"
+    );
+    assert_eq!(
+        server
+            .delete("/api/v1/orgs/acme/plugins/rival?force")
+            .status,
+        200
+    );
+    lifecycle(&server, "contact-rules", "activate");
+    assert_eq!(
+        probe(&server, "acme", "/get/loyalty/1").json()["points"],
+        10
+    );
+
     // The module goes with its owner's activation, its records stay; they
     // go with its uninstall.
-    assert_eq!(
-        server
-            .post("/api/v1/orgs/acme/plugins/contact-rules/deactivate")
-            .status,
-        200
-    );
+    lifecycle(&server, "contact-rules", "deactivate");
     assert_eq!(probe(&server, "acme", "/get/loyalty/1").status, 404);
-    assert_eq!(
-        server
-            .post("/api/v1/orgs/acme/plugins/contact-rules/activate")
-            .status,
-        200
-    );
+    lifecycle(&server, "contact-rules", "activate");
     assert_eq!(probe(&server, "acme", "/get/loyalty/1").status, 200);
     assert_eq!(
         server

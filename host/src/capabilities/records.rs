@@ -23,7 +23,7 @@ use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::capabilities::modules::query::{
     Comparison, DEFAULT_PAGE, Filter, MAX_PAGE, RecordQuery,
 };
-use crate::capabilities::modules::{ModuleError, Modules, is_builtin_name};
+use crate::capabilities::modules::{ModuleError, Modules};
 use crate::common::ids::PluginIdentity;
 use crate::package::manifest::Permissions;
 use berth_storage::ModuleRecord;
@@ -50,20 +50,15 @@ pub const CAPABILITY: Capability = Capability {
     forget: Some(forget_owned_records),
 };
 
-/// At uninstall: the records of the modules the plugin may register (its
-/// manifest's `modules.register`, never a built-in module's).
+/// At uninstall: the records of the modules whose records the plugin owns
+/// (it registered them and wrote their first record).
 fn forget_owned_records(
     txn: &mut berth_storage::WriteTxn<'_>,
     org: &str,
     plugin: &str,
 ) -> Result<(), berth_storage::StorageError> {
-    let Some(installation) = txn.installation(org, plugin)? else {
-        return Ok(());
-    };
-    let registered = &installation.manifest["permissions"]["modules"]["register"];
-    let owned = (registered.as_array().into_iter().flatten()).filter_map(|name| name.as_str());
-    for module in owned.filter(|name| !is_builtin_name(name)) {
-        txn.delete_module_records(org, module)?;
+    for module in txn.owned_modules(org, plugin)? {
+        txn.delete_module_records(org, &module)?;
     }
     Ok(())
 }

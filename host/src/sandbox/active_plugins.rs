@@ -34,10 +34,12 @@ pub struct MountedPlugin {
 
 impl MountedPlugin {
     /// Records a plugin request answered with `status` after `elapsed`, in
-    /// its metrics and (while it is on probation) its probation.
-    pub fn responded(&self, status: u16, elapsed: Duration) {
+    /// its metrics and, while it is on probation, its probation — unless
+    /// `by_the_host` (the plugin never ran: no instance could be set up),
+    /// which is not the plugin's failure.
+    pub fn responded(&self, status: u16, elapsed: Duration, by_the_host: bool) {
         self.metrics.responded(status, elapsed);
-        if let Some(probation) = self.probation.get() {
+        if let Some(probation) = self.probation.get().filter(|_| !by_the_host) {
             probation.record(status >= 500);
         }
     }

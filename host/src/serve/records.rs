@@ -20,7 +20,7 @@ use crate::common::admission::Admitted;
 use crate::common::error::{ApiError, json_response};
 use crate::common::request_body::{off_thread, read_json};
 use crate::serve::front_door::FrontDoor;
-use crate::serve::hooks::HookDispatcher;
+use crate::serve::hooks::{HookDispatcher, HookRefusal};
 use berth_storage::ModuleRecord;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -76,17 +76,21 @@ impl From<ModuleError> for ApiError {
 }
 
 /// Answers a module route of an existing org, admitted as `admitted`: the
-/// slot is held while its hooks run, `after-*` ones included.
+/// slot is held while its hooks run, `after-*` ones included. `admin`:
+/// whether the caller is the org's admin (or the operator).
 pub async fn handle(
     records: &RecordService,
     target: ModulePath,
     request: Request<Incoming>,
     admitted: Admitted,
+    admin: bool,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
     let ModulePath { org, module, id } = target;
     let modules = &records.modules;
     let method = request.method().clone();
-    if method != Method::GET && !modules.is_builtin(&module) {
+    // A plugin's own module: only the org's admins read it here (its
+    // owner decides which plugins may), and nobody writes it here.
+    if !modules.is_builtin(&module) && (method != Method::GET || !admin) {
         return Err(ModuleError::UnknownModule(module).into());
     }
     let author = Author::api(admitted);
@@ -248,10 +252,16 @@ impl RecordService {
         let id = current.id;
         let payload = serde_json::json!({ "id": id, "data": data, "previous": current.data });
         let hooks = &self.hooks;
-        let mut decided = hooks
+        let decided = hooks
             .before(org, module, "before-update", payload, author.depth)
             .await?;
-        let data = decided["data"].take();
+        // A transform must keep the shape; anything else fails closed.
+        let Some(data) = decided.get("data").cloned() else {
+            return Err(ApiError::from(HookRefusal::Failed {
+                plugin: "a before-update subscriber".into(),
+                error: "it transformed the payload into one without `data`".into(),
+            }));
+        };
         let modules = self.modules.clone();
         let (org_name, module_name, by) =
             (org.to_owned(), module.to_owned(), author.plugin.clone());

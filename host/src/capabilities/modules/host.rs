@@ -142,12 +142,23 @@ impl ModulesState {
                 "the org has not granted this plugin `modules.extend: {pair}`"
             )));
         }
+        let me = self.identity.plugin.clone();
         let activation = self.activation.as_mut().ok_or_else(outside_activation)?;
-        let fires = activation
+        let Some(target) = activation
             .module(&module)
-            .is_some_and(|m| m.hooks.contains(&hook));
-        if !fires {
+            .filter(|m| m.hooks.contains(&hook))
+        else {
             return Err(invalid(format!("no module `{module}` firing `{hook}`")));
+        };
+        // A plugin's module shows its records to the plugins its owner names.
+        if let Some(owner) = target
+            .owner
+            .as_ref()
+            .filter(|o| **o != me && !target.readers.contains(&me))
+        {
+            return Err(ModuleError::Denied(format!(
+                "`{module}` belongs to `{owner}`, which does not name this plugin among its readers"
+            )));
         }
         let handles = if hook.starts_with("before-") {
             activation.exports_hooks
@@ -279,6 +290,33 @@ mod tests {
                 matches!(refused, Err(ModuleError::Invalid(_))),
                 "{refused:?}"
             );
+        }
+        // Another plugin's module: subscribing needs its owner to name us.
+        let theirs = |readers: Vec<String>| Descriptor {
+            name: "notes".into(),
+            description: String::new(),
+            hooks: vec!["after-create".into()],
+            routes: Vec::new(),
+            owner: Some("other".into()),
+            schema: None,
+            readers,
+        };
+        let mut extender = fixture
+            .instance(
+                "probe",
+                json!({"modules": {"extend": ["notes.after-create"]}}),
+            )
+            .modules;
+        for (readers, allowed) in [(vec![], false), (vec!["probe".to_owned()], true)] {
+            let mut with_notes = activation(&fixture);
+            with_notes.others.push(theirs(readers));
+            extender.activation = Some(with_notes);
+            let hook = HookSubscription {
+                module: "notes".into(),
+                hook: "after-create".into(),
+            };
+            let subscribed = extender.subscribe(hook);
+            assert_eq!(subscribed.is_ok(), allowed, "{subscribed:?}");
         }
         let registered = modules.activation.take().unwrap().contributions;
         assert_eq!(registered.modules.len(), 1);

@@ -216,10 +216,17 @@ impl Modules {
         if let Ok(compiled) = self.find(module) {
             return Ok(compiled.module.descriptor.clone());
         }
-        self.list(org)
-            .into_iter()
+        let unknown = || ModuleError::UnknownModule(module.to_owned());
+        let descriptor = (self.list(org).into_iter())
             .find(|m| m.name == module && m.owner.is_some())
-            .ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
+            .ok_or_else(unknown)?;
+        // The name's records belong to the plugin that first wrote them; a
+        // plugin registering the name since does not get them.
+        let stored = self.registry.read()?.module_owner(org, module)?;
+        match stored {
+            Some(owner) if descriptor.owner.as_ref() != Some(&owner) => Err(unknown()),
+            _ => Ok(descriptor),
+        }
     }
 
     /// Refuses `data` that does not satisfy `org`'s module `module`'s
@@ -268,12 +275,20 @@ impl Modules {
         by: Option<&str>,
     ) -> Result<ModuleRecord, ModuleError> {
         self.validate(org, module, &data)?;
+        let owner = self.record_module(org, module)?.owner;
         let at = unix_now();
-        Ok(self.registry.write(|txn| {
+        let created = self.registry.write(|txn| {
+            // A plugin module's first record makes its registrant the owner.
+            if let Some(owner) = &owner
+                && &txn.claim_module(org, module, owner)? != owner
+            {
+                return Ok(None);
+            }
             let record = txn.add_record(org, module, data, at)?;
             audit_record(txn, org, at, "record-create", module, record.id, by)?;
-            Ok::<_, StorageError>(record)
-        })?)
+            Ok::<_, StorageError>(Some(record))
+        })?;
+        created.ok_or_else(|| ModuleError::UnknownModule(module.to_owned()))
     }
 
     /// Replaces the data of `org`'s record `id` of `module`, which held
@@ -394,9 +409,4 @@ fn audit_record(
 /// One schema violation, for people.
 fn violation(error: jsonschema::ValidationError<'_>) -> String {
     format!("{} at `{}`", error, error.instance_path())
-}
-
-/// Whether `name` is a built-in module's.
-pub fn is_builtin_name(name: &str) -> bool {
-    builtin_modules().iter().any(|m| m.descriptor.name == name)
 }

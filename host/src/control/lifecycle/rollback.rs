@@ -1,7 +1,8 @@
 //! Rolling back: each upgrade keeps the version it replaced (its record
 //! and package files); a rollback returns to it in one step — its package,
 //! the grant the org had given it, its dependencies — with the plugin's
-//! data and configuration untouched. The version rolled back from becomes
+//! data and configuration untouched, checked against today's signature
+//! policy and dependency graph. The version rolled back from becomes
 //! the previous one in turn, so a rollback can itself be undone.
 //!
 //! Automatic rollback: once [watching](Lifecycle::watch_upgrades), an
@@ -10,9 +11,10 @@
 //! reason in the audit log.
 
 use super::install::{PlannedInstall, previous_version};
-use super::{Lifecycle, LifecycleError};
+use super::{Lifecycle, LifecycleError, granted_permissions, parse_digest};
+use crate::capabilities::coverage::narrowed;
 use crate::common::settings::UpgradeSettings;
-use crate::package::Manifest;
+use crate::package::{Manifest, Package};
 use crate::sandbox::probation::{Probation, ProbationPolicy};
 use berth_storage::{Installation, PluginState, StorageError, unix_now};
 use std::sync::mpsc::{Sender, channel};
@@ -24,11 +26,13 @@ pub(super) struct UpgradeWatch {
     trips: Mutex<Sender<Trip>>,
 }
 
-/// A tripped probation: which version to roll back, and why.
+/// A tripped probation: which upgrade to roll back (its package and the
+/// time it was made, so a later step's version is never rolled back), and why.
 struct Trip {
     org: String,
     name: String,
     digest: String,
+    updated_at: u64,
     reason: String,
 }
 
@@ -47,18 +51,22 @@ impl Lifecycle {
         self.rollback_from(org, name, None, why)
     }
 
-    /// [Rolls back](Self::rollback) if the installed package is still
-    /// `digest` (when given); else refused with `Conflict`.
+    /// [Rolls back](Self::rollback) if the installation is still the one
+    /// `expected` names (package digest and `updated_at`, when given);
+    /// else refused with `Conflict`.
     fn rollback_from(
         &self,
         org: &str,
         name: &str,
-        digest: Option<&str>,
+        expected: Option<(&str, u64)>,
         why: &str,
     ) -> Result<Installation, LifecycleError> {
         let writer = self.lock();
         let current = self.require_installation(org, name)?;
-        if digest.is_some_and(|digest| digest != current.digest) {
+        let moved_on = expected.is_some_and(|(digest, updated_at)| {
+            digest != current.digest || updated_at != current.updated_at
+        });
+        if moved_on {
             return Err(LifecycleError::Conflict(org.to_owned()));
         }
         let Some(target) = current.previous.clone() else {
@@ -68,6 +76,10 @@ impl Lifecycle {
             .map_err(|e| StorageError::Corrupt(format!("previous manifest of {name}: {e}")))?;
         let stays_active = current.state == PluginState::Active;
         self.check_dependencies(org, &manifest, stays_active)?;
+        // Today's signature policy and trusted keys decide, as for an upload.
+        let blob = self.packages.blob_path(&parse_digest(&target.digest)?);
+        let zip = std::fs::read(&blob).map_err(StorageError::io("read", &blob))?;
+        let signed_by = self.check_signature(org, &Package::parse(&zip, &self.limits)?)?;
         let current_edges = self.registry.read()?.dependency_edges(org, name)?;
         let installation = Installation {
             org: org.to_owned(),
@@ -76,11 +88,11 @@ impl Lifecycle {
             digest: target.digest.clone(),
             state: current.state,
             manifest: target.manifest.clone(),
-            granted: target.granted.clone(),
+            granted: restored_grant(&current, &manifest, &target.granted)?,
             installed_at: current.installed_at,
             updated_at: unix_now(),
             activated_at: current.activated_at,
-            signed_by: target.signed_by.clone(),
+            signed_by,
             previous: Some(Box::new(previous_version(&current, current_edges))),
         };
         let plugin = self.load(&installation)?;
@@ -133,10 +145,12 @@ impl Lifecycle {
                         org,
                         name,
                         digest,
+                        updated_at,
                         reason,
                     } = trip;
                     let why = format!("automatic: {reason}");
-                    match lifecycle.rollback_from(&org, &name, Some(&digest), &why) {
+                    let expected = Some((digest.as_str(), updated_at));
+                    match lifecycle.rollback_from(&org, &name, expected, &why) {
                         Ok(back) => tracing::warn!(
                             org,
                             plugin = name,
@@ -168,11 +182,13 @@ impl Lifecycle {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         let (org, name, digest) = (org.clone(), name.clone(), installation.digest.clone());
+        let updated_at = installation.updated_at;
         let probation = Probation::new(watch.policy, move |reason| {
             let trip = Trip {
                 org: org.clone(),
                 name: name.clone(),
                 digest: digest.clone(),
+                updated_at,
                 reason,
             };
             // The watcher is gone only when the server is stopping.
@@ -180,4 +196,20 @@ impl Lifecycle {
         });
         let _ = mounted.probation.set(probation);
     }
+}
+
+/// The grant a rollback restores: the one the org gave the previous
+/// version — or, if that version was never granted anything and the
+/// plugin is active now, the current grant cut to what the previous
+/// version declares (never "everything it declares").
+fn restored_grant(
+    current: &Installation,
+    previous: &Manifest,
+    granted: &serde_json::Value,
+) -> Result<serde_json::Value, LifecycleError> {
+    if !granted.is_null() || current.state != PluginState::Active {
+        return Ok(granted.clone());
+    }
+    let kept = narrowed(&granted_permissions(current)?, &previous.permissions);
+    Ok(serde_json::to_value(kept).expect("permissions serialize"))
 }
