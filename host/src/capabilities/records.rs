@@ -104,6 +104,27 @@ pub enum RecordWrite {
     },
 }
 
+impl RecordWrite {
+    /// The module it writes to.
+    pub fn module(&self) -> &str {
+        match self {
+            RecordWrite::Create { module, .. }
+            | RecordWrite::Replace { module, .. }
+            | RecordWrite::Patch { module, .. }
+            | RecordWrite::Delete { module, .. } => module,
+        }
+    }
+
+    /// The `after-*` hook it fires once committed.
+    pub fn after_hook(&self) -> &'static str {
+        match self {
+            RecordWrite::Create { .. } => "after-create",
+            RecordWrite::Replace { .. } | RecordWrite::Patch { .. } => "after-update",
+            RecordWrite::Delete { .. } => "after-delete",
+        }
+    }
+}
+
 /// Why a write was not made.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordFailure {
@@ -185,9 +206,9 @@ impl RecordsState {
         }
     }
 
-    /// Makes `write` on `module` through the writer, one level deeper.
-    async fn write(&self, module: &str, write: RecordWrite) -> Result<ModuleRecord, RecordsError> {
-        self.require("write", module)?;
+    /// Makes `write` through the writer, one level deeper.
+    async fn write(&self, write: RecordWrite) -> Result<ModuleRecord, RecordsError> {
+        self.require("write", write.module())?;
         let depth = self.depth + 1;
         if depth > MAX_WRITE_DEPTH {
             return Err(RecordsError::TooDeep(format!(
@@ -275,10 +296,7 @@ fn to_query(query: WitQuery) -> Result<RecordQuery, RecordsError> {
 impl Host for RecordsState {
     fn get(&mut self, module: String, id: u64) -> Result<Option<WitRecord>, RecordsError> {
         self.require("read", &module)?;
-        match self
-            .modules
-            .record(&self.identity.org, &module, &id.to_string())
-        {
+        match self.modules.record(&self.identity.org, &module, id) {
             Ok(record) => Ok(Some(to_guest(record))),
             Err(ModuleError::UnknownRecord { .. }) => Ok(None),
             Err(error) => Err(failed(error)),
@@ -299,11 +317,8 @@ impl Host for RecordsState {
 
     async fn create(&mut self, module: String, data: String) -> Result<WitRecord, RecordsError> {
         let data = json(&data)?;
-        let write = RecordWrite::Create {
-            module: module.clone(),
-            data,
-        };
-        self.write(&module, write).await.map(to_guest)
+        let write = RecordWrite::Create { module, data };
+        self.write(write).await.map(to_guest)
     }
 
     async fn replace(
@@ -313,12 +328,8 @@ impl Host for RecordsState {
         data: String,
     ) -> Result<WitRecord, RecordsError> {
         let data = json(&data)?;
-        let write = RecordWrite::Replace {
-            module: module.clone(),
-            id,
-            data,
-        };
-        self.write(&module, write).await.map(to_guest)
+        let write = RecordWrite::Replace { module, id, data };
+        self.write(write).await.map(to_guest)
     }
 
     async fn patch(
@@ -328,20 +339,13 @@ impl Host for RecordsState {
         patch: String,
     ) -> Result<WitRecord, RecordsError> {
         let patch = json(&patch)?;
-        let write = RecordWrite::Patch {
-            module: module.clone(),
-            id,
-            patch,
-        };
-        self.write(&module, write).await.map(to_guest)
+        let write = RecordWrite::Patch { module, id, patch };
+        self.write(write).await.map(to_guest)
     }
 
     async fn delete(&mut self, module: String, id: u64) -> Result<(), RecordsError> {
-        let write = RecordWrite::Delete {
-            module: module.clone(),
-            id,
-        };
-        self.write(&module, write).await.map(drop)
+        let write = RecordWrite::Delete { module, id };
+        self.write(write).await.map(drop)
     }
 }
 

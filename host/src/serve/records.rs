@@ -118,7 +118,12 @@ pub async fn handle(
             method => Err(not_allowed(&method)),
         };
     };
-    let current = records.current(&org, &module, &id).await?;
+    let Ok(id) = id.parse::<u64>() else {
+        // No such record; but first, as for any id, no such module.
+        modules.record_module(&org, &module)?;
+        return Err(ModuleError::UnknownRecord { module, id }.into());
+    };
+    let current = records.current(&org, &module, id).await?;
     let record = match method {
         Method::GET => current,
         Method::PUT => {
@@ -196,10 +201,10 @@ impl RecordService {
     }
 
     /// `org`'s record `id` of `module`, as it is now.
-    async fn current(&self, org: &str, module: &str, id: &str) -> Result<ModuleRecord, ApiError> {
+    async fn current(&self, org: &str, module: &str, id: u64) -> Result<ModuleRecord, ApiError> {
         let modules = self.modules.clone();
-        let (org, module, id) = (org.to_owned(), module.to_owned(), id.to_owned());
-        off_thread(move || modules.record(&org, &module, &id)).await
+        let (org, module) = (org.to_owned(), module.to_owned());
+        off_thread(move || modules.record(&org, &module, id)).await
     }
 
     /// Fires `after` hooks with `record` under `author`'s admission.
@@ -306,25 +311,20 @@ impl RecordService {
         write: RecordWrite,
         author: Author,
     ) -> Result<ModuleRecord, ApiError> {
-        let module = match &write {
-            RecordWrite::Create { module, .. }
-            | RecordWrite::Replace { module, .. }
-            | RecordWrite::Patch { module, .. }
-            | RecordWrite::Delete { module, .. } => module.clone(),
-        };
+        let module = write.module().to_owned();
         match write {
             RecordWrite::Create { data, .. } => self.create(org, &module, data, author).await,
             RecordWrite::Replace { id, data, .. } => {
-                let current = self.current(org, &module, &id.to_string()).await?;
+                let current = self.current(org, &module, id).await?;
                 self.update(org, &module, current, data, author).await
             }
             RecordWrite::Patch { id, patch, .. } => {
-                let current = self.current(org, &module, &id.to_string()).await?;
+                let current = self.current(org, &module, id).await?;
                 let data = merge_patch::apply(&current.data, &patch);
                 self.update(org, &module, current, data, author).await
             }
             RecordWrite::Delete { id, .. } => {
-                let current = self.current(org, &module, &id.to_string()).await?;
+                let current = self.current(org, &module, id).await?;
                 self.delete(org, &module, current, author).await
             }
         }
@@ -334,17 +334,12 @@ impl RecordService {
 impl RecordWriter for RecordService {
     fn write(&self, org: &str, plugin: &str, depth: u8, write: RecordWrite) -> WriteFuture {
         let service = self.clone();
-        let (module, after) = match &write {
-            RecordWrite::Create { module, .. } => (module, "after-create"),
-            RecordWrite::Replace { module, .. } | RecordWrite::Patch { module, .. } => {
-                (module, "after-update")
-            }
-            RecordWrite::Delete { module, .. } => (module, "after-delete"),
-        };
         // A slot for the `after-*` hooks, if any will run.
-        let admitted = (self.hooks.has_subscribers(org, module, after))
-            .then(|| self.front_door.admit(org).ok())
-            .flatten();
+        let admitted = (self
+            .hooks
+            .has_subscribers(org, write.module(), write.after_hook()))
+        .then(|| self.front_door.admit(org).ok())
+        .flatten();
         let author = Author {
             plugin: Some(plugin.to_owned()),
             depth,

@@ -230,35 +230,39 @@ impl Modules {
     }
 
     /// Refuses `data` that does not satisfy `org`'s module `module`'s
-    /// schema (a plugin module without one takes any JSON object).
+    /// schema (a plugin module without one takes any JSON object); returns
+    /// the module.
     fn validate(
         &self,
         org: &str,
         module: &str,
         data: &serde_json::Value,
-    ) -> Result<(), ModuleError> {
+    ) -> Result<ModuleDescriptor, ModuleError> {
         let invalid = |reason: String| ModuleError::InvalidRecord {
             module: module.to_owned(),
             reason,
         };
-        let violations: Vec<String> = match self.find(module) {
-            Ok(compiled) => compiled
-                .validator
-                .iter_errors(data)
-                .map(violation)
-                .collect(),
-            Err(_) => match self.record_module(org, module)?.schema {
-                Some(schema) => jsonschema::validator_for(&schema)
-                    .map_err(|e| invalid(format!("its schema is not valid: {e}")))?
-                    .iter_errors(data)
-                    .map(violation)
-                    .collect(),
-                None if data.is_object() => Vec::new(),
-                None => vec!["a record is a JSON object".to_owned()],
-            },
+        let (descriptor, violations): (_, Vec<String>) = match self.find(module) {
+            Ok(compiled) => {
+                let violations = compiled.validator.iter_errors(data).map(violation);
+                (compiled.module.descriptor.clone(), violations.collect())
+            }
+            Err(_) => {
+                let descriptor = self.record_module(org, module)?;
+                let violations = match &descriptor.schema {
+                    Some(schema) => jsonschema::validator_for(schema)
+                        .map_err(|e| invalid(format!("its schema is not valid: {e}")))?
+                        .iter_errors(data)
+                        .map(violation)
+                        .collect(),
+                    None if data.is_object() => Vec::new(),
+                    None => vec!["a record is a JSON object".to_owned()],
+                };
+                (descriptor, violations)
+            }
         };
         if violations.is_empty() {
-            Ok(())
+            Ok(descriptor)
         } else {
             Err(invalid(violations.join("; ")))
         }
@@ -274,8 +278,7 @@ impl Modules {
         data: serde_json::Value,
         by: Option<&str>,
     ) -> Result<ModuleRecord, ModuleError> {
-        self.validate(org, module, &data)?;
-        let owner = self.record_module(org, module)?.owner;
+        let owner = self.validate(org, module, &data)?.owner;
         let at = unix_now();
         let created = self.registry.write(|txn| {
             // A plugin module's first record makes its registrant the owner.
@@ -376,17 +379,12 @@ impl Modules {
     }
 
     /// `org`'s record `id` of `module`.
-    pub fn record(&self, org: &str, module: &str, id: &str) -> Result<ModuleRecord, ModuleError> {
+    pub fn record(&self, org: &str, module: &str, id: u64) -> Result<ModuleRecord, ModuleError> {
         self.record_module(org, module)?;
-        let unknown = || ModuleError::UnknownRecord {
+        (self.registry.read()?.record(org, module, id)?).ok_or_else(|| ModuleError::UnknownRecord {
             module: module.to_owned(),
-            id: id.to_owned(),
-        };
-        let number: u64 = id.parse().map_err(|_| unknown())?;
-        self.registry
-            .read()?
-            .record(org, module, number)?
-            .ok_or_else(unknown)
+            id: id.to_string(),
+        })
     }
 }
 
