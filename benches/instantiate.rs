@@ -14,6 +14,7 @@
 
 use berth::capabilities::HostServices;
 use berth::capabilities::files::PluginFiles;
+use berth::capabilities::log::PluginLogs;
 use berth::capabilities::modules::Modules;
 use berth::common::admission::Admission;
 use berth::common::metrics::Metrics;
@@ -127,7 +128,11 @@ fn bench(c: &mut Criterion) {
         |_| 1,
     ));
     let runtime = Runtime::new(limits.clone(), services, scheduler);
-    let routes = ActivePlugins::new(Arc::new(Metrics::default()), limits.log_rate());
+    let routes = ActivePlugins::new(
+        Arc::new(Metrics::default()),
+        limits.log_rate(),
+        Arc::new(PluginLogs::new(limits.log_ring())),
+    );
     let guests = [
         (
             "hello",

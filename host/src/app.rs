@@ -2,6 +2,7 @@
 
 use crate::capabilities::HostServices;
 use crate::capabilities::files::PluginFiles;
+use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::{ModuleError, Modules};
 use crate::capabilities::records::{RecordWriter, RecordWriterSlot};
 use crate::capabilities::routes::route_granted;
@@ -103,9 +104,11 @@ impl App {
             ArtifactCache::new(settings.data.join("artifacts")),
         );
         let metrics = Arc::new(Metrics::default());
+        let logs = Arc::new(PluginLogs::new(settings.limits.log_ring()));
         let routes = Arc::new(ActivePlugins::new(
             metrics.clone(),
             settings.limits.log_rate(),
+            logs.clone(),
         ));
         let admission = Arc::new(Admission::new(settings.limits.tenant_defaults()));
         let front_door = FrontDoor::new(admission.clone(), metrics.clone());
@@ -194,6 +197,7 @@ impl App {
                 auth,
                 modules,
                 integrations,
+                logs,
                 settings.packages.clone(),
             ),
             scheme: if settings.tls_cert.is_some() {

@@ -1,10 +1,14 @@
-//! `berth:plugin/log` under abuse: a plugin flooding its log loses the
-//! lines over its rate (counted, and summarized about once a second) while
-//! another org's plugin keeps being served and logged; a plugin cannot
-//! start a log line of its own.
+//! `berth:plugin/log`: an org admin reads each plugin's recent lines (a
+//! page, or followed as server-sent events) and never another org's; the
+//! ring keeps at most its size. Under abuse: a plugin flooding its log
+//! loses the lines over its rate (counted, and summarized about once a
+//! second, in the operator's log and as a note in the ring) while another
+//! org's plugin keeps being served and logged; a plugin cannot start a log
+//! line of its own.
 
 use crate::faults::server_with_limits;
-use crate::support::Server;
+use crate::support::{Client, Server, admin_token};
+use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
 /// The log rate the tests give each plugin, lines per second…
@@ -106,6 +110,21 @@ fn a_flooding_plugin_loses_lines_over_its_rate_with_a_summary_and_a_neighbour_is
         summaries.len()
     );
 
+    // The org's admin reads the same summaries as notes in the plugin's ring.
+    let ring = server
+        .get("/api/v1/orgs/bad/plugins/faults/logs?limit=1000")
+        .json();
+    let notes: Vec<&serde_json::Value> = (ring["lines"].as_array().unwrap().iter())
+        .filter(|line| line["kind"] == "note")
+        .collect();
+    assert_eq!(notes.len(), summaries.len(), "{notes:#?}");
+    let noted: u64 = notes
+        .iter()
+        .map(|note| dropped_in(note["message"].as_str().unwrap()))
+        .sum();
+    assert_eq!(noted, dropped);
+    assert!(notes.iter().all(|note| note["level"] == "warn"));
+
     // The neighbour's requests were all served and all logged: its budget is its own.
     let good = log_lines(&server, &["plugin: hello:", "org=\"good\""]);
     assert_eq!(good.len(), good_requests, "{good:#?}");
@@ -155,4 +174,204 @@ fn by_default_only_a_plugins_warnings_and_errors_reach_the_operators_log() {
     assert!(logged(&loud), "{}", loud.logs());
     // berth's own info lines are still there.
     assert!(quiet.logs().contains("INFO"), "{}", quiet.logs());
+}
+
+/// The logs API path of `org`'s `plugin`, with `query`.
+fn logs_path(org: &str, plugin: &str, query: &str) -> String {
+    format!("/api/v1/orgs/{org}/plugins/{plugin}/logs{query}")
+}
+
+/// The messages of a logs page.
+fn messages(page: &serde_json::Value) -> Vec<String> {
+    (page["lines"].as_array().expect("lines").iter())
+        .map(|line| line["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `org`'s admin client.
+fn admin(server: &Server, org: &str) -> Client {
+    let token = admin_token(server, org)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.client(Some(&token))
+}
+
+#[test]
+fn an_org_admin_reads_its_plugins_recent_lines_within_the_ring_and_never_another_orgs() {
+    let (server, _dir) = server_with_limits("log-ring-lines-per-plugin = 5\n");
+    let good = admin(&server, "good");
+    for path in ["one", "two", "three"] {
+        assert_eq!(
+            server.get(&format!("/o/good/p/hello/echo/{path}")).status,
+            200
+        );
+    }
+    let page = good.get(&logs_path("good", "hello", "")).json();
+    assert_eq!(
+        messages(&page),
+        [
+            "hello: Method::Get /echo/one",
+            "hello: Method::Get /echo/two",
+            "hello: Method::Get /echo/three"
+        ]
+    );
+    let first = &page["lines"][0];
+    assert_eq!(
+        (first["level"].as_str(), first["kind"].as_str()),
+        (Some("info"), Some("line"))
+    );
+    assert_eq!(
+        (first["seq"].as_u64(), page["next"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert!(first["time_ms"].as_u64().unwrap() > 1_700_000_000_000);
+    // Paging on from a line, a limited number at a time.
+    let next = good
+        .get(&logs_path("good", "hello", "?after=1&limit=1"))
+        .json();
+    assert_eq!(messages(&next), ["hello: Method::Get /echo/two"]);
+    assert_eq!(
+        (next["next"].as_u64(), next["missed"].as_u64()),
+        (Some(2), Some(0))
+    );
+
+    // The ring keeps its last five lines; a reader from the start learns
+    // how many it missed.
+    assert_eq!(server.get("/o/bad/p/faults/log/8").status, 200);
+    let all = server.get(&logs_path("bad", "faults", "?after=0")).json();
+    let kept: Vec<String> = (3..8).map(|i| format!("flood line {i}")).collect();
+    assert_eq!(messages(&all), kept);
+    assert_eq!(all["missed"].as_u64(), Some(3));
+
+    // Another org's lines are not there, and its logs are not the admin's to read.
+    assert!(!messages(&page).iter().any(|m| m.contains("flood")));
+    let refused = good.get(&logs_path("bad", "faults", ""));
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (404, "org_not_found")
+    );
+    let missing = good.get(&logs_path("good", "nothing", ""));
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "plugin_not_found")
+    );
+    let bad_query = good.get(&logs_path("good", "hello", "?after=soon"));
+    assert_eq!(
+        (bad_query.status, bad_query.error_code().as_str()),
+        (400, "invalid_query")
+    );
+
+    // Uninstalling forgets the lines: a reinstalled plugin starts afresh.
+    let uninstalled = server.delete("/api/v1/orgs/bad/plugins/faults?force");
+    assert_eq!(uninstalled.status, 200, "{uninstalled:?}");
+    server.install_active("bad", &crate::support::guest_package("faults"));
+    let fresh = server.get(&logs_path("bad", "faults", "")).json();
+    assert_eq!(messages(&fresh), Vec::<String>::new());
+}
+
+/// A followed log: the server-sent event stream of one plugin's lines.
+struct Follow {
+    reader: BufReader<std::net::TcpStream>,
+}
+
+/// One server-sent event.
+#[derive(Debug, PartialEq, Eq)]
+struct Event {
+    id: Option<u64>,
+    event: String,
+    data: serde_json::Value,
+}
+
+impl Follow {
+    /// Follows `path` (with `?follow`) as `token`, resuming after `last`.
+    fn start(server: &Server, path: &str, token: &str, last: Option<u64>) -> Self {
+        let addr = server.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let resume = last.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n{resume}\r\n"
+        )
+        .unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            assert_ne!(reader.read_line(&mut head).unwrap(), 0, "{head}");
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(head.contains("content-type: text/event-stream"), "{head}");
+        Self { reader }
+    }
+
+    /// The next event (chunked framing lines and comments skipped).
+    fn next(&mut self) -> Event {
+        let (mut id, mut event, mut data) = (None, String::new(), None);
+        loop {
+            let mut line = String::new();
+            assert_ne!(
+                self.reader.read_line(&mut line).expect("an event in time"),
+                0
+            );
+            let line = line.trim_end_matches(['\r', '\n']);
+            if let Some(value) = line.strip_prefix("id: ") {
+                id = value.parse().ok();
+            } else if let Some(value) = line.strip_prefix("event: ") {
+                event = value.to_owned();
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data = Some(serde_json::from_str(value).expect("JSON data"));
+            } else if line.is_empty()
+                && let Some(data) = data.take()
+            {
+                return Event { id, event, data };
+            }
+        }
+    }
+}
+
+#[test]
+fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_event() {
+    let (server, _dir) = server_with_limits("");
+    let token = admin_token(&server, "good")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in ["a", "b"] {
+        server.get(&format!("/o/good/p/hello/echo/{path}"));
+    }
+    let path = logs_path("good", "hello", "?follow&limit=1");
+    let mut follow = Follow::start(&server, &path, &token, None);
+    // The backlog: the newest line.
+    let backlog = follow.next();
+    assert_eq!((backlog.id, backlog.event.as_str()), (Some(2), "line"));
+    assert_eq!(backlog.data["message"], "hello: Method::Get /echo/b");
+    // Then each new line as it is written.
+    for (n, path) in [(3, "c"), (4, "d")] {
+        server.get(&format!("/o/good/p/hello/echo/{path}"));
+        let event = follow.next();
+        assert_eq!(event.id, Some(n));
+        assert_eq!(
+            event.data["message"],
+            format!("hello: Method::Get /echo/{path}")
+        );
+    }
+    drop(follow);
+    // A follower that reconnects with the last id it saw gets what it missed.
+    for path in ["e", "f"] {
+        server.get(&format!("/o/good/p/hello/echo/{path}"));
+    }
+    let path = logs_path("good", "hello", "?follow");
+    let mut resumed = Follow::start(&server, &path, &token, Some(4));
+    let events = [resumed.next(), resumed.next()];
+    assert_eq!(events.map(|e| e.id), [Some(5), Some(6)]);
+    // Another org's admin cannot follow it.
+    let other = admin_token(&server, "bad")["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = server.client(Some(&other)).get(&path);
+    assert_eq!(refused.status, 404);
 }

@@ -3,7 +3,7 @@
 //! fresh instance of one of them would get — no server, no component.
 
 use crate::capabilities::files::PluginFiles;
-use crate::capabilities::log::LogThrottle;
+use crate::capabilities::log::{LogThrottle, PluginLogs};
 use crate::capabilities::modules::Modules;
 use crate::capabilities::{Grantee, HostServices, InstanceCapabilities};
 use crate::common::admission::Admission;
@@ -22,6 +22,8 @@ pub struct Fixture {
     /// What instances reach, over the temporary registry.
     pub services: HostServices,
     metrics: Metrics,
+    /// The plugins' log rings.
+    pub logs: PluginLogs,
 }
 
 impl Fixture {
@@ -46,6 +48,7 @@ impl Fixture {
             _dir: dir,
             services,
             metrics: Metrics::default(),
+            logs: PluginLogs::new(Limits::default().log_ring()),
         }
     }
 
@@ -97,7 +100,11 @@ impl Fixture {
             .grant(Grantee {
                 grants: &Arc::new(serde_json::from_value(grants).expect("valid permissions")),
                 metrics: &Arc::new(self.metrics.plugin(ORG, plugin)),
-                log: &Arc::new(LogThrottle::new(rate, identity.clone())),
+                log: &Arc::new(LogThrottle::new(
+                    rate,
+                    identity.clone(),
+                    self.logs.ring(ORG, plugin),
+                )),
                 identity: &identity,
             })
             .expect("capabilities for an instance")

@@ -1,8 +1,9 @@
 //! Body wrappers on the plugin request path: size caps on what a client
 //! sends and what a plugin answers (enforced while streaming, nothing is
 //! buffered), and a guard that stays alive until a response is finished, so
-//! per-org slots stay held while a plugin is still streaming; and the
-//! collapse of a body the plugin already finished into one sized buffer.
+//! per-org slots stay held while a plugin is still streaming; the
+//! collapse of a body the plugin already finished into one sized buffer;
+//! and a body fed from a channel, for responses the host streams itself.
 
 use bytes::Bytes;
 use bytes::BytesMut;
@@ -152,6 +153,33 @@ impl Body for Replayed {
             Some(rest) => Pin::new(rest).poll_frame(cx),
             None => Poll::Ready(None),
         }
+    }
+}
+
+/// A response body whose chunks a task sends through the returned sender;
+/// it ends when the sender is dropped. The sender's `send` fails once the
+/// client is gone (the body dropped), which tells the task to stop.
+pub fn channel_body(buffered: usize) -> (tokio::sync::mpsc::Sender<Bytes>, HyperOutgoingBody) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(buffered);
+    (sender, HyperOutgoingBody::new(Channel { receiver }))
+}
+
+/// The receiving end of [`channel_body`].
+struct Channel {
+    receiver: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+impl Body for Channel {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.receiver
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 

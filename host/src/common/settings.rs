@@ -160,6 +160,13 @@ pub struct Limits {
     /// Log lines one plugin in one org may write in a burst above its
     /// sustained rate. Default 200.
     pub log_burst_per_plugin: u32,
+    /// Log lines kept per plugin in each org for its admins to read
+    /// (`GET …/plugins/{name}/logs`); the oldest go first. 0 keeps none.
+    /// Default 1000.
+    pub log_ring_lines_per_plugin: u32,
+    /// Bytes of log messages and fields kept per plugin in each org; the
+    /// oldest lines go first. Default 262144 (256 KiB).
+    pub log_ring_bytes_per_plugin: u32,
 }
 
 impl Default for Limits {
@@ -179,6 +186,8 @@ impl Default for Limits {
             kv_max_keys_per_plugin: 100_000,
             log_lines_per_second_per_plugin: 100,
             log_burst_per_plugin: 200,
+            log_ring_lines_per_plugin: 1000,
+            log_ring_bytes_per_plugin: 256 << 10,
         }
     }
 }
@@ -219,6 +228,14 @@ impl Limits {
         LogRate {
             lines_per_second: self.log_lines_per_second_per_plugin,
             burst: self.log_burst_per_plugin,
+        }
+    }
+
+    /// How much of each plugin's log its org keeps.
+    pub fn log_ring(&self) -> RingSize {
+        RingSize {
+            lines: self.log_ring_lines_per_plugin as usize,
+            bytes: self.log_ring_bytes_per_plugin as usize,
         }
     }
 
@@ -370,6 +387,16 @@ mod tests {
     fn unknown_toml_keys_are_rejected() {
         assert!(toml::from_str::<Settings>("lisen = '127.0.0.1:1'").is_err());
     }
+}
+
+/// How much of one plugin's log its org keeps: the limits
+/// `log-ring-lines-per-plugin` and `log-ring-bytes-per-plugin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSize {
+    /// Most lines kept; zero keeps none.
+    pub lines: usize,
+    /// Most bytes of messages and fields kept.
+    pub bytes: usize,
 }
 
 /// How many log lines a plugin may write.

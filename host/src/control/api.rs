@@ -7,6 +7,7 @@
 //! Errors are [`ApiError`]s.
 
 use crate::capabilities::config::ConfigUpdate;
+use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::Modules;
 use crate::common::admission::TenantLimits;
 use crate::common::bodies::discard;
@@ -19,6 +20,7 @@ use crate::control::integrations::Integrations;
 use crate::control::lifecycle::{
     InstallOptions, Lifecycle, LifecycleError, PolicySetter, UninstallOptions,
 };
+use crate::control::plugin_logs::{self, LogQuery};
 use crate::package::manifest::Permissions;
 use crate::serve::auth::{Auth, Principal};
 use crate::serve::tenant_keys;
@@ -40,19 +42,22 @@ pub struct Api {
     auth: Arc<Auth>,
     modules: Arc<Modules>,
     integrations: Integrations,
+    logs: Arc<PluginLogs>,
     limits: PackageLimits,
 }
 
 type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 
 impl Api {
-    /// An API over `lifecycle`, `modules` and `integrations`, its callers
-    /// checked by `auth`, accepting uploads within `limits`.
+    /// An API over `lifecycle`, `modules`, `integrations` and the plugins'
+    /// `logs`, its callers checked by `auth`, accepting uploads within
+    /// `limits`.
     pub fn new(
         lifecycle: Arc<Lifecycle>,
         auth: Auth,
         modules: Arc<Modules>,
         integrations: Integrations,
+        logs: Arc<PluginLogs>,
         limits: PackageLimits,
     ) -> Self {
         Self {
@@ -60,6 +65,7 @@ impl Api {
             auth: Arc::new(auth),
             modules,
             integrations,
+            logs,
             limits,
         }
     }
@@ -189,6 +195,14 @@ impl Api {
                 })
                 .await
                 .map(ok)
+            }
+            (&Method::GET, ["orgs", org, "plugins", name, "logs"]) => {
+                let query = request.uri().query();
+                let query = LogQuery::parse(|key| query_value(query, key), request.headers())?;
+                let (org, name) = (org.to_string(), name.to_string());
+                let installed = self.run(move |l| l.installation(&org, &name)).await?;
+                let ring = self.logs.ring(&installed.org, &installed.name);
+                Ok(plugin_logs::respond(ring, query))
             }
             (&Method::GET, ["orgs", org, "plugins", name, "config"]) => {
                 let (org, name) = (org.to_string(), name.to_string());

@@ -1,11 +1,12 @@
 //! The control path: the management API and what it drives — the plugin
-//! lifecycle, dependency graph and version resolution, integrations, and
-//! the embedded demo org.
+//! lifecycle, dependency graph and version resolution, integrations,
+//! plugin logs, and the embedded demo org.
 
 pub mod api;
 pub mod demo;
 pub mod dependencies;
 pub mod integrations;
 pub mod lifecycle;
+pub mod plugin_logs;
 pub mod resolver;
 pub mod status;

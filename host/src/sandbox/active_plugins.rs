@@ -1,7 +1,7 @@
 //! The live table of each org's active plugins, mounted with the identity,
 //! grants, metrics and log budget their instances carry.
 
-use crate::capabilities::log::LogThrottle;
+use crate::capabilities::log::{LogThrottle, PluginLogs};
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::{Metrics, PluginMetrics};
 use crate::common::settings::LogRate;
@@ -52,6 +52,7 @@ pub struct ActivePlugins {
     orgs: RwLock<HashMap<String, HashMap<String, Arc<MountedPlugin>>>>,
     metrics: Arc<Metrics>,
     log_rate: LogRate,
+    logs: Arc<PluginLogs>,
 }
 
 /// Why a tenant route did not resolve.
@@ -65,12 +66,13 @@ pub enum Miss {
 
 impl ActivePlugins {
     /// An empty table whose plugins record into `metrics` and may log at
-    /// `log_rate` each.
-    pub fn new(metrics: Arc<Metrics>, log_rate: LogRate) -> Self {
+    /// `log_rate` each, into their rings in `logs`.
+    pub fn new(metrics: Arc<Metrics>, log_rate: LogRate, logs: Arc<PluginLogs>) -> Self {
         Self {
             orgs: RwLock::default(),
             metrics,
             log_rate,
+            logs,
         }
     }
 
@@ -114,7 +116,11 @@ impl ActivePlugins {
             plugin: name.to_owned(),
         });
         MountedPlugin {
-            log: Arc::new(LogThrottle::new(self.log_rate, identity.clone())),
+            log: Arc::new(LogThrottle::new(
+                self.log_rate,
+                identity.clone(),
+                self.logs.ring(org, name),
+            )),
             identity,
             plugin,
             metrics: Arc::new(self.metrics.plugin(org, name)),
@@ -122,6 +128,11 @@ impl ActivePlugins {
             connector: tokio::sync::OnceCell::new(),
             probation: OnceLock::new(),
         }
+    }
+
+    /// Every org's plugins' log rings.
+    pub fn logs(&self) -> &PluginLogs {
+        &self.logs
     }
 
     /// Whether `org` exists.

@@ -1,14 +1,17 @@
-//! `berth:plugin/log`: plugin log lines, forwarded to the host's `tracing`
+//! `berth:plugin/log`: plugin log lines, kept in the plugin's ring for its
+//! org's admins to read ([`ring`]) and forwarded to the host's `tracing`
 //! output tagged with the org and plugin they came from — with control
 //! characters escaped ([`escape`]) and at most the plugin's rate
 //! ([`throttle`]); lines over it are dropped, counted in
-//! `berth_plugin_log_lines_dropped_total` and summarized. Lines below the
-//! level in force for target `plugin` (by default `warn`, see `main.rs`)
-//! are discarded before they cost any budget or formatting.
+//! `berth_plugin_log_lines_dropped_total` and summarized in both places.
+//! The host's output takes only lines at or above the level in force for
+//! target `plugin` (by default `warn`, see `main.rs`).
 
 mod escape;
+pub mod ring;
 mod throttle;
 
+pub use ring::{LogRing, PluginLogs, RingSize};
 pub use throttle::LogThrottle;
 
 use crate::capabilities::bindings::v0_2_0::log::{Field, Host, Level};
@@ -40,27 +43,40 @@ const MAX_FIELD_KEY_BYTES: usize = 64;
 const MAX_FIELD_VALUE_BYTES: usize = 1024;
 
 impl LogState {
-    /// Writes one plugin line at `level`, with `fields` as `key=value`
-    /// pairs in the line's `fields` attribute — unless the log filter
-    /// discards it or the plugin is over its rate.
+    /// Writes one plugin line at `level` with `fields` into the plugin's
+    /// ring and, if the log filter takes it, the host's output (the fields
+    /// as `key=value` pairs in the line's `fields` attribute) — unless the
+    /// plugin is over its rate.
     pub fn write(&mut self, level: Severity, message: &str, fields: &[(String, String)]) {
-        // Lines the log filter would discard anyway cost no budget and no
-        // formatting (the check is the callsite's cached interest).
-        let enabled = match level {
+        if !self.throttle.admit() {
+            self.metrics.log_line_dropped();
+            return;
+        }
+        let message = escape::sanitize(message, MAX_MESSAGE_BYTES);
+        let fields = sanitize_fields(fields);
+        // The check is the callsite's cached interest: lines the filter
+        // discards cost no formatting.
+        let to_output = match level {
             Severity::TRACE => tracing::enabled!(target: "plugin", Severity::TRACE),
             Severity::DEBUG => tracing::enabled!(target: "plugin", Severity::DEBUG),
             Severity::INFO => tracing::enabled!(target: "plugin", Severity::INFO),
             Severity::WARN => tracing::enabled!(target: "plugin", Severity::WARN),
             Severity::ERROR => tracing::enabled!(target: "plugin", Severity::ERROR),
         };
-        if !enabled {
-            return;
+        if to_output {
+            self.forward(level, &message, &fields);
         }
-        if !self.throttle.admit() {
-            self.metrics.log_line_dropped();
-            return;
-        }
-        let message = escape::sanitize(message, MAX_MESSAGE_BYTES);
+        let ring = self.throttle.ring();
+        ring.push(
+            level_name(level),
+            ring::EntryKind::Line,
+            message.into_owned(),
+            fields,
+        );
+    }
+
+    /// Writes one sanitized line to the host's output.
+    fn forward(&self, level: Severity, message: &str, fields: &[(String, String)]) {
         let fields = render_fields(fields);
         let fields = fields.as_deref().map(tracing::field::display);
         let (org, plugin) = (&self.identity.org, &self.identity.plugin);
@@ -74,17 +90,38 @@ impl LogState {
     }
 }
 
-/// `fields` as `key=value` pairs separated by spaces, each escaped and
-/// cut like a message (a space or `=` in a key becomes `_`); `None` if
+/// The lowercase name of `level`, as the ring keeps it.
+fn level_name(level: Severity) -> &'static str {
+    match level {
+        Severity::TRACE => "trace",
+        Severity::DEBUG => "debug",
+        Severity::INFO => "info",
+        Severity::WARN => "warn",
+        Severity::ERROR => "error",
+    }
+}
+
+/// At most [`MAX_FIELDS`] of `fields`, each escaped and cut like a message
+/// (a space or `=` in a key becomes `_`).
+fn sanitize_fields(fields: &[(String, String)]) -> Vec<(String, String)> {
+    (fields.iter().take(MAX_FIELDS))
+        .map(|(key, value)| {
+            (
+                escape::sanitize(key, MAX_FIELD_KEY_BYTES).replace([' ', '='], "_"),
+                escape::sanitize(value, MAX_FIELD_VALUE_BYTES).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Sanitized `fields` as `key=value` pairs separated by spaces; `None` if
 /// there are none.
 fn render_fields(fields: &[(String, String)]) -> Option<String> {
     if fields.is_empty() {
         return None;
     }
     let mut rendered = String::new();
-    for (key, value) in fields.iter().take(MAX_FIELDS) {
-        let key = escape::sanitize(key, MAX_FIELD_KEY_BYTES).replace([' ', '='], "_");
-        let value = escape::sanitize(value, MAX_FIELD_VALUE_BYTES);
+    for (key, value) in fields {
         let separator = if rendered.is_empty() { "" } else { " " };
         write!(rendered, "{separator}{key}={value:?}").expect("writing to a String");
     }
@@ -133,7 +170,7 @@ mod tests {
             ("contact id".to_owned(), "42".to_owned()),
             ("note".to_owned(), "a\nb \"q\"".to_owned()),
         ];
-        let rendered = render_fields(&fields).unwrap();
+        let rendered = render_fields(&sanitize_fields(&fields)).unwrap();
         assert!(
             rendered.starts_with(r#"contact_id="42" note=""#),
             "{rendered}"
@@ -142,7 +179,7 @@ mod tests {
         let many: Vec<(String, String)> = (0..40)
             .map(|i| (format!("k{i}"), "x".repeat(5000)))
             .collect();
-        let rendered = render_fields(&many).unwrap();
+        let rendered = render_fields(&sanitize_fields(&many)).unwrap();
         assert_eq!(rendered.matches('=').count(), MAX_FIELDS);
         assert!(rendered.len() < MAX_FIELDS * (MAX_FIELD_VALUE_BYTES + 16));
     }

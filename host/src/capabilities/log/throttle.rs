@@ -1,11 +1,12 @@
 //! Per-plugin log rate limits: a token bucket per mounted plugin, shared by
 //! all its instances (one per request). Lines over the limit are dropped
-//! and counted; the host reports them in one summary line a second after
-//! dropping began, so a flooding plugin costs at most about one summary a
+//! and counted; the host reports them in one summary line — in its own
+//! output and as a note in the plugin's ring — a second after dropping began, so a flooding plugin costs at most about one summary a
 //! second, and the last lines it dropped are reported even if it falls
 //! silent. The request path never waits: a line takes a lock held for a
 //! few arithmetic operations, and the summary is written by a timer task.
 
+use super::ring::{EntryKind, LogRing};
 use crate::common::ids::PluginIdentity;
 use crate::common::settings::LogRate;
 use crate::common::token_bucket::TokenBucket;
@@ -15,9 +16,10 @@ use std::time::{Duration, Instant};
 /// How long after the first dropped line its summary is written.
 const SUMMARY_DELAY: Duration = Duration::from_secs(1);
 
-/// One mounted plugin's log budget.
+/// One mounted plugin's log budget, and the ring its lines go to.
 pub struct LogThrottle {
     identity: Arc<PluginIdentity>,
+    ring: Arc<LogRing>,
     rate: LogRate,
     budget: Mutex<Budget>,
 }
@@ -57,10 +59,12 @@ impl Budget {
 }
 
 impl LogThrottle {
-    /// A full budget of `rate` for the plugin `identity`.
-    pub fn new(rate: LogRate, identity: Arc<PluginIdentity>) -> Self {
+    /// A full budget of `rate` for the plugin `identity`, whose lines go
+    /// to `ring`.
+    pub fn new(rate: LogRate, identity: Arc<PluginIdentity>, ring: Arc<LogRing>) -> Self {
         Self {
             identity,
+            ring,
             rate,
             budget: Mutex::new(Budget {
                 bucket: TokenBucket::new(rate.lines_per_second, rate.burst, Instant::now()),
@@ -88,6 +92,11 @@ impl LogThrottle {
         }
     }
 
+    /// The plugin's ring.
+    pub fn ring(&self) -> &LogRing {
+        &self.ring
+    }
+
     fn schedule_summary(self: &Arc<Self>) {
         let throttle = Arc::clone(self);
         match tokio::runtime::Handle::try_current() {
@@ -110,12 +119,11 @@ impl LogThrottle {
             lines_per_second,
             burst,
         } = self.rate;
-        tracing::warn!(
-            org,
-            plugin,
-            dropped,
+        let note = format!(
             "dropped {dropped} log lines of the plugin over its limit of {lines_per_second} per second (burst {burst})"
         );
+        tracing::warn!(org, plugin, dropped, "{note}");
+        (self.ring).push("warn", EntryKind::Note, note, Vec::new());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Budget> {
@@ -126,6 +134,7 @@ impl LogThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities::log::{PluginLogs, RingSize};
 
     fn budget(rate: u32, burst: u32, now: Instant) -> Budget {
         Budget {
@@ -167,12 +176,48 @@ mod tests {
             lines_per_second,
             burst: 2,
         };
-        let shared = Arc::new(LogThrottle::new(rate(1), identity.clone()));
+        let ring = || {
+            PluginLogs::new(RingSize {
+                lines: 10,
+                bytes: 1024,
+            })
+            .ring("acme", "noisy")
+        };
+        let shared = Arc::new(LogThrottle::new(rate(1), identity.clone(), ring()));
         let (first, second) = (Arc::clone(&shared), Arc::clone(&shared));
         assert!(first.admit() && second.admit());
         assert!(!first.admit() && !second.admit());
         assert_eq!(shared.lock().dropped, 2);
-        let unlimited = Arc::new(LogThrottle::new(rate(0), identity));
+        let unlimited = Arc::new(LogThrottle::new(rate(0), identity, ring()));
         assert!((0..100).all(|_| unlimited.admit()));
+    }
+
+    #[test]
+    fn the_summary_is_a_note_in_the_plugins_ring() {
+        let identity = Arc::new(PluginIdentity {
+            org: "acme".into(),
+            plugin: "noisy".into(),
+        });
+        let logs = PluginLogs::new(RingSize {
+            lines: 10,
+            bytes: 1024,
+        });
+        let rate = LogRate {
+            lines_per_second: 1,
+            burst: 1,
+        };
+        let throttle = Arc::new(LogThrottle::new(rate, identity, logs.ring("acme", "noisy")));
+        assert!(throttle.admit());
+        // Outside a runtime the summary is written at once.
+        assert!(!throttle.admit());
+        let read = logs.ring("acme", "noisy").read(None, 10);
+        assert_eq!(read.entries.len(), 1);
+        let note = &read.entries[0];
+        assert_eq!((note.kind, note.level), (EntryKind::Note, "warn"));
+        assert!(
+            note.message.starts_with("dropped 1 log lines"),
+            "{}",
+            note.message
+        );
     }
 }

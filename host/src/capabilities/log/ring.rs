@@ -1,0 +1,297 @@
+//! The plugin log lines an org admin reads back (`GET …/plugins/{name}/logs`):
+//! one bounded ring per org and plugin, kept in memory. A ring holds at most
+//! the operator's number of lines and bytes, dropping its oldest lines when
+//! either is full; lines are numbered, so a reader that fell behind learns
+//! how many it missed. Followers wait for the next line without polling.
+
+pub use crate::common::settings::RingSize;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    /// A line the plugin wrote.
+    Line,
+    /// The host's note about the plugin's lines (e.g. how many it dropped
+    /// over its rate).
+    Note,
+}
+
+/// One kept log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogEntry {
+    /// Its number: one more than the line before it in this ring.
+    pub seq: u64,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// A plugin's line or the host's note.
+    pub kind: EntryKind,
+    /// The message, escaped and cut to the log capability's bounds.
+    pub message: String,
+    /// Its key/value fields, escaped and cut likewise.
+    pub fields: Vec<(String, String)>,
+}
+
+impl LogEntry {
+    /// Bytes the entry counts against its ring.
+    fn weight(&self) -> usize {
+        self.message.len()
+            + (self.fields.iter())
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// What a reader gets: the entries after its cursor, and how many it
+/// missed because the ring had dropped them before it asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Read {
+    /// The entries, oldest first.
+    pub entries: Vec<Arc<LogEntry>>,
+    /// Entries after the cursor that the ring no longer holds.
+    pub missed: u64,
+}
+
+/// One org's plugin's ring.
+pub struct LogRing {
+    size: RingSize,
+    kept: Mutex<Kept>,
+    /// The number of the newest entry; followers wait on its changes.
+    newest: watch::Sender<u64>,
+}
+
+/// The entries and their bytes.
+#[derive(Default)]
+struct Kept {
+    entries: VecDeque<Arc<LogEntry>>,
+    bytes: usize,
+    next_seq: u64,
+}
+
+impl LogRing {
+    fn new(size: RingSize) -> Self {
+        Self {
+            size,
+            kept: Mutex::new(Kept {
+                next_seq: 1,
+                ..Kept::default()
+            }),
+            newest: watch::Sender::new(0),
+        }
+    }
+
+    /// Keeps one entry, dropping the oldest ones past the ring's size,
+    /// and wakes its followers.
+    pub fn push(
+        &self,
+        level: &'static str,
+        kind: EntryKind,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) {
+        if self.size.lines == 0 {
+            return;
+        }
+        let time_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let seq = {
+            let mut kept = self.lock();
+            let seq = kept.next_seq;
+            kept.next_seq += 1;
+            let entry = Arc::new(LogEntry {
+                seq,
+                time_ms,
+                level,
+                kind,
+                message,
+                fields,
+            });
+            kept.bytes += entry.weight();
+            kept.entries.push_back(entry);
+            while kept.entries.len() > self.size.lines
+                || (kept.bytes > self.size.bytes && kept.entries.len() > 1)
+            {
+                if let Some(oldest) = kept.entries.pop_front() {
+                    kept.bytes -= oldest.weight();
+                }
+            }
+            seq
+        };
+        self.newest.send_replace(seq);
+    }
+
+    /// The entries numbered after `after`, at most `limit` of them: the
+    /// oldest ones when `after` is given, else the newest (a tail).
+    pub fn read(&self, after: Option<u64>, limit: usize) -> Read {
+        let kept = self.lock();
+        let Some(after) = after else {
+            let skip = kept.entries.len().saturating_sub(limit);
+            return Read {
+                entries: kept.entries.iter().skip(skip).cloned().collect(),
+                missed: 0,
+            };
+        };
+        let oldest = kept.entries.front().map_or(kept.next_seq, |e| e.seq);
+        let missed = oldest.saturating_sub(after + 1).min(kept.next_seq - 1);
+        let start = usize::try_from((after + 1).saturating_sub(oldest)).unwrap_or(usize::MAX);
+        Read {
+            entries: kept
+                .entries
+                .iter()
+                .skip(start)
+                .take(limit)
+                .cloned()
+                .collect(),
+            missed,
+        }
+    }
+
+    /// A receiver that sees the number of each newest entry.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.newest.subscribe()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every org's plugins' rings, created on a plugin's first line.
+pub struct PluginLogs {
+    size: RingSize,
+    rings: RwLock<HashMap<(String, String), Arc<LogRing>>>,
+}
+
+impl PluginLogs {
+    /// No rings yet; each will be `size`.
+    pub fn new(size: RingSize) -> Self {
+        Self {
+            size,
+            rings: RwLock::default(),
+        }
+    }
+
+    /// `org`'s `plugin`'s ring, created empty if it has none.
+    pub fn ring(&self, org: &str, plugin: &str) -> Arc<LogRing> {
+        let key = (org.to_owned(), plugin.to_owned());
+        if let Some(ring) = self.read_lock().get(&key) {
+            return ring.clone();
+        }
+        let mut rings = self.rings.write().unwrap_or_else(|p| p.into_inner());
+        rings
+            .entry(key)
+            .or_insert_with(|| Arc::new(LogRing::new(self.size)))
+            .clone()
+    }
+
+    /// Drops `org`'s `plugin`'s ring (when it is uninstalled). Followers
+    /// keep what they hold and see no more lines.
+    pub fn forget(&self, org: &str, plugin: &str) {
+        let key = (org.to_owned(), plugin.to_owned());
+        self.rings
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+
+    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Arc<LogRing>>> {
+        self.rings.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(lines: usize, bytes: usize) -> LogRing {
+        LogRing::new(RingSize { lines, bytes })
+    }
+
+    fn push(ring: &LogRing, message: &str) {
+        ring.push("info", EntryKind::Line, message.to_owned(), Vec::new());
+    }
+
+    fn messages(read: &Read) -> Vec<&str> {
+        read.entries.iter().map(|e| e.message.as_str()).collect()
+    }
+
+    #[test]
+    fn a_full_ring_drops_its_oldest_lines_and_readers_learn_what_they_missed() {
+        let ring = ring(3, 1 << 20);
+        for n in 1..=5 {
+            push(&ring, &format!("line {n}"));
+        }
+        let tail = ring.read(None, 10);
+        assert_eq!(messages(&tail), ["line 3", "line 4", "line 5"]);
+        assert_eq!(tail.missed, 0);
+        assert_eq!(ring.read(None, 2).entries[0].seq, 4);
+        // A cursor at line 1: lines 2 is gone.
+        let behind = ring.read(Some(1), 10);
+        assert_eq!(behind.missed, 1);
+        assert_eq!(messages(&behind), ["line 3", "line 4", "line 5"]);
+        // A cursor inside the ring, with a page limit.
+        let page = ring.read(Some(3), 1);
+        assert_eq!((messages(&page), page.missed), (vec!["line 4"], 0));
+        assert!(ring.read(Some(5), 10).entries.is_empty());
+    }
+
+    #[test]
+    fn the_byte_bound_holds_but_the_newest_line_is_always_kept() {
+        let ring = ring(100, 10);
+        push(&ring, "12345");
+        push(&ring, "67890");
+        push(&ring, "abc");
+        assert_eq!(messages(&ring.read(None, 10)), ["67890", "abc"]);
+        push(&ring, &"x".repeat(50));
+        let read = ring.read(None, 10);
+        assert_eq!(read.entries.len(), 1);
+        assert_eq!(read.entries[0].seq, 4);
+    }
+
+    #[test]
+    fn a_zero_sized_ring_keeps_nothing() {
+        let ring = ring(0, 1 << 20);
+        push(&ring, "gone");
+        assert!(ring.read(None, 10).entries.is_empty());
+    }
+
+    #[tokio::test]
+    async fn followers_are_woken_by_a_new_line() {
+        let ring = Arc::new(ring(10, 1 << 20));
+        let mut newest = ring.subscribe();
+        let writer = ring.clone();
+        tokio::spawn(async move { push(&writer, "hello") });
+        newest.changed().await.expect("the ring is alive");
+        assert_eq!(*newest.borrow(), 1);
+        assert_eq!(messages(&ring.read(Some(0), 10)), ["hello"]);
+    }
+
+    #[test]
+    fn rings_are_per_org_and_plugin_and_forgotten_on_request() {
+        let logs = PluginLogs::new(RingSize {
+            lines: 10,
+            bytes: 1 << 20,
+        });
+        push(&logs.ring("acme", "hello"), "acme's");
+        assert!(
+            logs.ring("other", "hello")
+                .read(None, 10)
+                .entries
+                .is_empty()
+        );
+        assert_eq!(
+            messages(&logs.ring("acme", "hello").read(None, 10)),
+            ["acme's"]
+        );
+        logs.forget("acme", "hello");
+        assert!(logs.ring("acme", "hello").read(None, 10).entries.is_empty());
+    }
+}

@@ -1,0 +1,211 @@
+//! `GET /api/v1/orgs/{org}/plugins/{name}/logs`: a plugin's kept log lines
+//! for its org's admins — a JSON page, or with `?follow` a stream of
+//! server-sent events that stays open and carries each new line as it is
+//! written.
+//!
+//! Query: `after=SEQ` (lines numbered after it; default: the newest ones),
+//! `limit=N` (at most N lines, default 100, at most 1000), `follow`. A
+//! follower that reconnects with `Last-Event-ID` resumes after that line.
+//! Lines the ring dropped before they could be read are reported as
+//! `missed` (JSON) or as a `missed` event (stream).
+
+use crate::capabilities::log::LogRing;
+use crate::capabilities::log::ring::{LogEntry, Read};
+use crate::common::bodies::channel_body;
+use crate::common::error::{ApiError, json_response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// Lines in a page unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 100;
+/// Most lines in a page.
+const MAX_LIMIT: usize = 1000;
+/// How often an idle stream sends a comment, so proxies keep it open and
+/// a follower that has gone away is noticed.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// What the caller asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LogQuery {
+    /// Lines numbered after this one; `None` for the newest.
+    pub after: Option<u64>,
+    /// At most this many lines per page (and in a stream's backlog).
+    pub limit: usize,
+    /// Whether to stream.
+    pub follow: bool,
+}
+
+impl LogQuery {
+    /// The query from a request's query-string pairs (`value_of`) and
+    /// headers: 400 `invalid_query` for a number that is not one.
+    pub fn parse<'q>(
+        value_of: impl Fn(&str) -> Option<&'q str>,
+        headers: &HeaderMap,
+    ) -> Result<Self, ApiError> {
+        let number = |key: &str, text: &str| {
+            text.parse::<u64>().map_err(|_| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("`{key}` must be a whole number, not {text:?}"),
+                )
+            })
+        };
+        let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok());
+        let after = match resume.or(value_of("after")) {
+            Some(text) => Some(number("after", text)?),
+            None => None,
+        };
+        let limit = match value_of("limit") {
+            Some(text) => usize::try_from(number("limit", text)?).unwrap_or(MAX_LIMIT),
+            None => DEFAULT_LIMIT,
+        };
+        let follow = matches!(value_of("follow"), Some("" | "true" | "1"));
+        Ok(Self {
+            after,
+            limit: limit.clamp(1, MAX_LIMIT),
+            follow,
+        })
+    }
+}
+
+/// The answer to `query` on `ring`.
+pub fn respond(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
+    if query.follow {
+        follow(ring, query)
+    } else {
+        page(&ring, &query)
+    }
+}
+
+/// One JSON page: `{"lines": [...], "missed": N, "next": SEQ}`, where
+/// `next` is the `after` that continues from it.
+fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
+    let Read { entries, missed } = ring.read(query.after, query.limit);
+    let next = entries
+        .last()
+        .map(|e| e.seq)
+        .or(query.after)
+        .unwrap_or_default();
+    let lines: Vec<_> = entries.iter().map(|e| entry_json(e)).collect();
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "lines": lines, "missed": missed, "next": next }),
+    )
+}
+
+/// A stream of server-sent events: first the lines the query selects,
+/// then each new one, as `event: line` (or `note`, for the host's notes)
+/// with the line's number as `id` and the line as JSON `data`.
+fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
+    let (sender, body) = channel_body(16);
+    tokio::spawn(async move {
+        let mut newest = ring.subscribe();
+        let mut cursor = query.after;
+        let mut limit = query.limit;
+        loop {
+            newest.borrow_and_update();
+            let Read { entries, missed } = ring.read(cursor, limit);
+            let mut events = String::new();
+            if missed > 0 {
+                events += &format!("event: missed\ndata: {{\"missed\":{missed}}}\n\n");
+            }
+            for entry in &entries {
+                events += &event(entry);
+            }
+            cursor = entries.last().map(|e| e.seq).or(cursor).or(Some(0));
+            if !events.is_empty() && sender.send(Bytes::from(events)).await.is_err() {
+                return;
+            }
+            if entries.len() == limit {
+                continue;
+            }
+            // After the backlog, a page of any size catches up.
+            limit = MAX_LIMIT;
+            tokio::select! {
+                changed = newest.changed() => if changed.is_err() { return },
+                () = tokio::time::sleep(KEEP_ALIVE) => {
+                    if sender.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// One entry as a server-sent event.
+fn event(entry: &LogEntry) -> String {
+    let kind = entry_kind(entry);
+    format!(
+        "id: {}\nevent: {kind}\ndata: {}\n\n",
+        entry.seq,
+        entry_json(entry)
+    )
+}
+
+/// `line` or `note`.
+fn entry_kind(entry: &LogEntry) -> String {
+    serde_json::to_value(entry.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// One entry as the API shows it; its fields as an object.
+fn entry_json(entry: &LogEntry) -> serde_json::Value {
+    let fields: serde_json::Map<String, serde_json::Value> = (entry.fields.iter())
+        .map(|(k, v)| (k.clone(), v.clone().into()))
+        .collect();
+    serde_json::json!({
+        "seq": entry.seq,
+        "time_ms": entry.time_ms,
+        "level": entry.level,
+        "kind": entry_kind(entry),
+        "message": entry.message,
+        "fields": fields,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(pairs: &[(&'static str, &'static str)], resume: Option<&str>) -> LogQuery {
+        let mut headers = HeaderMap::new();
+        if let Some(id) = resume {
+            headers.insert("last-event-id", HeaderValue::from_str(id).unwrap());
+        }
+        LogQuery::parse(
+            |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| *v),
+            &headers,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn queries_default_bound_and_resume_from_the_last_event() {
+        let plain = query(&[], None);
+        assert_eq!((plain.after, plain.limit, plain.follow), (None, 100, false));
+        let asked = query(&[("after", "7"), ("limit", "5000"), ("follow", "")], None);
+        assert_eq!(
+            (asked.after, asked.limit, asked.follow),
+            (Some(7), 1000, true)
+        );
+        assert_eq!(query(&[("after", "7")], Some("42")).after, Some(42));
+        assert_eq!(query(&[("limit", "0")], None).limit, 1);
+        let bad = LogQuery::parse(|_| Some("x"), &HeaderMap::new()).unwrap_err();
+        assert_eq!(bad.code, "invalid_query");
+    }
+}
