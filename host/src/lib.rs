@@ -14,13 +14,16 @@
 //! - [`package`]: the plugin package format, manifest and signatures;
 //! - [`common`]: settings, names, errors, metrics, limits.
 //!
-//! [`author`] holds the plugin author's commands (`berth plugin …`).
+//! [`author`] holds the plugin author's commands (`berth plugin new|build|
+//! pack|sign|verify`), and [`client`] the commands that act on a running
+//! server (`berth login|org|token|plugin install …|registry|key|limits|audit`).
 
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod author;
 pub mod capabilities;
+pub mod client;
 pub mod common;
 pub mod control;
 pub mod package;

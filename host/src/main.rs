@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use berth::app::App;
+use berth::client::{self, ClientError};
 use berth::common::settings::Settings;
 use berth::package::ApiVersion;
 use clap::{Parser, Subcommand};
@@ -39,9 +40,28 @@ enum Command {
         #[arg(long, default_value = "0.2.0", value_parser = parse_api)]
         api: ApiVersion,
     },
-    /// Work on plugin packages.
+    /// Work on plugin projects and packages, and on an org's plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Check a server and token, and save them (with an org) as a profile.
+    Login(client::admin::Login),
+    /// Create and list orgs.
+    Org(client::admin::OrgCommand),
+    /// An org's admin tokens.
+    Token(client::admin::TokenCommand),
+    /// Publish to and list an org's registry or the shared catalog.
+    Registry(client::plugins::RegistryCommand),
+    /// The keys an org trusts to sign plugins.
+    Key(client::admin::KeyCommand),
+    /// An org's limits.
+    Limits(client::admin::LimitsCommand),
+    /// An org's audit log.
+    Audit(client::admin::AuditCommand),
+    /// Print a shell completion script (e.g. `berth completions bash > /etc/bash_completion.d/berth`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,20 +100,6 @@ enum PluginCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
-    /// Publish a package to an org's internal registry.
-    Publish {
-        /// The package ZIP.
-        file: PathBuf,
-        /// The org whose registry receives it.
-        #[arg(long)]
-        org: String,
-        /// The berth server, e.g. http://127.0.0.1:8080.
-        #[arg(long, env = "BERTH_SERVER", default_value = "http://127.0.0.1:8080")]
-        server: String,
-        /// An org-admin (or the operator) token.
-        #[arg(long, env = "BERTH_TOKEN", hide_env_values = true)]
-        token: String,
-    },
     /// Sign a package: every file's SHA-256 plus its name and version.
     Sign {
         /// The package ZIP.
@@ -113,11 +119,14 @@ enum PluginCommand {
         #[arg(long, short)]
         key: PathBuf,
     },
+    #[command(flatten)]
+    Server(client::plugins::ServerPluginCommand),
 }
 
-/// Runs an author command, printing what it did.
+/// Runs a `berth plugin` command, printing what it did.
 fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::Server(command) => command.run()?,
         PluginCommand::New {
             name,
             kind,
@@ -141,15 +150,6 @@ fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
         } => {
             let (label, path) = berth::author::pack(&dir, component.as_deref(), out.as_deref())?;
             println!("packed {label}: {}", path.display());
-        }
-        PluginCommand::Publish {
-            file,
-            org,
-            server,
-            token,
-        } => {
-            let answer = berth::author::publish(&file, &server, &org, &token)?;
-            println!("published to {org}'s registry: {answer}");
         }
         PluginCommand::Sign { file, key, out } => {
             let out = out.unwrap_or_else(|| file.clone());
@@ -250,32 +250,53 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match run(Cli::parse().command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("berth: error: {error:#}");
+            // A command against a server exits with its error's documented
+            // code; anything else with 1.
+            let code = error
+                .downcast_ref::<ClientError>()
+                .map_or(1, ClientError::exit_code);
+            std::process::ExitCode::from(code)
+        }
+    }
+}
+
+/// Runs one command.
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => args.settings().and_then(serve),
         Command::Keygen { out, comment } => {
-            berth::author::keygen(&out, &comment).map(|(id, public, secret)| {
-                println!("key {id}");
-                println!(
-                    "public key (share it; trust it in orgs): {}",
-                    public.display()
-                );
-                println!(
-                    "secret key (keep it private):            {}",
-                    secret.display()
-                );
-            })
+            let (id, public, secret) = berth::author::keygen(&out, &comment)?;
+            println!("key {id}");
+            println!(
+                "public key (share it; trust it in orgs): {}",
+                public.display()
+            );
+            println!(
+                "secret key (keep it private):            {}",
+                secret.display()
+            );
+            Ok(())
         }
         Command::Wit { out, api } => {
-            berth::author::wit(api, out.as_deref()).map(|text| println!("{text}"))
+            println!("{}", berth::author::wit(api, out.as_deref())?);
+            Ok(())
         }
         Command::Plugin(command) => run_plugin_command(command),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("berth: error: {e:#}");
-            std::process::ExitCode::FAILURE
+        Command::Login(command) => Ok(command.run()?),
+        Command::Org(command) => Ok(command.run()?),
+        Command::Token(command) => Ok(command.run()?),
+        Command::Registry(command) => Ok(command.run()?),
+        Command::Key(command) => Ok(command.run()?),
+        Command::Limits(command) => Ok(command.run()?),
+        Command::Audit(command) => Ok(command.run()?),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "berth", &mut std::io::stdout());
+            Ok(())
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The author's path, as a newcomer would walk it with the real `berth`
 //! CLI: `plugin new` (every kind) → `plugin build` → `plugin pack` →
-//! `keygen` + `plugin sign` → `plugin publish` → install by range in an org
+//! `keygen` + `plugin sign` → `registry publish` → install by range in an org
 //! that requires signatures → activate → call the route. The other kinds'
 //! templates, and the JavaScript one, are installed and shown to work too.
 
@@ -78,7 +78,7 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
         .unwrap()
         .to_owned();
     berth_cli(&[
-        "plugin",
+        "registry",
         "publish",
         &greeter,
         "--org",

@@ -8,6 +8,7 @@ mod api_versions;
 mod auth;
 mod author;
 mod bad_packages;
+mod cli;
 mod console;
 mod crash;
 mod dependencies;

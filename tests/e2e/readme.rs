@@ -1,7 +1,9 @@
 //! The README's shell blocks, run exactly as written. A block marked
 //! `<!-- README test: NAME -->` is taken from README.md and run with bash
 //! against a real server on loopback; the only change is the address, since
-//! tests run side by side on ephemeral ports rather than on 8080.
+//! tests run side by side on ephemeral ports rather than on 8080. The CLI's
+//! saved profiles go to the block's temporary folder (`BERTH_CLI_CONFIG`),
+//! never the user's own.
 
 use crate::support::{OPERATOR_TOKEN, Server, guest_package};
 use std::path::Path;
@@ -37,8 +39,11 @@ fn run_block(name: &str, server: &Server, folder: &Path) -> String {
         .current_dir(folder)
         .env("PATH", path)
         .env("OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .env("BERTH_CLI_CONFIG", folder.join("berth-cli.toml"))
         .env_remove("BERTH_TOKEN")
         .env_remove("BERTH_SERVER")
+        .env_remove("BERTH_ORG")
+        .env_remove("BERTH_PROFILE")
         .output()
         .expect("running bash");
     let printed = format!(
@@ -91,6 +96,40 @@ fn the_management_api_walkthrough_runs_as_written() {
     }
     // The org, its token and the install happened, and nothing else failed.
     assert_eq!(printed.matches(r#""error""#).count(), 2, "{printed}");
+}
+
+#[test]
+fn the_cli_walkthrough_runs_as_written() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("demo");
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join("hello-0.1.0.zip"),
+        guest_package("hello"),
+    )
+    .unwrap();
+    let printed = run_block("cli", &server, folder.path());
+    for expected in [
+        "created org acme",
+        "installed hello 0.1.0 (installed)",
+        "activated hello 0.1.0 (active)",
+        r#"{"param":"hi","path":"/echo/hi"}"#,
+        "INFO  hello: Method::Get /echo/hi",
+        "uninstalled hello",
+        "berth: error: org_not_found",
+        "exit 5",
+    ] {
+        assert!(printed.contains(expected), "no {expected} in:\n{printed}");
+    }
+    let plugins = printed
+        .lines()
+        .find(|l| l.starts_with("hello "))
+        .unwrap_or_default();
+    assert_eq!(
+        plugins.split_whitespace().take(4).collect::<Vec<_>>(),
+        ["hello", "0.1.0", "active", "0.2.0"]
+    );
+    assert!(folder.path().join("berth-cli.toml").exists());
 }
 
 #[test]

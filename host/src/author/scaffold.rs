@@ -247,11 +247,11 @@ berth plugin build .                         # the component, for wasm32-wasip2
 berth plugin pack .                          # {{name}}-0.1.0.zip, checked like an upload
 berth keygen --out ~/.berth-keys             # once: berth.pub + berth.key
 berth plugin sign {{name}}-0.1.0.zip --key ~/.berth-keys/berth.key
-berth plugin publish {{name}}-0.1.0.zip --org ORG --server URL --token TOKEN
+berth login --server URL --token TOKEN --org ORG   # once: saves them
+berth registry publish {{name}}-0.1.0.zip
+berth plugin install {{name}}@^0.1
+berth plugin activate {{name}}
 ```
-
-Then, in the org: `POST /api/v1/orgs/ORG/plugins {"name": "{{name}}", "version": "^0.1"}`
-and `POST /api/v1/orgs/ORG/plugins/{{name}}/activate`.
 "#;
 
 const CARGO_TOML: &str = r#"[package]
