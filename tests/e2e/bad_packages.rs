@@ -386,7 +386,6 @@ fn components_importing_ungranted_interfaces_are_refused_naming_them() {
     let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
     for (interface, permission) in [
         ("wasi:http/outgoing-handler@0.2.6", "network"),
-        ("wasi:sockets/tcp@0.2.6", "network"),
         ("berth:plugin/kv@0.1.0", "storage"),
         ("berth:plugin/config@0.1.0", "config"),
     ] {

@@ -130,3 +130,28 @@ fn responses_larger_than_the_cap_fail_inside_the_guest() {
         "HTTP response body size exceeds limit: 8 bytes"
     );
 }
+
+#[test]
+fn wasi_sockets_link_but_no_socket_is_ever_opened_even_to_a_granted_allowed_host() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_sandbox(
+        dir.path(),
+        &format!("allow-private = ['127.0.0.1:{port}']"),
+        json!([format!("127.0.0.1:{port}")]),
+    );
+    let reply = server.get(&format!("/o/acme/p/sandbox/net/tcp?addr=127.0.0.1:{port}"));
+    assert_ne!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply.header("x-error").contains("access-denied"),
+        "{reply:?}"
+    );
+    // The listener never saw a connection.
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "{accepted:?}"
+    );
+}

@@ -7,6 +7,8 @@
 //! - `GET /fs/list?path=P` → 200 with the entry names, one per line;
 //! - `GET /net/get?url=U` → 200 with the upstream body, its status in
 //!   `x-upstream-status`;
+//! - `GET /net/tcp?addr=HOST:PORT` → 200 if a TCP connection opens
+//!   (through `wasi:sockets`, which berth never allows);
 //! - `GET /config/get?key=K`, `GET /config/secret?name=N` → 200 with the
 //!   value, 404 when unset;
 //! - `GET /deps/state?name=D` → 200 with `absent`, `installed VERSION` or
@@ -18,8 +20,18 @@
 //! error) or 500, with what the guest was told in `x-error`.
 
 wit_bindgen::generate!({
+    // The route world, plus the `wasi:sockets` a plugin may import (and
+    // never use: berth gives no instance a socket).
+    inline: "
+        package test:sandbox;
+        world sandbox {
+            include berth:plugin/route-plugin@0.2.0;
+            import wasi:sockets/instance-network@0.2.12;
+            import wasi:sockets/tcp-create-socket@0.2.12;
+        }
+    ",
     path: "../../wit",
-    world: "berth:plugin/route-plugin",
+    world: "test:sandbox/sandbox",
     generate_all,
 });
 
@@ -82,6 +94,7 @@ impl Guest for Sandbox {
                 .map_or_else(io_refusal, |()| Answer::status(204)),
             "/fs/list" => list(&param("path")).map_or_else(io_refusal, Answer::ok),
             "/net/get" => fetch(&param("url")),
+            "/net/tcp" => tcp_connect(&param("addr")),
             "/config/get" => config_answer(config::get(&param("key"))),
             "/config/secret" => config_answer(config::get_secret(&param("name"))),
             "/deps/state" => Answer::ok(match dependencies::state(&param("name")) {
@@ -127,6 +140,35 @@ fn io_refusal(error: std::io::Error) -> Answer {
         _ => 500,
     };
     Answer::refused(status, format!("{:?}: {error}", error.kind()))
+}
+
+/// Opens a TCP connection to `addr` (`A.B.C.D:PORT`) through `wasi:sockets`.
+fn tcp_connect(addr: &str) -> Answer {
+    use wasi::sockets::network::{IpAddressFamily, IpSocketAddress, Ipv4SocketAddress};
+    let Some((ip, port)) = addr.split_once(':') else {
+        return Answer::status(400);
+    };
+    let octets: Vec<u8> = ip.split('.').filter_map(|o| o.parse().ok()).collect();
+    let (Ok([a, b, c, d]), Ok(port)) = (<[u8; 4]>::try_from(octets), port.parse()) else {
+        return Answer::status(400);
+    };
+    let socket = match wasi::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4) {
+        Ok(socket) => socket,
+        Err(e) => return Answer::refused(403, format!("create: {e:?}")),
+    };
+    let network = wasi::sockets::instance_network::instance_network();
+    let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+        port,
+        address: (a, b, c, d),
+    });
+    if let Err(e) = socket.start_connect(&network, remote) {
+        return Answer::refused(403, format!("connect: {e:?}"));
+    }
+    socket.subscribe().block();
+    match socket.finish_connect() {
+        Ok(_) => Answer::ok("connected"),
+        Err(e) => Answer::refused(403, format!("connect: {e:?}")),
+    }
 }
 
 fn config_answer(result: Result<Option<String>, ConfigError>) -> Answer {

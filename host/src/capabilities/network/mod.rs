@@ -21,11 +21,12 @@ pub mod addresses;
 use crate::capabilities::capability::{Capability, missing, retain_declared};
 
 /// The `network` permission: the hosts a plugin may call over HTTP.
-/// `wasi:sockets` imports need it declared too, though berth gives no
-/// instance a socket: they link, and every socket call is refused.
+/// `wasi:sockets` is not behind it: berth gives no instance a socket (the
+/// imports link and every socket call is refused), and toolchains such as
+/// componentize-py import it whatever the plugin does.
 pub const CAPABILITY: Capability = Capability {
     permission: "network",
-    imports: &["wasi:http/outgoing-handler@", "wasi:sockets/"],
+    imports: &["wasi:http/outgoing-handler@"],
     declared: |p| !p.network.is_empty(),
     not_covered: |wanted, available| missing("network", &wanted.network, &available.network),
     narrow: |granted, declared| retain_declared(&mut granted.network, &declared.network),
