@@ -50,6 +50,18 @@ apt_install curl chromium minisign
 if ! command -v npm >/dev/null; then
     apt_install nodejs npm
 fi
+# componentize-py builds Python plugins (the py-hello guest, `berth plugin
+# build` of a Python project); keep in step with guests/artifacts/componentize_py.rs.
+componentize_py=0.25.1
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("componentize-py"))' 2>/dev/null)" != "$componentize_py" ]; then
+    if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+        apt_install python3 python3-pip
+    fi
+    log "installing componentize-py $componentize_py"
+    pip_install() { python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@" "componentize-py==$componentize_py"; }
+    # A Debian-managed python3 refuses plain installs (PEP 668).
+    pip_install || pip_install --break-system-packages
+fi
 # cargo-fuzz runs the fuzz targets (scripts/fuzz.sh); with RUSTC_BOOTSTRAP=1
 # it works on the stable toolchain.
 if ! cargo fuzz --version >/dev/null 2>&1; then

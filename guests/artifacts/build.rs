@@ -1,7 +1,13 @@
 //! Build step: compiles every guest plugin in `guests/` to a component —
 //! Rust crates for wasm32-wasip2, JavaScript guests (a `package.json`)
-//! with componentize-js — and writes `$OUT_DIR/components.rs`, which names
-//! each one (`HELLO_COMPONENT` = path, `HELLO_COMPONENT_BYTES` = contents).
+//! with componentize-js, Python guests (an `app.py`) with componentize-py
+//! — and writes `$OUT_DIR/components.rs`, which names each one
+//! (`HELLO_COMPONENT` = path, `HELLO_COMPONENT_BYTES` = contents).
+//!
+//! Everything it writes goes under the target directory: JavaScript and
+//! Python guests are built from a copy of their folder there (with its
+//! `node_modules/` or `__pycache__/`), so the watched `guests/` holds only
+//! sources and a second build with nothing changed reruns nothing.
 //!
 //! Toolchain: the rustup toolchain when it has the `wasm32-wasip2` target;
 //! otherwise Debian's `rustc-web` with `-Zbuild-std` (see
@@ -9,6 +15,8 @@
 //! `scripts/setup.sh`. Guests share one target directory across host build
 //! profiles (`target/wasm-guests`), so debug and release reuse one build.
 
+#[path = "componentize_py.rs"]
+mod componentize_py;
 #[path = "npm.rs"]
 mod npm;
 #[path = "toolchain.rs"]
@@ -37,17 +45,9 @@ fn main() {
 
     let guests = guests_with(guests_dir, "Cargo.toml");
     println!("cargo:rerun-if-changed={}", repo.join("wit").display());
-    // A new guest folder (asset-only ones too) must reach `foreach_guest!`.
+    // Every guest's sources; a new guest folder (asset-only ones too) must
+    // reach `foreach_guest!`.
     println!("cargo:rerun-if-changed={}", guests_dir.display());
-    for file in ["Cargo.toml", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", guests_dir.join(file).display());
-    }
-    for guest in &guests {
-        println!(
-            "cargo:rerun-if-changed={}",
-            guests_dir.join(guest).display()
-        );
-    }
 
     let toolchain = Toolchain::detect().unwrap_or_else(|e| panic!("{e}"));
     let mut cargo = toolchain.cargo_build(guests_dir, &target_dir);
@@ -68,11 +68,11 @@ fn main() {
         })
         .collect();
     for guest in guests_with(guests_dir, "package.json") {
-        println!(
-            "cargo:rerun-if-changed={}",
-            guests_dir.join(&guest).display()
-        );
         let wasm = build_js_guest(&guests_dir.join(&guest), &repo.join("wit"), &target_dir);
+        built.push((guest, wasm));
+    }
+    for guest in guests_with(guests_dir, "app.py") {
+        let wasm = build_python_guest(&guests_dir.join(&guest), &repo.join("wit"), &target_dir);
         built.push((guest, wasm));
     }
     built.sort();
@@ -114,7 +114,8 @@ fn main() {
 
 /// The folders of `guests/` (but this one, `artifacts`) holding `file`:
 /// `Cargo.toml` for the Rust guests, `package.json` for the JavaScript
-/// ones, `manifest.json` for every guest plugin (asset-only ones too).
+/// ones, `app.py` for the Python ones, `manifest.json` for every guest
+/// plugin (asset-only ones too).
 fn guests_with(guests_dir: &Path, file: &str) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(guests_dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", guests_dir.display()))
@@ -129,13 +130,16 @@ fn guests_with(guests_dir: &Path, file: &str) -> Vec<String> {
 }
 
 /// Builds the JavaScript guest in `dir` with its `npm run build`
-/// (componentize-js), after `npm ci` when its dependencies are stale.
-/// Its WIT is its own `wit/` plus berth's WASI deps relabelled 0.2.10, the
-/// version componentize-js 0.23's engine implements (berth links any
-/// 0.2.x). Returns the component's path.
+/// (componentize-js), in a copy of its folder under `target_dir`, after
+/// `npm ci` there when its dependencies are stale. Its WIT is its own
+/// `wit/` plus berth's WASI deps relabelled 0.2.10, the version
+/// componentize-js 0.23's engine implements (berth links any 0.2.x).
+/// Returns the component's path.
 fn build_js_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
     let name = dir.file_name().expect("a guest folder").to_string_lossy();
-    npm::install_locked(dir);
+    let stage = target_dir.join("js-src").join(&*name);
+    copy_sources(dir, &stage);
+    npm::install_locked(&stage);
     let js_wit = target_dir.join("js-wit").join(&*name);
     let _ = fs::remove_dir_all(&js_wit);
     copy_wit(&dir.join("wit"), &js_wit, false);
@@ -149,7 +153,64 @@ fn build_js_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
             .args(["run", "--silent", "build"])
             .env("BERTH_WIT", &js_wit)
             .env("BERTH_OUT", &out)
-            .current_dir(dir),
+            .current_dir(&stage),
+    );
+    out
+}
+
+/// Copies the files under `from` to `to` (which keeps what else it holds,
+/// such as an earlier `node_modules/`), skipping build outputs a guest
+/// folder may hold from older builds (`node_modules/`, `__pycache__/`).
+fn copy_sources(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    for entry in fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display())) {
+        let path = entry.expect("a directory entry").path();
+        let name = path.file_name().expect("a name");
+        if name == "node_modules" || name == "__pycache__" {
+            continue;
+        }
+        let target = to.join(name);
+        if path.is_dir() {
+            copy_sources(&path, &target);
+        } else {
+            fs::copy(&path, &target).unwrap_or_else(|e| panic!("copying {}: {e}", path.display()));
+        }
+    }
+}
+
+/// Builds the Python guest in `dir` with componentize-py, in a copy of its
+/// folder under `target_dir` (where its `__pycache__/` lands). Its WIT: its
+/// own `wit/world.wit`, with berth's package in `deps/berth/` and the WASI
+/// packages beside it (componentize-py reads only the top-level `deps/`).
+/// Returns the component's path.
+fn build_python_guest(dir: &Path, wit: &Path, target_dir: &Path) -> PathBuf {
+    let name = dir.file_name().expect("a guest folder").to_string_lossy();
+    let stage = target_dir.join("py-src").join(&*name);
+    let _ = fs::remove_dir_all(&stage);
+    copy_sources(dir, &stage);
+    let py_wit = stage.join("wit");
+    copy_wit(&wit.join("deps"), &py_wit.join("deps"), false);
+    let berth = py_wit.join("deps").join("berth");
+    fs::create_dir_all(&berth).expect("creating the berth WIT folder");
+    for entry in fs::read_dir(wit).unwrap_or_else(|e| panic!("reading {}: {e}", wit.display())) {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "wit") {
+            fs::copy(&path, berth.join(path.file_name().expect("a name")))
+                .expect("copying a WIT file");
+        }
+    }
+    let out = target_dir
+        .join("py")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    fs::create_dir_all(out.parent().expect("a folder")).expect("creating the py output folder");
+    let mut command = componentize_py::componentize(&stage, &py_wit, &out);
+    let status = command.status().unwrap_or_else(|e| {
+        panic!("running {command:?}: {e} — building Python guests needs python3 (scripts/setup.sh)")
+    });
+    assert!(
+        status.success(),
+        "{command:?} failed — building Python guests needs componentize-py {} (scripts/setup.sh)",
+        componentize_py::VERSION
     );
     out
 }

@@ -12,6 +12,7 @@ mod tested_by {
     pub(crate) use crate::integrations::the_webhook_connector_delivers_contacts_and_runs_actions_with_its_secret as webhook;
     pub(crate) use crate::isolation::plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin as hostile_page;
     pub(crate) use crate::kv::calls_outside_the_grant_are_denied_and_touch_nothing as kvprobe;
+    pub(crate) use crate::python::the_python_guest_serves_routes_and_logs_like_a_rust_one as py_hello;
     pub(crate) use crate::records::a_plugin_reads_and_writes_records_within_its_grant_its_org_and_the_hooks as recprobe;
     pub(crate) use crate::serve::a_javascript_plugin_is_packed_installed_and_served_like_a_rust_one as js_hello;
     pub(crate) use crate::serve::demo_org_serves_hello_greeting_and_echoes_path_parameter as hello;

@@ -28,6 +28,7 @@ mod modules;
 mod outbound;
 mod plugin_config;
 mod plugin_logs;
+mod python;
 mod readme;
 mod records;
 mod registry;

@@ -1,11 +1,11 @@
 //! The plugin author's toolchain behind `berth keygen`, `berth wit` and
-//! `berth plugin new|build|pack|sign|verify|publish`: project templates
-//! ([`scaffold`]); building components; minisign key pairs; packing,
-//! signing and verifying a package ZIP with exactly the checks the server
-//! runs (the same package parser, permission check and
-//! [`signing`](crate::package::signing) code); the WIT files the server supports;
-//! publishing to an org's registry.
+//! `berth plugin new|build|pack|sign|verify`: project templates
+//! ([`scaffold`], Python ones in [`python`]); building components; minisign
+//! key pairs; packing, signing and verifying a package ZIP with exactly the
+//! checks the server runs (the same package parser, permission check and
+//! [`signing`](crate::package::signing) code); the WIT files the server supports.
 
+pub mod python;
 pub mod scaffold;
 #[path = "../../../guests/artifacts/toolchain.rs"]
 mod toolchain;
@@ -122,7 +122,8 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
 }
 
 /// Builds the plugin project in `dir`: JavaScript ones with their npm
-/// build (see `build_js`); Rust ones for wasm32-wasip2 (the rustup
+/// build (see `build_js`), Python ones with componentize-py (see
+/// [`python::build`]), both into `dir`; Rust ones for wasm32-wasip2 (the rustup
 /// target, or Debian's rustc-web with `-Zbuild-std` where rustup lacks it)
 /// into `target_dir` (default `dir/target`); returns the folder holding the
 /// component — by default `dir/target/wasm32-wasip2/release/`, where `pack`
@@ -130,6 +131,9 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
 pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     if dir.join("package.json").is_file() {
         return build_js(dir);
+    }
+    if dir.join(python::APP).is_file() {
+        return python::build(dir);
     }
     // cargo runs inside `dir`, so a relative target folder would land
     // under `dir/dir/target`, where `pack` would not look.

@@ -1,8 +1,9 @@
 //! `berth plugin new`: a ready plugin project for one kind — a Rust crate
 //! using wit-bindgen against the WIT files this berth serves (written into
-//! the project's `wit/`), a manifest declaring exactly the permissions the
-//! template uses, and a README telling the author how to build, pack, sign
-//! and publish it.
+//! the project's `wit/`), or a JavaScript or Python
+//! ([`super::python`]) project with a world of its own — a manifest
+//! declaring exactly the permissions the template uses, and a README
+//! telling the author how to build, pack, sign and publish it.
 
 #[path = "../../../guests/artifacts/wasi_relabel.rs"]
 mod wasi_relabel;
@@ -27,7 +28,7 @@ pub enum TemplateKind {
 
 impl TemplateKind {
     /// The manifest's name for this kind.
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Routes => "routes",
             Self::Integration => "integration",
@@ -39,7 +40,7 @@ impl TemplateKind {
 
 /// The manifest of a new plugin `name` of `kind`, described as
 /// `description`, with `extra` fields and `permissions` (JSON text).
-fn manifest(
+pub(super) fn manifest(
     name: &str,
     kind: TemplateKind,
     description: &str,
@@ -75,6 +76,8 @@ pub enum Language {
     Rust,
     /// JavaScript with componentize-js.
     Js,
+    /// Python with componentize-py (routes and hooks).
+    Python,
 }
 
 /// One kind's template: the world, manifest parts and the guest's code.
@@ -236,7 +239,7 @@ export default function mount(element, { org }) {
 }
 "#;
 
-const README: &str = r#"# {{name}}
+pub(super) const README: &str = r#"# {{name}}
 
 A berth {{kind}} plugin, made with `berth plugin new`. The WIT files in
 `wit/` are the API of the berth that made it (`berth wit --out wit` refreshes
@@ -285,8 +288,10 @@ pub fn new(
     language: Language,
 ) -> anyhow::Result<PathBuf> {
     crate::common::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
-    if language == Language::Js {
-        return new_js(parent, name, kind);
+    match language {
+        Language::Js => return new_js(parent, name, kind),
+        Language::Python => return super::python::new(parent, name, kind),
+        Language::Rust => {}
     }
     let template = match kind {
         TemplateKind::Routes => ROUTES,
@@ -329,7 +334,7 @@ pub fn new(
 }
 
 /// The new project's folder, which must not exist yet.
-fn project_dir(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
+pub(super) fn project_dir(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
     let dir = parent.join(name);
     if dir.exists() {
         bail!("{} already exists", dir.display());
@@ -337,7 +342,7 @@ fn project_dir(parent: &Path, name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-fn write_files(files: &[(PathBuf, String)]) -> anyhow::Result<()> {
+pub(super) fn write_files(files: &[(PathBuf, String)]) -> anyhow::Result<()> {
     for (path, text) in files {
         std::fs::create_dir_all(path.parent().expect("inside the project"))?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -514,16 +519,28 @@ fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathB
     if kind == TemplateKind::Ui {
         files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
     }
-    for (path, text) in super::wit_files(ApiVersion::NEWEST) {
-        if !path.ends_with(".wit") {
-            continue;
-        }
-        let target = match path.strip_prefix("deps/") {
-            Some(wasi) => dir.join("wit/deps").join(wasi),
-            None => dir.join("wit/deps/berth").join(path),
-        };
-        files.push((target, relabel_for_componentize_js(text)));
-    }
+    files.extend(
+        flattened_wit(&dir)
+            .into_iter()
+            .map(|(path, text)| (path, relabel_for_componentize_js(&text))),
+    );
     write_files(&files)?;
     Ok(dir)
+}
+
+/// The newest WIT as a componentize-js or componentize-py project lays it
+/// out (they read only the top-level `deps/`): berth's package in
+/// `dir/wit/deps/berth/`, each WASI package beside it in `dir/wit/deps/`.
+pub(super) fn flattened_wit(dir: &Path) -> Vec<(PathBuf, String)> {
+    super::wit_files(ApiVersion::NEWEST)
+        .into_iter()
+        .filter(|(path, _)| path.ends_with(".wit"))
+        .map(|(path, text)| {
+            let target = match path.strip_prefix("deps/") {
+                Some(wasi) => dir.join("wit/deps").join(wasi),
+                None => dir.join("wit/deps/berth").join(path),
+            };
+            (target, text.to_owned())
+        })
+        .collect()
 }

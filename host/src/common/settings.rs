@@ -340,7 +340,8 @@ pub struct PackageLimits {
     pub max_upload_bytes: u64,
     /// Most entries (files and folders) in one ZIP. Default 1000.
     pub max_entries: usize,
-    /// Largest inflated size of one file, in bytes. Default 16 MiB.
+    /// Largest inflated size of one file, in bytes. Default 32 MiB (a
+    /// Python plugin's component, CPython inside, is about 19 MB).
     pub max_entry_bytes: u64,
     /// Largest inflated size of all files together, in bytes. Default 64 MiB.
     pub max_total_bytes: u64,
@@ -353,7 +354,7 @@ impl Default for PackageLimits {
         Self {
             max_upload_bytes: 32 << 20,
             max_entries: 1000,
-            max_entry_bytes: 16 << 20,
+            max_entry_bytes: 32 << 20,
             max_total_bytes: 64 << 20,
             max_compression_ratio: 100,
         }

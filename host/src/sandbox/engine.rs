@@ -10,9 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// Core wasm instances a component may create per component instance
+/// Core wasm instances budgeted per component instance in the pool
 /// (wasm32-wasip2 components carry a few adapter shims beside the main module).
 const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
+/// Core wasm instances one component instance may create: componentize-py's
+/// CPython components create 14 (interpreter, libc, adapters, bindings).
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Tables per component instance, for the same reason.
 const TABLES_PER_COMPONENT: u32 = 8;
 
@@ -32,7 +35,7 @@ pub fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(limits.max_instances)
         .total_core_instances(limits.max_instances * CORE_INSTANCES_PER_COMPONENT)
-        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
         .total_memories(limits.max_instances)
         .max_memories_per_component(2)
         .total_tables(limits.max_instances * TABLES_PER_COMPONENT)
