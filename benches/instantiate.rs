@@ -1,5 +1,6 @@
 //! Fresh-instance-per-request cost of the `hello` plugin (Rust) and its
-//! JavaScript twin `js-hello` (componentize-js), in process, against a
+//! JavaScript and Python twins `js-hello` (componentize-js) and `py-hello`
+//! (componentize-py), in process, against a
 //! native Rust handler doing the same work in the same run; the same
 //! request to `hello` built against API 0.1.0 (the committed fixture) and
 //! 0.2.0, each alone and side by side; and each component's cold start:
@@ -144,15 +145,23 @@ fn bench(c: &mut Criterion) {
             berth_guests::JS_HELLO_COMPONENT_BYTES,
             include_str!("../guests/js-hello/manifest.json"),
         ),
+        (
+            "py-hello",
+            berth_guests::PY_HELLO_COMPONENT_BYTES,
+            include_str!("../guests/py-hello/manifest.json"),
+        ),
     ];
     for (name, bytes, manifest) in guests {
         let plugin = loader
             .load(bytes, &[Kind::Routes], ApiVersion::NEWEST)
             .expect("the guest loads");
+        // Saved as an install saves it, for `cold_start/*_load_from_cache`.
+        loader.keep(&plugin).expect("the artifact is saved");
         routes.mount("bench", name, plugin, permissions(manifest));
     }
     let hello = routes.resolve("bench", "hello").expect("mounted");
     let js = routes.resolve("bench", "js-hello").expect("mounted");
+    let python = routes.resolve("bench", "py-hello").expect("mounted");
     let old_hello = loader
         .load(HELLO_0_1_0, &[Kind::Routes], ApiVersion::V0_1_0)
         .expect("the 0.1.0 build loads");
@@ -171,6 +180,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("js_fresh_instance", |b| {
         b.iter(|| rt.block_on(call(&runtime, &js)))
+    });
+    group.bench_function("py_fresh_instance", |b| {
+        b.iter(|| rt.block_on(call(&runtime, &python)))
     });
     group.bench_function("native_handler", |b| {
         b.iter(|| rt.block_on(read_ok(native_hello(request()))))

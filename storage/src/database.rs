@@ -68,7 +68,7 @@ pub struct ModuleRecord {
 pub const CATALOG: &str = "*";
 
 /// A package version published to an internal registry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishedPackage {
     /// An org's name, or [`CATALOG`].
     pub scope: String,
@@ -145,7 +145,7 @@ impl OrgRecord {
 }
 
 /// A signing key an org trusts.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustedKeyRecord {
     /// The minisign key id (16 hex digits, as `minisign` prints it).
     pub id: String,
@@ -159,7 +159,7 @@ pub struct TrustedKeyRecord {
 }
 
 /// Whether an installed plugin is serving.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginState {
     /// Installed, files in place, not serving.
@@ -169,7 +169,7 @@ pub enum PluginState {
 }
 
 /// One plugin installed in one org.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Installation {
     /// Org it is installed in.
     pub org: String,
@@ -209,7 +209,7 @@ impl Installation {
 }
 
 /// An installed plugin's previous version: what a rollback returns to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviousVersion {
     /// Its version.
     pub version: String,
@@ -227,7 +227,7 @@ pub struct PreviousVersion {
 }
 
 /// A dependency a plugin declares.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DependencyEdge {
     /// The plugin depended on.
     pub name: String,
@@ -238,7 +238,7 @@ pub struct DependencyEdge {
 }
 
 /// One lifecycle event in an org's audit log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     /// Position in the org's log, from 1.
     pub seq: u64,

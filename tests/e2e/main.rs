@@ -25,6 +25,7 @@ mod isolation;
 mod kv;
 mod lifecycle;
 mod modules;
+mod openapi;
 mod outbound;
 mod plugin_config;
 mod plugin_logs;

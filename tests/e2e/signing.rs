@@ -240,7 +240,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
         .unwrap()
         .to_owned();
     let published = berth_cli(&[
-        "plugin",
+        "registry",
         "publish",
         good_path.to_str().unwrap(),
         "--org",
@@ -250,10 +250,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
         "--token",
         &token,
     ]);
-    assert!(
-        published.contains("published to beta's registry"),
-        "{published}"
-    );
+    assert_eq!(published, "published hello 0.1.0\n");
     let by_range = server.post_json(
         "/api/v1/orgs/beta/plugins",
         serde_json::json!({ "name": "hello", "version": "^0.1" }),

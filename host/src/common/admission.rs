@@ -16,7 +16,7 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One org's limits.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TenantLimits {
     /// Most requests the org may have in flight at once.
@@ -28,6 +28,7 @@ pub struct TenantLimits {
     /// The org's share of guest CPU relative to other busy orgs (an org of
     /// weight 2 gets twice the CPU of an org of weight 1 when both want
     /// more than they get). At least 1.
+    #[schema(value_type = u32, minimum = 1)]
     pub cpu_weight: NonZeroU32,
     /// Most bytes of key-value data (keys and values) each of its plugins may keep.
     pub kv_max_bytes: u64,

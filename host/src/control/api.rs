@@ -1,32 +1,39 @@
 //! The management API under `/api/v1/`: orgs, plugin lifecycle and
-//! configuration, dependencies, the internal registries, audit log, tokens.
+//! configuration, dependencies, the internal registries, audit log, tokens,
+//! logs, and its own OpenAPI document.
 //!
-//! Every request is authenticated ([`Auth`]) and authorized ([`authorize`])
-//! before anything else. Handlers then parse the request, run the step on a
-//! blocking thread (steps touch disk and may compile), and answer JSON.
-//! Errors are [`ApiError`]s.
+//! A request's route comes from the table in [`api_routes`]; unless the
+//! route is public it is authenticated ([`Auth`]) and authorized
+//! ([`authorize`]) before anything else. The operation then parses the
+//! request, runs the step on a blocking thread (steps touch disk and may
+//! compile), and answers JSON. Errors are [`ApiError`]s.
 
 use crate::capabilities::config::ConfigUpdate;
 use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::Modules;
-use crate::common::admission::TenantLimits;
 use crate::common::bodies::discard;
 use crate::common::error::{ApiError, full_body, json_response};
 use crate::common::request_body::{
     off_thread, parse_json, read_body, read_json, read_optional_json,
 };
 use crate::common::settings::PackageLimits;
+use crate::control::api_routes::{self, Access, Op, Params};
+use crate::control::api_types::{
+    ActionOutput, ActivateBody, CreateOrg, InstallByName, KeyRemoved, KvUsageView,
+    ModulesPublicBody, ModulesPublicView, OrgView, PluginView, SignaturePolicyBody, TenantKeyView,
+    TokenRevoked, TrustKey, Uninstalled,
+};
 use crate::control::integrations::Integrations;
 use crate::control::lifecycle::{
     InstallOptions, Lifecycle, LifecycleError, PolicySetter, UninstallOptions,
 };
+use crate::control::openapi;
 use crate::control::plugin_logs::{self, LogQuery};
-use crate::package::manifest::Permissions;
 use crate::serve::auth::{Auth, Principal};
 use crate::serve::tenant_keys;
-use berth_storage::{CATALOG, Installation, KvUsage, OrgRecord};
+use berth_storage::CATALOG;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use semver::VersionReq;
 use serde::Serialize;
@@ -70,57 +77,89 @@ impl Api {
         }
     }
 
-    /// Answers a request whose path starts with [`PREFIX`].
+    /// Answers a request whose path starts with [`PREFIX`]: finds its route
+    /// in the table, checks the caller (except on public routes), then runs
+    /// the operation.
     pub async fn handle(&self, request: Request<Incoming>) -> ApiResult {
         let path = request.uri().path().to_owned();
         let segments: Vec<&str> = path[PREFIX.len()..]
             .trim_end_matches('/')
             .split('/')
             .collect();
-        let force = query_flag(request.uri().query(), "force");
         let method = request.method().clone();
-        let allowed = self
-            .auth
-            .authenticate(request.headers().get(header::AUTHORIZATION))
-            .and_then(|principal| authorize(&principal, &method, &segments).map(|()| principal));
-        let principal = match allowed {
-            Ok(principal) => principal,
-            Err(refusal) => {
-                discard(request.into_body()).await;
-                return Err(refusal);
+        let found = api_routes::find(&method, &segments);
+        let public = found
+            .as_ref()
+            .is_some_and(|(route, _)| route.access == Access::Public);
+        let principal = if public {
+            None
+        } else {
+            let allowed = self
+                .auth
+                .authenticate(request.headers().get(header::AUTHORIZATION))
+                .and_then(|principal| match &found {
+                    Some((route, params)) => {
+                        authorize(&principal, route.access, params.org()).map(|()| principal)
+                    }
+                    None => Err(ApiError::not_found(format!("no API route {method} {path}"))),
+                });
+            match allowed {
+                Ok(principal) => Some(principal),
+                Err(refusal) => {
+                    discard(request.into_body()).await;
+                    return Err(refusal);
+                }
             }
         };
-        match (&method, segments.as_slice()) {
-            (&Method::GET, ["orgs"]) => {
+        let (route, params) =
+            found.ok_or_else(|| ApiError::not_found(format!("no API route {method} {path}")))?;
+        self.run_operation(route.op, &params, principal, request)
+            .await
+    }
+
+    /// Runs `op` for an authorized caller (`None` on a public route).
+    async fn run_operation(
+        &self,
+        op: Op,
+        params: &Params<'_>,
+        principal: Option<Principal>,
+        request: Request<Incoming>,
+    ) -> ApiResult {
+        let query = request.uri().query().map(str::to_owned);
+        let flag = |key: &str| query_flag(query.as_deref(), key);
+        let org = params.get("org").to_owned();
+        let name = params.get("name").to_owned();
+        match op {
+            Op::OpenApi => Ok(ok(openapi::document())),
+            Op::ListOrgs => {
                 let orgs = self.run(|l| l.orgs()).await?;
                 let visible: Vec<_> = orgs
                     .into_iter()
-                    .filter(|org| principal.may_act_on(&org.name))
+                    .filter(|org| principal.as_ref().is_some_and(|p| p.may_act_on(&org.name)))
                     .map(OrgView::from)
                     .collect();
                 Ok(ok(visible))
             }
-            (&Method::POST, ["orgs"]) => {
+            Op::CreateOrg => {
                 let body: CreateOrg = read_json(request).await?;
                 self.run(move |l| l.create_org(&body.name))
                     .await
                     .map(|org| created(OrgView::from(org)))
             }
-            (&Method::GET, ["orgs", org, "plugins"]) => {
-                let org = org.to_string();
+            Op::ListPlugins => {
                 let installations = self.run(move |l| l.installations(&org)).await?;
                 Ok(ok(installations
                     .iter()
-                    .map(plugin_view)
+                    .map(PluginView::from)
                     .collect::<Vec<_>>()))
             }
-            (&Method::POST, ["orgs", org, "plugins"]) => {
-                let org = org.to_string();
+            Op::InstallPlugin => {
+                let force = flag("force");
                 match self.read_upload(request).await? {
                     Upload::Zip(zip) => self
                         .run(move |l| l.install(&org, &zip, InstallOptions { force }))
                         .await
-                        .map(|installed| created(plugin_view(&installed))),
+                        .map(|installed| created(PluginView::from(&installed))),
                     Upload::Json(body) => {
                         let wanted: InstallByName = parse_json(&body)?;
                         let range = wanted.version.unwrap_or(VersionReq::STAR);
@@ -130,117 +169,103 @@ impl Api {
                     }
                 }
             }
-            (&Method::POST, ["orgs", org, "registry"]) => {
-                let org = org.to_string();
+            Op::PublishToRegistry => {
                 let zip = self.read_upload(request).await?.zip()?;
                 self.run(move |l| l.publish(&org, &zip)).await.map(created)
             }
-            (&Method::GET, ["orgs", org, "registry"]) => {
-                let org = org.to_string();
-                self.run(move |l| l.registry_listing(&org)).await.map(ok)
-            }
-            (&Method::POST, ["catalog"]) => {
+            Op::ListRegistry => self.run(move |l| l.registry_listing(&org)).await.map(ok),
+            Op::PublishToCatalog => {
                 let zip = self.read_upload(request).await?.zip()?;
                 self.run(move |l| l.publish(CATALOG, &zip))
                     .await
                     .map(created)
             }
-            (&Method::GET, ["catalog"]) => self.run(|l| l.registry_listing(CATALOG)).await.map(ok),
-            (&Method::GET, ["orgs", org, "plugins", name]) => {
-                let (org, name) = (org.to_string(), name.to_string());
+            Op::ListCatalog => self.run(|l| l.registry_listing(CATALOG)).await.map(ok),
+            Op::ShowPlugin => {
                 let installation = self.run(move |l| l.installation(&org, &name)).await?;
-                Ok(ok(plugin_view(&installation)))
+                Ok(ok(PluginView::from(&installation)))
             }
-            (&Method::DELETE, ["orgs", org, "plugins", name]) => {
-                let (org, name) = (org.to_string(), name.to_string());
-                let reply = serde_json::json!({ "name": name, "uninstalled": true });
+            Op::UninstallPlugin => {
                 let options = UninstallOptions {
-                    force,
-                    cascade: query_flag(request.uri().query(), "cascade"),
+                    force: flag("force"),
+                    cascade: flag("cascade"),
+                };
+                let reply = Uninstalled {
+                    name: name.clone(),
+                    uninstalled: true,
                 };
                 self.run(move |l| l.uninstall(&org, &name, options)).await?;
-                Ok(json_response(StatusCode::OK, &reply))
+                Ok(ok(reply))
             }
-            (&Method::POST, ["orgs", org, "plugins", name, "activate"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
-                let with_deps = query_flag(request.uri().query(), "with-deps");
+            Op::ActivatePlugin => {
+                let with_deps = flag("with-deps");
                 let body: Option<ActivateBody> = read_optional_json(request).await?;
                 let grant = body.map(|b| b.grant);
                 self.run(move |l| l.activate(&org, &name, grant, with_deps))
                     .await
-                    .map(|activated| ok(plugin_view(&activated)))
+                    .map(|activated| ok(PluginView::from(&activated)))
             }
-            (&Method::POST, ["orgs", org, "plugins", name, "rollback"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
+            Op::RollbackPlugin => {
                 discard(request.into_body()).await;
                 let installation = self
                     .run(move |l| l.rollback(&org, &name, "asked through the API"))
                     .await?;
-                Ok(ok(plugin_view(&installation)))
+                Ok(ok(PluginView::from(&installation)))
             }
-            (&Method::POST, ["orgs", org, "plugins", name, "deactivate"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
-                let cascade = query_flag(request.uri().query(), "cascade");
+            Op::DeactivatePlugin => {
+                let cascade = flag("cascade");
                 self.run(move |l| l.deactivate(&org, &name, cascade))
                     .await
-                    .map(|deactivated| ok(plugin_view(&deactivated)))
+                    .map(|deactivated| ok(PluginView::from(&deactivated)))
             }
-            (&Method::GET, ["orgs", org, "plugins", name, "kv-usage"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
-                self.run(move |l| {
+            Op::PluginKvUsage => self
+                .run(move |l| {
                     Ok(KvUsageView::new(
                         l.kv_usage(&org, &name)?,
                         l.org_limits(&org)?,
                     ))
                 })
                 .await
-                .map(ok)
-            }
-            (&Method::GET, ["orgs", org, "plugins", name, "logs"]) => {
-                let query = request.uri().query();
-                let query = LogQuery::parse(|key| query_value(query, key), request.headers())?;
-                let (org, name) = (org.to_string(), name.to_string());
+                .map(ok),
+            Op::PluginLogs => {
+                let query =
+                    LogQuery::parse(|key| query_value(query.as_deref(), key), request.headers())?;
                 let installed = self.run(move |l| l.installation(&org, &name)).await?;
                 let ring = self.logs.ring(&installed.org, &installed.name);
                 Ok(plugin_logs::respond(ring, query))
             }
-            (&Method::GET, ["orgs", org, "plugins", name, "config"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
-                self.run(move |l| l.plugin_config(&org, &name))
-                    .await
-                    .map(ok)
-            }
-            (&Method::PUT, ["orgs", org, "plugins", name, "config"]) => {
-                let (org, name) = (org.to_string(), name.to_string());
+            Op::PluginConfig => self
+                .run(move |l| l.plugin_config(&org, &name))
+                .await
+                .map(ok),
+            Op::SetPluginConfig => {
                 let update: ConfigUpdate = read_json(request).await?;
                 let schema = self.config_schema(&org, &name).await?;
                 self.run(move |l| l.set_plugin_config(&org, &name, update, schema.as_ref()))
                     .await
                     .map(ok)
             }
-            (&Method::GET, ["orgs", org, "trusted-keys"]) => {
-                let org = org.to_string();
-                self.run(move |l| l.signing_policy(&org)).await.map(ok)
-            }
-            (&Method::POST, ["orgs", org, "trusted-keys"]) => {
-                let org = org.to_string();
+            Op::ListTrustedKeys => self.run(move |l| l.signing_policy(&org)).await.map(ok),
+            Op::TrustKey => {
                 let body: TrustKey = read_json(request).await?;
                 self.run(move |l| l.add_trusted_key(&org, &body.key, &body.comment))
                     .await
                     .map(created)
             }
-            (&Method::DELETE, ["orgs", org, "trusted-keys", id]) => {
-                let (org, id) = (org.to_string(), id.to_string());
-                let reply = serde_json::json!({ "id": id, "removed": true });
+            Op::UntrustKey => {
+                let id = params.get("id").to_owned();
+                let reply = KeyRemoved {
+                    id: id.clone(),
+                    removed: true,
+                };
                 self.run(move |l| l.remove_trusted_key(&org, &id)).await?;
                 Ok(ok(reply))
             }
-            (&Method::PUT, ["orgs", org, "signature-policy"]) => {
-                let org = org.to_string();
+            Op::SetSignaturePolicy => {
                 let body: SignaturePolicyBody = read_json(request).await?;
                 let by = match principal {
-                    Principal::Operator => PolicySetter::Operator,
-                    Principal::OrgAdmin(_) => PolicySetter::OrgAdmin,
+                    Some(Principal::Operator) => PolicySetter::Operator,
+                    _ => PolicySetter::OrgAdmin,
                 };
                 self.run(move |l| {
                     l.set_signature_policy(&org, body.require_signature, body.locked, by)?;
@@ -249,24 +274,27 @@ impl Api {
                 .await
                 .map(ok)
             }
-            (&Method::GET, ["orgs", org, "integrations"]) => {
-                let name = org.to_string();
+            Op::ListIntegrations => {
+                let name = org.clone();
                 self.run(move |l| l.require_org(&name)).await?;
-                Ok(ok(self.integrations.list(org).await?))
+                Ok(ok(self.integrations.list(&org).await?))
             }
-            (&Method::POST, ["orgs", org, "integrations", plugin, "actions", action]) => {
+            Op::RunIntegrationAction => {
                 let input: serde_json::Value = read_json(request).await?;
-                let output = self.integrations.invoke(org, plugin, action, input).await?;
-                Ok(ok(serde_json::json!({ "output": output })))
+                let (plugin, action) = (params.get("plugin"), params.get("action"));
+                let output = self
+                    .integrations
+                    .invoke(&org, plugin, action, input)
+                    .await?;
+                Ok(ok(ActionOutput { output }))
             }
-            (&Method::GET, ["orgs", org, "modules"]) => {
-                let name = org.to_string();
+            Op::ListModules => {
+                let name = org.clone();
                 self.run(move |l| l.require_org(&name)).await?;
-                Ok(ok(self.modules.list(org)))
+                Ok(ok(self.modules.list(&org)))
             }
-            (&Method::GET, ["orgs", org, "dependencies"]) => {
-                let org = org.to_string();
-                let dot = query_value(request.uri().query(), "format") == Some("dot");
+            Op::DependencyGraph => {
+                let dot = query_value(query.as_deref(), "format") == Some("dot");
                 let graph = self.run(move |l| l.dependency_graph(&org)).await?;
                 Ok(if dot {
                     text_response("text/vnd.graphviz; charset=utf-8", graph.to_dot())
@@ -274,72 +302,71 @@ impl Api {
                     ok(graph)
                 })
             }
-            (&Method::GET, ["orgs", org, "limits"]) => {
-                let org = org.to_string();
-                self.run(move |l| l.org_limits(&org)).await.map(ok)
-            }
-            (&Method::PUT, ["orgs", org, "limits"]) => {
-                let org = org.to_string();
+            Op::GetLimits => self.run(move |l| l.org_limits(&org)).await.map(ok),
+            Op::SetLimits => {
                 let overrides: serde_json::Value = read_json(request).await?;
                 self.run(move |l| l.set_org_limits(&org, Some(overrides)))
                     .await
                     .map(ok)
             }
-            (&Method::DELETE, ["orgs", org, "limits"]) => {
-                let org = org.to_string();
-                self.run(move |l| l.set_org_limits(&org, None))
-                    .await
-                    .map(ok)
-            }
-            (&Method::GET, ["orgs", org, "audit"]) => {
-                let org = org.to_string();
-                let after = query_value(request.uri().query(), "after")
+            Op::ResetLimits => self
+                .run(move |l| l.set_org_limits(&org, None))
+                .await
+                .map(ok),
+            Op::Audit => {
+                let after = query_value(query.as_deref(), "after")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 self.run(move |l| l.audit(&org, after)).await.map(ok)
             }
-            (&Method::PUT, ["orgs", org, "tenant-key"]) => {
-                let org = org.to_string();
+            Op::SetTenantKey => {
                 let (key, hash) = tenant_keys::generate()?;
-                let reply = serde_json::json!({ "org": org, "tenant-key": key });
+                let reply = TenantKeyView {
+                    org: org.clone(),
+                    tenant_key: Some(key),
+                };
                 self.run(move |l| l.set_tenant_key(&org, Some(hash)))
                     .await?;
-                Ok(json_response(StatusCode::OK, &reply))
+                Ok(ok(reply))
             }
-            (&Method::DELETE, ["orgs", org, "tenant-key"]) => {
-                let org = org.to_string();
-                let reply = serde_json::json!({ "org": org, "tenant-key": null });
+            Op::RemoveTenantKey => {
+                let reply = TenantKeyView {
+                    org: org.clone(),
+                    tenant_key: None,
+                };
                 self.run(move |l| l.set_tenant_key(&org, None)).await?;
-                Ok(json_response(StatusCode::OK, &reply))
+                Ok(ok(reply))
             }
-            (&Method::PUT, ["orgs", org, "modules-public"]) => {
-                let org = org.to_string();
+            Op::SetModulesPublic => {
                 let body: ModulesPublicBody = read_json(request).await?;
-                let reply = serde_json::json!({ "org": org, "modules_public": body.public });
+                let reply = ModulesPublicView {
+                    org: org.clone(),
+                    modules_public: body.public,
+                };
                 self.run(move |l| l.set_modules_public(&org, body.public))
                     .await?;
                 Ok(ok(reply))
             }
-            (&Method::POST, ["orgs", org, "tokens"]) => {
-                let (org, auth) = (org.to_string(), self.auth.clone());
+            Op::CreateToken => {
+                let auth = self.auth.clone();
                 off_thread(move || auth.issue(Some(&org)))
                     .await
                     .map(created)
             }
-            (&Method::GET, ["orgs", org, "tokens"]) => {
-                let (org, auth) = (org.to_string(), self.auth.clone());
+            Op::ListTokens => {
+                let auth = self.auth.clone();
                 off_thread(move || auth.list(&org)).await.map(ok)
             }
-            (&Method::DELETE, ["orgs", org, "tokens", id]) => {
-                let (org, id, auth) = (org.to_string(), id.to_string(), self.auth.clone());
-                let reply = serde_json::json!({ "id": id, "revoked": true });
+            Op::RevokeToken => {
+                let (id, auth) = (params.get("id").to_owned(), self.auth.clone());
+                let reply = TokenRevoked {
+                    id: id.clone(),
+                    revoked: true,
+                };
                 off_thread(move || auth.revoke(&org, &id)).await?;
-                Ok(json_response(StatusCode::OK, &reply))
+                Ok(ok(reply))
             }
-            (&Method::POST, ["admin", "deactivate-all"]) => {
-                self.run(|l| l.deactivate_all()).await.map(ok)
-            }
-            _ => Err(ApiError::not_found(format!("no API route {method} {path}"))),
+            Op::DeactivateAll => self.run(|l| l.deactivate_all()).await.map(ok),
         }
     }
 
@@ -456,43 +483,28 @@ impl Upload {
     }
 }
 
-/// A body asking to install from the registries by name.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InstallByName {
-    name: String,
-    /// A semver range; absent means any version.
-    #[serde(default)]
-    version: Option<VersionReq>,
-}
-
-/// Whether `principal` may call `method` on the route `segments`.
+/// Whether `principal` may call a route of `access` on `org` (the route's
+/// `{org}`, if it has one).
 ///
 /// Org admins act only on their own org. Another org's routes answer 404
 /// `org_not_found`, exactly as a missing org does, so orgs cannot be
-/// enumerated. Creating orgs, changing an org's traffic limits, tenant
-/// key or public modules and `/api/v1/admin/…` are the operator's (403 `operator_only`); `GET
-/// /api/v1/orgs` lists only the orgs the caller may act on.
-fn authorize(principal: &Principal, method: &Method, segments: &[&str]) -> Result<(), ApiError> {
-    match segments {
-        ["orgs"] | ["catalog"] if method == Method::GET => Ok(()),
-        ["orgs", org, rest @ ..] => {
-            if !principal.may_act_on(org) {
-                return Err(ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "org_not_found",
-                    format!("no org `{org}`"),
-                ));
-            }
-            let operators_setting = method != Method::GET
-                && matches!(rest, ["limits"] | ["tenant-key"] | ["modules-public"]);
-            if operators_setting && *principal != Principal::Operator {
-                return Err(operator_only());
-            }
-            Ok(())
-        }
-        _ if *principal == Principal::Operator => Ok(()),
-        _ => Err(operator_only()),
+/// enumerated. Operator routes (creating orgs, changing an org's limits,
+/// tenant key or public modules, the catalog's uploads, `admin/…`) answer
+/// 403 `operator_only` to org admins.
+fn authorize(principal: &Principal, access: Access, org: Option<&str>) -> Result<(), ApiError> {
+    if let Some(org) = org
+        && !principal.may_act_on(org)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "org_not_found",
+            format!("no org `{org}`"),
+        ));
+    }
+    match access {
+        Access::Public | Access::AnyToken | Access::Org => Ok(()),
+        Access::OrgOperator | Access::Operator if *principal == Principal::Operator => Ok(()),
+        Access::OrgOperator | Access::Operator => Err(operator_only()),
     }
 }
 
@@ -503,116 +515,6 @@ fn operator_only() -> ApiError {
         "operator_only",
         "only the operator token may do this",
     )
-}
-
-/// An org as the API shows it: never its tenant key's hash.
-#[derive(Serialize)]
-struct OrgView {
-    name: String,
-    created_at: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limits: Option<serde_json::Value>,
-    /// Whether its plugin routes require a tenant key.
-    tenant_key_required: bool,
-    /// Whether its module records answer without credentials.
-    modules_public: bool,
-}
-
-impl From<OrgRecord> for OrgView {
-    fn from(org: OrgRecord) -> Self {
-        Self {
-            name: org.name,
-            created_at: org.created_at,
-            limits: org.limits,
-            tenant_key_required: org.tenant_key_sha256.is_some(),
-            modules_public: org.modules_public,
-        }
-    }
-}
-
-/// An installed plugin as the API lists it: its record, with the API
-/// version it targets (`api`) and, as `previous`, the version and digest a
-/// rollback returns to (`null` if none) rather than that version's whole
-/// record.
-fn plugin_view(installation: &Installation) -> serde_json::Value {
-    let mut view = serde_json::to_value(installation).expect("installations serialize");
-    if let Some(fields) = view.as_object_mut() {
-        fields.insert("api".into(), installation.manifest["api"].clone());
-        let previous = (installation.previous.as_ref())
-            .map(|p| serde_json::json!({ "version": p.version, "digest": p.digest }));
-        fields.insert("previous".into(), previous.into());
-    }
-    view
-}
-
-/// A plugin's key-value data against its org's quotas.
-#[derive(Serialize)]
-#[serde(rename_all = "kebab-case")]
-struct KvUsageView {
-    /// Bytes of keys and values.
-    bytes: u64,
-    /// Number of keys.
-    keys: u64,
-    /// The byte quota.
-    max_bytes: u64,
-    /// The key quota.
-    max_keys: u64,
-}
-
-impl KvUsageView {
-    fn new(usage: KvUsage, limits: TenantLimits) -> Self {
-        Self {
-            bytes: usage.bytes,
-            keys: usage.keys,
-            max_bytes: limits.kv_max_bytes,
-            max_keys: limits.kv_max_keys,
-        }
-    }
-}
-
-/// The body of `POST /api/v1/orgs`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateOrg {
-    name: String,
-}
-
-/// The body of `POST …/trusted-keys`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrustKey {
-    /// A minisign public key (`.pub` file content or its base64 line).
-    key: String,
-    /// Who the key belongs to.
-    #[serde(default)]
-    comment: String,
-}
-
-/// The body of `PUT …/signature-policy`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct SignaturePolicyBody {
-    /// Whether only plugins signed by a trusted key may be installed.
-    require_signature: bool,
-    /// Operator only: keep org admins from changing it (`false` lifts that).
-    #[serde(default)]
-    locked: Option<bool>,
-}
-
-/// The body of `PUT …/modules-public`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ModulesPublicBody {
-    /// Whether the org's module records answer without credentials.
-    public: bool,
-}
-
-/// The optional body of `POST …/activate`.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ActivateBody {
-    /// The permissions the org grants (at most those declared).
-    grant: Permissions,
 }
 
 /// The value of `key` in a query string, if present (`key` alone gives "").

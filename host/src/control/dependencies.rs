@@ -375,7 +375,7 @@ impl OrgGraph {
 }
 
 /// An org's dependency graph, as served by `GET …/dependencies`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GraphView {
     /// Installed plugins.
     pub nodes: Vec<NodeView>,
@@ -384,7 +384,7 @@ pub struct GraphView {
 }
 
 /// A plugin in the graph view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NodeView {
     /// Name.
     pub name: String,
@@ -395,7 +395,7 @@ pub struct NodeView {
 }
 
 /// A dependency in the graph view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EdgeView {
     /// The dependent.
     pub from: String,

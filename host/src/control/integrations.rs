@@ -24,7 +24,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// A connector as `GET /api/v1/orgs/{org}/integrations` lists it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IntegrationView {
     /// The plugin providing it.
     pub plugin: String,
@@ -39,7 +39,7 @@ pub struct IntegrationView {
 }
 
 /// One action of a connector.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ActionView {
     /// Its name.
     pub name: String,

@@ -3,10 +3,13 @@
 //! plugin logs, and the embedded demo org.
 
 pub mod api;
+pub mod api_routes;
+pub mod api_types;
 pub mod demo;
 pub mod dependencies;
 pub mod integrations;
 pub mod lifecycle;
+pub mod openapi;
 pub mod plugin_logs;
 pub mod resolver;
 pub mod status;

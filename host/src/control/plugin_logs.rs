@@ -10,11 +10,13 @@
 //! `missed` (JSON) or as a `missed` event (stream).
 
 use crate::capabilities::log::LogRing;
-use crate::capabilities::log::ring::{LogEntry, Read};
+use crate::capabilities::log::ring::{EntryKind, LogEntry, Read};
 use crate::common::bodies::channel_body;
 use crate::common::error::{ApiError, json_response};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -72,6 +74,47 @@ impl LogQuery {
     }
 }
 
+/// One page of a plugin's log.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogPage {
+    /// The lines, oldest first.
+    pub lines: Vec<LogLine>,
+    /// Lines after `after` the ring dropped before they were read.
+    pub missed: u64,
+    /// The `after` that continues from this page.
+    pub next: u64,
+}
+
+/// One log line as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LogLine {
+    /// Its number: one more than the line before it.
+    pub seq: u64,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    /// `trace`, `debug`, `info`, `warn` or `error`.
+    pub level: &'static str,
+    /// A plugin's `line`, or the host's `note` about its lines.
+    pub kind: EntryKind,
+    /// The message.
+    pub message: String,
+    /// Its key/value fields.
+    pub fields: BTreeMap<String, String>,
+}
+
+impl From<&LogEntry> for LogLine {
+    fn from(entry: &LogEntry) -> Self {
+        Self {
+            seq: entry.seq,
+            time_ms: entry.time_ms,
+            level: entry.level,
+            kind: entry.kind,
+            message: entry.message.clone(),
+            fields: entry.fields.iter().cloned().collect(),
+        }
+    }
+}
+
 /// The answer to `query` on `ring`.
 pub fn respond(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
     if query.follow {
@@ -90,10 +133,14 @@ fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
         .map(|e| e.seq)
         .or(query.after)
         .unwrap_or_default();
-    let lines: Vec<_> = entries.iter().map(|e| entry_json(e)).collect();
+    let page = LogPage {
+        lines: entries.iter().map(|e| LogLine::from(&**e)).collect(),
+        missed,
+        next,
+    };
     json_response(
         StatusCode::OK,
-        &serde_json::json!({ "lines": lines, "missed": missed, "next": next }),
+        &serde_json::to_value(page).expect("log pages serialize"),
     )
 }
 
@@ -145,37 +192,14 @@ fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
     response
 }
 
-/// One entry as a server-sent event.
+/// One entry as a server-sent event: `event: line` (or `note`).
 fn event(entry: &LogEntry) -> String {
-    let kind = entry_kind(entry);
-    format!(
-        "id: {}\nevent: {kind}\ndata: {}\n\n",
-        entry.seq,
-        entry_json(entry)
-    )
-}
-
-/// `line` or `note`.
-fn entry_kind(entry: &LogEntry) -> String {
-    serde_json::to_value(entry.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// One entry as the API shows it; its fields as an object.
-fn entry_json(entry: &LogEntry) -> serde_json::Value {
-    let fields: serde_json::Map<String, serde_json::Value> = (entry.fields.iter())
-        .map(|(k, v)| (k.clone(), v.clone().into()))
-        .collect();
-    serde_json::json!({
-        "seq": entry.seq,
-        "time_ms": entry.time_ms,
-        "level": entry.level,
-        "kind": entry_kind(entry),
-        "message": entry.message,
-        "fields": fields,
-    })
+    let kind = match entry.kind {
+        EntryKind::Line => "line",
+        EntryKind::Note => "note",
+    };
+    let data = serde_json::to_string(&LogLine::from(entry)).expect("log lines serialize");
+    format!("id: {}\nevent: {kind}\ndata: {data}\n\n", entry.seq)
 }
 
 #[cfg(test)]

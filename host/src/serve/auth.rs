@@ -44,7 +44,7 @@ impl Principal {
 }
 
 /// A token just created: its text is shown this once and never again.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct IssuedToken {
     /// The token's public id.
     pub id: String,
@@ -57,7 +57,7 @@ pub struct IssuedToken {
 }
 
 /// A token as listings show it: never its secret or hash.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenSummary {
     /// The token's public id.
     pub id: String,

@@ -42,7 +42,7 @@ const MAX_ENTRIES: usize = 256;
 const MAX_KEY_LEN: usize = 128;
 
 /// A `PUT …/config` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigUpdate {
     /// New settings, replacing all old ones; absent keeps them.
@@ -107,7 +107,7 @@ impl ConfigUpdate {
 }
 
 /// What the API shows: settings with values, secrets by name only.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConfigView {
     /// The plugin.
     pub plugin: String,

@@ -53,7 +53,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 /// A module as `GET /api/v1/orgs/{org}/modules` lists it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ModuleDescriptor {
     /// Unique name within the org.
     pub name: String,

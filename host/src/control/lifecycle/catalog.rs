@@ -17,7 +17,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// One plugin name an org can install, with its published versions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RegistryListing {
     /// Plugin name.
     pub name: String,
@@ -26,7 +26,7 @@ pub struct RegistryListing {
 }
 
 /// One installable version.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ListedVersion {
     /// The version.
     pub version: String,
@@ -37,7 +37,7 @@ pub struct ListedVersion {
 }
 
 /// What an install by name did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RegistryInstall {
     /// The request, `name range`.
     pub requested: String,

@@ -42,7 +42,7 @@ impl PolicySetter {
 }
 
 /// An org's signing policy and the keys it trusts, as the API shows them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SigningPolicy {
     /// Whether only signed plugins may be installed (the org's setting or
     /// the server's).
