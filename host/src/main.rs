@@ -133,7 +133,7 @@ fn run_plugin_command(command: PluginCommand) -> anyhow::Result<()> {
             lang,
             dir,
         } => {
-            let project = berth::author::scaffold::new(&dir, &name, kind, lang)?;
+            let project = berth::author::new(&dir, &name, kind, lang)?;
             println!(
                 "created {}; next: berth plugin build {0}",
                 project.display()

@@ -7,6 +7,8 @@
 
 pub mod python;
 pub mod scaffold;
+
+use scaffold::{Language, TemplateKind};
 #[path = "../../../guests/artifacts/toolchain.rs"]
 mod toolchain;
 
@@ -118,6 +120,22 @@ pub fn verify(file: &Path, key: &Path) -> anyhow::Result<(String, String)> {
     match signing::verify(&package.files, &manifest.name, &version, &[public])? {
         Some(id) => Ok((id, format!("{}@{version}", manifest.name))),
         None => bail!("{} is not signed", file.display()),
+    }
+}
+
+/// `berth plugin new`: creates the project `parent/name` of `kind` in
+/// `language`; returns its folder.
+pub fn new(
+    parent: &Path,
+    name: &str,
+    kind: TemplateKind,
+    language: Language,
+) -> anyhow::Result<PathBuf> {
+    crate::common::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
+    match language {
+        Language::Rust => scaffold::new_rust(parent, name, kind),
+        Language::Js => scaffold::new_js(parent, name, kind),
+        Language::Python => python::new(parent, name, kind),
     }
 }
 

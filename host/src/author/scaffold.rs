@@ -1,9 +1,10 @@
-//! `berth plugin new`: a ready plugin project for one kind — a Rust crate
-//! using wit-bindgen against the WIT files this berth serves (written into
-//! the project's `wit/`), or a JavaScript or Python
-//! ([`super::python`]) project with a world of its own — a manifest
-//! declaring exactly the permissions the template uses, and a README
-//! telling the author how to build, pack, sign and publish it.
+//! The Rust and JavaScript templates of `berth plugin new`: a ready plugin
+//! project for one kind — a Rust crate using wit-bindgen against the WIT
+//! files this berth serves (written into the project's `wit/`), or a
+//! JavaScript project with a world of its own — a manifest declaring
+//! exactly the permissions the template uses, and a README telling the
+//! author how to build, pack, sign and publish it. The Python templates
+//! build on its helpers.
 
 #[path = "../../../guests/artifacts/wasi_relabel.rs"]
 mod wasi_relabel;
@@ -280,19 +281,8 @@ strip = true
 [workspace]
 "#;
 
-/// Creates the project `parent/name`; returns its folder.
-pub fn new(
-    parent: &Path,
-    name: &str,
-    kind: TemplateKind,
-    language: Language,
-) -> anyhow::Result<PathBuf> {
-    crate::common::ids::validate(name).map_err(|e| anyhow::anyhow!("plugin name {e}"))?;
-    match language {
-        Language::Js => return new_js(parent, name, kind),
-        Language::Python => return super::python::new(parent, name, kind),
-        Language::Rust => {}
-    }
+/// Creates the Rust project `parent/name`; returns its folder.
+pub fn new_rust(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathBuf> {
     let template = match kind {
         TemplateKind::Routes => ROUTES,
         TemplateKind::Integration => INTEGRATION,
@@ -479,7 +469,7 @@ export const ui = {
 /// uses (componentize-js imports everything its world names), with berth's
 /// package and WASI in `wit/deps/`, relabelled wasi 0.2.10 — the version
 /// componentize-js 0.23's engine implements (berth links any 0.2.x).
-fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathBuf> {
+pub fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<PathBuf> {
     let template = match kind {
         TemplateKind::Routes => JS_ROUTES,
         TemplateKind::Hooks => JS_HOOKS,
