@@ -92,7 +92,7 @@ fn kv_calls_regressions() {
 
 #[test]
 fn components_regressions() {
-    replay("components", components::check);
+    replay("components", components::check_input);
 }
 
 #[test]
