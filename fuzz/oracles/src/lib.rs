@@ -12,6 +12,7 @@ pub mod config;
 pub mod kv;
 pub mod package;
 pub mod paths;
+pub mod records;
 pub mod resolver;
 pub mod signature;
 

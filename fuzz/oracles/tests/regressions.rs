@@ -5,7 +5,9 @@
 //! build their value with `arbitrary` from the bytes).
 
 use arbitrary::{Arbitrary, Unstructured};
-use berth_fuzz_oracles::{Verdict, components, config, kv, package, paths, resolver, signature};
+use berth_fuzz_oracles::{
+    Verdict, components, config, kv, package, paths, records, resolver, signature,
+};
 use std::path::PathBuf;
 
 /// The committed inputs of `target`, by file name.
@@ -87,6 +89,13 @@ fn paths_regressions() {
 fn kv_calls_regressions() {
     replay("kv_calls", |bytes| {
         structured::<Vec<kv::Call>>(bytes).map_or(Ok(()), |calls| kv::check(&calls))
+    });
+}
+
+#[test]
+fn records_calls_regressions() {
+    replay("records_calls", |bytes| {
+        structured::<Vec<records::Call>>(bytes).map_or(Ok(()), |calls| records::check(&calls))
     });
 }
 
