@@ -1,6 +1,6 @@
 //! HTTPS with a certificate generated at test time: a rustls client and
 //! `curl --cacert` both get the plugin route; ALPN offers HTTP/2; plugins
-//! see the scheme `https`.
+//! see the scheme `https`; the CLI reaches the server with `--ca-cert`.
 
 use crate::support::{Server, curl, guest_package};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -129,4 +129,28 @@ fn plain_http_to_the_tls_port_does_not_reach_a_plugin() {
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     assert!(!String::from_utf8_lossy(&response).contains("Hello from berth"));
+}
+
+#[test]
+fn the_cli_trusts_a_self_signed_server_only_with_its_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = tls_server(dir.path());
+    let port = server.base.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}");
+    let cli = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["org", "list", "--json", "--server", &url])
+            .args(["--token", crate::support::OPERATOR_TOKEN])
+            .args(extra)
+            .env("BERTH_CLI_CONFIG", dir.path().join("cli.toml"))
+            .output()
+            .unwrap()
+    };
+    let trusted = cli(&["--ca-cert", dir.path().join("cert.pem").to_str().unwrap()]);
+    assert!(trusted.status.success(), "{trusted:?}");
+    let orgs: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(orgs[0]["name"], "demo");
+    // Without it the certificate is not trusted: the server is not reached.
+    let untrusted = cli(&[]);
+    assert_eq!(untrusted.status.code(), Some(3), "{untrusted:?}");
 }
