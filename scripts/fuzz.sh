@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1
 
-TARGETS=(package_archive package_structured signature resolver paths kv_calls records_calls config_reads components)
+TARGETS=(package_archive package_structured signature resolver paths kv_calls modules_calls records_calls config_reads components)
 guest_components=target/wasm-guests/wasm32-wasip2/release
 
 seed() {

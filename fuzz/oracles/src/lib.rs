@@ -10,6 +10,7 @@
 pub mod components;
 pub mod config;
 pub mod kv;
+pub mod modules;
 pub mod package;
 pub mod paths;
 pub mod records;

@@ -6,7 +6,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use berth_fuzz_oracles::{
-    Verdict, components, config, kv, package, paths, records, resolver, signature,
+    Verdict, components, config, kv, modules, package, paths, records, resolver, signature,
 };
 use std::path::PathBuf;
 
@@ -89,6 +89,13 @@ fn paths_regressions() {
 fn kv_calls_regressions() {
     replay("kv_calls", |bytes| {
         structured::<Vec<kv::Call>>(bytes).map_or(Ok(()), |calls| kv::check(&calls))
+    });
+}
+
+#[test]
+fn modules_calls_regressions() {
+    replay("modules_calls", |bytes| {
+        structured::<modules::Case>(bytes).map_or(Ok(()), |case| modules::check(&case))
     });
 }
 
