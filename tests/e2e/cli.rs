@@ -320,6 +320,19 @@ fn the_operator_and_an_org_admin_drive_every_command_group() {
             .iter()
             .all(|e| e["plugin"] == "hello")
     );
+    // The server pages and filters: the CLI's filter is the API's.
+    let page = server
+        .get("/api/v1/orgs/acme/audit?limit=2&plugin=hello")
+        .json();
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    assert_eq!(page[0], audit[0]);
+    let after = page[1]["seq"].as_u64().unwrap();
+    let rest = server
+        .get(&format!(
+            "/api/v1/orgs/acme/audit?plugin=hello&after={after}"
+        ))
+        .json();
+    assert_eq!(rest.as_array().unwrap()[..], audit.as_array().unwrap()[2..]);
     let table = cli.run(&["audit"]).ok();
     assert!(
         row(&table, "1").contains(&"org.create".to_owned()),

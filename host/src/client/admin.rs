@@ -320,11 +320,11 @@ impl AuditCommand {
     /// Runs it.
     pub fn run(self) -> Result<(), ClientError> {
         let session = self.remote.session()?;
-        let path = format!("orgs/{}/audit?after={}", session.org()?, self.after);
-        let mut events = session.api.get(&path)?;
-        if let (Some(plugin), Some(list)) = (&self.plugin, events.as_array_mut()) {
-            list.retain(|e| e["plugin"] == plugin.as_str());
+        let mut path = format!("orgs/{}/audit?after={}", session.org()?, self.after);
+        if let Some(plugin) = &self.plugin {
+            path += &format!("&plugin={plugin}");
         }
+        let events = session.api.get(&path)?;
         session.show(&events, |events| {
             Table::new(&["SEQ", "AT", "ACTION", "PLUGIN", "VERSION", "DETAIL"])
                 .rows_of(events, |e| {

@@ -40,6 +40,9 @@ use serde::Serialize;
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+/// Most audit events in one answer (`?limit`, and the default).
+const MAX_AUDIT_PAGE: usize = 1000;
+
 /// Prefix of every management route.
 pub const PREFIX: &str = "/api/v1/";
 
@@ -317,7 +320,13 @@ impl Api {
                 let after = query_value(query.as_deref(), "after")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                self.run(move |l| l.audit(&org, after)).await.map(ok)
+                let limit = query_value(query.as_deref(), "limit")
+                    .and_then(|v| v.parse().ok())
+                    .map_or(MAX_AUDIT_PAGE, |n: usize| n.clamp(1, MAX_AUDIT_PAGE));
+                let plugin = query_value(query.as_deref(), "plugin").map(str::to_owned);
+                self.run(move |l| l.audit(&org, after, plugin.as_deref(), limit))
+                    .await
+                    .map(ok)
             }
             Op::SetTenantKey => {
                 let (key, hash) = tenant_keys::generate()?;

@@ -578,7 +578,11 @@ pub static ROUTES: &[Route] = &[
         "orgs/{org}/audit",
         Org,
         "The org's lifecycle events, oldest first",
-        &[("after", "events numbered after this one")],
+        &[
+            ("after", "events numbered after this one"),
+            ("plugin", "only this plugin's events"),
+            ("limit", "at most this many events (default and most 1000)"),
+        ],
         Nothing,
         200,
         Json(list::<AuditEvent>),

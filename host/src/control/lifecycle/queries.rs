@@ -87,9 +87,21 @@ impl Lifecycle {
         Ok(self.registry.read()?.kv_usage(org, name)?)
     }
 
-    /// `org`'s audit log, oldest first, after sequence number `after`.
-    pub fn audit(&self, org: &str, after: u64) -> Result<Vec<AuditEvent>, LifecycleError> {
+    /// `org`'s audit log, oldest first, after sequence number `after`: at
+    /// most `limit` events, only `plugin`'s if it is given.
+    pub fn audit(
+        &self,
+        org: &str,
+        after: u64,
+        plugin: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, LifecycleError> {
         self.require_org(org)?;
-        Ok(self.registry.read()?.audit(org, after)?)
+        let events = self.registry.read()?.audit(org, after)?;
+        Ok(events
+            .into_iter()
+            .filter(|e| plugin.is_none_or(|p| e.plugin.as_deref() == Some(p)))
+            .take(limit)
+            .collect())
     }
 }
