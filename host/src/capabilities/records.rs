@@ -206,6 +206,13 @@ impl RecordsState {
         }
     }
 
+    /// `text` as JSON for a write to `module` — after the grant check, so
+    /// an ungranted call is denied whatever it sends.
+    fn writable(&self, module: &str, text: &str) -> Result<serde_json::Value, RecordsError> {
+        self.require("write", module)?;
+        json(text)
+    }
+
     /// Makes `write` through the writer, one level deeper.
     async fn write(&self, write: RecordWrite) -> Result<ModuleRecord, RecordsError> {
         self.require("write", write.module())?;
@@ -316,7 +323,7 @@ impl Host for RecordsState {
     }
 
     async fn create(&mut self, module: String, data: String) -> Result<WitRecord, RecordsError> {
-        let data = json(&data)?;
+        let data = self.writable(&module, &data)?;
         let write = RecordWrite::Create { module, data };
         self.write(write).await.map(to_guest)
     }
@@ -327,7 +334,7 @@ impl Host for RecordsState {
         id: u64,
         data: String,
     ) -> Result<WitRecord, RecordsError> {
-        let data = json(&data)?;
+        let data = self.writable(&module, &data)?;
         let write = RecordWrite::Replace { module, id, data };
         self.write(write).await.map(to_guest)
     }
@@ -338,7 +345,7 @@ impl Host for RecordsState {
         id: u64,
         patch: String,
     ) -> Result<WitRecord, RecordsError> {
-        let patch = json(&patch)?;
+        let patch = self.writable(&module, &patch)?;
         let write = RecordWrite::Patch { module, id, patch };
         self.write(write).await.map(to_guest)
     }
