@@ -426,6 +426,48 @@ fn errors_carry_the_servers_code_and_exit_code_and_change_nothing() {
 }
 
 #[test]
+fn an_upload_on_a_terminal_shows_its_progress_and_a_pipe_gets_none() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    let cli = Cli::new(&server);
+    let package = cli.file("hello-0.1.0.zip", &guest_package("hello"));
+    let install = |name: &str| {
+        format!(
+            "{} plugin install {package} --org {name} --token {OPERATOR_TOKEN}",
+            env!("CARGO_BIN_EXE_berth")
+        )
+    };
+    // `script` runs the command on a pseudo-terminal and copies what it drew.
+    let mut on_a_terminal = Command::new("script");
+    on_a_terminal
+        .args(["-qec", &install("acme"), "/dev/null"])
+        .env("BERTH_SERVER", &server.base)
+        .env("BERTH_CLI_CONFIG", cli.config());
+    let drawn = on_a_terminal.output().expect("running script");
+    let drawn = String::from_utf8_lossy(&drawn.stdout);
+    assert!(drawn.contains("uploading hello-0.1.0.zip"), "{drawn:?}");
+    assert!(
+        drawn.contains("installed hello 0.1.0 (installed)"),
+        "{drawn:?}"
+    );
+    // Through a pipe: the answer alone.
+    server.create_org("beta");
+    let piped = cli.run(&[
+        "plugin",
+        "install",
+        &package,
+        "--org",
+        "beta",
+        "--token",
+        OPERATOR_TOKEN,
+    ]);
+    assert_eq!(
+        (piped.stdout.as_str(), piped.stderr.as_str()),
+        ("installed hello 0.1.0 (installed)\n", "")
+    );
+}
+
+#[test]
 fn shell_completions_come_from_the_command_definitions() {
     let script = crate::support::berth_cli(&["completions", "bash"]);
     assert!(script.contains("_berth()"), "{script}");
