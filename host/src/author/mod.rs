@@ -151,7 +151,11 @@ pub fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
         return build_js(dir);
     }
     if dir.join(python::APP).is_file() {
-        return python::build(dir);
+        let (_, manifest) = project_manifest(dir)?;
+        let Some(component) = manifest["component"].as_str() else {
+            bail!("{}'s manifest names no component", dir.display());
+        };
+        return python::build(dir, component);
     }
     // cargo runs inside `dir`, so a relative target folder would land
     // under `dir/dir/target`, where `pack` would not look.
@@ -237,6 +241,15 @@ pub fn wit(api: ApiVersion, out: Option<&Path>) -> anyhow::Result<String> {
     }
 }
 
+/// The project's `manifest.json` in `dir`: its bytes and its JSON.
+fn project_manifest(dir: &Path) -> anyhow::Result<(Vec<u8>, serde_json::Value)> {
+    let path = dir.join(crate::package::MANIFEST_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    Ok((bytes, manifest))
+}
+
 /// Packs the plugin project in `dir` into a deterministic ZIP (same input,
 /// same bytes): `manifest.json`, the component and the `assets` folder the
 /// manifest names. The component is `component` if given, else the
@@ -249,11 +262,7 @@ pub fn pack(
     component: Option<&Path>,
     out: Option<&Path>,
 ) -> anyhow::Result<(String, PathBuf)> {
-    let manifest_path = dir.join(crate::package::MANIFEST_FILE);
-    let manifest_bytes = std::fs::read(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
-    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)
-        .with_context(|| format!("{} is not JSON", manifest_path.display()))?;
+    let (manifest_bytes, manifest) = project_manifest(dir)?;
     let mut files: Vec<(String, Vec<u8>)> = vec![(
         crate::package::MANIFEST_FILE.to_owned(),
         manifest_bytes.clone(),

@@ -10,24 +10,17 @@
 #[path = "../../../guests/artifacts/componentize_py.rs"]
 mod componentize_py;
 
-use super::scaffold::{self, TemplateKind};
+use super::scaffold::{self, Template, TemplateKind};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 
 /// The module a Python project's plugin lives in.
 pub const APP: &str = "app.py";
 
-/// One kind's Python template: the world's body, the manifest's
-/// permissions, and `app.py`.
-struct PythonTemplate {
-    world: &'static str,
-    permissions: &'static str,
-    code: &'static str,
-}
-
-const ROUTES: PythonTemplate = PythonTemplate {
+const ROUTES: Template = Template {
     world: "    import berth:plugin/log@0.2.0;\n    export wasi:http/incoming-handler@0.2.12;",
     permissions: r#"{ "routes": ["/"] }"#,
+    extra_manifest: "",
     code: r#""""{{name}}: a berth route plugin in Python (componentize-py).
 
 `GET /` answers a greeting; everything else 404. Each request is logged
@@ -73,9 +66,10 @@ def respond(response_out: ResponseOutparam, status: int, body: bytes) -> None:
 "#,
 };
 
-const HOOKS: PythonTemplate = PythonTemplate {
+const HOOKS: Template = Template {
     world: "    import berth:plugin/log@0.2.0;\n    import berth:plugin/modules@0.2.0;\n    export berth:plugin/hooks@0.2.0;\n    export berth:plugin/lifecycle@0.2.0;",
     permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
+    extra_manifest: "",
     code: r#""""{{name}}: a berth hooks plugin in Python (componentize-py).
 
 It subscribes to the built-in contacts module's before-create hook and
@@ -138,10 +132,12 @@ pub fn new(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<Path
             .replace("{{kind}}", &format!("{} (Python)", kind.name()))
     };
     let description = format!("A Python {} plugin made with berth plugin new", kind.name());
-    let manifest = scaffold::manifest(name, kind, &description, "", template.permissions);
-    let world = format!(
-        "package example:{name};\n\n/// What this plugin imports and exports: only what app.py uses.\nworld plugin {{\n{}\n}}\n",
-        template.world
+    let manifest = scaffold::manifest(
+        name,
+        kind,
+        &description,
+        template.extra_manifest,
+        template.permissions,
     );
     let mut files: Vec<(PathBuf, String)> = vec![
         (dir.join(APP), fill(template.code)),
@@ -151,26 +147,20 @@ pub fn new(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<Path
             dir.join(".gitignore"),
             "__pycache__/\n*.wasm\n*.zip\n".to_owned(),
         ),
-        (dir.join("wit/world.wit"), world),
+        (
+            dir.join("wit/world.wit"),
+            scaffold::own_world(name, template.world),
+        ),
     ];
     files.extend(scaffold::flattened_wit(&dir));
     scaffold::write_files(&files)?;
     Ok(dir)
 }
 
-/// Builds the Python project in `dir` with componentize-py into the
-/// manifest's `component` file in `dir`, leaving no `__pycache__/` behind
+/// Builds the Python project in `dir` with componentize-py into
+/// `component` (the manifest's) in `dir`, leaving no `__pycache__/` behind
 /// that was not there before; returns `dir`.
-pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
-    let manifest_path = dir.join(crate::package::MANIFEST_FILE);
-    let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&manifest_path)
-            .with_context(|| format!("reading {}", manifest_path.display()))?,
-    )
-    .with_context(|| format!("parsing {}", manifest_path.display()))?;
-    let Some(component) = manifest["component"].as_str() else {
-        bail!("{} names no component", manifest_path.display());
-    };
+pub fn build(dir: &Path, component: &str) -> anyhow::Result<PathBuf> {
     let out = std::path::absolute(dir.join(component)).context("resolving the component path")?;
     let wit = std::path::absolute(dir.join("wit")).context("resolving the wit folder")?;
     let cache = dir.join("__pycache__");

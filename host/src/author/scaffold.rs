@@ -81,12 +81,15 @@ pub enum Language {
     Python,
 }
 
-/// One kind's template: the world, manifest parts and the guest's code.
-struct Template {
-    world: &'static str,
-    permissions: &'static str,
-    extra_manifest: &'static str,
-    code: &'static str,
+/// One kind's template in one language: the world (its name in berth's
+/// package for Rust; the body of the project's own world for JavaScript
+/// and Python), the manifest's permissions (and extra fields), and the
+/// guest's code.
+pub(super) struct Template {
+    pub(super) world: &'static str,
+    pub(super) permissions: &'static str,
+    pub(super) extra_manifest: &'static str,
+    pub(super) code: &'static str,
 }
 
 const ROUTES: Template = Template {
@@ -354,16 +357,7 @@ const JS_PACKAGE: &str = r#"{
 }
 "#;
 
-/// One kind's JavaScript template: the world's body, the manifest's
-/// permissions (and extra fields), and `plugin.js`.
-struct JsTemplate {
-    world: &'static str,
-    permissions: &'static str,
-    extra_manifest: &'static str,
-    code: &'static str,
-}
-
-const JS_ROUTES: JsTemplate = JsTemplate {
+const JS_ROUTES: Template = Template {
     world: "    include wasi:http/proxy@0.2.10;",
     permissions: r#"{ "routes": ["/"] }"#,
     extra_manifest: "",
@@ -380,7 +374,7 @@ addEventListener("fetch", (event) => {
 "#,
 };
 
-const JS_HOOKS: JsTemplate = JsTemplate {
+const JS_HOOKS: Template = Template {
     world: "    import berth:plugin/modules@0.2.0;\n    export berth:plugin/hooks@0.2.0;\n    export berth:plugin/lifecycle@0.2.0;",
     permissions: r#"{ "modules": { "extend": ["contacts.before-create"] } }"#,
     extra_manifest: "",
@@ -410,7 +404,7 @@ export const hooks = {
 "#,
 };
 
-const JS_INTEGRATION: JsTemplate = JsTemplate {
+const JS_INTEGRATION: Template = Template {
     world: "    export berth:plugin/integration@0.2.0;\n    export berth:plugin/lifecycle@0.2.0;",
     permissions: "{}",
     extra_manifest: "",
@@ -445,7 +439,7 @@ export const integration = {
 "#,
 };
 
-const JS_UI: JsTemplate = JsTemplate {
+const JS_UI: Template = Template {
     world: "    export berth:plugin/ui@0.2.0;",
     permissions: r#"{ "ui": { "slots": ["dashboard.widgets"] } }"#,
     extra_manifest: r#",
@@ -491,10 +485,6 @@ pub fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<P
         template.extra_manifest,
         template.permissions,
     );
-    let world = format!(
-        "package example:{name};\n\n/// What this plugin imports and exports.\nworld plugin {{\n{}\n}}\n",
-        template.world
-    );
     let mut files: Vec<(PathBuf, String)> = vec![
         (dir.join("package.json"), fill(JS_PACKAGE)),
         (dir.join("plugin.js"), fill(template.code)),
@@ -504,7 +494,7 @@ pub fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<P
             dir.join(".gitignore"),
             "node_modules/\n*.wasm\n*.zip\n".to_owned(),
         ),
-        (dir.join("wit/world.wit"), world),
+        (dir.join("wit/world.wit"), own_world(name, template.world)),
     ];
     if kind == TemplateKind::Ui {
         files.push((dir.join("assets/widget.js"), fill(WIDGET_JS)));
@@ -516,6 +506,15 @@ pub fn new_js(parent: &Path, name: &str, kind: TemplateKind) -> anyhow::Result<P
     );
     write_files(&files)?;
     Ok(dir)
+}
+
+/// `wit/world.wit` of a JavaScript or Python project `name`: a world
+/// `plugin` of `body`, which names only what the code uses (their
+/// toolchains import everything a world names).
+pub(super) fn own_world(name: &str, body: &str) -> String {
+    format!(
+        "package example:{name};\n\n/// What this plugin imports and exports: only what its code uses.\nworld plugin {{\n{body}\n}}\n"
+    )
 }
 
 /// The newest WIT as a componentize-js or componentize-py project lays it
