@@ -206,16 +206,16 @@ impl RecordsState {
         }
     }
 
-    /// `text` as JSON for a write to `module` — after the grant check, so
-    /// an ungranted call is denied whatever it sends.
-    fn writable(&self, module: &str, text: &str) -> Result<serde_json::Value, RecordsError> {
-        self.require("write", module)?;
-        json(text)
-    }
-
-    /// Makes `write` through the writer, one level deeper.
-    async fn write(&self, write: RecordWrite) -> Result<ModuleRecord, RecordsError> {
-        self.require("write", write.module())?;
+    /// Makes a write to `module` through the writer, one level deeper:
+    /// checks the grant first — so an ungranted call is denied whatever it
+    /// sends — then lets `make` build the write (parsing the guest's JSON).
+    async fn write(
+        &self,
+        module: String,
+        make: impl FnOnce(String) -> Result<RecordWrite, RecordsError>,
+    ) -> Result<ModuleRecord, RecordsError> {
+        self.require("write", &module)?;
+        let write = make(module)?;
         let depth = self.depth + 1;
         if depth > MAX_WRITE_DEPTH {
             return Err(RecordsError::TooDeep(format!(
@@ -323,9 +323,14 @@ impl Host for RecordsState {
     }
 
     async fn create(&mut self, module: String, data: String) -> Result<WitRecord, RecordsError> {
-        let data = self.writable(&module, &data)?;
-        let write = RecordWrite::Create { module, data };
-        self.write(write).await.map(to_guest)
+        self.write(module, |module| {
+            Ok(RecordWrite::Create {
+                module,
+                data: json(&data)?,
+            })
+        })
+        .await
+        .map(to_guest)
     }
 
     async fn replace(
@@ -334,9 +339,15 @@ impl Host for RecordsState {
         id: u64,
         data: String,
     ) -> Result<WitRecord, RecordsError> {
-        let data = self.writable(&module, &data)?;
-        let write = RecordWrite::Replace { module, id, data };
-        self.write(write).await.map(to_guest)
+        self.write(module, |module| {
+            Ok(RecordWrite::Replace {
+                module,
+                id,
+                data: json(&data)?,
+            })
+        })
+        .await
+        .map(to_guest)
     }
 
     async fn patch(
@@ -345,14 +356,21 @@ impl Host for RecordsState {
         id: u64,
         patch: String,
     ) -> Result<WitRecord, RecordsError> {
-        let patch = self.writable(&module, &patch)?;
-        let write = RecordWrite::Patch { module, id, patch };
-        self.write(write).await.map(to_guest)
+        self.write(module, |module| {
+            Ok(RecordWrite::Patch {
+                module,
+                id,
+                patch: json(&patch)?,
+            })
+        })
+        .await
+        .map(to_guest)
     }
 
     async fn delete(&mut self, module: String, id: u64) -> Result<(), RecordsError> {
-        let write = RecordWrite::Delete { module, id };
-        self.write(write).await.map(drop)
+        self.write(module, |module| Ok(RecordWrite::Delete { module, id }))
+            .await
+            .map(drop)
     }
 }
 
