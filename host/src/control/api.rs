@@ -90,32 +90,25 @@ impl Api {
             .split('/')
             .collect();
         let method = request.method().clone();
-        let found = api_routes::find(&method, &segments);
-        let public = found
-            .as_ref()
-            .is_some_and(|(route, _)| route.access == Access::Public);
-        let principal = if public {
-            None
-        } else {
-            let allowed = self
-                .auth
+        let admitted = match api_routes::find(&method, &segments) {
+            Some((route, params)) if route.access == Access::Public => Ok((route, params, None)),
+            found => (self.auth)
                 .authenticate(request.headers().get(header::AUTHORIZATION))
-                .and_then(|principal| match &found {
-                    Some((route, params)) => {
-                        authorize(&principal, route.access, params.org()).map(|()| principal)
-                    }
-                    None => Err(ApiError::not_found(format!("no API route {method} {path}"))),
-                });
-            match allowed {
-                Ok(principal) => Some(principal),
-                Err(refusal) => {
-                    discard(request.into_body()).await;
-                    return Err(refusal);
-                }
+                .and_then(|principal| {
+                    let (route, params) = found.ok_or_else(|| {
+                        ApiError::not_found(format!("no API route {method} {path}"))
+                    })?;
+                    authorize(&principal, route.access, params.org())?;
+                    Ok((route, params, Some(principal)))
+                }),
+        };
+        let (route, params, principal) = match admitted {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                discard(request.into_body()).await;
+                return Err(refusal);
             }
         };
-        let (route, params) =
-            found.ok_or_else(|| ApiError::not_found(format!("no API route {method} {path}")))?;
         self.run_operation(route.op, &params, principal, request)
             .await
     }
@@ -133,7 +126,7 @@ impl Api {
         let org = params.get("org").to_owned();
         let name = params.get("name").to_owned();
         match op {
-            Op::OpenApi => Ok(ok(openapi::document())),
+            Op::OpenApi => Ok(json_response(StatusCode::OK, openapi::document())),
             Op::ListOrgs => {
                 let orgs = self.run(|l| l.orgs()).await?;
                 let visible: Vec<_> = orgs

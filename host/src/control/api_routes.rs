@@ -695,20 +695,22 @@ pub fn find<'p>(method: &Method, segments: &[&'p str]) -> Option<(&'static Route
         .iter()
         .filter(|r| r.method == *method)
         .find_map(|route| {
-            let pattern: Vec<&'static str> = route.path.split('/').collect();
-            if pattern.len() != segments.len() {
-                return None;
-            }
+            let mut pattern = route.path.split('/');
             let mut pairs = Vec::new();
-            for (part, segment) in pattern.iter().zip(segments) {
+            for segment in segments {
+                let part = pattern.next()?;
                 match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
                     Some(name) if !segment.is_empty() => pairs.push((name, *segment)),
                     Some(_) => return None,
-                    None if part == segment => {}
+                    None if part == *segment => {}
                     None => return None,
                 }
             }
-            Some((route, Params { pairs }))
+            // The whole pattern matched, not only its start.
+            pattern
+                .next()
+                .is_none()
+                .then_some((route, Params { pairs }))
         })
 }
 

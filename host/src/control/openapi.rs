@@ -19,9 +19,10 @@ use utoipa::openapi::{
 /// The security scheme every non-public operation names.
 const BEARER: &str = "bearer";
 
-/// The document, as JSON.
-pub fn document() -> serde_json::Value {
-    serde_json::to_value(build()).expect("the OpenAPI document serializes")
+/// The document, as JSON: written once, from the static route table.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::to_value(build()).expect("the OpenAPI document serializes"))
 }
 
 /// The document.
