@@ -29,12 +29,11 @@ impl Login {
             (self.remote.profile.clone()).unwrap_or_else(|| super::profile::DEFAULT_PROFILE.into());
         let path = Profiles::path()?;
         let mut profiles = Profiles::load(&path)?;
+        // What the check used: the flags, else what the profile had.
         let profile = Profile {
-            server: Some(
-                (self.remote.server.clone()).unwrap_or_else(|| "http://127.0.0.1:8080".into()),
-            ),
+            server: Some(session.api.server().to_owned()),
             token: Some(token),
-            org: self.remote.org.clone(),
+            org: session.org,
         };
         profiles.profiles.insert(name.clone(), profile);
         profiles.current = Some(name.clone());

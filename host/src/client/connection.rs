@@ -55,6 +55,11 @@ impl Connection {
         })
     }
 
+    /// The server's base address.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     /// `GET /api/v1/{path}`.
     pub fn get(&self, path: &str) -> Result<serde_json::Value, ClientError> {
         let request = self.authorized(self.agent.get(self.url(path)));

@@ -18,6 +18,9 @@ use connection::Connection;
 use profile::Profiles;
 use std::path::{Path, PathBuf};
 
+/// The server a command calls when neither a flag nor a profile names one.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";
+
 /// What went wrong in a command against a server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -92,6 +95,7 @@ pub struct Remote {
 pub struct Session {
     /// The calls.
     pub api: Connection,
+    /// The org named by the flags or the profile, if any.
     org: Option<String>,
     json: bool,
 }
@@ -102,7 +106,7 @@ impl Remote {
         let profile = Profiles::load(&Profiles::path()?)?.select(self.profile.as_deref());
         let server = (self.server.clone())
             .or(profile.server)
-            .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
         let token = self.token.clone().or(profile.token);
         Ok(Session {
             api: Connection::new(&server, token, self.ca_cert.as_deref())?,
