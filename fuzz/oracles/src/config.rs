@@ -10,7 +10,7 @@ use berth::capabilities::bindings::v0_2_0::config::{ConfigError, Host};
 use berth::capabilities::config::ConfigState;
 use berth::common::ids::PluginIdentity;
 use berth::package::manifest::Permissions;
-use berth_storage::{Database, PluginConfig, SecretKeys};
+use berth_storage::PluginConfig;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -41,11 +41,7 @@ pub struct Reads {
 
 /// Runs the reads and checks every answer.
 pub fn check(input: &Reads) -> Verdict {
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
-    let registry = Arc::new(
-        Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral())
-            .map_err(|e| format!("registry: {e}"))?,
-    );
+    let (_dir, registry) = crate::temporary_registry()?;
     let empty = Configured {
         config: BTreeMap::new(),
         secrets: BTreeMap::new(),

@@ -14,7 +14,7 @@ use berth::common::ids::PluginIdentity;
 use berth::common::metrics::Metrics;
 use berth::common::settings::Limits;
 use berth::package::manifest::Permissions;
-use berth_storage::{Database, Installation, OrgRecord, PluginState, SecretKeys};
+use berth_storage::{Installation, OrgRecord, PluginState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -55,11 +55,7 @@ const INSTANCES: [(&str, &str, bool); 4] = [
 
 /// Runs `calls` and checks every answer against the model.
 pub fn check(calls: &[Call]) -> Verdict {
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
-    let registry = Arc::new(
-        Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral())
-            .map_err(|e| format!("registry: {e}"))?,
-    );
+    let (_dir, registry) = crate::temporary_registry()?;
     registry
         .write(|txn| {
             for (org, plugin, _) in INSTANCES {

@@ -17,6 +17,17 @@ pub mod records;
 pub mod resolver;
 pub mod signature;
 
+/// An empty registry in a temporary folder (kept while the folder lives),
+/// with ephemeral secret keys.
+pub fn temporary_registry()
+-> Result<(tempfile::TempDir, std::sync::Arc<berth_storage::Database>), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
+    let path = dir.path().join("r.redb");
+    let registry = berth_storage::Database::open(&path, berth_storage::SecretKeys::ephemeral())
+        .map_err(|e| format!("registry: {e}"))?;
+    Ok((dir, std::sync::Arc::new(registry)))
+}
+
 /// A broken invariant, described.
 pub type Verdict = Result<(), String>;
 

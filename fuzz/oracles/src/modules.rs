@@ -20,7 +20,6 @@ use berth::capabilities::modules::{
 use berth::capabilities::routes::route_granted;
 use berth::common::ids::{self, PluginIdentity};
 use berth::package::manifest::Permissions;
-use berth_storage::{Database, SecretKeys};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -76,11 +75,7 @@ pub enum Call {
 
 /// Runs `case` and checks what the activation collected.
 pub fn check(case: &Case) -> Verdict {
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
-    let registry = Arc::new(
-        Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral())
-            .map_err(|e| format!("registry: {e}"))?,
-    );
+    let (_dir, registry) = crate::temporary_registry()?;
     let modules = Arc::new(Modules::new(registry));
     let pick = |list: &[&'static str], i: &u8| list[usize::from(*i) % list.len()];
     let register: Vec<&str> = case.register.iter().map(|i| pick(&NAMES, i)).collect();

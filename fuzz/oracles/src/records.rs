@@ -28,7 +28,7 @@ use berth::sandbox::scheduler::CpuScheduler;
 use berth::serve::front_door::FrontDoor;
 use berth::serve::hooks::HookDispatcher;
 use berth::serve::records::RecordService;
-use berth_storage::{Database, OrgRecord, SecretKeys};
+use berth_storage::OrgRecord;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -82,11 +82,7 @@ struct Model {
 
 /// Runs `calls` and checks every answer against the model.
 pub fn check(calls: &[Call]) -> Verdict {
-    let dir = tempfile::tempdir().map_err(|e| format!("temporary folder: {e}"))?;
-    let registry = Arc::new(
-        Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral())
-            .map_err(|e| format!("registry: {e}"))?,
-    );
+    let (dir, registry) = crate::temporary_registry()?;
     registry
         .write(|txn| {
             for org in ["acme", "beta"] {
