@@ -40,3 +40,4 @@ mod tenants;
 mod tls;
 mod ui;
 mod upgrades;
+mod usage;

@@ -180,6 +180,14 @@ fn every_documented_operation_answers_as_documented_and_nothing_else_is_routed()
         &hello,
         None,
     );
+    let usage = step(
+        &mut api,
+        "GET",
+        "/api/v1/orgs/{org}/plugins/{name}/usage",
+        &hello,
+        None,
+    );
+    assert_eq!(usage.json()["minutes"].as_array().unwrap().len(), 60);
     step(
         &mut api,
         "GET",

@@ -7,7 +7,12 @@
 //! (bytes, keys). Per org: requests refused by admission (429), CPU
 //! seconds. Handles for a plugin are created once when it is mounted, so
 //! recording on the request path is a few atomic operations.
+//!
+//! Beside them, each plugin's usage over the last hour
+//! ([`crate::common::usage`]), kept per org and plugin so it outlives
+//! deactivation and upgrades, until the plugin is uninstalled.
 
+use crate::common::usage::UsageSeries;
 use berth_storage::KvUsage;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,7 +20,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Labels of per-plugin series.
@@ -67,6 +74,7 @@ pub struct Metrics {
     plugin_cpu: Family<PluginLabels, CpuCounter>,
     org_cpu: Family<OrgLabels, CpuCounter>,
     plugins_by_api: Family<ApiLabels, Gauge>,
+    usage: RwLock<HashMap<(String, String), Arc<UsageSeries>>>,
 }
 
 /// Seconds of CPU, as a float counter.
@@ -87,6 +95,7 @@ pub struct PluginMetrics {
     kv_bytes: Gauge,
     kv_keys: Gauge,
     log_lines_dropped: Counter,
+    usage: Arc<UsageSeries>,
 }
 
 /// Status classes counted per plugin.
@@ -183,6 +192,7 @@ impl Default for Metrics {
             rejected,
             plugin_cpu,
             org_cpu,
+            usage: RwLock::default(),
         }
     }
 }
@@ -217,7 +227,38 @@ impl Metrics {
             kv_bytes: handle(&self.kv_bytes, &labels),
             kv_keys: handle(&self.kv_keys, &labels),
             log_lines_dropped: handle(&self.log_lines_dropped, &labels),
+            usage: self.usage_series(org, plugin),
         }
+    }
+
+    /// `org`'s plugin `plugin`'s usage series, created empty if it has none.
+    fn usage_series(&self, org: &str, plugin: &str) -> Arc<UsageSeries> {
+        let key = (org.to_owned(), plugin.to_owned());
+        if let Some(series) = self.usage_map().get(&key) {
+            return series.clone();
+        }
+        let mut usage = self.usage.write().unwrap_or_else(|p| p.into_inner());
+        usage.entry(key).or_default().clone()
+    }
+
+    /// `org`'s plugin `plugin`'s usage series, if it ever had one on this node.
+    pub fn usage(&self, org: &str, plugin: &str) -> Option<Arc<UsageSeries>> {
+        let key = (org.to_owned(), plugin.to_owned());
+        self.usage_map().get(&key).cloned()
+    }
+
+    /// Drops `org`'s plugin `plugin`'s usage series (it is uninstalled;
+    /// handles still held keep recording into the dropped series).
+    pub fn forget_usage(&self, org: &str, plugin: &str) {
+        let key = (org.to_owned(), plugin.to_owned());
+        let mut usage = self.usage.write().unwrap_or_else(|p| p.into_inner());
+        usage.remove(&key);
+    }
+
+    fn usage_map(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Arc<UsageSeries>>> {
+        self.usage.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Drops the key-value series of `org`'s plugin `plugin` (it is no
@@ -269,11 +310,13 @@ where
 }
 
 impl PluginMetrics {
-    /// Records a response with `status`, `elapsed` after admission.
+    /// Records a response with `status`, `elapsed` after admission (also
+    /// in the plugin's usage series).
     pub fn responded(&self, status: u16, elapsed: Duration) {
         let class = usize::from(status / 100).clamp(2, 5) - 2;
         self.responses[class].inc();
         self.latency.observe(elapsed.as_secs_f64());
+        self.usage.responded(status, elapsed);
     }
 
     /// Records how long creating an instance took.
@@ -296,10 +339,12 @@ impl PluginMetrics {
         self.timeouts.inc();
     }
 
-    /// Adds CPU time the plugin's guest used, to it and to its org.
+    /// Adds CPU time the plugin's guest used, to it and to its org (and
+    /// to the plugin's usage series).
     pub fn used_cpu(&self, spent: Duration) {
         self.plugin_cpu.inc_by(spent.as_secs_f64());
         self.org_cpu.inc_by(spent.as_secs_f64());
+        self.usage.used_cpu(spent);
     }
 
     /// Counts a log line dropped over the plugin's rate.
@@ -337,6 +382,7 @@ impl Drop for LiveInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::usage::MinuteUsage;
 
     #[test]
     fn records_show_up_in_the_text_output_with_labels() {
@@ -368,5 +414,25 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains(r#"berth_plugin_live_instances{org="acme",plugin="hello"} 0"#));
         assert!(!text.contains(r#"berth_plugin_kv_bytes{"#), "{text}");
+    }
+
+    #[test]
+    fn usage_outlives_remounts_until_forgotten() {
+        let metrics = Metrics::default();
+        assert!(metrics.usage("acme", "hello").is_none());
+        metrics
+            .plugin("acme", "hello")
+            .responded(500, Duration::from_micros(80));
+        let remounted = metrics.plugin("acme", "hello");
+        remounted.used_cpu(Duration::from_millis(3));
+        remounted.responded(200, Duration::from_micros(80));
+        let hour = metrics.usage("acme", "hello").unwrap().last_hour();
+        let total = |f: fn(&MinuteUsage) -> f64| hour.iter().map(f).sum::<f64>();
+        assert_eq!(total(|m| m.requests as f64), 2.0);
+        assert_eq!(total(|m| m.errors as f64), 1.0);
+        assert_eq!(total(|m| m.cpu_ms), 3.0);
+        assert!(metrics.usage("acme", "other").is_none());
+        metrics.forget_usage("acme", "hello");
+        assert!(metrics.usage("acme", "hello").is_none());
     }
 }

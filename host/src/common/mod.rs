@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod request_body;
 pub mod settings;
 pub mod token_bucket;
+pub mod usage;

@@ -20,8 +20,8 @@ use crate::common::settings::PackageLimits;
 use crate::control::api_routes::{self, Access, Op, Params};
 use crate::control::api_types::{
     ActionOutput, ActivateBody, CreateOrg, InstallByName, KeyRemoved, KvUsageView,
-    ModulesPublicBody, ModulesPublicView, OrgView, PluginView, SignaturePolicyBody, TenantKeyView,
-    TokenRevoked, TrustKey, Uninstalled,
+    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView,
+    SignaturePolicyBody, TenantKeyView, TokenRevoked, TrustKey, Uninstalled,
 };
 use crate::control::integrations::Integrations;
 use crate::control::lifecycle::{
@@ -223,6 +223,13 @@ impl Api {
                 })
                 .await
                 .map(ok),
+            Op::PluginUsage => {
+                let minutes = self.run(move |l| l.plugin_usage(&org, &name)).await?;
+                Ok(ok(PluginUsageView::new(
+                    params.get("name").to_owned(),
+                    minutes,
+                )))
+            }
             Op::PluginLogs => {
                 let query =
                     LogQuery::parse(|key| query_value(query.as_deref(), key), request.headers())?;

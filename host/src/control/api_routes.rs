@@ -5,8 +5,8 @@
 
 use super::api_types::{
     ActionOutput, ActivateBody, CreateOrg, ErrorBody, InstallByName, KeyRemoved, KvUsageView,
-    ModulesPublicBody, ModulesPublicView, OrgView, PluginView, SignaturePolicyBody, TenantKeyView,
-    TokenRevoked, TrustKey, Uninstalled,
+    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView,
+    SignaturePolicyBody, TenantKeyView, TokenRevoked, TrustKey, Uninstalled,
 };
 use super::dependencies::GraphView;
 use super::integrations::IntegrationView;
@@ -125,6 +125,8 @@ pub enum Op {
     RollbackPlugin,
     /// The plugin's key-value data against its quotas.
     PluginKvUsage,
+    /// The plugin's requests, errors, p99 latency and CPU per minute over the last hour.
+    PluginUsage,
     /// The plugin's recent log lines, or with follow a stream of server-sent events.
     PluginLogs,
     /// The plugin's settings, and its secrets by name only.
@@ -366,6 +368,17 @@ pub static ROUTES: &[Route] = &[
         Nothing,
         200,
         Json(one::<KvUsageView>),
+    ),
+    route(
+        Op::PluginUsage,
+        Method::GET,
+        "orgs/{org}/plugins/{name}/usage",
+        Org,
+        "The plugin's requests, errors, p99 latency and CPU per minute over the last hour (this node, since it started)",
+        &[],
+        Nothing,
+        200,
+        Json(one::<PluginUsageView>),
     ),
     route(
         Op::PluginLogs,

@@ -3,6 +3,7 @@
 //! Schema for the OpenAPI document ([`super::openapi`]).
 
 use crate::common::admission::TenantLimits;
+use crate::common::usage::{self, MinuteUsage};
 use berth_storage::{Installation, KvUsage, OrgRecord, PluginState};
 use semver::VersionReq;
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,29 @@ impl KvUsageView {
             keys: usage.keys,
             max_bytes: limits.kv_max_bytes,
             max_keys: limits.kv_max_keys,
+        }
+    }
+}
+
+/// A plugin's usage over the last hour, minute by minute, on the node that
+/// answers (kept in memory, reset on restart).
+#[derive(Serialize, ToSchema)]
+pub struct PluginUsageView {
+    /// The plugin.
+    pub plugin: String,
+    /// Seconds per entry (60).
+    pub minute_seconds: u64,
+    /// The last 60 minutes, oldest first; the last is the current, partial one.
+    pub minutes: Vec<MinuteUsage>,
+}
+
+impl PluginUsageView {
+    /// `plugin`'s `minutes`.
+    pub fn new(plugin: String, minutes: Vec<MinuteUsage>) -> Self {
+        Self {
+            plugin,
+            minute_seconds: usage::MINUTE_SECONDS,
+            minutes,
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::capabilities::log::{LogThrottle, PluginLogs};
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::{Metrics, PluginMetrics};
 use crate::common::settings::LogRate;
+use crate::common::usage::MinuteUsage;
 use crate::package::manifest::Permissions;
 use crate::sandbox::exports::{BuiltAgainst, Connector};
 use crate::sandbox::loader::LoadedPlugin;
@@ -133,6 +134,20 @@ impl ActivePlugins {
     /// Every org's plugins' log rings.
     pub fn logs(&self) -> &PluginLogs {
         &self.logs
+    }
+
+    /// `org`'s plugin `name`'s usage over the last hour on this node
+    /// (zeros if it served nothing here).
+    pub fn usage(&self, org: &str, name: &str) -> Vec<MinuteUsage> {
+        let series = self.metrics.usage(org, name).unwrap_or_default();
+        series.last_hour()
+    }
+
+    /// Forgets what memory keeps of `org`'s uninstalled plugin `name`:
+    /// its log ring and its usage series.
+    pub fn forget(&self, org: &str, name: &str) {
+        self.logs.forget(org, name);
+        self.metrics.forget_usage(org, name);
     }
 
     /// Whether `org` exists.

@@ -1,8 +1,10 @@
-//! What the API reads: installations, audit, key-value usage, the
-//! dependency graph, integrations, and plugin configuration.
+//! What the API reads: installations, audit, key-value usage, usage over
+//! the last hour, the dependency graph, integrations, and plugin
+//! configuration.
 
 use super::{Lifecycle, LifecycleError};
 use crate::capabilities::config::{ConfigUpdate, ConfigView};
+use crate::common::usage::MinuteUsage;
 use crate::control::dependencies::GraphView;
 use crate::control::integrations::check_config;
 use crate::package::manifest::Permissions;
@@ -79,6 +81,12 @@ impl Lifecycle {
     /// One installed plugin.
     pub fn installation(&self, org: &str, name: &str) -> Result<Installation, LifecycleError> {
         self.require_installation(org, name)
+    }
+
+    /// An installed plugin's usage over the last hour, on this node.
+    pub fn plugin_usage(&self, org: &str, name: &str) -> Result<Vec<MinuteUsage>, LifecycleError> {
+        self.require_installation(org, name)?;
+        Ok(self.live.routes.usage(org, name))
     }
 
     /// How much key-value data an installed plugin keeps.

@@ -200,7 +200,7 @@ impl Lifecycle {
             self.stop_serving(org, &stopped.name);
         }
         self.stop_serving(org, name);
-        self.live.routes.logs().forget(org, name);
+        self.live.routes.forget(org, name);
         self.refresh_order(org);
         for digest in installation.digests() {
             self.remove_files_if_unreferenced(&writer, digest);
