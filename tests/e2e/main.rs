@@ -14,6 +14,7 @@ mod crash;
 mod dependencies;
 mod every_guest;
 mod faults;
+mod field_errors;
 mod files;
 mod front_door;
 mod grants;

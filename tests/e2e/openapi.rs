@@ -295,6 +295,16 @@ fn every_documented_operation_answers_as_documented_and_nothing_else_is_routed()
         &hooks,
         Some(Body::Json(secret)),
     );
+    // A refused value's error lists its fields, as documented.
+    let refused = server.put_json(
+        &fill("/api/v1/orgs/{org}/plugins/{name}/config", &hooks),
+        json!({ "config": { "url": "ftp://elsewhere" } }),
+    );
+    assert_eq!(refused.error_code(), "config_rejected", "{refused:?}");
+    assert!(refused.json()["error"]["fields"].is_array(), "{refused:?}");
+    api.check("PUT", "/api/v1/orgs/{org}/plugins/{name}/config", &refused);
+    let detail = &api.doc["components"]["schemas"]["ErrorDetail"];
+    assert!(detail["properties"]["fields"].is_object(), "{detail}");
     step(
         &mut api,
         "GET",

@@ -1,8 +1,10 @@
-//! The one place errors become HTTP responses: `{"error":{"code","message"}}`.
+//! The one place errors become HTTP responses: `{"error":{"code","message"}}`,
+//! with `fields` when a value was refused field by field.
 
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use serde::Serialize;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// An error as the client sees it: a status, a stable machine-readable code
@@ -17,6 +19,21 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying, sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// What was wrong with each field of a refused value (sent as
+    /// `fields` unless empty).
+    pub fields: Vec<FieldProblem>,
+}
+
+/// One field of a refused value and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldProblem {
+    /// The field: a top-level property's name, a JSON pointer without its
+    /// leading slash for a nested one, empty for the whole value.
+    pub field: String,
+    /// The JSON Schema keyword it fails (`required`, `pattern`, …).
+    pub keyword: String,
+    /// What is wrong, in a short sentence that never holds the value.
+    pub message: String,
 }
 
 impl ApiError {
@@ -27,7 +44,14 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            fields: Vec::new(),
         }
+    }
+
+    /// The same error, with what was wrong field by field.
+    pub fn with_fields(mut self, fields: Vec<FieldProblem>) -> Self {
+        self.fields = fields;
+        self
     }
 
     /// The same error, telling the client to retry after `secs` seconds.
@@ -62,9 +86,11 @@ impl ApiError {
 
     /// The JSON response for this error.
     pub fn into_response(self) -> Response<HyperOutgoingBody> {
-        let body = serde_json::json!({
-            "error": { "code": self.code, "message": self.message }
-        });
+        let mut error = serde_json::json!({ "code": self.code, "message": self.message });
+        if !self.fields.is_empty() {
+            error["fields"] = serde_json::to_value(&self.fields).expect("field problems serialize");
+        }
+        let body = serde_json::json!({ "error": error });
         let mut response = json_response(self.status, &body);
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
@@ -103,4 +129,48 @@ pub fn full_body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The JSON body of `error`'s response.
+    fn body(error: ApiError) -> serde_json::Value {
+        let response = error.into_response();
+        let bytes = bytes_of(response.into_body());
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn bytes_of(body: HyperOutgoingBody) -> Bytes {
+        let collected = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(body.collect());
+        collected.map(|c| c.to_bytes()).unwrap_or_default()
+    }
+
+    #[test]
+    fn fields_are_sent_only_when_there_are_some() {
+        let plain = body(ApiError::not_found("no such thing"));
+        assert_eq!(
+            plain,
+            serde_json::json!({ "error": { "code": "not_found", "message": "no such thing" } })
+        );
+        let problem = FieldProblem {
+            field: "url".into(),
+            keyword: "pattern".into(),
+            message: "does not match the required pattern".into(),
+        };
+        let refused = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "config_rejected", "bad")
+            .with_fields(vec![problem]);
+        assert_eq!(
+            body(refused)["error"]["fields"],
+            serde_json::json!([{
+                "field": "url",
+                "keyword": "pattern",
+                "message": "does not match the required pattern"
+            }])
+        );
+    }
 }

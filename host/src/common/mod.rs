@@ -1,6 +1,7 @@
 //! The ground floor: what every layer uses — operator settings, names and
-//! identities, metrics, JSON errors, HTTP body helpers, per-org limits and
-//! the token bucket behind rate limits. Nothing here imports a higher layer.
+//! identities, metrics and usage series, JSON errors (with schema problems
+//! field by field), HTTP body helpers, per-org limits and the token bucket
+//! behind rate limits. Nothing here imports a higher layer.
 
 pub mod admission;
 pub mod bodies;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod metrics;
 pub mod request_body;
+pub mod schema_fields;
 pub mod settings;
 pub mod token_bucket;
 pub mod usage;

@@ -3,6 +3,7 @@
 //! Schema for the OpenAPI document ([`super::openapi`]).
 
 use crate::common::admission::TenantLimits;
+use crate::common::error::FieldProblem;
 use crate::common::usage::{self, MinuteUsage};
 use berth_storage::{Installation, KvUsage, OrgRecord, PluginState};
 use semver::VersionReq;
@@ -278,4 +279,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
+    /// Present when a value was refused by a JSON Schema
+    /// (`config_rejected`, `invalid_input`): each field and what is wrong
+    /// with it, never the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldProblem>>,
 }

@@ -8,10 +8,13 @@
 //! at its limits). An active connector's `describe` answer is kept on its
 //! mount, so it runs once per activation, not once per action.
 //! Configuration problems are reported by key and schema keyword only —
-//! never with the offending value, which may be a secret.
+//! never with the offending value, which may be a secret. Both a refused
+//! configuration and a refused input list their problems field by field
+//! ([`SchemaViolations`]).
 
 use crate::common::admission::{Admitted, Refusal};
 use crate::common::error::ApiError;
+use crate::common::schema_fields::{SchemaViolations, field_problems};
 use crate::sandbox::active_plugins::{ActivePlugins, MountedPlugin};
 use crate::sandbox::calls::ExportCallError;
 use crate::sandbox::exports::Connector;
@@ -72,7 +75,7 @@ pub enum IntegrationError {
     },
     /// The input does not satisfy the action's input schema.
     #[error("invalid input: {0}")]
-    InvalidInput(String),
+    InvalidInput(SchemaViolations),
     /// The plugin described itself with something that is not JSON Schema.
     #[error("`{plugin}` describes an invalid schema: {reason}")]
     InvalidConnector {
@@ -104,9 +107,17 @@ impl From<IntegrationError> for ApiError {
         use IntegrationError as E;
         let (status, code) = match &error {
             E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
+            E::InvalidInput(violations) => {
+                let fields = violations.fields.clone();
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_input",
+                    error.to_string(),
+                )
+                .with_fields(fields);
+            }
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "integration_not_found"),
             E::ActionNotFound { .. } => (StatusCode::NOT_FOUND, "action_not_found"),
-            E::InvalidInput(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
             E::InvalidConnector { .. } => (StatusCode::BAD_GATEWAY, "invalid_connector"),
             E::Failed { .. } => (StatusCode::BAD_GATEWAY, "action_failed"),
         };
@@ -216,12 +227,16 @@ impl Integrations {
                 action: action.to_owned(),
             })?;
         let validator = compile(plugin, &offered.input_schema)?;
-        let violations: Vec<String> = validator
-            .iter_errors(&input)
-            .map(|e| format!("{e} at `{}`", e.instance_path()))
-            .collect();
-        if !violations.is_empty() {
-            return Err(IntegrationError::InvalidInput(violations.join("; ")));
+        let (mut problems, mut fields) = (Vec::new(), Vec::new());
+        for error in validator.iter_errors(&input) {
+            problems.push(format!("{error} at `{}`", error.instance_path()));
+            fields.extend(field_problems(&error));
+        }
+        if !problems.is_empty() {
+            return Err(IntegrationError::InvalidInput(SchemaViolations {
+                message: problems.join("; "),
+                fields,
+            }));
         }
         let failed = |error| IntegrationError::Failed {
             plugin: plugin.to_owned(),
@@ -284,17 +299,20 @@ fn compile(plugin: &str, schema: &Value) -> Result<jsonschema::Validator, Integr
 /// Checks `config` (settings and secrets as one object of strings) against
 /// a connector's config `schema`. Problems name the key and the schema
 /// keyword, never the value.
-pub fn check_config(schema: &Value, config: &PluginConfig) -> Result<(), String> {
-    let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
+pub fn check_config(schema: &Value, config: &PluginConfig) -> Result<(), SchemaViolations> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| SchemaViolations {
+        message: e.to_string(),
+        fields: Vec::new(),
+    })?;
     let merged: serde_json::Map<String, Value> = config
         .config
         .iter()
         .chain(&config.secrets)
         .map(|(key, value)| (key.clone(), Value::String(value.clone())))
         .collect();
-    let problems: Vec<String> = validator
-        .iter_errors(&Value::Object(merged))
-        .map(|error| match error.kind() {
+    let (mut problems, mut fields) = (Vec::new(), Vec::new());
+    for error in validator.iter_errors(&Value::Object(merged)) {
+        problems.push(match error.kind() {
             // Names the missing key, which is no secret.
             jsonschema::error::ValidationErrorKind::Required { property } => {
                 format!("{property} is required")
@@ -304,12 +322,16 @@ pub fn check_config(schema: &Value, config: &PluginConfig) -> Result<(), String>
                 error.instance_path(),
                 kind.keyword()
             ),
-        })
-        .collect();
+        });
+        fields.extend(field_problems(&error));
+    }
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("; "))
+        Err(SchemaViolations {
+            message: problems.join("; "),
+            fields,
+        })
     }
 }
 
@@ -332,7 +354,8 @@ mod tests {
         let mut config = PluginConfig::default();
         config.config.insert("url".into(), "ftp://nope".into());
         config.secrets.insert("api-key".into(), "tiny".into());
-        let problems = check_config(&schema, &config).unwrap_err();
+        let refused = check_config(&schema, &config).unwrap_err();
+        let problems = refused.message;
         assert!(
             problems.contains("`/url` does not satisfy `pattern`"),
             "{problems}"
@@ -346,11 +369,26 @@ mod tests {
             "{problems}"
         );
 
+        let mut fields: Vec<_> = (refused.fields.iter())
+            .map(|f| (f.field.as_str(), f.keyword.as_str()))
+            .collect();
+        fields.sort();
+        assert_eq!(fields, [("api-key", "minLength"), ("url", "pattern")]);
+        assert!(!format!("{:?}", refused.fields).contains("tiny"));
+
         config.secrets.clear();
-        assert!(
-            check_config(&schema, &config)
-                .unwrap_err()
-                .contains("api-key")
+        let missing = check_config(&schema, &config).unwrap_err();
+        assert!(missing.message.contains("api-key"));
+        let mut fields: Vec<_> = (missing.fields.iter())
+            .map(|f| (f.field.as_str(), f.keyword.as_str(), f.message.as_str()))
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                ("api-key", "required", "is required"),
+                ("url", "pattern", "does not match the required pattern"),
+            ]
         );
 
         config

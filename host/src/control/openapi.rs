@@ -58,7 +58,8 @@ fn build() -> OpenApi {
                 .description(Some(
                     "Orgs, tokens, plugin lifecycle and configuration, registries, \
                      signing keys, limits, logs and audit of a berth server. Every \
-                     error answers `{\"error\": {\"code\", \"message\"}}`.",
+                     error answers `{\"error\": {\"code\", \"message\"}}`, with \
+                     `fields` when a value was refused field by field.",
                 ))
                 .build(),
         )

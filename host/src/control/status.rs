@@ -17,6 +17,15 @@ impl From<LifecycleError> for ApiError {
         use LifecycleError as E;
         let (status, code) = match &error {
             E::Package(e) => return e.clone().into(),
+            E::ConfigRejected(violations) => {
+                let fields = violations.fields.clone();
+                return ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "config_rejected",
+                    error.to_string(),
+                )
+                .with_fields(fields);
+            }
             E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
             E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             E::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
@@ -41,7 +50,6 @@ impl From<LifecycleError> for ApiError {
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
             E::InvalidLimits(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
-            E::ConfigRejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "config_rejected"),
             E::Signature(SignatureError::Required) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "signature_required")
             }

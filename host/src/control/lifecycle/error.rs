@@ -2,6 +2,7 @@
 
 use crate::capabilities::gates::{MissingPermission, describe_missing};
 use crate::common::admission::Refusal;
+use crate::common::schema_fields::SchemaViolations;
 use crate::control::dependencies::GraphProblem;
 use crate::control::resolver::ResolveError;
 use crate::package::PackageError;
@@ -94,7 +95,7 @@ pub enum LifecycleError {
     Resolve(#[from] ResolveError),
     /// The configuration does not satisfy the connector's config schema.
     #[error("the configuration does not satisfy the plugin's config schema: {0}")]
-    ConfigRejected(String),
+    ConfigRejected(SchemaViolations),
     /// An upgrade's new version failed its health check.
     #[error("version {version} of `{plugin}` failed its health check: {reason}")]
     HealthCheckFailed {
