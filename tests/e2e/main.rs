@@ -30,6 +30,7 @@ mod openapi;
 mod outbound;
 mod plugin_config;
 mod plugin_logs;
+mod preview;
 mod python;
 mod readme;
 mod records;

@@ -149,6 +149,16 @@ fn every_documented_operation_answers_as_documented_and_nothing_else_is_routed()
         &org,
         Some(Body::Zip(guest_package("hello"))),
     );
+    let preview = step(
+        &mut api,
+        "POST",
+        "/api/v1/orgs/{org}/plugins/preview",
+        &org,
+        Some(Body::Zip(guest_package_with("hello", |m| {
+            m["version"] = "0.1.1".into()
+        }))),
+    );
+    assert_eq!(preview.json()["installed"]["version"], "0.1.0");
     step(&mut api, "GET", "/api/v1/orgs/{org}/plugins", &org, None);
     step(
         &mut api,

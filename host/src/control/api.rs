@@ -20,7 +20,7 @@ use crate::common::settings::PackageLimits;
 use crate::control::api_routes::{self, Access, Op, Params};
 use crate::control::api_types::{
     ActionOutput, ActivateBody, CreateOrg, InstallByName, KeyRemoved, KvUsageView,
-    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView,
+    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView, PreviewView,
     SignaturePolicyBody, TenantKeyView, TokenRevoked, TrustKey, Uninstalled,
 };
 use crate::control::integrations::Integrations;
@@ -164,6 +164,11 @@ impl Api {
                             .map(created)
                     }
                 }
+            }
+            Op::PreviewPackage => {
+                let zip = self.read_upload(request).await?.zip()?;
+                let preview = self.run(move |l| l.preview(&org, &zip)).await?;
+                Ok(ok(PreviewView::from(preview)))
             }
             Op::PublishToRegistry => {
                 let zip = self.read_upload(request).await?.zip()?;
@@ -486,7 +491,7 @@ impl Upload {
             Self::Json(_) => Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "publish a plugin package (a ZIP), not JSON",
+                "send a plugin package (a ZIP) here, not JSON",
             )),
         }
     }

@@ -5,7 +5,7 @@
 
 use super::api_types::{
     ActionOutput, ActivateBody, CreateOrg, ErrorBody, InstallByName, KeyRemoved, KvUsageView,
-    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView,
+    ModulesPublicBody, ModulesPublicView, OrgView, PluginUsageView, PluginView, PreviewView,
     SignaturePolicyBody, TenantKeyView, TokenRevoked, TrustKey, Uninstalled,
 };
 use super::dependencies::GraphView;
@@ -113,6 +113,8 @@ pub enum Op {
     ListPlugins,
     /// Install or upgrade a plugin: a package, or by name from the registries.
     InstallPlugin,
+    /// Check a package as an install would and show it beside the installed plugin, writing nothing.
+    PreviewPackage,
     /// One installed plugin.
     ShowPlugin,
     /// Uninstall a plugin, its data, configuration and files.
@@ -299,6 +301,17 @@ pub static ROUTES: &[Route] = &[
         PackageOrJson(one::<InstallByName>),
         201,
         Json(installed),
+    ),
+    route(
+        Op::PreviewPackage,
+        Method::POST,
+        "orgs/{org}/plugins/preview",
+        Org,
+        "Check a package as an install would (without its signature or compiling it) and show its manifest beside the installed plugin of that name; nothing is written",
+        &[],
+        Package,
+        200,
+        Json(one::<PreviewView>),
     ),
     route(
         Op::ShowPlugin,
@@ -750,6 +763,24 @@ mod tests {
         assert!(find(&Method::GET, &["orgs", "", "plugins"]).is_none());
         assert!(find(&Method::GET, &["nothing"]).is_none());
         assert_eq!(find(&Method::GET, &["orgs"]).unwrap().0.op, Op::ListOrgs);
+    }
+
+    #[test]
+    fn only_post_of_plugins_preview_is_the_preview() {
+        let op = |method, name| {
+            let segments = ["orgs", "acme", "plugins", name];
+            find(&method, &segments).map(|(route, params)| (route.op, params.get("name")))
+        };
+        assert_eq!(op(Method::POST, "preview"), Some((Op::PreviewPackage, "")));
+        assert_eq!(
+            op(Method::GET, "preview"),
+            Some((Op::ShowPlugin, "preview"))
+        );
+        assert_eq!(
+            op(Method::DELETE, "preview"),
+            Some((Op::UninstallPlugin, "preview"))
+        );
+        assert_eq!(op(Method::POST, "hello"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use crate::common::admission::TenantLimits;
 use crate::common::error::FieldProblem;
 use crate::common::usage::{self, MinuteUsage};
+use crate::control::lifecycle::PackagePreview;
 use berth_storage::{Installation, KvUsage, OrgRecord, PluginState};
 use semver::VersionReq;
 use serde::{Deserialize, Serialize};
@@ -69,6 +70,25 @@ pub struct PluginView {
     pub signed_by: Option<String>,
     /// The version a rollback returns to, if any.
     pub previous: Option<PreviousView>,
+}
+
+/// What installing an uploaded package would bring, beside the plugin it
+/// would replace (the answer to `POST …/plugins/preview`).
+#[derive(Serialize, ToSchema)]
+pub struct PreviewView {
+    /// The package's manifest, as [`PluginView::manifest`] shows it.
+    pub manifest: serde_json::Value,
+    /// The org's installed plugin of that name, if any.
+    pub installed: Option<PluginView>,
+}
+
+impl From<PackagePreview> for PreviewView {
+    fn from(preview: PackagePreview) -> Self {
+        Self {
+            manifest: preview.manifest,
+            installed: preview.installed.as_ref().map(PluginView::from),
+        }
+    }
 }
 
 /// The version a rollback returns to.

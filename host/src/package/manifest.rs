@@ -288,6 +288,12 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// The manifest as JSON, the shape registry records keep and the API
+    /// shows.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("manifests serialize")
+    }
+
     /// Whether the plugin is asset-only (no component).
     pub fn is_asset_only(&self) -> bool {
         self.component.is_none()

@@ -82,7 +82,7 @@ impl Lifecycle {
             name: manifest.name.clone(),
             version,
             digest: package.digest.to_hex(),
-            manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+            manifest: manifest.to_json(),
             published_at: at,
         };
         let committed = self.commit(&mut writer, scope, |txn| {

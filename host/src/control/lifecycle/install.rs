@@ -44,7 +44,7 @@ pub(super) fn new_record(
         version: manifest.version.to_string(),
         digest: package.digest.to_hex(),
         state,
-        manifest: serde_json::to_value(manifest).expect("manifests serialize"),
+        manifest: manifest.to_json(),
         granted,
         installed_at: previous.map_or(at, |p| p.installed_at),
         updated_at: at,
@@ -138,8 +138,7 @@ impl Lifecycle {
         zip: &[u8],
         options: InstallOptions,
     ) -> Result<Installation, LifecycleError> {
-        self.require_org(org)?;
-        let package = Package::parse(zip, &self.limits)?;
+        let package = self.read_package(org, zip)?;
         // Before anything is compiled or written.
         self.check_signature(org, &package)?;
         check_permissions(&package)?;
@@ -283,6 +282,13 @@ impl Lifecycle {
             self.remove_files_if_unreferenced(&writer, digest);
         }
         Ok(installation)
+    }
+
+    /// Reads `zip` as a package for `org`, which must exist: the archive
+    /// and manifest pass every check of [`Package::parse`], in memory only.
+    pub(super) fn read_package(&self, org: &str, zip: &[u8]) -> Result<Package, LifecycleError> {
+        self.require_org(org)?;
+        Ok(Package::parse(zip, &self.limits)?)
     }
 
     /// Validates the package's component against its kinds and returns it

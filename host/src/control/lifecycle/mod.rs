@@ -1,7 +1,7 @@
-//! The plugin lifecycle: create orgs; install, activate, deactivate and
-//! uninstall plugins — each step validated completely first, then made
-//! durable in one registry transaction, then reflected in the live route
-//! table. Steps check and commit one at a time, but never hold the writer
+//! The plugin lifecycle: create orgs; install (or preview an install),
+//! activate, deactivate and uninstall plugins — each step validated
+//! completely first, then made durable in one registry transaction, then
+//! reflected in the live route table. Steps check and commit one at a time, but never hold the writer
 //! while a plugin's guest runs ([`writer`]); reads never wait.
 //!
 //! Crash safety: package files are written (staged, fsynced, renamed)
@@ -16,6 +16,7 @@ mod garbage;
 mod health;
 mod install;
 mod orgs;
+mod preview;
 mod queries;
 mod rollback;
 mod signatures;
@@ -25,6 +26,7 @@ mod writer;
 pub use catalog::{RegistryInstall, RegistryListing};
 pub use error::LifecycleError;
 pub use install::InstallOptions;
+pub use preview::PackagePreview;
 pub use signatures::{OperatorSigning, PolicySetter, SigningPolicy};
 pub use state::UninstallOptions;
 
