@@ -32,12 +32,21 @@ const fn bucket_bound(i: usize) -> u64 {
     base << (i / 2)
 }
 
-/// The bucket `latency` falls in.
+/// The bounds of every bucket but the last, open one.
+const BOUNDS: [u64; BUCKETS - 1] = {
+    let mut bounds = [0; BUCKETS - 1];
+    let mut i = 0;
+    while i < BUCKETS - 1 {
+        bounds[i] = bucket_bound(i);
+        i += 1;
+    }
+    bounds
+};
+
+/// The bucket `latency` falls in (a binary search of the bounds).
 fn bucket_of(latency: Duration) -> usize {
     let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-    (0..BUCKETS - 1)
-        .find(|&i| nanos <= bucket_bound(i))
-        .unwrap_or(BUCKETS - 1)
+    BOUNDS.partition_point(|&bound| bound < nanos)
 }
 
 /// One minute with traffic.
