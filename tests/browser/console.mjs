@@ -3,6 +3,7 @@
 // harness.mjs's inputs it reads WIDGET_ZIP and THEME_ZIP, the sales-widget
 // and dark-theme packages. Exits non-zero (with the reason) on the first
 // expectation that fails.
+import { checkAccessibility } from "./a11y.mjs";
 import { env, expect, newPage, salesTotal, shot as save, signIn, widgetFrame, withBrowser } from "./harness.mjs";
 
 await withBrowser(async (browser) => {
@@ -26,6 +27,7 @@ await withBrowser(async (browser) => {
     await page.click('#install button[type="submit"]');
     await page.waitForSelector(row(name, "installed"));
     await page.click(`${row(name, "installed")} button[data-action="activate"]`);
+    await page.click('dialog.consent[open] button[data-action="consent"]');
     await page.waitForSelector(row(name, "active"));
   };
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -64,6 +66,7 @@ await withBrowser(async (browser) => {
     .locator("body")
     .evaluate((body) => getComputedStyle(body).color);
   expect(widgetColor === "rgb(230, 237, 243)", `widget text is ${widgetColor}`);
+  await checkAccessibility(page, "the dashboard in the dark theme");
   await shot("05-dark-theme");
 
   // The dependency graph view shows the org's plugins.

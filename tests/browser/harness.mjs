@@ -46,14 +46,25 @@ export async function withBrowser(test) {
   });
   try {
     await test(browser);
+  } catch (error) {
+    for (const [index, page] of pages.entries()) {
+      await shot(page, `failure-${index}`).catch(() => {});
+      const line = await page.textContent("#status").catch(() => null);
+      if (line) console.error(`status line of page ${index}: ${line}`);
+    }
+    throw error;
   } finally {
     await browser.close();
   }
 }
 
+/** Pages to screenshot, with the status line, if a test fails. */
+const pages = [];
+
 /** A new page of `context` whose uncaught errors land in `page.errors`. */
 export async function newPage(context) {
   const page = await context.newPage();
+  pages.push(page);
   page.setDefaultTimeout(15000);
   page.errors = [];
   page.on("pageerror", (error) => page.errors.push(String(error)));

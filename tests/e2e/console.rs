@@ -10,9 +10,18 @@
 //!   storage, the management API or a service worker fails, and the good
 //!   widget still renders.
 //!
+//! - `admin.mjs`: the org administration — consent in words narrowed by
+//!   keyboard, an upgrade's difference, a connector's settings form with a
+//!   secret and field errors, an integration action's output and error,
+//!   a followed log, the traffic charts, a token created, copied and
+//!   revoked, the locked signing policy, the audit log paged and filtered,
+//!   every view at 375 px — with axe-core finding no serious or critical
+//!   accessibility violation on any of them.
+//!
 //! Screenshots land in `target/tmp/browser-artifacts/`.
 
-use crate::support::{Server, admin_token, guest_package};
+use crate::support::{Server, Upstream, admin_token, guest_package, guest_package_with};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,11 +40,15 @@ fn artifacts() -> PathBuf {
 /// A server with org `acme` and one of its admin tokens; `acme` has
 /// invoices worth 48,250 EUR over 17 deals, which the sales widget shows.
 fn server_with_admin() -> (Server, String) {
+    seeded(Server::start(&["--no-demo"]))
+}
+
+/// `server` with org `acme`, its invoices, and one of its admin tokens.
+fn seeded(server: Server) -> (Server, String) {
     assert!(
         Path::new(CHROMIUM).is_file(),
         "{CHROMIUM} is missing: run scripts/setup.sh, which installs Debian's chromium"
     );
-    let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     for amount in [2800; 16].into_iter().chain([3450]) {
         let invoice = serde_json::json!({ "customer": "c", "amount": amount, "currency": "EUR" });
@@ -113,6 +126,93 @@ fn the_console_manages_plugins_and_shows_their_ui_in_a_browser() {
     };
     assert_eq!(state("sales-widget"), Some("installed".into()));
     assert_eq!(state("dark-theme"), Some("active".into()));
+}
+
+#[test]
+fn the_console_administers_an_org_in_a_browser() {
+    const SECRET: &str = "sk-console-5e6f7a8b9c";
+    let upstream = Upstream::start();
+    let (server, token) = seeded(Server::start_reaching(&upstream));
+    let locked = server.put_json(
+        "/api/v1/orgs/acme/signature-policy",
+        json!({ "require-signature": false, "locked": true }),
+    );
+    assert_eq!(locked.status, 200, "{locked:?}");
+    let packages = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let path = packages.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    // hello declares more than it uses, so that the admin can refuse some.
+    let hello = write(
+        "hello-0.1.0.zip",
+        guest_package_with("hello", |m| {
+            m["permissions"] =
+                json!({ "routes": ["/"], "storage": ["read", "write"], "config": ["greeting"] });
+        }),
+    );
+    let upgrade = write(
+        "hello-0.2.0.zip",
+        guest_package_with("hello", |m| {
+            m["version"] = json!("0.2.0");
+            m["permissions"] = json!({
+                "routes": ["/"], "storage": ["read"], "config": ["greeting"],
+                "network": ["api.example.com"]
+            });
+        }),
+    );
+    let port = upstream.addr.port();
+    let webhook = write(
+        "webhook-0.1.0.zip",
+        guest_package_with("webhook", |m| {
+            m["permissions"]["network"] = json!([format!("127.0.0.1:{port}")]);
+        }),
+    );
+    let upstream_url = PathBuf::from(format!("http://127.0.0.1:{port}/hook"));
+
+    run_browser_script(
+        &server,
+        &token,
+        "admin.mjs",
+        &[
+            ("HELLO_ZIP", &hello),
+            ("HELLO_UPGRADE_ZIP", &upgrade),
+            ("WEBHOOK_ZIP", &webhook),
+            ("UPSTREAM_URL", &upstream_url),
+            ("SECRET", Path::new(SECRET)),
+        ],
+        "admin browser test passed",
+    );
+    assert!(artifacts().join("30-narrow-plugins.png").is_file());
+
+    // What the browser did is what the server holds: the narrowed grant,
+    // upgraded with the new host; the connector configured with the secret,
+    // which delivered the action's message.
+    let hello = server.get("/api/v1/orgs/acme/plugins/hello").json();
+    assert_eq!(
+        (&hello["version"], &hello["state"]),
+        (&json!("0.2.0"), &json!("active"))
+    );
+    assert_eq!(hello["granted"]["storage"], json!(["read"]));
+    assert_eq!(hello["granted"]["network"], json!(["api.example.com"]));
+    let config = server
+        .get("/api/v1/orgs/acme/plugins/webhook/config")
+        .json();
+    assert_eq!(config["secrets"], json!(["api-key"]));
+    let delivered = upstream.requests();
+    assert!(
+        delivered
+            .iter()
+            .any(|r| r.contains("hello from the console") && r.contains(SECRET)),
+        "{delivered:?}"
+    );
+    let tokens = server.get("/api/v1/orgs/acme/tokens").json();
+    assert_eq!(
+        tokens.as_array().unwrap().len(),
+        1,
+        "only the test's token is left: {tokens}"
+    );
 }
 
 #[test]

@@ -1,15 +1,23 @@
 // berth's web console: sign in with an org-admin token, manage the org's
-// plugins, see the dependency graph, and the org's UI — theme, dashboard
-// slots and plugin pages — exactly as its active plugins contribute it.
-// The token lives in this page's memory only: a reload signs in again.
+// plugins (consent, settings, logs, traffic), run integration actions,
+// manage tokens and signing keys, read the audit log, see the dependency
+// graph, and the org's UI — theme, dashboard slots and plugin pages —
+// exactly as its active plugins contribute it. The token lives in this
+// page's memory only: a reload signs in again.
 import "./style.css";
 import { api, type Session, type UiManifest, uiManifest } from "./api";
+import { renderAudit } from "./audit";
 import { renderDashboard } from "./dashboard";
 import { button, h, status } from "./dom";
 import { renderGraph } from "./graph";
+import { renderIntegrations } from "./integrations";
+import { renderKeys } from "./keys";
+import { stopFollowing } from "./logs";
 import { mountFrame } from "./mount";
+import { renderPlugin } from "./plugin";
 import { renderPlugins } from "./plugins";
 import { applyTheme } from "./theme";
+import { renderTokens } from "./tokens";
 
 const main = document.getElementById("app")!;
 const nav = document.getElementById("nav")!;
@@ -50,9 +58,18 @@ function renderNav(manifest: UiManifest): void {
   const links = [
     h("a", { href: "#/" }, "Dashboard"),
     h("a", { href: "#/plugins" }, "Plugins"),
+    h("a", { href: "#/integrations" }, "Integrations"),
     h("a", { href: "#/dependencies" }, "Dependencies"),
+    h("a", { href: "#/audit" }, "Audit"),
+    h("a", { href: "#/org" }, "Tokens & keys"),
     ...manifest.pages.map((page) => h("a", { href: `#/p/${page.plugin}${page.route}`, "data-page": `${page.plugin}${page.route}` }, page.title)),
   ];
+  const route = location.hash || "#/";
+  for (const link of links) {
+    const target = link.getAttribute("href")!;
+    const here = target === "#/" ? route === "#/" : route === target || route.startsWith(`${target}/`);
+    if (here) link.setAttribute("aria-current", "page");
+  }
   nav.replaceChildren(...links);
   nav.hidden = false;
 }
@@ -68,6 +85,18 @@ function renderPage(current: Session, manifest: UiManifest, target: string): voi
   mountFrame(mountPoint, { org: current.org, plugin: page.plugin, entry: page.entry, data: null }, manifest.theme?.tokens ?? {});
 }
 
+/** The org's administration: its admin tokens, then its signing policy and keys. */
+async function renderOrg(into: HTMLElement, current: Session): Promise<void> {
+  const tokens = h("div", {});
+  const keys = h("div", {});
+  into.replaceChildren(
+    h("h2", {}, "Tokens & keys"),
+    h("section", { "aria-labelledby": "tokens-title" }, h("h3", { id: "tokens-title" }, "Admin tokens"), tokens),
+    h("section", { "aria-labelledby": "keys-title" }, h("h3", { id: "keys-title" }, "Signing"), keys),
+  );
+  await Promise.all([renderTokens(tokens, current), renderKeys(keys, current)]);
+}
+
 /** Renders the view the location hash names, with the org's current UI. */
 async function render(): Promise<void> {
   const current = signedIn;
@@ -79,7 +108,12 @@ async function render(): Promise<void> {
     applyTheme(manifest);
     renderNav(manifest);
     const route = location.hash.replace(/^#/, "") || "/";
+    stopFollowing();
     if (route === "/plugins") await renderPlugins(main, current, render);
+    else if (route.startsWith("/plugins/")) await renderPlugin(main, current, decodeURIComponent(route.slice(9)), render);
+    else if (route === "/integrations") await renderIntegrations(main, current);
+    else if (route === "/audit") await renderAudit(main, current);
+    else if (route === "/org") await renderOrg(main, current);
     else if (route === "/dependencies") await renderGraph(main, current);
     else if (route.startsWith("/p/")) renderPage(current, manifest, route.slice(3));
     else renderDashboard(main, current, manifest);

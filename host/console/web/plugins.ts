@@ -1,47 +1,104 @@
-// The plugin list: state, version, permissions; install by upload;
-// activate (with an editable grant), deactivate, uninstall.
-import { api, type Installation, type Session } from "./api";
-import { button, h, status } from "./dom";
+// The plugin list: state, version and permissions in words; install by
+// upload (an upgrade shows what the new version adds and drops before the
+// admin consents); activate through the consent dialog; deactivate,
+// uninstall.
+import { type Installation, type Session, api } from "./api";
+import { askConsent } from "./consent";
+import { act, button, h, sentence, status, table } from "./dom";
+import { type Permissions, consentItems, difference, grantedKeys } from "./permissions";
 
 /** Re-renders the console after a change (theme, slots, pages may differ). */
 export type Refresh = () => Promise<void>;
 
-function permissionsText(value: unknown): string {
-  return value === null || value === undefined ? "—" : JSON.stringify(value, null, 1);
+/** Asks for consent to `plugin`'s permissions and activates it with the ticked ones. */
+export async function activateWithConsent(session: Session, plugin: Installation): Promise<boolean> {
+  const declared = plugin.manifest.permissions as Permissions | undefined;
+  const grant = await askConsent({
+    title: `Activate ${plugin.name} ${plugin.version}?`,
+    intro: "It asks to do the following. Untick what you do not want to allow; it then works without it, or refuses to start.",
+    sections: [{ heading: "It may", items: consentItems(declared), ticked: grantedKeys(plugin.granted), choosable: true }],
+    confirm: "Activate",
+  });
+  if (!grant) return false;
+  return act(`activate ${plugin.name}`, () => api(session, "POST", `/plugins/${plugin.name}/activate`, JSON.stringify({ grant })));
 }
 
-async function act(label: string, step: () => Promise<unknown>, refresh: Refresh): Promise<void> {
-  try {
-    await step();
-    status(`${label}: done`);
-  } catch (error) {
-    status(`${label}: ${String((error as Error).message ?? error)}`, true);
+/** A package's manifest, and the installed plugin it would upgrade (`POST …/plugins/preview`). */
+interface Preview {
+  manifest: { name: string; version: string; permissions?: Permissions };
+  installed: Installation | null;
+}
+
+/** Installs `file`; an upgrade first shows its difference and asks for consent. */
+async function installPackage(session: Session, file: File): Promise<void> {
+  const preview = await api<Preview>(session, "POST", "/plugins/preview", file, "application/zip");
+  const installed = preview.installed;
+  if (!installed) {
+    await act(`install ${preview.manifest.name}`, () => api(session, "POST", "/plugins", file, "application/zip"));
+    return;
   }
-  await refresh();
+  const change = difference(installed.manifest.permissions as Permissions, preview.manifest.permissions);
+  const granted = grantedKeys(installed.granted);
+  const grant = await askConsent({
+    title: `Upgrade ${installed.name} from ${installed.version} to ${preview.manifest.version}?`,
+    intro: change.added.length
+      ? "The new version asks for more than the installed one. Untick what you do not want to allow."
+      : "The new version asks for nothing new.",
+    sections: [
+      { heading: "New in this version", items: change.added, ticked: null, choosable: true },
+      { heading: "No longer asked for", items: change.removed, ticked: null, choosable: false },
+      { heading: "Unchanged", items: change.kept, ticked: granted, choosable: true },
+    ],
+    confirm: "Upgrade",
+  });
+  if (!grant) return status(`upgrade of ${installed.name} cancelled`);
+  const upgraded = await act(`upgrade ${installed.name}`, () => api<Installation>(session, "POST", "/plugins", file, "application/zip"));
+  if (!upgraded || installed.state !== "active") return;
+  // An active plugin keeps serving with the old grant narrowed to the new
+  // version, or waits when it asks for more: activate it with what the
+  // admin consented to unless that is what it already has.
+  const now = await api<Installation>(session, "GET", `/plugins/${installed.name}`);
+  const wanted = grantedKeys(grant)!;
+  const has = grantedKeys(now.granted) ?? new Set<string>();
+  if (now.state === "active" && has.size === wanted.size && [...wanted].every((key) => has.has(key))) return;
+  await act(`activate ${installed.name}`, () => api(session, "POST", `/plugins/${installed.name}/activate`, JSON.stringify({ grant })));
+}
+
+/** The permissions `plugin` asks for, in words, each marked granted or not when it is active. */
+export function permissionList(plugin: Installation): HTMLElement {
+  const items = consentItems(plugin.manifest.permissions as Permissions);
+  if (items.length === 0) return h("p", { class: "muted" }, "No permissions");
+  const granted = grantedKeys(plugin.granted);
+  return h(
+    "ul",
+    { class: "permissions" },
+    ...items.map((item) => {
+      const yes = plugin.state === "active" && (granted?.has(item.key) ?? false);
+      const mark = plugin.state !== "active" ? "" : yes ? "✓ " : "✗ ";
+      const label = plugin.state !== "active" ? "" : yes ? "granted" : "not granted";
+      return h("li", { "data-permission": item.key, "data-granted": String(yes), title: label }, h("span", { "aria-label": label }, mark), sentence(item.sentence));
+    }),
+  );
 }
 
 function row(session: Session, plugin: Installation, refresh: Refresh): HTMLElement {
   const path = `/plugins/${plugin.name}`;
-  const grant = h("textarea", { "aria-label": `grant for ${plugin.name}` }) as HTMLTextAreaElement;
-  grant.value = JSON.stringify(plugin.manifest.permissions ?? {}, null, 2);
-  const activate = () =>
-    act(`activate ${plugin.name}`, () => api(session, "POST", `${path}/activate`, JSON.stringify({ grant: JSON.parse(grant.value) })), refresh);
+  const then = () => void refresh();
   const actions =
     plugin.state === "active"
-      ? [button("Deactivate", () => void act(`deactivate ${plugin.name}`, () => api(session, "POST", `${path}/deactivate`), refresh), { "data-action": "deactivate" })]
+      ? [button("Deactivate", () => void act(`deactivate ${plugin.name}`, () => api(session, "POST", `${path}/deactivate`)).then(then), { "data-action": "deactivate", "aria-label": `Deactivate ${plugin.name}` })]
       : [
-          button("Activate", () => void activate(), { "data-action": "activate" }),
-          button("Uninstall", () => void act(`uninstall ${plugin.name}`, () => api(session, "DELETE", path), refresh), { "data-action": "uninstall" }),
+          button("Activate…", () => void activateWithConsent(session, plugin).then(then), { "data-action": "activate", "aria-label": `Activate ${plugin.name}` }),
+          button("Uninstall", () => void act(`uninstall ${plugin.name}`, () => api(session, "DELETE", path)).then(then), { "data-action": "uninstall", "aria-label": `Uninstall ${plugin.name}` }),
         ];
-  const grantEditor = h("details", {}, h("summary", {}, "Grant…"), grant, button("Activate with this grant", () => void activate()));
   return h(
     "tr",
-    { "data-plugin": plugin.name, "data-state": plugin.state },
-    h("td", {}, h("strong", {}, plugin.name), h("br"), plugin.manifest.description),
-    h("td", {}, plugin.version, h("br"), h("small", { class: "signer" }, plugin.signed_by ? `signed by ${plugin.signed_by}` : "unsigned")),
+    { "data-plugin": plugin.name, "data-state": plugin.state, "data-version": plugin.version },
+    h("td", {}, h("a", { href: `#/plugins/${plugin.name}` }, h("strong", {}, plugin.name)), h("br"), plugin.manifest.description),
+    h("td", {}, plugin.version, h("br"), h("small", { class: "signer" }, plugin.signed_by ? `signed by ${plugin.signed_by}` : "unsigned"), h("br"), h("small", {}, `API ${plugin.api ?? "—"}`)),
     h("td", { class: "state" }, plugin.state),
-    h("td", {}, h("code", {}, permissionsText(plugin.state === "active" ? plugin.granted : plugin.manifest.permissions))),
-    h("td", {}, ...actions, grantEditor),
+    h("td", {}, permissionList(plugin)),
+    h("td", { class: "actions" }, ...actions),
   );
 }
 
@@ -49,18 +106,15 @@ function row(session: Session, plugin: Installation, refresh: Refresh): HTMLElem
 export async function renderPlugins(main: HTMLElement, session: Session, refresh: Refresh): Promise<void> {
   const plugins = await api<Installation[]>(session, "GET", "/plugins");
   const file = h("input", { type: "file", accept: ".zip,application/zip", name: "package", id: "upload" }) as HTMLInputElement;
-  const upload = h("form", { class: "card", id: "install" }, h("label", { for: "upload" }, "Install a plugin (ZIP): "), file, h("button", { type: "submit" }, "Install"));
+  const upload = h("form", { class: "card", id: "install" }, h("label", { for: "upload" }, "Install or upgrade a plugin (ZIP) "), file, h("button", { type: "submit" }, "Install"));
   upload.addEventListener("submit", (event) => {
     event.preventDefault();
     const chosen = file.files?.[0];
-    if (!chosen) return;
-    void act(`install ${chosen.name}`, () => api(session, "POST", "/plugins", chosen, "application/zip"), refresh);
+    if (!chosen) return status("choose a plugin package (ZIP) first", true);
+    installPackage(session, chosen)
+      .catch((error: Error) => status(`install ${chosen.name}: ${error.message}`, true))
+      .finally(() => void refresh());
   });
-  const table = h(
-    "table",
-    { id: "plugins" },
-    h("thead", {}, h("tr", {}, ...["Plugin", "Version", "State", "Permissions", ""].map((t) => h("th", {}, t)))),
-    h("tbody", {}, ...plugins.map((plugin) => row(session, plugin, refresh))),
-  );
-  main.replaceChildren(h("h2", {}, "Plugins"), upload, h("section", {}, table));
+  const rows = plugins.map((plugin) => row(session, plugin, refresh));
+  main.replaceChildren(h("h2", {}, "Plugins"), upload, h("section", {}, table("plugins", "Installed plugins", ["Plugin", "Version", "State", "Permissions", ""], rows)));
 }
