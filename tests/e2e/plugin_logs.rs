@@ -374,4 +374,12 @@ fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_even
         .to_owned();
     let refused = server.client(Some(&other)).get(&path);
     assert_eq!(refused.status, 404);
+    // Uninstalling the plugin ends its followers' streams.
+    let uninstalled = server.delete("/api/v1/orgs/good/plugins/hello?force");
+    assert_eq!(uninstalled.status, 200, "{uninstalled:?}");
+    let end = resumed.next();
+    assert_eq!(
+        (end.event.as_str(), &end.data),
+        ("end", &serde_json::json!({"reason": "uninstalled"}))
+    );
 }

@@ -68,7 +68,10 @@ export async function renderLogs(into: HTMLElement, session: Session, plugin: st
     state.textContent = "following";
     apiStream(session, `${path}?follow&after=${last}`, controller.signal, (event) => {
       if (event.event === "line" || event.event === "note") append(JSON.parse(event.data) as LogLine);
-      else if (event.event === "missed") state.textContent = `following (the ring dropped ${(JSON.parse(event.data) as { missed: number }).missed} lines)`;
+      else if (event.event === "end") {
+        stop();
+        state.textContent = "the plugin was uninstalled";
+      } else if (event.event === "missed") state.textContent = `following (the ring dropped ${(JSON.parse(event.data) as { missed: number }).missed} lines)`;
     }).catch((error: Error) => {
       if (!controller.signal.aborted) state.textContent = `stopped: ${error.message}`;
     });

@@ -1,7 +1,7 @@
 //! `GET /api/v1/orgs/{org}/plugins/{name}/logs`: a plugin's kept log lines
 //! for its org's admins — a JSON page, or with `?follow` a stream of
 //! server-sent events that stays open and carries each new line as it is
-//! written.
+//! written, until the plugin is uninstalled (`event: end`).
 //!
 //! Query: `after=SEQ` (lines numbered after it; default: the newest ones),
 //! `limit=N` (at most N lines, default 100, at most 1000), `follow`. A
@@ -144,9 +144,13 @@ fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
     )
 }
 
+/// The last event of a followed log whose plugin was uninstalled.
+const END: &[u8] = b"event: end\ndata: {\"reason\":\"uninstalled\"}\n\n";
+
 /// A stream of server-sent events: first the lines the query selects,
 /// then each new one, as `event: line` (or `note`, for the host's notes)
-/// with the line's number as `id` and the line as JSON `data`.
+/// with the line's number as `id` and the line as JSON `data`; when the
+/// plugin is uninstalled, `event: end` and the end of the stream.
 fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
     let (sender, body) = channel_body(16);
     tokio::spawn(async move {
@@ -169,6 +173,11 @@ fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
             }
             if entries.len() == limit {
                 continue;
+            }
+            if ring.is_closed() {
+                // Uninstalled: what was left is sent; the stream ends.
+                let _ = sender.send(Bytes::from_static(END)).await;
+                return;
             }
             // After the backlog, a page of any size catches up.
             limit = MAX_LIMIT;

@@ -7,6 +7,7 @@
 pub use crate::common::settings::RingSize;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -65,6 +66,8 @@ pub struct LogRing {
     kept: Mutex<Kept>,
     /// The number of the newest entry; followers wait on its changes.
     newest: watch::Sender<u64>,
+    /// Set when the plugin is uninstalled: followers end their streams.
+    closed: AtomicBool,
 }
 
 /// The entries and their bytes.
@@ -84,6 +87,7 @@ impl LogRing {
                 ..Kept::default()
             }),
             newest: watch::Sender::new(0),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -154,9 +158,21 @@ impl LogRing {
         }
     }
 
-    /// A receiver that sees the number of each newest entry.
+    /// A receiver that sees the number of each newest entry, and is woken
+    /// once more when the ring is closed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.newest.subscribe()
+    }
+
+    /// Whether the plugin was uninstalled: nothing more will be written.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the ring closed and wakes its followers.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.newest.send_modify(|_| {});
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
@@ -192,14 +208,18 @@ impl PluginLogs {
             .clone()
     }
 
-    /// Drops `org`'s `plugin`'s ring (when it is uninstalled). Followers
-    /// keep what they hold and see no more lines.
+    /// Drops `org`'s `plugin`'s ring (when it is uninstalled) and closes
+    /// it: its followers get what was left and their streams end.
     pub fn forget(&self, org: &str, plugin: &str) {
         let key = (org.to_owned(), plugin.to_owned());
-        self.rings
+        let ring = self
+            .rings
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
+        if let Some(ring) = ring {
+            ring.close();
+        }
     }
 
     fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Arc<LogRing>>> {
@@ -272,6 +292,25 @@ mod tests {
         newest.changed().await.expect("the ring is alive");
         assert_eq!(*newest.borrow(), 1);
         assert_eq!(messages(&ring.read(Some(0), 10)), ["hello"]);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_ring_closes_it_and_wakes_its_followers() {
+        let logs = PluginLogs::new(RingSize {
+            lines: 10,
+            bytes: 1 << 20,
+        });
+        let ring = logs.ring("acme", "hello");
+        let mut newest = ring.subscribe();
+        newest.borrow_and_update();
+        assert!(!ring.is_closed());
+        logs.forget("acme", "hello");
+        newest.changed().await.expect("woken");
+        assert!(ring.is_closed());
+        assert!(
+            !logs.ring("acme", "hello").is_closed(),
+            "a new ring is open"
+        );
     }
 
     #[test]
