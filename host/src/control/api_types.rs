@@ -57,6 +57,7 @@ pub struct PluginView {
     /// Its manifest, as uploaded.
     pub manifest: serde_json::Value,
     /// What the org granted it (`null` until first activated).
+    #[schema(value_type = Option<crate::package::manifest::Permissions>)]
     pub granted: serde_json::Value,
     /// The `berth:plugin` API version it is built against.
     pub api: serde_json::Value,
@@ -198,7 +199,6 @@ pub struct InstallByName {
 pub struct ActivateBody {
     /// The permissions the org grants: the manifest's `permissions` shape,
     /// at most what it declares (`wit/manifest.schema.json`).
-    #[schema(value_type = Object)]
     pub grant: crate::package::manifest::Permissions,
 }
 

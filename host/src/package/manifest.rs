@@ -109,7 +109,7 @@ impl From<DependencySpec> for Dependency {
 }
 
 /// The powers a plugin declares (see the README's permission reference).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Permissions {
     /// Path prefixes it may serve.
@@ -146,7 +146,7 @@ pub struct Permissions {
 
 /// A caller's credential header berth removes from plugin requests unless
 /// the org grants it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ForwardedHeader {
     /// `Authorization`.
@@ -175,7 +175,7 @@ impl AsRef<str> for ForwardedHeader {
 }
 
 /// Key-value access modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageAccess {
     /// `get`, `list-keys`, `get-shared`.
@@ -201,7 +201,7 @@ impl AsRef<str> for StorageAccess {
 }
 
 /// A named directory and its mode.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryGrant {
     /// Directory name under the plugin's data root.
@@ -211,7 +211,7 @@ pub struct DirectoryGrant {
 }
 
 /// Directory access mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DirectoryMode {
     /// Read-only.
@@ -231,7 +231,7 @@ impl DirectoryMode {
 }
 
 /// What a plugin may do to the module registry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModulesPermission {
     /// Modules it may register.
@@ -241,7 +241,7 @@ pub struct ModulesPermission {
 }
 
 /// The module records a plugin may read and write (`berth:plugin/records`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabasePermission {
     /// Modules whose records it may read.
