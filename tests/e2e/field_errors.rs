@@ -70,6 +70,7 @@ fn refused_configuration_and_action_input_name_each_field_without_its_value() {
         (422, "invalid_input"),
         "{refused:?}"
     );
+    assert!(!refused.body.contains("no message"), "{refused:?}");
     assert_eq!(
         fields(&refused),
         expected(&[
@@ -82,6 +83,12 @@ fn refused_configuration_and_action_input_name_each_field_without_its_value() {
         fields(&refused),
         expected(&[("message", "minLength", "must be at least 1 character long")])
     );
+    let refused = server.post_json(send, json!({ "message": 4711 }));
+    assert_eq!(
+        fields(&refused),
+        expected(&[("message", "type", "must be of type string")])
+    );
+    assert!(!refused.body.contains("4711"), "{refused:?}");
 
     // Other errors have no `fields`.
     let missing = server.post_json(

@@ -63,7 +63,7 @@ pub(crate) fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_
         (422, "config_rejected"),
         "{rejected:?}"
     );
-    assert!(rejected.body.contains("/api-key") && !rejected.body.contains("short"));
+    assert!(rejected.body.contains("`api-key`") && !rejected.body.contains("short"));
     answers.push(rejected.body);
     let missing = server.put_json(
         "/api/v1/orgs/acme/plugins/webhook/config",

@@ -73,9 +73,32 @@ fn a_preview_shows_the_package_beside_the_installed_plugin_and_writes_nothing() 
     assert_eq!(shown["installed"]["state"], "active");
     assert_eq!(shown["installed"]["granted"], json!({ "routes": ["/"] }));
     assert_eq!(shown["installed"], installed);
-    // An older version is previewed too (an install would need ?force).
+    // An older version is refused as an install without ?force refuses it.
     let older = guest_package_with("hello", |m| m["version"] = "0.0.9".into());
-    assert_eq!(preview(&server, &older).status, 200);
+    let refused = preview(&server, &older);
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (409, "version_not_newer"),
+        "{refused:?}"
+    );
+    // An unsigned package where the org requires signatures, likewise.
+    let required = server.put_json(
+        "/api/v1/orgs/beta/signature-policy",
+        json!({ "require-signature": true }),
+    );
+    assert_eq!(required.status, 200, "{required:?}");
+    let unsigned = server.post_bytes(
+        "/api/v1/orgs/beta/plugins/preview",
+        "application/zip",
+        &guest_package("hello"),
+    );
+    let install = server.install("beta", &guest_package("hello"));
+    assert_eq!(install.error_code(), "signature_required", "{install:?}");
+    assert_eq!(
+        (unsigned.status, unsigned.error_code()),
+        (install.status, install.error_code()),
+        "{unsigned:?}"
+    );
 
     // Refused as an install refuses, with nothing written.
     let broken = preview(&server, b"PK\x03\x04 this is not a zip archive");
@@ -146,7 +169,11 @@ fn a_plugin_named_preview_is_shown_and_uninstalled_like_any_other() {
         (shown.status, &shown.json()["name"]),
         (200, &"preview".into())
     );
-    let again = preview(&server, &named);
+    let newer = guest_package_with("hello", |m| {
+        m["name"] = "preview".into();
+        m["version"] = "0.2.0".into();
+    });
+    let again = preview(&server, &newer);
     assert_eq!(again.json()["installed"]["name"], "preview");
     let removed = server.delete("/api/v1/orgs/acme/plugins/preview");
     assert_eq!(removed.status, 200, "{removed:?}");

@@ -22,6 +22,27 @@ impl std::fmt::Display for SchemaViolations {
     }
 }
 
+/// Every problem of a validation's `errors`, or `None` if there is none.
+/// The message lists them as the fields do — field, then what is wrong —
+/// so neither holds a submitted value.
+pub fn violations<'a>(
+    errors: impl Iterator<Item = ValidationError<'a>>,
+) -> Option<SchemaViolations> {
+    let fields: Vec<FieldProblem> = errors.flat_map(|e| field_problems(&e)).collect();
+    if fields.is_empty() {
+        return None;
+    }
+    let message = fields
+        .iter()
+        .map(|p| match p.field.as_str() {
+            "" => format!("the value {}", p.message),
+            field => format!("`{field}` {}", p.message),
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(SchemaViolations { message, fields })
+}
+
 /// The field problems of one validation `error`: one for most keywords,
 /// one per property `additionalProperties` or `unevaluatedProperties`
 /// refuses.

@@ -4,14 +4,13 @@
 //!
 //! Kept in memory on this node only, and lost on restart. Only minutes
 //! that had traffic are kept (at most [`MINUTES`] of them), so a plugin
-//! without requests costs an empty series. Recording a response is a clock
-//! read and one short lock of the plugin's own series; guest CPU is added
-//! to an atomic and moved into the minute at the next response or reading.
+//! without requests costs an empty series. Recording a response, or the
+//! guest CPU of a request, hook or action, is a clock read and one short
+//! lock of the plugin's own series, in the minute it happens.
 
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds per entry of the series.
@@ -125,8 +124,6 @@ pub struct MinuteUsage {
 #[derive(Default)]
 pub struct UsageSeries {
     minutes: Mutex<VecDeque<Minute>>,
-    /// Guest CPU not yet counted in a minute.
-    pending_cpu_nanos: AtomicU64,
 }
 
 impl UsageSeries {
@@ -135,11 +132,9 @@ impl UsageSeries {
         self.responded_at(unix_minute(SystemTime::now()), status, latency);
     }
 
-    /// Adds guest CPU time, counted in the minute of the next response or
-    /// reading.
+    /// Adds guest CPU time, now.
     pub fn used_cpu(&self, spent: Duration) {
-        let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
-        self.pending_cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.used_cpu_at(unix_minute(SystemTime::now()), spent);
     }
 
     /// The last hour as of now: [`MINUTES`] entries, oldest first.
@@ -147,8 +142,14 @@ impl UsageSeries {
         self.last_hour_at(unix_minute(SystemTime::now()))
     }
 
+    fn used_cpu_at(&self, now: u64, spent: Duration) {
+        let nanos = u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX);
+        let mut minutes = self.lock();
+        let minute = current(&mut minutes, now);
+        minute.cpu_nanos = minute.cpu_nanos.saturating_add(nanos);
+    }
+
     fn responded_at(&self, now: u64, status: u16, latency: Duration) {
-        let cpu = self.pending_cpu_nanos.swap(0, Ordering::Relaxed);
         let latency_nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
         let bucket = bucket_of(latency);
         let mut minutes = self.lock();
@@ -157,25 +158,25 @@ impl UsageSeries {
         if status >= 500 {
             minute.errors = minute.errors.saturating_add(1);
         }
-        minute.cpu_nanos = minute.cpu_nanos.saturating_add(cpu);
         minute.slowest_nanos = minute.slowest_nanos.max(latency_nanos);
         minute.latency[bucket] = minute.latency[bucket].saturating_add(1);
     }
 
     fn last_hour_at(&self, now: u64) -> Vec<MinuteUsage> {
-        let cpu = self.pending_cpu_nanos.swap(0, Ordering::Relaxed);
-        let mut minutes = self.lock();
-        if cpu > 0 {
-            let minute = current(&mut minutes, now);
-            minute.cpu_nanos = minute.cpu_nanos.saturating_add(cpu);
-        } else {
-            trim(&mut minutes, now);
-        }
         let first = now.saturating_sub(MINUTES as u64 - 1);
+        let kept: Vec<MinuteUsage> = {
+            let mut minutes = self.lock();
+            trim(&mut minutes, now);
+            minutes.iter().map(Minute::view).collect()
+        };
+        let mut kept = kept.into_iter().peekable();
         (first..=now)
-            .map(|index| match minutes.iter().find(|m| m.index == index) {
-                Some(minute) => minute.view(),
-                None => Minute::new(index).view(),
+            .map(|index| {
+                let start = index * MINUTE_SECONDS;
+                // Entries of a clock that went back may precede `first`.
+                while kept.next_if(|m| m.start < start).is_some() {}
+                kept.next_if(|m| m.start == start)
+                    .unwrap_or_else(|| Minute::new(index).view())
             })
             .collect()
     }
@@ -249,19 +250,22 @@ mod tests {
     fn responses_count_per_minute_with_errors_cpu_and_p99() {
         let series = UsageSeries::default();
         series.responded_at(NOW - 2, 404, Duration::from_millis(1));
-        series.used_cpu(Duration::from_micros(1500));
+        // CPU of a hook in a minute without responses is counted there.
+        series.used_cpu_at(NOW - 1, Duration::from_micros(250));
+        series.used_cpu_at(NOW, Duration::from_micros(1500));
         for _ in 0..98 {
             series.responded_at(NOW, 200, Duration::from_micros(40));
         }
         series.responded_at(NOW, 503, Duration::from_micros(90));
         series.responded_at(NOW, 500, Duration::from_secs(5));
-        series.used_cpu(Duration::from_micros(500));
+        series.used_cpu_at(NOW, Duration::from_micros(500));
         let hour = series.last_hour_at(NOW);
         let now = &hour[59];
         assert_eq!((now.requests, now.errors), (100, 2));
         // 99 of 100 answered within the 100 µs bucket.
         assert_eq!(now.p99_ms, Some(0.1));
         assert_eq!(now.cpu_ms, 2.0);
+        assert_eq!((hour[58].cpu_ms, hour[58].requests), (0.25, 0));
         assert_eq!(hour[57].requests, 1);
         assert_eq!(hour[57].p99_ms, Some(1.131_376));
     }

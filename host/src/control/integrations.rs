@@ -14,7 +14,7 @@
 
 use crate::common::admission::{Admitted, Refusal};
 use crate::common::error::ApiError;
-use crate::common::schema_fields::{SchemaViolations, field_problems};
+use crate::common::schema_fields::{SchemaViolations, violations};
 use crate::sandbox::active_plugins::{ActivePlugins, MountedPlugin};
 use crate::sandbox::calls::ExportCallError;
 use crate::sandbox::exports::Connector;
@@ -227,16 +227,8 @@ impl Integrations {
                 action: action.to_owned(),
             })?;
         let validator = compile(plugin, &offered.input_schema)?;
-        let (mut problems, mut fields) = (Vec::new(), Vec::new());
-        for error in validator.iter_errors(&input) {
-            problems.push(format!("{error} at `{}`", error.instance_path()));
-            fields.extend(field_problems(&error));
-        }
-        if !problems.is_empty() {
-            return Err(IntegrationError::InvalidInput(SchemaViolations {
-                message: problems.join("; "),
-                fields,
-            }));
+        if let Some(problems) = violations(validator.iter_errors(&input)) {
+            return Err(IntegrationError::InvalidInput(problems));
         }
         let failed = |error| IntegrationError::Failed {
             plugin: plugin.to_owned(),
@@ -310,28 +302,9 @@ pub fn check_config(schema: &Value, config: &PluginConfig) -> Result<(), SchemaV
         .chain(&config.secrets)
         .map(|(key, value)| (key.clone(), Value::String(value.clone())))
         .collect();
-    let (mut problems, mut fields) = (Vec::new(), Vec::new());
-    for error in validator.iter_errors(&Value::Object(merged)) {
-        problems.push(match error.kind() {
-            // Names the missing key, which is no secret.
-            jsonschema::error::ValidationErrorKind::Required { property } => {
-                format!("{property} is required")
-            }
-            kind => format!(
-                "`{}` does not satisfy `{}`",
-                error.instance_path(),
-                kind.keyword()
-            ),
-        });
-        fields.extend(field_problems(&error));
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(SchemaViolations {
-            message: problems.join("; "),
-            fields,
-        })
+    match violations(validator.iter_errors(&Value::Object(merged))) {
+        Some(problems) => Err(problems),
+        None => Ok(()),
     }
 }
 
@@ -357,11 +330,11 @@ mod tests {
         let refused = check_config(&schema, &config).unwrap_err();
         let problems = refused.message;
         assert!(
-            problems.contains("`/url` does not satisfy `pattern`"),
+            problems.contains("`url` does not match the required pattern"),
             "{problems}"
         );
         assert!(
-            problems.contains("`/api-key` does not satisfy `minLength`"),
+            problems.contains("`api-key` must be at least 8 characters long"),
             "{problems}"
         );
         assert!(

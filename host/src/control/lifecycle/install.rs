@@ -5,7 +5,7 @@ use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, granted_permissions};
 use crate::capabilities::coverage::{narrowed, not_covered};
 use crate::capabilities::gates::package_missing_permissions;
-use crate::package::Package;
+use crate::package::{Manifest, Package};
 use crate::sandbox::loader::LoadedPlugin;
 use berth_storage::{
     DependencyEdge, Installation, PluginState, PreviousVersion, StorageError, unix_now,
@@ -89,6 +89,24 @@ pub(super) fn is_newer(candidate: &semver::Version, installed: &str) -> bool {
 
 /// Refuses a package whose component imports gated interfaces its manifest
 /// declares no permission for (before anything is compiled or written).
+/// 409 `version_not_newer` unless `manifest` is newer than the installed
+/// `previous` (a first install always passes).
+pub(super) fn refuse_unless_newer(
+    manifest: &Manifest,
+    previous: Option<&Installation>,
+) -> Result<(), LifecycleError> {
+    match previous {
+        Some(previous) if !is_newer(&manifest.version, &previous.version) => {
+            Err(LifecycleError::NotNewer {
+                plugin: manifest.name.clone(),
+                installed: previous.version.clone(),
+                uploaded: manifest.version.to_string(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
     let missing = package_missing_permissions(package);
     if missing.is_empty() {
@@ -138,10 +156,8 @@ impl Lifecycle {
         zip: &[u8],
         options: InstallOptions,
     ) -> Result<Installation, LifecycleError> {
-        let package = self.read_package(org, zip)?;
         // Before anything is compiled or written.
-        self.check_signature(org, &package)?;
-        check_permissions(&package)?;
+        let package = self.checked_upload(org, zip)?;
         let plugin = self.check_component(&package)?;
         let manifest = &package.manifest;
 
@@ -152,15 +168,8 @@ impl Lifecycle {
         let previous = read.installation(org, &manifest.name)?;
         let previous_edges = read.dependency_edges(org, &manifest.name)?;
         drop(read);
-        if let Some(previous) = &previous
-            && !options.force
-            && !is_newer(&manifest.version, &previous.version)
-        {
-            return Err(LifecycleError::NotNewer {
-                plugin: manifest.name.clone(),
-                installed: previous.version.clone(),
-                uploaded: manifest.version.to_string(),
-            });
+        if !options.force {
+            refuse_unless_newer(manifest, previous.as_ref())?;
         }
         // An upgrade declaring more than the org granted waits for a grant.
         let ungranted = match previous.as_ref().filter(|p| p.state == PluginState::Active) {
@@ -286,6 +295,16 @@ impl Lifecycle {
 
     /// Reads `zip` as a package for `org`, which must exist: the archive
     /// and manifest pass every check of [`Package::parse`], in memory only.
+    /// Reads `zip` for `org` and checks what an upload must pass before
+    /// anything is compiled or written: archive and manifest, signature
+    /// against the org's policy, and imports against declared permissions.
+    pub(super) fn checked_upload(&self, org: &str, zip: &[u8]) -> Result<Package, LifecycleError> {
+        let package = self.read_package(org, zip)?;
+        self.check_signature(org, &package)?;
+        check_permissions(&package)?;
+        Ok(package)
+    }
+
     pub(super) fn read_package(&self, org: &str, zip: &[u8]) -> Result<Package, LifecycleError> {
         self.require_org(org)?;
         Ok(Package::parse(zip, &self.limits)?)

@@ -2,7 +2,7 @@
 //! what it would replace, checked as an install checks it and with nothing
 //! written.
 
-use super::install::check_permissions;
+use super::install::refuse_unless_newer;
 use super::{Lifecycle, LifecycleError};
 use berth_storage::Installation;
 
@@ -17,15 +17,16 @@ pub struct PackagePreview {
 
 impl Lifecycle {
     /// Reads and checks `zip` for `org` as [`Lifecycle::install`] does
-    /// before it writes anything — archive, manifest, and the component's
-    /// imports against the declared permissions — and writes nothing: no
-    /// blob, files, artifact, record or audit event. Its signature is not
-    /// checked and its component not compiled: a preview runs nothing.
+    /// before it compiles or writes anything — archive, manifest,
+    /// signature against the org's policy, the component's imports against
+    /// the declared permissions, and that an upgrade is newer — and writes
+    /// nothing: no blob, files, artifact, record or audit event. Its
+    /// component is not compiled: a preview runs nothing.
     pub fn preview(&self, org: &str, zip: &[u8]) -> Result<PackagePreview, LifecycleError> {
-        let package = self.read_package(org, zip)?;
-        check_permissions(&package)?;
+        let package = self.checked_upload(org, zip)?;
         let name = &package.manifest.name;
         let installed = self.registry.read()?.installation(org, name)?;
+        refuse_unless_newer(&package.manifest, installed.as_ref())?;
         Ok(PackagePreview {
             manifest: package.manifest.to_json(),
             installed,
