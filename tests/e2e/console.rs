@@ -157,7 +157,7 @@ fn the_console_administers_an_org_in_a_browser() {
         guest_package_with("hello", |m| {
             m["version"] = json!("0.2.0");
             m["permissions"] = json!({
-                "routes": ["/"], "storage": ["read"], "config": ["greeting"],
+                "routes": ["/"], "storage": ["read", "write"],
                 "network": ["api.example.com"]
             });
         }),
@@ -188,7 +188,8 @@ fn the_console_administers_an_org_in_a_browser() {
 
     // What the browser did is what the server holds: the narrowed grant,
     // upgraded with the new host; the connector configured with the secret,
-    // which delivered the action's message.
+    // which delivered the action's message. Writing, refused for 0.1.0,
+    // stays refused for 0.2.0, which still asks for it.
     let hello = server.get("/api/v1/orgs/acme/plugins/hello").json();
     assert_eq!(
         (&hello["version"], &hello["state"]),
@@ -196,6 +197,7 @@ fn the_console_administers_an_org_in_a_browser() {
     );
     assert_eq!(hello["granted"]["storage"], json!(["read"]));
     assert_eq!(hello["granted"]["network"], json!(["api.example.com"]));
+    assert_eq!(hello["granted"].get("config"), None, "no longer asked for");
     let config = server
         .get("/api/v1/orgs/acme/plugins/webhook/config")
         .json();

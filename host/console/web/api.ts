@@ -86,7 +86,8 @@ export async function apiStream(
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
-    buffered += value.replace(/\r\n?/g, "\n");
+    // Line ends: CRLF, CR or LF; a CR at a chunk's end may start a CRLF.
+    buffered = (buffered + value).replace(/\r\n|\r(?!$)/g, "\n");
     let end: number;
     while ((end = buffered.indexOf("\n\n")) >= 0) {
       const block = buffered.slice(0, end);

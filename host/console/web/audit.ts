@@ -1,6 +1,6 @@
 // The org's audit log: pages of events, oldest first, filtered by plugin.
 import { type Session, api } from "./api";
-import { button, h, table, when } from "./dom";
+import { button, h, status, table, when } from "./dom";
 
 interface AuditEvent {
   seq: number;
@@ -18,6 +18,11 @@ const PAGE = 25;
 interface AuditPosition {
   plugin: string;
   cursors: number[];
+}
+
+/** Shows another page, reporting a failure on the status line. */
+function show(main: HTMLElement, session: Session, position: AuditPosition): void {
+  renderAudit(main, session, position).catch((error: Error) => status(`audit log: ${error.message}`, true));
 }
 
 /** Renders one page of the audit log into `main`. */
@@ -40,7 +45,7 @@ export async function renderAudit(main: HTMLElement, session: Session, position:
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    void renderAudit(main, session, { plugin: filter.value.trim(), cursors: [0] });
+    show(main, session, { plugin: filter.value.trim(), cursors: [0] });
   });
   const rows = events.map((e) =>
     h(
@@ -53,9 +58,9 @@ export async function renderAudit(main: HTMLElement, session: Session, position:
       h("td", {}, e.detail),
     ),
   );
-  const previous = button("← Earlier", () => void renderAudit(main, session, { ...position, cursors: position.cursors.slice(0, -1) }), { "data-action": "audit-earlier" });
+  const previous = button("← Earlier", () => show(main, session, { ...position, cursors: position.cursors.slice(0, -1) }), { "data-action": "audit-earlier" });
   (previous as HTMLButtonElement).disabled = position.cursors.length < 2;
-  const next = button("Later →", () => void renderAudit(main, session, { ...position, cursors: [...position.cursors, events[events.length - 1].seq] }), { "data-action": "audit-later" });
+  const next = button("Later →", () => show(main, session, { ...position, cursors: [...position.cursors, events[events.length - 1].seq] }), { "data-action": "audit-later" });
   (next as HTMLButtonElement).disabled = events.length < PAGE;
   const page = position.cursors.length;
   main.replaceChildren(

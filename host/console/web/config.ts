@@ -42,7 +42,9 @@ export async function renderConfig(into: HTMLElement, session: Session, plugin: 
   const element = h("form", { id: "config-form", "data-plugin": plugin.name }, form.element, h("button", { type: "submit", class: "primary" }, "Save settings"));
   element.addEventListener("submit", (event) => {
     event.preventDefault();
-    const body = { config: form.values(), secrets: form.secrets() };
+    // Settings the form has no field for are kept: PUT replaces them all.
+    const unshown = Object.entries(current.config).filter(([key]) => !(key in (schema.properties ?? {})));
+    const body = { config: { ...Object.fromEntries(unshown), ...form.values() }, secrets: form.secrets() };
     api(session, "PUT", path, JSON.stringify(body))
       .then(() => {
         status(`settings of ${plugin.name} saved`);

@@ -71,10 +71,21 @@ export async function renderLogs(into: HTMLElement, session: Session, plugin: st
       else if (event.event === "end") {
         stop();
         state.textContent = "the plugin was uninstalled";
+        controller.abort();
       } else if (event.event === "missed") state.textContent = `following (the ring dropped ${(JSON.parse(event.data) as { missed: number }).missed} lines)`;
-    }).catch((error: Error) => {
-      if (!controller.signal.aborted) state.textContent = `stopped: ${error.message}`;
-    });
+    })
+      .then(() => {
+        if (!controller.signal.aborted) {
+          stop();
+          state.textContent = "the server ended the stream";
+        }
+      })
+      .catch((error: Error) => {
+        if (!controller.signal.aborted) {
+          stop();
+          state.textContent = `stopped: ${error.message}`;
+        }
+      });
   };
   into.replaceChildren(h("p", { class: "row" }, toggle, state), ...(page.lines.length === 0 ? [empty] : []), list);
 }

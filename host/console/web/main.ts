@@ -18,6 +18,7 @@ import { renderPlugin } from "./plugin";
 import { renderPlugins } from "./plugins";
 import { applyTheme } from "./theme";
 import { renderTokens } from "./tokens";
+import { destroyCharts } from "./usage";
 
 const main = document.getElementById("app")!;
 const nav = document.getElementById("nav")!;
@@ -99,6 +100,8 @@ async function renderOrg(into: HTMLElement, current: Session): Promise<void> {
 
 /** Renders the view the location hash names, with the org's current UI. */
 async function render(): Promise<void> {
+  stopFollowing();
+  destroyCharts();
   const current = signedIn;
   if (!current) return renderSignIn();
   document.getElementById("who")!.textContent = `org ${current.org}`;
@@ -108,7 +111,6 @@ async function render(): Promise<void> {
     applyTheme(manifest);
     renderNav(manifest);
     const route = location.hash.replace(/^#/, "") || "/";
-    stopFollowing();
     if (route === "/plugins") await renderPlugins(main, current, render);
     else if (route.startsWith("/plugins/")) await renderPlugin(main, current, decodeURIComponent(route.slice(9)), render);
     else if (route === "/integrations") await renderIntegrations(main, current);

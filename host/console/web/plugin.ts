@@ -1,10 +1,11 @@
 // One plugin's page: what it is and may do, its actions (activate through
-// consent, deactivate, roll back), its settings, its log and its traffic.
+// consent, deactivate, uninstall, roll back), its settings, its log and
+// its traffic.
 import { type Connector, type Installation, type Session, api } from "./api";
 import { renderConfig } from "./config";
-import { act, button, h } from "./dom";
+import { h } from "./dom";
 import { renderLogs } from "./logs";
-import { activateWithConsent, permissionList, type Refresh } from "./plugins";
+import { permissionList, pluginActions, type Refresh } from "./plugins";
 import { renderUsage } from "./usage";
 
 function section(id: string, title: string, ...content: HTMLElement[]): HTMLElement {
@@ -17,15 +18,7 @@ export async function renderPlugin(main: HTMLElement, session: Session, name: st
     api<Installation>(session, "GET", `/plugins/${name}`),
     api<Connector[]>(session, "GET", "/integrations"),
   ]);
-  const path = `/plugins/${name}`;
-  const then = () => void refresh();
-  const actions =
-    plugin.state === "active"
-      ? [button("Deactivate", () => void act(`deactivate ${name}`, () => api(session, "POST", `${path}/deactivate`)).then(then), { "data-action": "deactivate" })]
-      : [button("Activate…", () => void activateWithConsent(session, plugin).then(then), { "data-action": "activate" })];
-  if (plugin.previous) {
-    actions.push(button(`Roll back to ${plugin.previous.version}`, () => void act(`roll back ${name}`, () => api(session, "POST", `${path}/rollback`)).then(then), { "data-action": "rollback" }));
-  }
+  const actions = pluginActions(session, plugin, refresh);
   const config = h("div", {});
   const logs = h("div", {});
   const usage = h("div", {});

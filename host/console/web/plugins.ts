@@ -38,22 +38,23 @@ async function installPackage(session: Session, file: File): Promise<void> {
     return;
   }
   const change = difference(installed.manifest.permissions as Permissions, preview.manifest.permissions);
-  const granted = grantedKeys(installed.granted);
+  // Only an active plugin's grant carries over; an inactive one is asked
+  // for its grant when it is activated.
+  const active = installed.state === "active";
+  const more = change.added.length ? "The new version asks for more than the installed one." : "The new version asks for nothing new.";
   const grant = await askConsent({
     title: `Upgrade ${installed.name} from ${installed.version} to ${preview.manifest.version}?`,
-    intro: change.added.length
-      ? "The new version asks for more than the installed one. Untick what you do not want to allow."
-      : "The new version asks for nothing new.",
+    intro: active ? `${more} Untick what you do not want to allow.` : `${more} It is not active: you choose what to grant when you activate it.`,
     sections: [
-      { heading: "New in this version", items: change.added, ticked: null, choosable: true },
+      { heading: "New in this version", items: change.added, ticked: null, choosable: active },
       { heading: "No longer asked for", items: change.removed, ticked: null, choosable: false },
-      { heading: "Unchanged", items: change.kept, ticked: granted, choosable: true },
+      { heading: "Unchanged", items: change.kept, ticked: grantedKeys(installed.granted), choosable: active },
     ],
     confirm: "Upgrade",
   });
   if (!grant) return status(`upgrade of ${installed.name} cancelled`);
   const upgraded = await act(`upgrade ${installed.name}`, () => api<Installation>(session, "POST", "/plugins", file, "application/zip"));
-  if (!upgraded || installed.state !== "active") return;
+  if (!upgraded || !active) return;
   // An active plugin keeps serving with the old grant narrowed to the new
   // version, or waits when it asks for more: activate it with what the
   // admin consented to unless that is what it already has.
@@ -81,16 +82,31 @@ export function permissionList(plugin: Installation): HTMLElement {
   );
 }
 
-function row(session: Session, plugin: Installation, refresh: Refresh): HTMLElement {
+/** The buttons of what can be done to `plugin` now; `refresh` redraws after each. */
+export function pluginActions(session: Session, plugin: Installation, refresh: Refresh): HTMLElement[] {
   const path = `/plugins/${plugin.name}`;
   const then = () => void refresh();
+  const step = (label: string, action: string, run: () => Promise<unknown>) =>
+    button(label, () => void run().then(then), { "data-action": action, "aria-label": `${label.replace("…", "")} ${plugin.name}` });
   const actions =
     plugin.state === "active"
-      ? [button("Deactivate", () => void act(`deactivate ${plugin.name}`, () => api(session, "POST", `${path}/deactivate`)).then(then), { "data-action": "deactivate", "aria-label": `Deactivate ${plugin.name}` })]
+      ? [step("Deactivate", "deactivate", () => act(`deactivate ${plugin.name}`, () => api(session, "POST", `${path}/deactivate`)))]
       : [
-          button("Activate…", () => void activateWithConsent(session, plugin).then(then), { "data-action": "activate", "aria-label": `Activate ${plugin.name}` }),
-          button("Uninstall", () => void act(`uninstall ${plugin.name}`, () => api(session, "DELETE", path)).then(then), { "data-action": "uninstall", "aria-label": `Uninstall ${plugin.name}` }),
+          step("Activate…", "activate", () => activateWithConsent(session, plugin)),
+          step("Uninstall", "uninstall", async () => {
+            // Its own page is gone with it: show the list.
+            if ((await act(`uninstall ${plugin.name}`, () => api(session, "DELETE", path))) && location.hash !== "#/plugins") location.hash = "#/plugins";
+          }),
         ];
+  if (plugin.previous) {
+    const version = plugin.previous.version;
+    actions.push(step(`Roll back to ${version}`, "rollback", () => act(`roll back ${plugin.name}`, () => api(session, "POST", `${path}/rollback`))));
+  }
+  return actions;
+}
+
+function row(session: Session, plugin: Installation, refresh: Refresh): HTMLElement {
+  const actions = pluginActions(session, plugin, refresh);
   return h(
     "tr",
     { "data-plugin": plugin.name, "data-state": plugin.state, "data-version": plugin.version },

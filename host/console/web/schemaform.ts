@@ -52,8 +52,10 @@ function control(field: { id: string; schema: JsonSchema; secret: boolean; value
   const { id, schema, secret, value, stringsOnly } = field;
   const type = stringsOnly && typeOf(schema) !== "enum" ? "string" : typeOf(schema);
   if (type === "enum") {
-    const select = h("select", { id }, h("option", { value: "" }, "—"), ...(schema.enum ?? []).map((v) => h("option", { value: String(v) }, String(v)))) as HTMLSelectElement;
-    select.value = value === undefined ? "" : String(value);
+    const choices = schema.enum ?? [];
+    const select = h("select", { id }, h("option", { value: "" }, "—"), ...choices.map((v, i) => h("option", { value: String(i) }, String(v)))) as HTMLSelectElement;
+    const chosen = choices.findIndex((v) => v === value || String(v) === String(value));
+    select.value = chosen < 0 ? "" : String(chosen);
     return select;
   }
   if (type === "boolean") {
@@ -81,6 +83,8 @@ function read(field: Field, stringsOnly: boolean): unknown {
   const type = stringsOnly && typeOf(schema) !== "enum" ? "string" : typeOf(schema);
   if (c instanceof HTMLInputElement && c.type === "checkbox") return stringsOnly ? String(c.checked) : c.checked;
   if (c.value === "") return undefined;
+  // A choice is sent as the schema lists it (a number stays a number).
+  if (c instanceof HTMLSelectElement) return stringsOnly ? String(schema.enum?.[Number(c.value)]) : schema.enum?.[Number(c.value)];
   if (type === "integer" || type === "number") return Number(c.value);
   if (type === "object" || type === "array") {
     try {
@@ -158,7 +162,8 @@ export function schemaForm(schema: JsonSchema, options: FormOptions): SchemaForm
         f.control.removeAttribute("aria-invalid");
       }
       for (const problem of problems) {
-        const name = problem.field.split("/")[0];
+        // The top-level property of the field's JSON pointer (~1 is "/", ~0 is "~").
+        const name = problem.field.split("/")[0].replaceAll("~1", "/").replaceAll("~0", "~");
         const f = fields.find((candidate) => candidate.name === name);
         const text = `${name || "The form"} ${problem.message}`;
         if (f) {

@@ -48,6 +48,15 @@ const SERIES: Series[] = [
   { id: "cpu", title: "CPU", unit: "ms per minute", value: (m) => m.cpu_ms, summary: (ms) => `${sum(ms, (m) => m.cpu_ms).toFixed(1)} ms in the last hour` },
 ];
 
+/** The charts on screen, destroyed before the view is drawn again. */
+let charts: uPlot[] = [];
+
+/** Destroys the charts on screen (their listeners go with them). */
+export function destroyCharts(): void {
+  for (const chart of charts) chart.destroy();
+  charts = [];
+}
+
 /** A theme token's current value. */
 function token(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(`--${name}`).trim();
@@ -62,7 +71,7 @@ function chart(usage: Usage, series: Series, width: number): HTMLElement {
   const accent = token("color-accent");
   const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
   const data: uPlot.AlignedData = [usage.minutes.map((m) => m.start), usage.minutes.map(series.value)];
-  new uPlot(
+  const chart = new uPlot(
     {
       width,
       height: 140,
@@ -75,12 +84,14 @@ function chart(usage: Usage, series: Series, width: number): HTMLElement {
     data,
     plot,
   );
+  charts.push(chart);
   return figure;
 }
 
 /** Renders `plugin`'s last hour into `into`, with a refresh button. */
 export async function renderUsage(into: HTMLElement, session: Session, plugin: string): Promise<void> {
   const usage = await api<Usage>(session, "GET", `/plugins/${plugin}/usage`);
+  destroyCharts();
   const width = Math.max(240, Math.min(420, into.clientWidth - 24));
   const refresh = button("Refresh", () => void renderUsage(into, session, plugin), { "data-action": "refresh-usage" });
   into.replaceChildren(
