@@ -25,10 +25,14 @@
 //! with the monotonic clock; the same measure enforces each guest's CPU
 //! deadline ([`CpuMeter`]) and feeds `berth_org_cpu_seconds_total` and
 //! `berth_plugin_cpu_seconds_total`.
+//!
+//! Its work per guest does not grow with the number of orgs: only orgs with
+//! live guests are compared, and lingering idle orgs are forgotten in the
+//! order they went idle.
 
 use crate::common::metrics::PluginMetrics;
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,6 +77,13 @@ struct State {
     waiting: usize,
     /// Orgs with live guests, or whose last guest ended within the linger.
     busy: HashMap<String, BusyOrg>,
+    /// The orgs of `busy` with live guests: the only ones a new guest is
+    /// compared with and a free slot can go to, so that scheduling costs
+    /// the same with ten orgs as with ten thousand.
+    live: HashSet<String>,
+    /// Orgs whose last guest ended, oldest first, with when it ended: who
+    /// to forget once the linger has passed, without scanning `busy`.
+    idle: VecDeque<(Instant, String)>,
     /// The sum of the busy orgs' weights.
     total_weight: u64,
     next_ticket: u64,
@@ -117,22 +128,38 @@ fn share(slots: usize, weight: u64, total_weight: u64) -> usize {
 }
 
 impl State {
-    /// Forgets orgs idle for longer than `linger`.
+    /// Forgets orgs idle for longer than `linger` (each idle spell is
+    /// queued once, so this costs one step per org that went idle).
     fn forget_idle(&mut self, linger: Duration) {
-        let before = self.busy.len();
-        let mut forgotten_weight = 0;
-        self.busy.retain(|_, busy| {
-            let expired = busy
-                .idle_since
-                .is_some_and(|since| since.elapsed() > linger);
-            if expired {
-                forgotten_weight += busy.weight;
+        while let Some((since, _)) = self.idle.front()
+            && since.elapsed() > linger
+        {
+            let Some((since, org)) = self.idle.pop_front() else {
+                break;
+            };
+            // Only if it is still idle since then (not busy again).
+            if self
+                .busy
+                .get(&org)
+                .is_some_and(|b| b.idle_since == Some(since))
+                && let Some(busy) = self.busy.remove(&org)
+            {
+                self.total_weight -= busy.weight;
             }
-            !expired
-        });
-        if self.busy.len() != before {
-            self.total_weight -= forgotten_weight;
         }
+    }
+
+    /// Records that `org` has a live guest again (or for the first time).
+    fn became_live(&mut self, org: &str) {
+        if !self.live.contains(org) {
+            self.live.insert(org.to_owned());
+        }
+    }
+
+    /// Records that `org`'s last guest ended now.
+    fn became_idle(&mut self, org: &str, now: Instant) {
+        self.live.remove(org);
+        self.idle.push_back((now, org.to_owned()));
     }
 }
 
@@ -169,11 +196,11 @@ impl CpuScheduler {
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket += 1;
-        let least_other = state
-            .busy
-            .iter()
-            .filter(|(name, busy)| busy.guests > 0 && name.as_str() != org)
-            .map(|(_, busy)| busy.vruntime)
+        state.forget_idle(self.linger);
+        let least_other = (state.live.iter())
+            .filter(|name| name.as_str() != org)
+            .filter_map(|name| state.busy.get(name))
+            .map(|busy| busy.vruntime)
             .min();
         // Becoming busy: start no further ahead than one tick of the
         // least-served busy org (no banked credit).
@@ -202,6 +229,7 @@ impl CpuScheduler {
                 );
             }
         }
+        state.became_live(org);
         drop(state);
         FairGuest {
             scheduler: self.clone(),
@@ -354,7 +382,9 @@ impl CpuScheduler {
             }
             busy.guests -= 1;
             if busy.guests == 0 {
-                busy.idle_since = Some(Instant::now());
+                let now = Instant::now();
+                busy.idle_since = Some(now);
+                state.became_idle(&guest.org, now);
             }
         }
         if dequeued {
@@ -377,23 +407,26 @@ impl CpuScheduler {
         state.forget_idle(self.linger);
         while state.taken < self.slots && state.waiting > 0 {
             let (slots, total_weight) = (self.slots, state.total_weight);
-            let Some((busy, at)) = state
-                .busy
-                .values_mut()
-                .filter_map(|busy| {
+            // Waiting guests are live: only live orgs can have a queue.
+            let next = (state.live.iter())
+                .filter_map(|name| {
+                    let busy = state.busy.get(name)?;
                     let capped = busy.long_holding >= share(slots, busy.weight, total_weight);
                     let at = busy
                         .queue
                         .iter()
                         .position(|w| !(w.long_running && capped))?;
-                    Some((busy, at))
+                    Some((busy.vruntime, name, at))
                 })
-                .min_by_key(|(busy, _)| busy.vruntime)
+                .min()
+                .map(|(_, name, at)| (name.clone(), at));
+            // None: every waiting org's long-running guests hold its share,
+            // and the free slots stay with the busy orgs' short requests.
+            let Some(busy) = next.and_then(|(name, at)| Some((state.busy.get_mut(&name)?, at)))
             else {
-                // Every waiting org's long-running guests hold its share:
-                // the free slots stay with the busy orgs' short requests.
                 break;
             };
+            let (busy, at) = busy;
             let Some(next) = busy.queue.remove(at) else {
                 break;
             };
@@ -797,6 +830,30 @@ mod tests {
         std::thread::sleep(Duration::from_millis(10));
         scheduler.leave(&mut a1, Duration::from_millis(1), Some(waker));
         assert!(scheduler.enter(&mut a1, waker) && scheduler.enter(&mut a2, waker));
+    }
+
+    #[test]
+    fn orgs_that_went_idle_are_forgotten_so_scheduling_does_not_grow_with_orgs() {
+        let scheduler = scheduler(2, &[]);
+        let metrics = Metrics::default();
+        let guests: Vec<_> = (0..1000)
+            .map(|n| idle_guest(&scheduler, &metrics, &format!("org-{n}")))
+            .collect();
+        assert_eq!(scheduler.lock().live.len(), 1000);
+        drop(guests);
+        {
+            let state = scheduler.lock();
+            assert_eq!((state.live.len(), state.busy.len()), (0, 1000));
+        }
+        // Past the linger (5 ticks of 1 ms), the next guest forgets them.
+        std::thread::sleep(Duration::from_millis(10));
+        let next = idle_guest(&scheduler, &metrics, "next");
+        let state = scheduler.lock();
+        assert_eq!((state.live.len(), state.busy.len()), (1, 1));
+        assert_eq!(state.total_weight, u64::from(DEFAULT_CPU_WEIGHT));
+        assert!(state.idle.is_empty());
+        drop(state);
+        drop(next);
     }
 
     #[test]
