@@ -167,6 +167,10 @@ pub struct Limits {
     /// Bytes of log messages and fields kept per plugin in each org; the
     /// oldest lines go first. Default 262144 (256 KiB).
     pub log_ring_bytes_per_plugin: u32,
+    /// Memory all plugin log rings of the server may hold together
+    /// (messages, fields and bookkeeping); each ring may hold its equal
+    /// part of it, so many tenants cost no more. Default 67108864 (64 MiB).
+    pub log_ring_bytes_total: u64,
 }
 
 impl Default for Limits {
@@ -188,6 +192,7 @@ impl Default for Limits {
             log_burst_per_plugin: 200,
             log_ring_lines_per_plugin: 1000,
             log_ring_bytes_per_plugin: 256 << 10,
+            log_ring_bytes_total: 64 << 20,
         }
     }
 }
@@ -236,6 +241,7 @@ impl Limits {
         RingSize {
             lines: self.log_ring_lines_per_plugin as usize,
             bytes: self.log_ring_bytes_per_plugin as usize,
+            total_bytes: usize::try_from(self.log_ring_bytes_total).unwrap_or(usize::MAX),
         }
     }
 
@@ -391,13 +397,16 @@ mod tests {
 }
 
 /// How much of one plugin's log its org keeps: the limits
-/// `log-ring-lines-per-plugin` and `log-ring-bytes-per-plugin`.
+/// `log-ring-lines-per-plugin`, `log-ring-bytes-per-plugin` and
+/// `log-ring-bytes-total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingSize {
     /// Most lines kept; zero keeps none.
     pub lines: usize,
     /// Most bytes of messages and fields kept.
     pub bytes: usize,
+    /// Memory every ring together may hold, shared equally between them.
+    pub total_bytes: usize,
 }
 
 /// How many log lines a plugin may write.

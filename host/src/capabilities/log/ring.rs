@@ -3,11 +3,15 @@
 //! the operator's number of lines and bytes, dropping its oldest lines when
 //! either is full; lines are numbered, so a reader that fell behind learns
 //! how many it missed. Followers wait for the next line without polling.
+//!
+//! Every ring of the server also shares one memory budget
+//! (`log-ring-bytes-total`): a ring holds at most its equal part of it, so
+//! ten thousand tenants' logs cost what a few tenants' do.
 
 pub use crate::common::settings::RingSize;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -40,6 +44,10 @@ pub struct LogEntry {
     pub fields: Vec<(String, String)>,
 }
 
+/// Memory an entry takes beside its text: the entry, its `Arc` and the
+/// ring's slot, approximately.
+const ENTRY_OVERHEAD: usize = 128;
+
 impl LogEntry {
     /// Bytes the entry counts against its ring.
     fn weight(&self) -> usize {
@@ -60,9 +68,24 @@ pub struct Read {
     pub missed: u64,
 }
 
+/// The memory budget every ring shares, and how many rings share it.
+#[derive(Debug)]
+struct SharedBudget {
+    total: usize,
+    rings: AtomicUsize,
+}
+
+impl SharedBudget {
+    /// The memory one ring may hold now: its equal part.
+    fn part(&self) -> usize {
+        self.total / self.rings.load(Ordering::Relaxed).max(1)
+    }
+}
+
 /// One org's plugin's ring.
 pub struct LogRing {
     size: RingSize,
+    budget: Arc<SharedBudget>,
     kept: Mutex<Kept>,
     /// The number of the newest entry; followers wait on its changes.
     newest: watch::Sender<u64>,
@@ -70,18 +93,20 @@ pub struct LogRing {
     closed: AtomicBool,
 }
 
-/// The entries and their bytes.
+/// The entries, their bytes, and the memory they take.
 #[derive(Default)]
 struct Kept {
     entries: VecDeque<Arc<LogEntry>>,
     bytes: usize,
+    memory: usize,
     next_seq: u64,
 }
 
 impl LogRing {
-    fn new(size: RingSize) -> Self {
+    fn new(size: RingSize, budget: Arc<SharedBudget>) -> Self {
         Self {
             size,
+            budget,
             kept: Mutex::new(Kept {
                 next_seq: 1,
                 ..Kept::default()
@@ -119,12 +144,16 @@ impl LogRing {
                 fields,
             });
             kept.bytes += entry.weight();
+            kept.memory += entry.weight() + ENTRY_OVERHEAD;
             kept.entries.push_back(entry);
+            let memory = self.budget.part();
             while kept.entries.len() > self.size.lines
-                || (kept.bytes > self.size.bytes && kept.entries.len() > 1)
+                || ((kept.bytes > self.size.bytes || kept.memory > memory)
+                    && kept.entries.len() > 1)
             {
                 if let Some(oldest) = kept.entries.pop_front() {
                     kept.bytes -= oldest.weight();
+                    kept.memory -= oldest.weight() + ENTRY_OVERHEAD;
                 }
             }
             seq
@@ -183,6 +212,7 @@ impl LogRing {
 /// Every org's plugins' rings, created on a plugin's first line.
 pub struct PluginLogs {
     size: RingSize,
+    budget: Arc<SharedBudget>,
     rings: RwLock<HashMap<(String, String), Arc<LogRing>>>,
 }
 
@@ -191,6 +221,10 @@ impl PluginLogs {
     pub fn new(size: RingSize) -> Self {
         Self {
             size,
+            budget: Arc::new(SharedBudget {
+                total: size.total_bytes,
+                rings: AtomicUsize::new(0),
+            }),
             rings: RwLock::default(),
         }
     }
@@ -204,7 +238,10 @@ impl PluginLogs {
         let mut rings = self.rings.write().unwrap_or_else(|p| p.into_inner());
         rings
             .entry(key)
-            .or_insert_with(|| Arc::new(LogRing::new(self.size)))
+            .or_insert_with(|| {
+                self.budget.rings.fetch_add(1, Ordering::Relaxed);
+                Arc::new(LogRing::new(self.size, self.budget.clone()))
+            })
             .clone()
     }
 
@@ -218,6 +255,7 @@ impl PluginLogs {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&key);
         if let Some(ring) = ring {
+            self.budget.rings.fetch_sub(1, Ordering::Relaxed);
             ring.close();
         }
     }
@@ -231,8 +269,16 @@ impl PluginLogs {
 mod tests {
     use super::*;
 
-    fn ring(lines: usize, bytes: usize) -> LogRing {
-        LogRing::new(RingSize { lines, bytes })
+    fn size(lines: usize, bytes: usize) -> RingSize {
+        RingSize {
+            lines,
+            bytes,
+            total_bytes: usize::MAX,
+        }
+    }
+
+    fn ring(lines: usize, bytes: usize) -> Arc<LogRing> {
+        PluginLogs::new(size(lines, bytes)).ring("acme", "hello")
     }
 
     fn push(ring: &LogRing, message: &str) {
@@ -285,7 +331,7 @@ mod tests {
 
     #[tokio::test]
     async fn followers_are_woken_by_a_new_line() {
-        let ring = Arc::new(ring(10, 1 << 20));
+        let ring = ring(10, 1 << 20);
         let mut newest = ring.subscribe();
         let writer = ring.clone();
         tokio::spawn(async move { push(&writer, "hello") });
@@ -294,12 +340,38 @@ mod tests {
         assert_eq!(messages(&ring.read(Some(0), 10)), ["hello"]);
     }
 
+    #[test]
+    fn rings_share_the_servers_budget_equally() {
+        // Each line takes its text plus the overhead: 4 + 128 bytes.
+        let logs = PluginLogs::new(RingSize {
+            lines: 1000,
+            bytes: 1 << 20,
+            total_bytes: 10 * (4 + ENTRY_OVERHEAD),
+        });
+        let alone = logs.ring("acme", "a");
+        (0..20).for_each(|n| push(&alone, &format!("{n:04}")));
+        assert_eq!(
+            alone.read(None, 100).entries.len(),
+            10,
+            "alone: the whole budget"
+        );
+        let other = logs.ring("beta", "b");
+        (0..20).for_each(|n| push(&other, &format!("{n:04}")));
+        assert_eq!(other.read(None, 100).entries.len(), 5, "two: half each");
+        push(&alone, "next");
+        assert_eq!(
+            alone.read(None, 100).entries.len(),
+            5,
+            "the first shrinks as it writes"
+        );
+        logs.forget("beta", "b");
+        (0..20).for_each(|n| push(&alone, &format!("{n:04}")));
+        assert_eq!(alone.read(None, 100).entries.len(), 10, "alone again");
+    }
+
     #[tokio::test]
     async fn forgetting_a_ring_closes_it_and_wakes_its_followers() {
-        let logs = PluginLogs::new(RingSize {
-            lines: 10,
-            bytes: 1 << 20,
-        });
+        let logs = PluginLogs::new(size(10, 1 << 20));
         let ring = logs.ring("acme", "hello");
         let mut newest = ring.subscribe();
         newest.borrow_and_update();
@@ -315,10 +387,7 @@ mod tests {
 
     #[test]
     fn rings_are_per_org_and_plugin_and_forgotten_on_request() {
-        let logs = PluginLogs::new(RingSize {
-            lines: 10,
-            bytes: 1 << 20,
-        });
+        let logs = PluginLogs::new(size(10, 1 << 20));
         push(&logs.ring("acme", "hello"), "acme's");
         assert!(
             logs.ring("other", "hello")

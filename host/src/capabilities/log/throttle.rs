@@ -180,6 +180,7 @@ mod tests {
             PluginLogs::new(RingSize {
                 lines: 10,
                 bytes: 1024,
+                total_bytes: usize::MAX,
             })
             .ring("acme", "noisy")
         };
@@ -201,6 +202,7 @@ mod tests {
         let logs = PluginLogs::new(RingSize {
             lines: 10,
             bytes: 1024,
+            total_bytes: usize::MAX,
         });
         let rate = LogRate {
             lines_per_second: 1,
