@@ -85,6 +85,12 @@ await withBrowser(async (browser) => {
   // The connector's settings form: field errors as the API reports them, then a write-only secret.
   await upload(env("WEBHOOK_ZIP"));
   await page.waitForSelector(row("webhook", "installed"));
+  // Escape cancels the consent dialog, and nothing is activated.
+  await page.click(`${row("webhook", "installed")} button[data-action="activate"]`);
+  await page.waitForSelector(dialog);
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("dialog.consent", { state: "detached" });
+  expect(await page.isVisible(row("webhook", "installed")), "still installed, not active");
   await page.click(`${row("webhook", "installed")} button[data-action="activate"]`);
   await page.click(`${dialog} button[data-action="consent"]`);
   await page.waitForSelector(row("webhook", "active"));

@@ -11,7 +11,7 @@
 //!   widget still renders.
 //!
 //! - `admin.mjs`: the org administration — consent in words narrowed by
-//!   keyboard, an upgrade's difference, a connector's settings form with a
+//!   keyboard (and cancelled with Escape), an upgrade's difference, a connector's settings form with a
 //!   secret and field errors, an integration action's output and error,
 //!   a followed log, the traffic charts, a token created, copied and
 //!   revoked, the locked signing policy, the audit log paged and filtered,
