@@ -12,6 +12,7 @@
 //! ([`crate::common::usage`]), kept per org and plugin so it outlives
 //! deactivation and upgrades, until the plugin is uninstalled.
 
+use crate::common::per_plugin::PerPlugin;
 use crate::common::usage::UsageSeries;
 use berth_storage::KvUsage;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -20,9 +21,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Labels of per-plugin series.
@@ -74,7 +74,7 @@ pub struct Metrics {
     plugin_cpu: Family<PluginLabels, CpuCounter>,
     org_cpu: Family<OrgLabels, CpuCounter>,
     plugins_by_api: Family<ApiLabels, Gauge>,
-    usage: RwLock<HashMap<(String, String), Arc<UsageSeries>>>,
+    usage: PerPlugin<UsageSeries>,
 }
 
 /// Seconds of CPU, as a float counter.
@@ -192,7 +192,7 @@ impl Default for Metrics {
             rejected,
             plugin_cpu,
             org_cpu,
-            usage: RwLock::default(),
+            usage: PerPlugin::default(),
         }
     }
 }
@@ -227,38 +227,21 @@ impl Metrics {
             kv_bytes: handle(&self.kv_bytes, &labels),
             kv_keys: handle(&self.kv_keys, &labels),
             log_lines_dropped: handle(&self.log_lines_dropped, &labels),
-            usage: self.usage_series(org, plugin),
+            usage: self
+                .usage
+                .get_or_insert_with(org, plugin, UsageSeries::default),
         }
-    }
-
-    /// `org`'s plugin `plugin`'s usage series, created empty if it has none.
-    fn usage_series(&self, org: &str, plugin: &str) -> Arc<UsageSeries> {
-        let key = (org.to_owned(), plugin.to_owned());
-        if let Some(series) = self.usage_map().get(&key) {
-            return series.clone();
-        }
-        let mut usage = self.usage.write().unwrap_or_else(|p| p.into_inner());
-        usage.entry(key).or_default().clone()
     }
 
     /// `org`'s plugin `plugin`'s usage series, if it ever had one on this node.
     pub fn usage(&self, org: &str, plugin: &str) -> Option<Arc<UsageSeries>> {
-        let key = (org.to_owned(), plugin.to_owned());
-        self.usage_map().get(&key).cloned()
+        self.usage.get(org, plugin)
     }
 
     /// Drops `org`'s plugin `plugin`'s usage series (it is uninstalled;
     /// handles still held keep recording into the dropped series).
     pub fn forget_usage(&self, org: &str, plugin: &str) {
-        let key = (org.to_owned(), plugin.to_owned());
-        let mut usage = self.usage.write().unwrap_or_else(|p| p.into_inner());
-        usage.remove(&key);
-    }
-
-    fn usage_map(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Arc<UsageSeries>>> {
-        self.usage.read().unwrap_or_else(|p| p.into_inner())
+        self.usage.remove(org, plugin);
     }
 
     /// Drops the key-value series of `org`'s plugin `plugin` (it is no

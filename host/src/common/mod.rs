@@ -1,5 +1,5 @@
 //! The ground floor: what every layer uses — operator settings, names and
-//! identities, metrics and usage series, JSON errors (with schema problems
+//! identities, metrics and usage series (kept per plugin), JSON errors (with schema problems
 //! field by field), HTTP body helpers, per-org limits and the token bucket
 //! behind rate limits. Nothing here imports a higher layer.
 
@@ -8,6 +8,7 @@ pub mod bodies;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod per_plugin;
 pub mod request_body;
 pub mod schema_fields;
 pub mod settings;

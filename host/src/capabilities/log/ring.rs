@@ -8,11 +8,12 @@
 //! (`log-ring-bytes-total`): a ring holds at most its equal part of it, so
 //! ten thousand tenants' logs cost what a few tenants' do.
 
+use crate::common::per_plugin::PerPlugin;
 pub use crate::common::settings::RingSize;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
@@ -213,7 +214,7 @@ impl LogRing {
 pub struct PluginLogs {
     size: RingSize,
     budget: Arc<SharedBudget>,
-    rings: RwLock<HashMap<(String, String), Arc<LogRing>>>,
+    rings: PerPlugin<LogRing>,
 }
 
 impl PluginLogs {
@@ -225,43 +226,25 @@ impl PluginLogs {
                 total: size.total_bytes,
                 rings: AtomicUsize::new(0),
             }),
-            rings: RwLock::default(),
+            rings: PerPlugin::default(),
         }
     }
 
     /// `org`'s `plugin`'s ring, created empty if it has none.
     pub fn ring(&self, org: &str, plugin: &str) -> Arc<LogRing> {
-        let key = (org.to_owned(), plugin.to_owned());
-        if let Some(ring) = self.read_lock().get(&key) {
-            return ring.clone();
-        }
-        let mut rings = self.rings.write().unwrap_or_else(|p| p.into_inner());
-        rings
-            .entry(key)
-            .or_insert_with(|| {
-                self.budget.rings.fetch_add(1, Ordering::Relaxed);
-                Arc::new(LogRing::new(self.size, self.budget.clone()))
-            })
-            .clone()
+        self.rings.get_or_insert_with(org, plugin, || {
+            self.budget.rings.fetch_add(1, Ordering::Relaxed);
+            LogRing::new(self.size, self.budget.clone())
+        })
     }
 
     /// Drops `org`'s `plugin`'s ring (when it is uninstalled) and closes
     /// it: its followers get what was left and their streams end.
     pub fn forget(&self, org: &str, plugin: &str) {
-        let key = (org.to_owned(), plugin.to_owned());
-        let ring = self
-            .rings
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key);
-        if let Some(ring) = ring {
+        if let Some(ring) = self.rings.remove(org, plugin) {
             self.budget.rings.fetch_sub(1, Ordering::Relaxed);
             ring.close();
         }
-    }
-
-    fn read_lock(&self) -> std::sync::RwLockReadGuard<'_, HashMap<(String, String), Arc<LogRing>>> {
-        self.rings.read().unwrap_or_else(|p| p.into_inner())
     }
 }
 
