@@ -2,7 +2,8 @@
 //! `fields`: which field, which schema keyword, and a short sentence that
 //! never holds the submitted value (configuration secrets pass through here).
 
-use crate::common::error::FieldProblem;
+use crate::common::error::{ApiError, FieldProblem};
+use http::StatusCode;
 use jsonschema::ValidationError;
 use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
 
@@ -14,6 +15,15 @@ pub struct SchemaViolations {
     pub message: String,
     /// The problems, field by field.
     pub fields: Vec<FieldProblem>,
+}
+
+impl SchemaViolations {
+    /// The 422 answer refusing the value: `code`, `message` and these
+    /// problems as its `fields`.
+    pub fn refusal(&self, code: &'static str, message: String) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            .with_fields(self.fields.clone())
+    }
 }
 
 impl std::fmt::Display for SchemaViolations {

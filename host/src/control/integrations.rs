@@ -108,13 +108,7 @@ impl From<IntegrationError> for ApiError {
         let (status, code) = match &error {
             E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
             E::InvalidInput(violations) => {
-                let fields = violations.fields.clone();
-                return ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_input",
-                    error.to_string(),
-                )
-                .with_fields(fields);
+                return violations.refusal("invalid_input", error.to_string());
             }
             E::NotFound { .. } => (StatusCode::NOT_FOUND, "integration_not_found"),
             E::ActionNotFound { .. } => (StatusCode::NOT_FOUND, "action_not_found"),

@@ -18,13 +18,7 @@ impl From<LifecycleError> for ApiError {
         let (status, code) = match &error {
             E::Package(e) => return e.clone().into(),
             E::ConfigRejected(violations) => {
-                let fields = violations.fields.clone();
-                return ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "config_rejected",
-                    error.to_string(),
-                )
-                .with_fields(fields);
+                return violations.refusal("config_rejected", error.to_string());
             }
             E::Busy { .. } => return ApiError::too_many_requests(error.to_string()),
             E::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
