@@ -307,7 +307,7 @@ pub static ROUTES: &[Route] = &[
         Method::POST,
         "orgs/{org}/plugins/preview",
         Org,
-        "Check a package as an install would (without its signature or compiling it) and show its manifest beside the installed plugin of that name; nothing is written",
+        "Check a package as an install without force would (without compiling it) and show its manifest beside the installed plugin of that name; nothing is written",
         &[],
         Package,
         200,

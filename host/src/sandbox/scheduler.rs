@@ -422,11 +422,12 @@ impl CpuScheduler {
                 .map(|(_, name, at)| (name.clone(), at));
             // None: every waiting org's long-running guests hold its share,
             // and the free slots stay with the busy orgs' short requests.
-            let Some(busy) = next.and_then(|(name, at)| Some((state.busy.get_mut(&name)?, at)))
-            else {
+            let Some((name, at)) = next else {
                 break;
             };
-            let (busy, at) = busy;
+            let Some(busy) = state.busy.get_mut(&name) else {
+                break;
+            };
             let Some(next) = busy.queue.remove(at) else {
                 break;
             };

@@ -87,8 +87,6 @@ pub(super) fn is_newer(candidate: &semver::Version, installed: &str) -> bool {
     })
 }
 
-/// Refuses a package whose component imports gated interfaces its manifest
-/// declares no permission for (before anything is compiled or written).
 /// 409 `version_not_newer` unless `manifest` is newer than the installed
 /// `previous` (a first install always passes).
 pub(super) fn refuse_unless_newer(
@@ -107,6 +105,8 @@ pub(super) fn refuse_unless_newer(
     }
 }
 
+/// Refuses a package whose component imports gated interfaces its manifest
+/// declares no permission for (before anything is compiled or written).
 pub(super) fn check_permissions(package: &Package) -> Result<(), LifecycleError> {
     let missing = package_missing_permissions(package);
     if missing.is_empty() {
@@ -293,21 +293,15 @@ impl Lifecycle {
         Ok(installation)
     }
 
-    /// Reads `zip` as a package for `org`, which must exist: the archive
-    /// and manifest pass every check of [`Package::parse`], in memory only.
     /// Reads `zip` for `org` and checks what an upload must pass before
     /// anything is compiled or written: archive and manifest, signature
     /// against the org's policy, and imports against declared permissions.
     pub(super) fn checked_upload(&self, org: &str, zip: &[u8]) -> Result<Package, LifecycleError> {
-        let package = self.read_package(org, zip)?;
+        self.require_org(org)?;
+        let package = Package::parse(zip, &self.limits)?;
         self.check_signature(org, &package)?;
         check_permissions(&package)?;
         Ok(package)
-    }
-
-    pub(super) fn read_package(&self, org: &str, zip: &[u8]) -> Result<Package, LifecycleError> {
-        self.require_org(org)?;
-        Ok(Package::parse(zip, &self.limits)?)
     }
 
     /// Validates the package's component against its kinds and returns it

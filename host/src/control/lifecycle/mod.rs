@@ -1,8 +1,9 @@
 //! The plugin lifecycle: create orgs; install (or preview an install),
 //! activate, deactivate and uninstall plugins — each step validated
 //! completely first, then made durable in one registry transaction, then
-//! reflected in the live route table. Steps check and commit one at a time, but never hold the writer
-//! while a plugin's guest runs ([`writer`]); reads never wait.
+//! reflected in the live route table. Steps check and commit one at a
+//! time, but never hold the writer while a plugin's guest runs
+//! ([`writer`]); reads never wait.
 //!
 //! Crash safety: package files are written (staged, fsynced, renamed)
 //! before the transaction that references them commits, and removed only
