@@ -10,6 +10,16 @@ import { type Permissions, consentItems, difference, grantedKeys } from "./permi
 /** Re-renders the console after a change (theme, slots, pages may differ). */
 export type Refresh = () => Promise<void>;
 
+/** `POST …/plugins/{name}/activate` with `grant`, reported on the status line. */
+function activate(session: Session, name: string, grant: Permissions): Promise<boolean> {
+  return act(`activate ${name}`, () => api(session, "POST", `/plugins/${name}/activate`, JSON.stringify({ grant })));
+}
+
+/** Installs (or upgrades) the package `file`, reported on the status line. */
+function install(session: Session, label: string, file: File): Promise<boolean> {
+  return act(label, () => api(session, "POST", "/plugins", file, "application/zip"));
+}
+
 /** Asks for consent to `plugin`'s permissions and activates it with the ticked ones. */
 export async function activateWithConsent(session: Session, plugin: Installation): Promise<boolean> {
   const declared = plugin.manifest.permissions as Permissions | undefined;
@@ -19,8 +29,7 @@ export async function activateWithConsent(session: Session, plugin: Installation
     sections: [{ heading: "It may", items: consentItems(declared), ticked: grantedKeys(plugin.granted), choosable: true }],
     confirm: "Activate",
   });
-  if (!grant) return false;
-  return act(`activate ${plugin.name}`, () => api(session, "POST", `/plugins/${plugin.name}/activate`, JSON.stringify({ grant })));
+  return grant ? activate(session, plugin.name, grant) : false;
 }
 
 /** A package's manifest, and the installed plugin it would upgrade (`POST …/plugins/preview`). */
@@ -34,7 +43,7 @@ async function installPackage(session: Session, file: File): Promise<void> {
   const preview = await api<Preview>(session, "POST", "/plugins/preview", file, "application/zip");
   const installed = preview.installed;
   if (!installed) {
-    await act(`install ${preview.manifest.name}`, () => api(session, "POST", "/plugins", file, "application/zip"));
+    await install(session, `install ${preview.manifest.name}`, file);
     return;
   }
   const change = difference(installed.manifest.permissions as Permissions, preview.manifest.permissions);
@@ -53,7 +62,7 @@ async function installPackage(session: Session, file: File): Promise<void> {
     confirm: "Upgrade",
   });
   if (!grant) return status(`upgrade of ${installed.name} cancelled`);
-  const upgraded = await act(`upgrade ${installed.name}`, () => api<Installation>(session, "POST", "/plugins", file, "application/zip"));
+  const upgraded = await install(session, `upgrade ${installed.name}`, file);
   if (!upgraded || !active) return;
   // An active plugin keeps serving with the old grant narrowed to the new
   // version, or waits when it asks for more: activate it with what the
@@ -62,7 +71,7 @@ async function installPackage(session: Session, file: File): Promise<void> {
   const wanted = grantedKeys(grant)!;
   const has = grantedKeys(now.granted) ?? new Set<string>();
   if (now.state === "active" && has.size === wanted.size && [...wanted].every((key) => has.has(key))) return;
-  await act(`activate ${installed.name}`, () => api(session, "POST", `/plugins/${installed.name}/activate`, JSON.stringify({ grant })));
+  await activate(session, installed.name, grant);
 }
 
 /** The permissions `plugin` asks for, in words, each marked granted or not when it is active. */
