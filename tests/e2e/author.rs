@@ -4,7 +4,7 @@
 //! that requires signatures → activate → call the route. The other kinds'
 //! templates, and the JavaScript one, are installed and shown to work too.
 
-use crate::support::{Server, admin_token, berth_cli};
+use crate::support::{Server, admin_secret, berth_cli};
 use std::path::Path;
 
 /// `plugin new` + `plugin build` + `plugin pack` for `name` of `kind`;
@@ -73,10 +73,7 @@ fn a_new_author_goes_from_templates_to_a_signed_plugin_serving_in_an_org() {
             .status,
         200
     );
-    let token = admin_token(&server, "acme")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_secret(&server, "acme");
     berth_cli(&[
         "registry",
         "publish",

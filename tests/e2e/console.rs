@@ -20,7 +20,7 @@
 //!
 //! Screenshots land in `target/tmp/browser-artifacts/`.
 
-use crate::support::{Server, Upstream, admin_token, guest_package, guest_package_with};
+use crate::support::{Server, Upstream, admin_secret, guest_package, guest_package_with};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,10 +57,7 @@ fn seeded(server: Server) -> (Server, String) {
             201
         );
     }
-    let token = admin_token(&server, "acme")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_secret(&server, "acme");
     (server, token)
 }
 

@@ -5,7 +5,9 @@
 //! operator makes them public; unknown orgs answer like orgs without the
 //! plugin, asset or module. Every refusal is shown to change nothing.
 
-use crate::support::{Reply, Server, admin_token, curl, guest_package, guest_package_with};
+use crate::support::{
+    Reply, Server, admin_secret, admin_token, curl, guest_package, guest_package_with,
+};
 use serde_json::json;
 
 /// The policy berth stamps on every plugin response.
@@ -225,10 +227,7 @@ fn module_records_need_credentials_unless_the_operator_makes_them_public() {
         for org in ["acme", "beta"] {
             server.create_org(org);
         }
-        let admin = admin_token(&server, "acme")["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let admin = admin_secret(&server, "acme");
         let anyone = server.client(None);
         let beta_admin = server.client(Some(
             admin_token(&server, "beta")["token"].as_str().unwrap(),

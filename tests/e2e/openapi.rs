@@ -5,7 +5,7 @@
 //! outside the document is no route at all.
 
 use crate::support::{
-    Reply, Server, Upstream, admin_token, berth_cli, guest_package, guest_package_with,
+    Reply, Server, Upstream, admin_secret, berth_cli, guest_package, guest_package_with,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -399,10 +399,7 @@ fn every_documented_operation_answers_as_documented_and_nothing_else_is_routed()
 
     // Errors are documented and match the error schema: an org that is not
     // there, on every operation that names one; a caller without a token.
-    let ghost_admin = admin_token(&server, "acme")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ghost_admin = admin_secret(&server, "acme");
     let admin = server.client(Some(&ghost_admin));
     for (method, template) in &documented {
         if !template.contains("{org}") || method != "GET" {

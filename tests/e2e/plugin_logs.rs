@@ -7,7 +7,7 @@
 //! line of its own.
 
 use crate::faults::server_with_limits;
-use crate::support::{Client, Server, admin_token};
+use crate::support::{Client, Server, admin_secret};
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
@@ -190,11 +190,7 @@ fn messages(page: &serde_json::Value) -> Vec<String> {
 
 /// `org`'s admin client.
 fn admin(server: &Server, org: &str) -> Client {
-    let token = admin_token(server, org)["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    server.client(Some(&token))
+    server.client(Some(&admin_secret(server, org)))
 }
 
 #[test]
@@ -335,10 +331,7 @@ impl Follow {
 #[test]
 fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_event() {
     let (server, _dir) = server_with_limits("");
-    let token = admin_token(&server, "good")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_secret(&server, "good");
     for path in ["a", "b"] {
         server.get(&format!("/o/good/p/hello/echo/{path}"));
     }
@@ -368,10 +361,7 @@ fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_even
     let events = [resumed.next(), resumed.next()];
     assert_eq!(events.map(|e| e.id), [Some(5), Some(6)]);
     // Another org's admin cannot follow it.
-    let other = admin_token(&server, "bad")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = admin_secret(&server, "bad");
     let refused = server.client(Some(&other)).get(&path);
     assert_eq!(refused.status, 404);
     // Uninstalling the plugin ends its followers' streams.

@@ -5,7 +5,7 @@
 //! plugin named `preview` is still shown and uninstalled as any other.
 
 use crate::support::{
-    Reply, Server, admin_token, files_under, guest_component, guest_package, guest_package_with,
+    Reply, Server, admin_secret, files_under, guest_component, guest_package, guest_package_with,
 };
 use serde_json::{Value, json};
 
@@ -141,10 +141,7 @@ fn a_preview_shows_the_package_beside_the_installed_plugin_and_writes_nothing() 
         &guest_package("hello"),
     );
     assert_eq!(ghost.error_code(), "org_not_found");
-    let other = admin_token(&server, "beta")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = admin_secret(&server, "beta");
     let not_yours = server.client(Some(&other)).post_bytes(
         "/api/v1/orgs/acme/plugins/preview",
         "application/zip",

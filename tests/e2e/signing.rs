@@ -6,7 +6,7 @@
 //! and recording the signer of a good one, also when installed by range
 //! from its registry.
 
-use crate::support::{Server, admin_token, berth_cli, files_under, guest_package};
+use crate::support::{Server, admin_secret, berth_cli, files_under, guest_package};
 use berth::common::settings::PackageLimits;
 use berth::package::{Files, Package, build_zip};
 use std::path::Path;
@@ -235,10 +235,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
     );
     assert_eq!(unsigned.error_code(), "signature_required", "{unsigned:?}");
     // Published with the CLI, as an author would, with beta's admin token.
-    let token = admin_token(&server, "beta")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_secret(&server, "beta");
     let published = berth_cli(&[
         "registry",
         "publish",
@@ -272,10 +269,7 @@ fn an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys()
 fn an_org_admin_cannot_relax_a_signature_policy_the_operator_set() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("acme");
-    let token = admin_token(&server, "acme")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admin_secret(&server, "acme");
     let admin = server.client(Some(&token));
     let policy = |client: &crate::support::Client, body: serde_json::Value| {
         client.put_json("/api/v1/orgs/acme/signature-policy", body)

@@ -557,6 +557,14 @@ pub fn admin_token(server: &Server, org: &str) -> serde_json::Value {
     issued.json()
 }
 
+/// Creates an admin token for `org` as the operator; returns its secret.
+pub fn admin_secret(server: &Server, org: &str) -> String {
+    admin_token(server, org)["token"]
+        .as_str()
+        .expect("a token secret")
+        .to_owned()
+}
+
 /// `text` percent-encoded for a query-string value.
 pub fn query_value(text: &str) -> String {
     text.bytes()

@@ -3,7 +3,7 @@
 //! answered, kept across deactivation, forgotten at uninstall, and shown
 //! only to its own org's admins.
 
-use crate::support::{Server, admin_token, guest_package};
+use crate::support::{Server, admin_secret, guest_package};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,10 +119,7 @@ fn usage_counts_requests_errors_latency_and_cpu_per_minute_for_its_org_only() {
     assert_eq!(total, 7);
 
     // Only the org's own admins see it; an unknown plugin is not found.
-    let other = admin_token(&server, "beta")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other = admin_secret(&server, "beta");
     let refused = server
         .client(Some(&other))
         .get("/api/v1/orgs/acme/plugins/hello/usage");
@@ -130,10 +127,7 @@ fn usage_counts_requests_errors_latency_and_cpu_per_minute_for_its_org_only() {
         (refused.status, refused.error_code().as_str()),
         (404, "org_not_found")
     );
-    let own = admin_token(&server, "acme")["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let own = admin_secret(&server, "acme");
     let shown = server
         .client(Some(&own))
         .get("/api/v1/orgs/acme/plugins/hello/usage");
