@@ -46,6 +46,9 @@ fi
 # chromium runs the web console's browser test (Playwright drives it);
 # minisign checks that berth's plugin signatures verify with the stock tool.
 apt_install curl chromium minisign
+# PostgreSQL backs cluster mode (`--registry postgres://…`); the tests start
+# throwaway servers with its initdb and pg_ctl (storage/src/throwaway_postgres.rs).
+apt_install postgresql
 # The web console is built with Vite from npm by host/console/build.rs.
 if ! command -v npm >/dev/null; then
     apt_install nodejs npm

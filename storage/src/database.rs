@@ -1,54 +1,29 @@
-//! The registry: all of berth's lifecycle state in one redb file.
-//!
-//! Tables (values are JSON, so records can gain fields without migrations):
-//! - `orgs`: org → [`OrgRecord`]
-//! - `installations`: (org, plugin) → [`Installation`]
-//! - `dependency_edges`: (org, plugin) → [`DependencyEdge`]s it declares
-//! - `audit`: (org, sequence) → [`AuditEvent`]
-//! - `tokens`: token id → [`TokenRecord`] (management API credentials, hashed)
-//! - `kv`: (org, plugin, key) → bytes: each plugin's key-value data per org
-//! - `kv_usage`: (org, plugin) → [`KvUsage`]: bytes and keys of that data
-//!   (see [`kv`])
-//! - `plugin_config`: (org, plugin) → [`PluginConfig`]: settings and secrets
-//!   the org set for a plugin
-//! - `records`: (org, module, id) → [`ModuleRecord`]: records of the org's
-//!   modules (`contacts`, `invoices`, …)
-//! - `published`: (scope, name, version) → [`PublishedPackage`]: the internal
-//!   registries — one per org (scope = org name) and the operator's shared
-//!   catalog (scope [`CATALOG`])
+//! The registry: all of berth's lifecycle state, in tables (see
+//! [`schema`]) that the typed queries here read and change through one
+//! interface ([`tables`]), whichever backend holds them: one redb file
+//! ([`redb_backend`]).
 //!
 //! Every change is one write transaction ([`Database::write`]); readers see
 //! the state before or after it, never in between, and never block writers.
 
 use crate::StorageError;
 use crate::sealing::SecretKeys;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::ReadableDatabase;
+use redb_backend::{RedbRead, RedbWrite, db_err};
+use schema::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
+use tables::{Changes, Flow, Part, Scan, Snapshot, Table, key};
 
 mod kv;
+mod postgres;
+mod redb_backend;
+mod schema;
+pub(crate) mod tables;
 
-use kv::{KV, KV_USAGE};
 pub use kv::{KvQuota, KvUsage, QuotaExceeded};
-
-const ORGS: TableDefinition<&str, &[u8]> = TableDefinition::new("orgs");
-const INSTALLATIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("installations");
-const DEPENDENCY_EDGES: TableDefinition<(&str, &str), &[u8]> =
-    TableDefinition::new("dependency_edges");
-const AUDIT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("audit");
-const TOKENS: TableDefinition<&str, &[u8]> = TableDefinition::new("tokens");
-const PLUGIN_CONFIG: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("plugin_config");
-const PUBLISHED: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("published");
-const RECORDS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("records");
-/// The last record id given out per (org, module), so a deleted record's id
-/// is never given out again.
-const RECORD_IDS: TableDefinition<(&str, &str), u64> = TableDefinition::new("record_ids");
-/// The plugin whose records a plugin-registered module holds, per (org,
-/// module): the first to write them. Another plugin registering the name
-/// later does not get them.
-const MODULE_OWNERS: TableDefinition<(&str, &str), &str> = TableDefinition::new("module_owners");
 
 /// One record of a module in an org.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -274,15 +249,19 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// The redb-backed registry.
+/// The registry, on whichever backend the operator chose.
 pub struct Database {
-    db: redb::Database,
+    backend: Backend,
     /// Seal and open plugin secrets (see [`crate::sealing`]).
     keys: Arc<SecretKeys>,
 }
 
-fn db_err(error: impl Into<redb::Error>) -> StorageError {
-    StorageError::Database(error.into())
+/// Where the registry lives.
+enum Backend {
+    /// One redb file on this node.
+    Redb(redb::Database),
+    /// A PostgreSQL database shared by every node of a cluster.
+    Postgres(Box<postgres::Postgres>),
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -291,6 +270,46 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StorageError> {
     serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+/// The record under `key` in `table`, decoded.
+fn get_record<T: DeserializeOwned>(
+    tables: &dyn Snapshot,
+    table: &Table,
+    key: &[Part],
+) -> Result<Option<T>, StorageError> {
+    tables
+        .get(table, key)?
+        .map(|bytes| decode(&bytes))
+        .transpose()
+}
+
+/// Every record `scan` covers in `table`, decoded, in its order.
+fn scan_records<T: DeserializeOwned>(
+    tables: &dyn Snapshot,
+    table: &Table,
+    scan: &Scan,
+) -> Result<Vec<T>, StorageError> {
+    let mut out = Vec::new();
+    tables.scan(table, scan, &mut |_, value| {
+        out.push(decode(value)?);
+        Ok(Flow::Continue(()))
+    })?;
+    Ok(out)
+}
+
+/// The key of the first entry `scan` visits in `table`, if any.
+fn first_key(
+    tables: &dyn Snapshot,
+    table: &Table,
+    scan: Scan,
+) -> Result<Option<Vec<Part>>, StorageError> {
+    let mut found = None;
+    tables.scan(table, &scan.limit(1), &mut |key, _| {
+        found = Some(key.to_vec());
+        Ok(Flow::Break(()))
+    })?;
+    Ok(found)
 }
 
 impl Database {
@@ -302,61 +321,92 @@ impl Database {
         }
         let db = redb::Database::create(path).map_err(db_err)?;
         // Create every table up front so readers never meet a missing one.
-        let registry = Self {
-            db,
+        let txn = db.begin_write().map_err(db_err)?;
+        redb_backend::create_tables(&txn, &TABLES)?;
+        txn.commit().map_err(db_err)?;
+        Ok(Self {
+            backend: Backend::Redb(db),
             keys: Arc::new(keys),
-        };
-        registry.write(|_| Ok::<_, StorageError>(()))?;
-        Ok(registry)
+        })
     }
 
-    /// Runs `change` in one write transaction, committed only if it returns `Ok`.
+    /// Connects to the PostgreSQL registry at `url`
+    /// (`postgres://USER@HOST:PORT/DB`), bringing its schema up to date,
+    /// and seals plugin secrets with `keys`.
+    pub fn connect(url: &str, keys: SecretKeys) -> Result<Self, StorageError> {
+        Ok(Self {
+            backend: Backend::Postgres(Box::new(postgres::Postgres::connect(url)?)),
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// Whether the registry is shared by several nodes (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Changes other nodes make, as they commit: `None` for a lone node's
+    /// registry, where every change is this node's own.
+    pub fn watch(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<RegistryEvent>> {
+        match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Postgres(pg) => Some(pg.watch()),
+        }
+    }
+
+    /// Keeps every other node's lifecycle steps waiting until the returned
+    /// lock drops: with this node's own writer lock, one step at a time in
+    /// the whole cluster. Nothing to wait for on a lone node.
+    pub fn lock_writers(&self) -> Result<WritersLock, StorageError> {
+        let held = match &self.backend {
+            Backend::Redb(_) => None,
+            Backend::Postgres(pg) => Some(pg.lock_writers()?),
+        };
+        Ok(WritersLock { _held: held })
+    }
+
+    /// Runs `change` in one write transaction, committed only if it returns
+    /// `Ok`. On a shared registry, a transaction another node's (or
+    /// request's) change got in the way of is rolled back and `change` runs
+    /// again on the new state, up to [`postgres::ATTEMPTS`] times in all;
+    /// so `change` must do nothing but read and write the registry.
     pub fn write<T, E>(
         &self,
-        change: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
+        mut change: impl FnMut(&mut WriteTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E>
     where
         E: From<StorageError>,
     {
-        let txn = self.db.begin_write().map_err(db_err)?;
-        let value = {
-            let mut tables = WriteTxn {
-                orgs: txn.open_table(ORGS).map_err(db_err)?,
-                installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
-                edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
-                audit: txn.open_table(AUDIT).map_err(db_err)?,
-                tokens: txn.open_table(TOKENS).map_err(db_err)?,
-                kv: txn.open_table(KV).map_err(db_err)?,
-                kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
-                plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
-                keys: &self.keys,
-                published: txn.open_table(PUBLISHED).map_err(db_err)?,
-                records: txn.open_table(RECORDS).map_err(db_err)?,
-                record_ids: txn.open_table(RECORD_IDS).map_err(db_err)?,
-                module_owners: txn.open_table(MODULE_OWNERS).map_err(db_err)?,
-            };
-            change(&mut tables)?
-        };
-        txn.commit().map_err(db_err)?;
-        Ok(value)
+        match &self.backend {
+            Backend::Redb(db) => {
+                let txn = db.begin_write().map_err(db_err)?;
+                let value = change(&mut WriteTxn {
+                    changes: &mut RedbWrite(&txn),
+                    keys: &self.keys,
+                    shared: false,
+                })?;
+                txn.commit().map_err(db_err)?;
+                Ok(value)
+            }
+            Backend::Postgres(pg) => pg.write(|changes| {
+                change(&mut WriteTxn {
+                    changes,
+                    keys: &self.keys,
+                    shared: true,
+                })
+            }),
+        }
     }
 
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<ReadTxn, StorageError> {
-        let txn = self.db.begin_read().map_err(db_err)?;
+        let snapshot: Box<dyn Snapshot + Send> = match &self.backend {
+            Backend::Redb(db) => Box::new(RedbRead(db.begin_read().map_err(db_err)?)),
+            Backend::Postgres(pg) => Box::new(pg.read()?),
+        };
         Ok(ReadTxn {
-            orgs: txn.open_table(ORGS).map_err(db_err)?,
-            installations: txn.open_table(INSTALLATIONS).map_err(db_err)?,
-            edges: txn.open_table(DEPENDENCY_EDGES).map_err(db_err)?,
-            audit: txn.open_table(AUDIT).map_err(db_err)?,
-            tokens: txn.open_table(TOKENS).map_err(db_err)?,
-            kv: txn.open_table(KV).map_err(db_err)?,
-            kv_usage: txn.open_table(KV_USAGE).map_err(db_err)?,
-            plugin_config: txn.open_table(PLUGIN_CONFIG).map_err(db_err)?,
+            snapshot,
             keys: self.keys.clone(),
-            published: txn.open_table(PUBLISHED).map_err(db_err)?,
-            records: txn.open_table(RECORDS).map_err(db_err)?,
-            module_owners: txn.open_table(MODULE_OWNERS).map_err(db_err)?,
         })
     }
 
@@ -366,14 +416,14 @@ impl Database {
     pub fn reseal_secrets(&self) -> Result<usize, StorageError> {
         self.write(|txn| {
             let mut stale = Vec::new();
-            for entry in txn.plugin_config.iter().map_err(db_err)? {
-                let (key, value) = entry.map_err(db_err)?;
-                let stored: PluginConfig = decode(value.value())?;
-                if stored.secrets.values().any(|v| !txn.keys.is_current(v)) {
-                    let (org, plugin) = key.value();
-                    stale.push((org.to_owned(), plugin.to_owned()));
-                }
-            }
+            txn.changes
+                .scan(&PLUGIN_CONFIG, &Scan::default(), &mut |key, value| {
+                    let stored: PluginConfig = decode(value)?;
+                    if stored.secrets.values().any(|v| !txn.keys.is_current(v)) {
+                        stale.push((key[0].text().to_owned(), key[1].text().to_owned()));
+                    }
+                    Ok(Flow::Continue(()))
+                })?;
             for (org, plugin) in &stale {
                 let config = txn.plugin_config(org, plugin)?;
                 txn.put_plugin_config(org, plugin, &config)?;
@@ -381,6 +431,26 @@ impl Database {
             Ok(stale.len())
         })
     }
+}
+
+/// The channel a shared registry announces changed orgs on.
+pub(crate) const CHANGES_CHANNEL: &str = "berth_registry";
+
+/// What a node hears about a shared registry (see [`Database::watch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// Connected (again): anything may have changed; compare everything.
+    Resync,
+    /// A lifecycle step on some node changed this org.
+    Changed(String),
+    /// The registry cannot be reached; what is served may be stale.
+    Lost,
+}
+
+/// Holds off other nodes' lifecycle steps while held (see
+/// [`Database::lock_writers`]).
+pub struct WritersLock {
+    _held: Option<postgres::WritersLock>,
 }
 
 /// What a secret is bound to when sealed: its org, plugin and name.
@@ -393,20 +463,12 @@ macro_rules! read_queries {
     () => {
         /// The org called `name`, if it exists.
         pub fn org(&self, name: &str) -> Result<Option<OrgRecord>, StorageError> {
-            match self.orgs.get(name).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()).map(Some),
-                None => Ok(None),
-            }
+            get_record(self.tables(), &ORGS, &key![name])
         }
 
         /// Every org, by name.
         pub fn orgs(&self) -> Result<Vec<OrgRecord>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self.orgs.range::<&str>(..).map_err(db_err)? {
-                let (_, value) = entry.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            scan_records(self.tables(), &ORGS, &Scan::default())
         }
 
         /// The installation of `plugin` in `org`, if any.
@@ -415,37 +477,17 @@ macro_rules! read_queries {
             org: &str,
             plugin: &str,
         ) -> Result<Option<Installation>, StorageError> {
-            match self.installations.get((org, plugin)).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()).map(Some),
-                None => Ok(None),
-            }
+            get_record(self.tables(), &INSTALLATIONS, &key![org, plugin])
         }
 
         /// Every installation in `org`, by plugin name.
         pub fn installations(&self, org: &str) -> Result<Vec<Installation>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self.installations.range((org, "")..).map_err(db_err)? {
-                let (key, value) = entry.map_err(db_err)?;
-                if key.value().0 != org {
-                    break;
-                }
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            scan_records(self.tables(), &INSTALLATIONS, &Scan::prefix(key![org]))
         }
 
         /// Every installation in every org.
         pub fn all_installations(&self) -> Result<Vec<Installation>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self
-                .installations
-                .range::<(&str, &str)>(..)
-                .map_err(db_err)?
-            {
-                let (_, value) = entry.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            scan_records(self.tables(), &INSTALLATIONS, &Scan::default())
         }
 
         /// The dependency edges `plugin` declares in `org`.
@@ -454,32 +496,21 @@ macro_rules! read_queries {
             org: &str,
             plugin: &str,
         ) -> Result<Vec<DependencyEdge>, StorageError> {
-            match self.edges.get((org, plugin)).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()),
-                None => Ok(Vec::new()),
-            }
+            Ok(
+                get_record(self.tables(), &DEPENDENCY_EDGES, &key![org, plugin])?
+                    .unwrap_or_default(),
+            )
         }
 
         /// `org`'s audit log, oldest first, starting after sequence `after`.
         pub fn audit(&self, org: &str, after: u64) -> Result<Vec<AuditEvent>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self
-                .audit
-                .range((org, after.saturating_add(1))..=(org, u64::MAX))
-                .map_err(db_err)?
-            {
-                let (_, value) = entry.map_err(db_err)?;
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            let scan = Scan::prefix(key![org]).from(Some(after.saturating_add(1).into()));
+            scan_records(self.tables(), &AUDIT, &scan)
         }
 
         /// The token `id`, if it exists.
         pub fn token(&self, id: &str) -> Result<Option<TokenRecord>, StorageError> {
-            match self.tokens.get(id).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()).map(Some),
-                None => Ok(None),
-            }
+            get_record(self.tables(), &TOKENS, &key![id])
         }
 
         /// `org`'s records of `module` past the cursor `after` (an id;
@@ -496,45 +527,45 @@ macro_rules! read_queries {
             limit: usize,
             mut keep: impl FnMut(&ModuleRecord) -> bool,
         ) -> Result<Vec<ModuleRecord>, StorageError> {
-            let range = match (after, descending) {
-                (None, _) => (org, module, 0)..=(org, module, u64::MAX),
-                (Some(after), false) => (org, module, after.saturating_add(1))..=(org, module, u64::MAX),
+            let scan = Scan::prefix(key![org, module]);
+            let scan = match (after, descending) {
+                (None, false) => scan,
+                (None, true) => scan.reversed(),
+                (Some(after), false) => scan.from(Some(after.saturating_add(1).into())),
                 (Some(0), true) => return Ok(Vec::new()),
-                (Some(after), true) => (org, module, 0)..=(org, module, after - 1),
-            };
-            let entries = self.records.range(range).map_err(db_err)?;
-            let mut scan = |entry: Result<_, redb::StorageError>| -> Result<Option<ModuleRecord>, StorageError> {
-                let (_, value): (_, redb::AccessGuard<'_, &[u8]>) = entry.map_err(db_err)?;
-                let record: ModuleRecord = decode(value.value())?;
-                Ok(keep(&record).then_some(record))
+                (Some(after), true) => scan.to(Some((after - 1).into())).reversed(),
             };
             let mut out = Vec::new();
-            if descending {
-                for entry in entries.rev() {
-                    if out.len() == limit {
-                        break;
-                    }
-                    out.extend(scan(entry)?);
-                }
-            } else {
-                for entry in entries {
-                    if out.len() == limit {
-                        break;
-                    }
-                    out.extend(scan(entry)?);
-                }
+            if limit == 0 {
+                return Ok(out);
             }
+            self.tables().scan(&RECORDS, &scan, &mut |_, value| {
+                let record: ModuleRecord = decode(value)?;
+                if keep(&record) {
+                    out.push(record);
+                }
+                Ok(if out.len() == limit {
+                    Flow::Break(())
+                } else {
+                    Flow::Continue(())
+                })
+            })?;
             Ok(out)
         }
 
         /// The plugin whose records `org`'s module `module` holds, if a
         /// plugin has written any.
-        pub fn module_owner(&self, org: &str, module: &str) -> Result<Option<String>, StorageError> {
-            Ok(self
-                .module_owners
-                .get((org, module))
-                .map_err(db_err)?
-                .map(|owner| owner.value().to_owned()))
+        pub fn module_owner(
+            &self,
+            org: &str,
+            module: &str,
+        ) -> Result<Option<String>, StorageError> {
+            self.tables()
+                .get(&MODULE_OWNERS, &key![org, module])?
+                .map(|owner| {
+                    String::from_utf8(owner).map_err(|e| StorageError::Corrupt(e.to_string()))
+                })
+                .transpose()
         }
 
         /// `org`'s record `id` of `module`, if it exists.
@@ -544,47 +575,32 @@ macro_rules! read_queries {
             module: &str,
             id: u64,
         ) -> Result<Option<ModuleRecord>, StorageError> {
-            match self.records.get((org, module, id)).map_err(db_err)? {
-                Some(bytes) => decode(bytes.value()).map(Some),
-                None => Ok(None),
-            }
+            get_record(self.tables(), &RECORDS, &key![org, module, id])
         }
 
         /// Every package version published in `scope`, by name then version text.
         pub fn published(&self, scope: &str) -> Result<Vec<PublishedPackage>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self.published.range((scope, "", "")..).map_err(db_err)? {
-                let (key, value) = entry.map_err(db_err)?;
-                if key.value().0 != scope {
-                    break;
-                }
-                out.push(decode(value.value())?);
-            }
-            Ok(out)
+            scan_records(self.tables(), &PUBLISHED, &Scan::prefix(key![scope]))
         }
 
         /// The digests of every published package, in every scope.
         pub fn published_digests(&self) -> Result<Vec<String>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self
-                .published
-                .range::<(&str, &str, &str)>(..)
-                .map_err(db_err)?
-            {
-                let (_, value) = entry.map_err(db_err)?;
-                out.push(decode::<PublishedPackage>(value.value())?.digest);
-            }
-            Ok(out)
+            let published: Vec<PublishedPackage> =
+                scan_records(self.tables(), &PUBLISHED, &Scan::default())?;
+            Ok(published
+                .into_iter()
+                .map(|package| package.digest)
+                .collect())
         }
 
         /// What `org` configured for `plugin` (empty if nothing), its
         /// secrets opened.
         pub fn plugin_config(&self, org: &str, plugin: &str) -> Result<PluginConfig, StorageError> {
-            let mut config: PluginConfig =
-                match self.plugin_config.get((org, plugin)).map_err(db_err)? {
-                    Some(bytes) => decode(bytes.value())?,
-                    None => return Ok(PluginConfig::default()),
-                };
+            let Some(mut config) =
+                get_record::<PluginConfig>(self.tables(), &PLUGIN_CONFIG, &key![org, plugin])?
+            else {
+                return Ok(PluginConfig::default());
+            };
             for (name, value) in config.secrets.iter_mut() {
                 *value = self.keys.open(value, &secret_place(org, plugin, name))?;
             }
@@ -598,11 +614,7 @@ macro_rules! read_queries {
             plugin: &str,
             key: &str,
         ) -> Result<Option<Vec<u8>>, StorageError> {
-            Ok(self
-                .kv
-                .get((org, plugin, key))
-                .map_err(db_err)?
-                .map(|value| value.value().to_vec()))
+            self.tables().get(&KV, &key![org, plugin, key])
         }
 
         /// `plugin`'s keys in `org` starting with `prefix`, in order, after
@@ -616,86 +628,123 @@ macro_rules! read_queries {
             limit: usize,
         ) -> Result<Vec<String>, StorageError> {
             let start = after.filter(|after| *after > prefix).unwrap_or(prefix);
+            let scan = (Scan::prefix(key![org, plugin]).from(Some(start.into())))
+                .limit(limit.saturating_add(1));
             let mut keys = Vec::new();
-            for entry in self.kv.range((org, plugin, start)..).map_err(db_err)? {
-                let (key, _) = entry.map_err(db_err)?;
-                let (o, p, k) = key.value();
-                if o != org || p != plugin || !k.starts_with(prefix) || keys.len() == limit {
-                    break;
+            self.tables().scan(&KV, &scan, &mut |key, _| {
+                let key = key[2].text();
+                if !key.starts_with(prefix) || keys.len() == limit {
+                    return Ok(Flow::Break(()));
                 }
-                if Some(k) != after {
-                    keys.push(k.to_owned());
+                if Some(key) != after {
+                    keys.push(key.to_owned());
                 }
-            }
+                Ok(Flow::Continue(()))
+            })?;
             Ok(keys)
         }
 
         /// How much key-value data `plugin` keeps in `org`.
         pub fn kv_usage(&self, org: &str, plugin: &str) -> Result<KvUsage, StorageError> {
-            kv::usage(&self.kv, &self.kv_usage, org, plugin)
+            kv::usage(self.tables(), org, plugin)
+        }
+
+        /// How many lifecycle steps have changed `org` (see
+        /// [`WriteTxn::changed_org`]).
+        pub fn org_generation(&self, org: &str) -> Result<u64, StorageError> {
+            match self.tables().get(&ORG_GENERATIONS, &key![org])? {
+                Some(count) => tables::number_value(&count),
+                None => Ok(0),
+            }
+        }
+
+        /// The package ZIP with SHA-256 `digest` (hex), if the shared
+        /// registry holds it.
+        pub fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            self.tables().get(&BLOBS, &key![digest])
         }
 
         /// Every token administering `org` (`None`: the operator's), by id.
         pub fn tokens(&self, org: Option<&str>) -> Result<Vec<TokenRecord>, StorageError> {
-            let mut out = Vec::new();
-            for entry in self.tokens.range::<&str>(..).map_err(db_err)? {
-                let (_, value) = entry.map_err(db_err)?;
-                let token: TokenRecord = decode(value.value())?;
-                if token.org.as_deref() == org {
-                    out.push(token);
-                }
-            }
-            Ok(out)
+            let tokens: Vec<TokenRecord> = scan_records(self.tables(), &TOKENS, &Scan::default())?;
+            Ok(tokens
+                .into_iter()
+                .filter(|token| token.org.as_deref() == org)
+                .collect())
         }
     };
 }
 
 /// A read-only snapshot of the registry.
 pub struct ReadTxn {
-    orgs: redb::ReadOnlyTable<&'static str, &'static [u8]>,
-    installations: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
-    edges: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
-    audit: redb::ReadOnlyTable<(&'static str, u64), &'static [u8]>,
-    tokens: redb::ReadOnlyTable<&'static str, &'static [u8]>,
-    kv: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    kv_usage: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
-    plugin_config: redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    snapshot: Box<dyn Snapshot + Send>,
     keys: Arc<SecretKeys>,
-    published: redb::ReadOnlyTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    records: redb::ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
-    module_owners: redb::ReadOnlyTable<(&'static str, &'static str), &'static str>,
 }
 
 impl ReadTxn {
     read_queries!();
+
+    fn tables(&self) -> &dyn Snapshot {
+        &*self.snapshot
+    }
 }
 
-/// The tables of one write transaction, with typed operations.
+/// One write transaction, with typed operations.
 pub struct WriteTxn<'txn> {
-    orgs: redb::Table<'txn, &'static str, &'static [u8]>,
-    installations: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    edges: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    audit: redb::Table<'txn, (&'static str, u64), &'static [u8]>,
-    tokens: redb::Table<'txn, &'static str, &'static [u8]>,
-    kv: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
-    kv_usage: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    plugin_config: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    changes: &'txn mut dyn Changes,
     keys: &'txn SecretKeys,
-    published: redb::Table<'txn, (&'static str, &'static str, &'static str), &'static [u8]>,
-    records: redb::Table<'txn, (&'static str, &'static str, u64), &'static [u8]>,
-    record_ids: redb::Table<'txn, (&'static str, &'static str), u64>,
-    module_owners: redb::Table<'txn, (&'static str, &'static str), &'static str>,
+    /// Whether the registry is shared by several nodes.
+    shared: bool,
 }
 
 impl WriteTxn<'_> {
     read_queries!();
 
+    fn tables(&self) -> &dyn Snapshot {
+        &*self.changes
+    }
+
+    /// Stores `value` as the record under `key` in `table`.
+    fn put_record<T: Serialize>(
+        &mut self,
+        table: &Table,
+        key: &[Part],
+        value: &T,
+    ) -> Result<(), StorageError> {
+        self.changes.put(table, key, &encode(value))
+    }
+
+    /// Records that a lifecycle step changed `org`: counts it, and once
+    /// committed, tells every node watching a shared registry.
+    pub fn changed_org(&mut self, org: &str) -> Result<(), StorageError> {
+        let next = self.org_generation(org)? + 1;
+        (self.changes).put(&ORG_GENERATIONS, &key![org], &next.to_be_bytes())?;
+        self.changes.announce(CHANGES_CHANNEL, org)
+    }
+
+    /// Keeps the package ZIP `digest` (hex) in a shared registry, where
+    /// other nodes fetch it, reading it with `zip` only if it is not there
+    /// yet. Nothing on a lone node: its packages are on its disk.
+    pub fn share_blob(
+        &mut self,
+        digest: &str,
+        zip: impl FnOnce() -> Result<Vec<u8>, StorageError>,
+    ) -> Result<(), StorageError> {
+        if !self.shared || self.changes.contains(&BLOBS, &key![digest])? {
+            return Ok(());
+        }
+        self.changes.put(&BLOBS, &key![digest], &zip()?)
+    }
+
+    /// Drops the package ZIP `digest` (hex) from a shared registry.
+    pub fn remove_blob(&mut self, digest: &str) -> Result<(), StorageError> {
+        self.changes.delete(&BLOBS, &key![digest])?;
+        Ok(())
+    }
+
     /// Creates or replaces an org.
     pub fn put_org(&mut self, org: &OrgRecord) -> Result<(), StorageError> {
-        self.orgs
-            .insert(org.name.as_str(), encode(org).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        self.put_record(&ORGS, &key![org.name.as_str()], org)
     }
 
     /// Creates or replaces an installation and its dependency edges.
@@ -704,29 +753,21 @@ impl WriteTxn<'_> {
         installation: &Installation,
         edges: &[DependencyEdge],
     ) -> Result<(), StorageError> {
-        let key = (installation.org.as_str(), installation.name.as_str());
-        self.installations
-            .insert(key, encode(installation).as_slice())
-            .map_err(db_err)?;
-        self.edges
-            .insert(key, encode(&edges).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        let key = key![installation.org.as_str(), installation.name.as_str()];
+        self.put_record(&INSTALLATIONS, &key, installation)?;
+        self.put_record(&DEPENDENCY_EDGES, &key, &edges)
     }
 
     /// Removes an installation and its dependency edges.
     pub fn remove_installation(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
-        self.installations.remove((org, plugin)).map_err(db_err)?;
-        self.edges.remove((org, plugin)).map_err(db_err)?;
+        self.changes.delete(&INSTALLATIONS, &key![org, plugin])?;
+        self.changes.delete(&DEPENDENCY_EDGES, &key![org, plugin])?;
         Ok(())
     }
 
     /// Stores a token record.
     pub fn put_token(&mut self, token: &TokenRecord) -> Result<(), StorageError> {
-        self.tokens
-            .insert(token.id.as_str(), encode(token).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        self.put_record(&TOKENS, &key![token.id.as_str()], token)
     }
 
     /// Replaces what `org` configured for `plugin`, its secrets sealed.
@@ -740,10 +781,7 @@ impl WriteTxn<'_> {
         for (name, value) in sealed.secrets.iter_mut() {
             *value = self.keys.seal(value, &secret_place(org, plugin, name));
         }
-        self.plugin_config
-            .insert((org, plugin), encode(&sealed).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        self.put_record(&PLUGIN_CONFIG, &key![org, plugin], &sealed)
     }
 
     /// Stores a new record of `module` in `org` with the next id and returns it.
@@ -754,36 +792,35 @@ impl WriteTxn<'_> {
         data: serde_json::Value,
         at: u64,
     ) -> Result<ModuleRecord, StorageError> {
-        let last = self.last_record_id(org, module)?;
-        self.record_ids
-            .insert((org, module), last + 1)
-            .map_err(db_err)?;
+        let id = self.last_record_id(org, module)? + 1;
+        self.count_record_ids(org, module, id)?;
         let record = ModuleRecord {
-            id: last + 1,
+            id,
             data,
             created_at: at,
             updated_at: None,
         };
-        self.records
-            .insert((org, module, record.id), encode(&record).as_slice())
-            .map_err(db_err)?;
+        self.put_record(&RECORDS, &key![org, module, id], &record)?;
         Ok(record)
     }
 
     /// The last id given out in `org`'s `module`: its counter, or for
     /// records stored before ids were counted, the highest one.
     fn last_record_id(&self, org: &str, module: &str) -> Result<u64, StorageError> {
-        if let Some(last) = self.record_ids.get((org, module)).map_err(db_err)? {
-            return Ok(last.value());
+        if let Some(last) = self.changes.get(&RECORD_IDS, &key![org, module])? {
+            return tables::number_value(&last);
         }
-        Ok(self
-            .records
-            .range((org, module, 0)..=(org, module, u64::MAX))
-            .map_err(db_err)?
-            .next_back()
-            .transpose()
-            .map_err(db_err)?
-            .map_or(0, |(key, _)| key.value().2))
+        let highest = first_key(
+            self.tables(),
+            &RECORDS,
+            Scan::prefix(key![org, module]).reversed(),
+        )?;
+        Ok(highest.map_or(0, |key| key[2].number()))
+    }
+
+    /// Stores `last` as the last id given out in `org`'s `module`.
+    fn count_record_ids(&mut self, org: &str, module: &str, last: u64) -> Result<(), StorageError> {
+        (self.changes).put(&RECORD_IDS, &key![org, module], &last.to_be_bytes())
     }
 
     /// Replaces the data of `org`'s record `id` of `module` with `data`, if
@@ -806,9 +843,7 @@ impl WriteTxn<'_> {
         }
         record.data = data;
         record.updated_at = Some(at);
-        self.records
-            .insert((org, module, id), encode(&record).as_slice())
-            .map_err(db_err)?;
+        self.put_record(&RECORDS, &key![org, module, id], &record)?;
         Ok(Some(record))
     }
 
@@ -825,10 +860,8 @@ impl WriteTxn<'_> {
             Some(record) if &record.data == expected => {
                 // Count the id first, so it is never given out again.
                 let last = self.last_record_id(org, module)?;
-                self.record_ids
-                    .insert((org, module), last)
-                    .map_err(db_err)?;
-                self.records.remove((org, module, id)).map_err(db_err)?;
+                self.count_record_ids(org, module, last)?;
+                self.changes.delete(&RECORDS, &key![org, module, id])?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -839,13 +872,9 @@ impl WriteTxn<'_> {
     /// id counter stays, so no id is given out again.
     pub fn delete_module_records(&mut self, org: &str, module: &str) -> Result<(), StorageError> {
         let last = self.last_record_id(org, module)?;
-        self.record_ids
-            .insert((org, module), last)
-            .map_err(db_err)?;
-        self.records
-            .retain_in((org, module, 0)..=(org, module, u64::MAX), |_, _| false)
-            .map_err(db_err)?;
-        self.module_owners.remove((org, module)).map_err(db_err)?;
+        self.count_record_ids(org, module, last)?;
+        (self.changes).delete_all(&RECORDS, &Scan::prefix(key![org, module]))?;
+        self.changes.delete(&MODULE_OWNERS, &key![org, module])?;
         Ok(())
     }
 
@@ -857,53 +886,46 @@ impl WriteTxn<'_> {
         module: &str,
         plugin: &str,
     ) -> Result<String, StorageError> {
-        if let Some(owner) = self.module_owners.get((org, module)).map_err(db_err)? {
-            return Ok(owner.value().to_owned());
+        if let Some(owner) = self.module_owner(org, module)? {
+            return Ok(owner);
         }
-        (self.module_owners)
-            .insert((org, module), plugin)
-            .map_err(db_err)?;
+        (self.changes).put(&MODULE_OWNERS, &key![org, module], plugin.as_bytes())?;
         Ok(plugin.to_owned())
     }
 
     /// The modules of `org` whose records `plugin` owns.
     pub fn owned_modules(&self, org: &str, plugin: &str) -> Result<Vec<String>, StorageError> {
         let mut owned = Vec::new();
-        for entry in self.module_owners.range((org, "")..).map_err(db_err)? {
-            let (key, owner) = entry.map_err(db_err)?;
-            let (o, module) = key.value();
-            if o != org {
-                break;
-            }
-            if owner.value() == plugin {
-                owned.push(module.to_owned());
-            }
-        }
+        let scan = Scan::prefix(key![org]);
+        self.changes
+            .scan(&MODULE_OWNERS, &scan, &mut |key, owner| {
+                if owner == plugin.as_bytes() {
+                    owned.push(key[1].text().to_owned());
+                }
+                Ok(Flow::Continue(()))
+            })?;
         Ok(owned)
     }
 
     /// Records a published package version.
     pub fn put_published(&mut self, package: &PublishedPackage) -> Result<(), StorageError> {
-        let key = (
+        let key = key![
             package.scope.as_str(),
             package.name.as_str(),
             package.version.as_str(),
-        );
-        self.published
-            .insert(key, encode(package).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        ];
+        self.put_record(&PUBLISHED, &key, package)
     }
 
     /// Forgets what `org` configured for `plugin`.
     pub fn remove_plugin_config(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
-        self.plugin_config.remove((org, plugin)).map_err(db_err)?;
+        self.changes.delete(&PLUGIN_CONFIG, &key![org, plugin])?;
         Ok(())
     }
 
     /// Deletes the token `id`; returns whether it existed.
     pub fn remove_token(&mut self, id: &str) -> Result<bool, StorageError> {
-        Ok(self.tokens.remove(id).map_err(db_err)?.is_some())
+        Ok(self.changes.delete(&TOKENS, &key![id])?.is_some())
     }
 
     /// Appends an event to `org`'s audit log and returns it with its sequence number.
@@ -916,32 +938,40 @@ impl WriteTxn<'_> {
         version: Option<&str>,
         detail: &str,
     ) -> Result<AuditEvent, StorageError> {
-        let last = self
-            .audit
-            .range((org, 0)..=(org, u64::MAX))
-            .map_err(db_err)?
-            .next_back()
-            .transpose()
-            .map_err(db_err)?
-            .map_or(0, |(key, _)| key.value().1);
+        let last = first_key(self.tables(), &AUDIT, Scan::prefix(key![org]).reversed())?;
         let event = AuditEvent {
-            seq: last + 1,
+            seq: last.map_or(0, |key| key[1].number()) + 1,
             at,
             action: action.to_owned(),
             plugin: plugin.map(str::to_owned),
             version: version.map(str::to_owned),
             detail: detail.to_owned(),
         };
-        self.audit
-            .insert((org, event.seq), encode(&event).as_slice())
-            .map_err(db_err)?;
+        self.put_record(&AUDIT, &key![org, event.seq], &event)?;
         Ok(event)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::throwaway_postgres::ThrowawayPostgres;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Runs `test` on a fresh registry in each backend: a redb file, and a
+    /// new database on this process's throwaway PostgreSQL server.
+    pub(crate) fn each_backend(test: impl Fn(&Database)) {
+        let dir = tempfile::tempdir().unwrap();
+        test(&Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap());
+        test(&Database::connect(&fresh_postgres(), SecretKeys::ephemeral()).unwrap());
+    }
+
+    /// The URL of a new, empty database on the shared throwaway server.
+    pub(crate) fn fresh_postgres() -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("registry_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        ThrowawayPostgres::shared().create_database(&name)
+    }
 
     fn installation(org: &str, name: &str) -> Installation {
         Installation {
@@ -976,6 +1006,23 @@ mod tests {
                 .unwrap();
         }
         let registry = Database::open(&path, SecretKeys::ephemeral()).unwrap();
+        listed_per_org(&registry);
+        let url = fresh_postgres();
+        {
+            let registry = Database::connect(&url, SecretKeys::ephemeral()).unwrap();
+            registry
+                .write(|txn| {
+                    for (org, name) in [("a", "x"), ("ab", "y"), ("a", "z")] {
+                        txn.put_installation(&installation(org, name), &[])?;
+                    }
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+        }
+        listed_per_org(&Database::connect(&url, SecretKeys::ephemeral()).unwrap());
+    }
+
+    fn listed_per_org(registry: &Database) {
         let read = registry.read().unwrap();
         let names: Vec<_> = read
             .installations("a")
@@ -989,104 +1036,104 @@ mod tests {
 
     #[test]
     fn a_failed_change_commits_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
-        let result = registry.write(|txn| {
-            txn.put_installation(&installation("a", "x"), &[])?;
-            txn.append_audit("a", 1, "install", Some("x"), None, "")?;
-            Err::<(), _>(StorageError::Corrupt("abort".into()))
+        each_backend(|registry| {
+            let result = registry.write(|txn| {
+                txn.put_installation(&installation("a", "x"), &[])?;
+                txn.append_audit("a", 1, "install", Some("x"), None, "")?;
+                Err::<(), _>(StorageError::Corrupt("abort".into()))
+            });
+            assert!(result.is_err());
+            let read = registry.read().unwrap();
+            assert!(read.installations("a").unwrap().is_empty());
+            assert!(read.audit("a", 0).unwrap().is_empty());
         });
-        assert!(result.is_err());
-        let read = registry.read().unwrap();
-        assert!(read.installations("a").unwrap().is_empty());
-        assert!(read.audit("a", 0).unwrap().is_empty());
     }
 
     #[test]
     fn record_ids_are_never_given_out_again_and_module_owners_stick() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
-        let data = serde_json::json!({});
-        registry
-            .write(|txn| {
-                for _ in 0..3 {
-                    txn.add_record("a", "notes", data.clone(), 0)?;
-                }
-                assert!(txn.delete_record("a", "notes", 3, &data)?);
-                assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 4);
-                assert_eq!(txn.claim_module("a", "notes", "p")?, "p");
-                assert_eq!(
-                    txn.claim_module("a", "notes", "q")?,
-                    "p",
-                    "the first owner stays"
-                );
-                assert_eq!(txn.owned_modules("a", "p")?, ["notes"]);
-                assert!(txn.owned_modules("a", "q")?.is_empty());
-                txn.delete_module_records("a", "notes")?;
-                assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 5);
-                assert_eq!(
-                    txn.claim_module("a", "notes", "q")?,
-                    "q",
-                    "an owner goes with its records"
-                );
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        assert_eq!(
+        each_backend(|registry| {
+            let data = serde_json::json!({});
             registry
-                .read()
-                .unwrap()
-                .module_owner("a", "notes")
-                .unwrap()
-                .as_deref(),
-            Some("q")
-        );
+                .write(|txn| {
+                    for _ in 0..3 {
+                        txn.add_record("a", "notes", data.clone(), 0)?;
+                    }
+                    assert!(txn.delete_record("a", "notes", 3, &data)?);
+                    assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 4);
+                    assert_eq!(txn.claim_module("a", "notes", "p")?, "p");
+                    assert_eq!(
+                        txn.claim_module("a", "notes", "q")?,
+                        "p",
+                        "the first owner stays"
+                    );
+                    assert_eq!(txn.owned_modules("a", "p")?, ["notes"]);
+                    assert!(txn.owned_modules("a", "q")?.is_empty());
+                    txn.delete_module_records("a", "notes")?;
+                    assert_eq!(txn.add_record("a", "notes", data.clone(), 0)?.id, 5);
+                    assert_eq!(
+                        txn.claim_module("a", "notes", "q")?,
+                        "q",
+                        "an owner goes with its records"
+                    );
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+            assert_eq!(
+                registry
+                    .read()
+                    .unwrap()
+                    .module_owner("a", "notes")
+                    .unwrap()
+                    .as_deref(),
+                Some("q")
+            );
+        });
     }
 
     #[test]
     fn tokens_are_found_by_id_and_listed_per_org() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
-        let token = |id: &str, org: Option<&str>| TokenRecord {
-            id: id.into(),
-            org: org.map(Into::into),
-            secret_sha256: "h".into(),
-            created_at: 1,
-        };
-        registry
-            .write(|txn| {
-                txn.put_token(&token("t1", Some("a")))?;
-                txn.put_token(&token("t2", None))?;
-                txn.put_token(&token("t3", Some("a")))?;
-                assert!(txn.remove_token("t3")?);
-                assert!(!txn.remove_token("t3")?);
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        assert_eq!(read.token("t1").unwrap(), Some(token("t1", Some("a"))));
-        assert_eq!(read.token("t3").unwrap(), None);
-        assert_eq!(read.tokens(Some("a")).unwrap(), [token("t1", Some("a"))]);
-        assert_eq!(read.tokens(None).unwrap(), [token("t2", None)]);
+        each_backend(|registry| {
+            let token = |id: &str, org: Option<&str>| TokenRecord {
+                id: id.into(),
+                org: org.map(Into::into),
+                secret_sha256: "h".into(),
+                created_at: 1,
+            };
+            registry
+                .write(|txn| {
+                    txn.put_token(&token("t1", Some("a")))?;
+                    txn.put_token(&token("t2", None))?;
+                    txn.put_token(&token("t3", Some("a")))?;
+                    assert!(txn.remove_token("t3")?);
+                    assert!(!txn.remove_token("t3")?);
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            assert_eq!(read.token("t1").unwrap(), Some(token("t1", Some("a"))));
+            assert_eq!(read.token("t3").unwrap(), None);
+            assert_eq!(read.tokens(Some("a")).unwrap(), [token("t1", Some("a"))]);
+            assert_eq!(read.tokens(None).unwrap(), [token("t2", None)]);
+        });
     }
 
     #[test]
     fn audit_sequences_are_per_org_and_pageable() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Database::open(&dir.path().join("r.redb"), SecretKeys::ephemeral()).unwrap();
-        registry
-            .write(|txn| {
-                for org in ["a", "b", "a", "a"] {
-                    txn.append_audit(org, 1, "x", None, None, "")?;
-                }
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        let seqs: Vec<_> = read.audit("a", 0).unwrap().iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, [1, 2, 3]);
-        assert_eq!(read.audit("a", 2).unwrap().len(), 1);
-        assert_eq!(read.audit("b", 0).unwrap()[0].seq, 1);
+        each_backend(|registry| {
+            registry
+                .write(|txn| {
+                    for org in ["a", "b", "a", "a"] {
+                        txn.append_audit(org, 1, "x", None, None, "")?;
+                    }
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            let seqs: Vec<_> = read.audit("a", 0).unwrap().iter().map(|e| e.seq).collect();
+            assert_eq!(seqs, [1, 2, 3]);
+            assert_eq!(read.audit("a", 2).unwrap().len(), 1);
+            assert_eq!(read.audit("b", 0).unwrap()[0].seq, 1);
+        });
     }
 
     #[test]

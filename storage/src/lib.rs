@@ -19,13 +19,15 @@ mod database;
 mod digest;
 mod packages;
 mod sealing;
+#[cfg(any(test, feature = "testing"))]
+pub mod throwaway_postgres;
 
 pub use artifacts::{ArtifactCache, ArtifactKey};
 pub use atomic::write_atomically;
 pub use database::{
     AuditEvent, CATALOG, Database, DependencyEdge, Installation, KvQuota, KvUsage, ModuleRecord,
     OrgRecord, PluginConfig, PluginState, PreviousVersion, PublishedPackage, QuotaExceeded,
-    ReadTxn, TokenRecord, TrustedKeyRecord, WriteTxn, unix_now,
+    ReadTxn, RegistryEvent, TokenRecord, TrustedKeyRecord, WriteTxn, WritersLock, unix_now,
 };
 pub use digest::Digest;
 pub use packages::PackageStore;
@@ -47,6 +49,13 @@ pub enum StorageError {
     /// The registry database failed.
     #[error("registry database: {0}")]
     Database(#[from] redb::Error),
+    /// The PostgreSQL registry failed or could not be reached.
+    #[error("registry database: {0}")]
+    Postgres(String),
+    /// Another node's (or request's) transaction changed what this one
+    /// read; nothing was written, and the step can be tried again.
+    #[error("the registry changed concurrently; nothing was written, try again")]
+    Conflict,
     /// A registry record could not be decoded.
     #[error("corrupt registry record: {0}")]
     Corrupt(String),

@@ -74,7 +74,9 @@ impl KvState {
     /// never inherits data.
     fn commit<T: Send + 'static>(
         &self,
-        change: impl FnOnce(&mut WriteTxn<'_>, &str, &str) -> Result<T, StorageError> + Send + 'static,
+        mut change: impl FnMut(&mut WriteTxn<'_>, &str, &str) -> Result<T, StorageError>
+        + Send
+        + 'static,
     ) -> impl Future<Output = Result<T, KvError>> + Send + 'static {
         let registry = self.registry.clone();
         let identity = self.identity.clone();

@@ -6,15 +6,11 @@
 //! Data written before usage rows existed has none: the first write
 //! computes the row by scanning the plugin's data once and stores it.
 
-use super::{WriteTxn, db_err, decode, encode};
+use super::schema::{KV, KV_USAGE};
+use super::tables::{Flow, Scan, Snapshot, key};
+use super::{WriteTxn, encode, get_record};
 use crate::StorageError;
-use redb::{ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
-
-/// Key-value data: (org, plugin, key) → value.
-pub(super) const KV: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("kv");
-/// Usage of each plugin's data: (org, plugin) → [`KvUsage`].
-pub(super) const KV_USAGE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("kv_usage");
 
 /// How much key-value data one plugin keeps in one org.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,47 +77,26 @@ fn entry_bytes(key: &str, value_len: usize) -> u64 {
 /// `plugin`'s usage in `org`: its stored row, or (for data written before
 /// rows existed) the sum over its data.
 pub(super) fn usage(
-    kv: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    rows: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    tables: &dyn Snapshot,
     org: &str,
     plugin: &str,
 ) -> Result<KvUsage, StorageError> {
-    match stored(rows, org, plugin)? {
+    match get_record(tables, &KV_USAGE, &key![org, plugin])? {
         Some(row) => Ok(row),
-        None => count(kv, org, plugin),
-    }
-}
-
-/// `plugin`'s usage row in `org`, if it has one.
-fn stored(
-    rows: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
-    org: &str,
-    plugin: &str,
-) -> Result<Option<KvUsage>, StorageError> {
-    match rows.get((org, plugin)).map_err(db_err)? {
-        Some(row) => decode(row.value()).map(Some),
-        None => Ok(None),
+        None => count(tables, org, plugin),
     }
 }
 
 /// `plugin`'s usage in `org`, summed over its data.
-fn count(
-    kv: &impl ReadableTable<(&'static str, &'static str, &'static str), &'static [u8]>,
-    org: &str,
-    plugin: &str,
-) -> Result<KvUsage, StorageError> {
+fn count(tables: &dyn Snapshot, org: &str, plugin: &str) -> Result<KvUsage, StorageError> {
     let mut total = KvUsage::default();
-    for entry in kv.range((org, plugin, "")..).map_err(db_err)? {
-        let (key, value) = entry.map_err(db_err)?;
-        let (o, p, k) = key.value();
-        if o != org || p != plugin {
-            break;
-        }
+    tables.scan(&KV, &Scan::prefix(key![org, plugin]), &mut |key, value| {
         total.bytes = total
             .bytes
-            .saturating_add(entry_bytes(k, value.value().len()));
+            .saturating_add(entry_bytes(key[2].text(), value.len()));
         total.keys += 1;
-    }
+        Ok(Flow::Continue(()))
+    })?;
     Ok(total)
 }
 
@@ -138,11 +113,8 @@ impl WriteTxn<'_> {
         quota: KvQuota,
     ) -> Result<Result<KvUsage, QuotaExceeded>, StorageError> {
         let now = self.stored_kv_usage(org, plugin)?;
-        let replaced = self
-            .kv
-            .get((org, plugin, key))
-            .map_err(db_err)?
-            .map(|old| entry_bytes(key, old.value().len()));
+        let replaced = (self.changes.get(&KV, &key![org, plugin, key])?)
+            .map(|old| entry_bytes(key, old.len()));
         let next = KvUsage {
             bytes: now
                 .bytes
@@ -153,7 +125,7 @@ impl WriteTxn<'_> {
         if let Err(exceeded) = quota.check(now, next) {
             return Ok(Err(exceeded));
         }
-        self.kv.insert((org, plugin, key), value).map_err(db_err)?;
+        self.changes.put(&KV, &key![org, plugin, key], value)?;
         self.put_kv_usage(org, plugin, next)?;
         Ok(Ok(next))
     }
@@ -161,11 +133,8 @@ impl WriteTxn<'_> {
     /// Removes `plugin`'s `key` in `org`; returns whether it existed.
     pub fn kv_delete(&mut self, org: &str, plugin: &str, key: &str) -> Result<bool, StorageError> {
         let now = self.stored_kv_usage(org, plugin)?;
-        let removed = self
-            .kv
-            .remove((org, plugin, key))
-            .map_err(db_err)?
-            .map(|old| entry_bytes(key, old.value().len()));
+        let removed = (self.changes.delete(&KV, &key![org, plugin, key])?)
+            .map(|old| entry_bytes(key, old.len()));
         let Some(removed) = removed else {
             return Ok(false);
         };
@@ -179,23 +148,18 @@ impl WriteTxn<'_> {
 
     /// Removes all of `plugin`'s data in `org`, and its usage row.
     pub fn kv_clear(&mut self, org: &str, plugin: &str) -> Result<(), StorageError> {
-        let keys = self.kv_keys(org, plugin, "", None, usize::MAX)?;
-        for key in keys {
-            self.kv
-                .remove((org, plugin, key.as_str()))
-                .map_err(db_err)?;
-        }
-        self.kv_usage.remove((org, plugin)).map_err(db_err)?;
+        (self.changes).delete_all(&KV, &Scan::prefix(key![org, plugin]))?;
+        self.changes.delete(&KV_USAGE, &key![org, plugin])?;
         Ok(())
     }
 
     /// `plugin`'s usage in `org`, storing the row first if it was missing
     /// (so the scan over older data happens once).
     fn stored_kv_usage(&mut self, org: &str, plugin: &str) -> Result<KvUsage, StorageError> {
-        if let Some(row) = stored(&self.kv_usage, org, plugin)? {
+        if let Some(row) = get_record(self.tables(), &KV_USAGE, &key![org, plugin])? {
             return Ok(row);
         }
-        let counted = count(&self.kv, org, plugin)?;
+        let counted = count(self.tables(), org, plugin)?;
         self.put_kv_usage(org, plugin, counted)?;
         Ok(counted)
     }
@@ -206,10 +170,8 @@ impl WriteTxn<'_> {
         plugin: &str,
         usage: KvUsage,
     ) -> Result<(), StorageError> {
-        self.kv_usage
-            .insert((org, plugin), encode(&usage).as_slice())
-            .map_err(db_err)?;
-        Ok(())
+        self.changes
+            .put(&KV_USAGE, &key![org, plugin], &encode(&usage))
     }
 }
 
@@ -217,18 +179,13 @@ impl WriteTxn<'_> {
 mod tests {
     use super::*;
     use crate::Database;
+    use crate::database::decode;
+    use crate::database::tests::each_backend;
 
     const ROOMY: KvQuota = KvQuota {
         max_bytes: 1 << 20,
         max_keys: 1000,
     };
-
-    fn registry() -> (tempfile::TempDir, Database) {
-        let dir = tempfile::tempdir().unwrap();
-        let registry =
-            Database::open(&dir.path().join("r.redb"), crate::SecretKeys::ephemeral()).unwrap();
-        (dir, registry)
-    }
 
     fn set(
         registry: &Database,
@@ -247,186 +204,184 @@ mod tests {
 
     #[test]
     fn kv_data_is_scoped_by_org_and_plugin() {
-        let (_dir, registry) = registry();
-        registry
-            .write(|txn| {
-                txn.kv_set("a", "p", "k1", b"a-p-1", ROOMY)?.unwrap();
-                txn.kv_set("a", "p", "k2", b"a-p-2", ROOMY)?.unwrap();
-                txn.kv_set("a", "pp", "k1", b"a-pp-1", ROOMY)?.unwrap();
-                txn.kv_set("ab", "p", "k1", b"ab-p-1", ROOMY)?.unwrap();
-                txn.kv_set("b", "p", "k1", b"b-p-1", ROOMY)?.unwrap();
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        assert_eq!(read.kv_get("a", "p", "k1").unwrap().unwrap(), b"a-p-1");
-        assert_eq!(read.kv_get("b", "p", "k2").unwrap(), None);
-        assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1", "k2"]);
-        assert_eq!(read.kv_keys("a", "p", "k2", None, 10).unwrap(), ["k2"]);
-        assert_eq!(read.kv_keys("a", "p", "", None, 1).unwrap(), ["k1"]);
-        assert_eq!(read.kv_keys("a", "p", "", Some("k1"), 10).unwrap(), ["k2"]);
-        assert_eq!(read.kv_keys("a", "p", "k", Some("k0"), 1).unwrap(), ["k1"]);
-        assert!(
-            read.kv_keys("a", "p", "", Some("k2"), 10)
-                .unwrap()
-                .is_empty()
-        );
-        drop(read);
-        registry
-            .write(|txn| {
-                assert!(txn.kv_delete("a", "p", "k2")?);
-                txn.kv_clear("a", "pp")
-            })
-            .unwrap();
-        let read = registry.read().unwrap();
-        assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1"]);
-        assert!(read.kv_keys("a", "pp", "", None, 10).unwrap().is_empty());
-        assert_eq!(read.kv_keys("ab", "p", "", None, 10).unwrap(), ["k1"]);
+        each_backend(|registry| {
+            registry
+                .write(|txn| {
+                    txn.kv_set("a", "p", "k1", b"a-p-1", ROOMY)?.unwrap();
+                    txn.kv_set("a", "p", "k2", b"a-p-2", ROOMY)?.unwrap();
+                    txn.kv_set("a", "pp", "k1", b"a-pp-1", ROOMY)?.unwrap();
+                    txn.kv_set("ab", "p", "k1", b"ab-p-1", ROOMY)?.unwrap();
+                    txn.kv_set("b", "p", "k1", b"b-p-1", ROOMY)?.unwrap();
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            assert_eq!(read.kv_get("a", "p", "k1").unwrap().unwrap(), b"a-p-1");
+            assert_eq!(read.kv_get("b", "p", "k2").unwrap(), None);
+            assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1", "k2"]);
+            assert_eq!(read.kv_keys("a", "p", "k2", None, 10).unwrap(), ["k2"]);
+            assert_eq!(read.kv_keys("a", "p", "", None, 1).unwrap(), ["k1"]);
+            assert_eq!(read.kv_keys("a", "p", "", Some("k1"), 10).unwrap(), ["k2"]);
+            assert_eq!(read.kv_keys("a", "p", "k", Some("k0"), 1).unwrap(), ["k1"]);
+            assert!(
+                read.kv_keys("a", "p", "", Some("k2"), 10)
+                    .unwrap()
+                    .is_empty()
+            );
+            drop(read);
+            registry
+                .write(|txn| {
+                    assert!(txn.kv_delete("a", "p", "k2")?);
+                    txn.kv_clear("a", "pp")
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            assert_eq!(read.kv_keys("a", "p", "", None, 10).unwrap(), ["k1"]);
+            assert!(read.kv_keys("a", "pp", "", None, 10).unwrap().is_empty());
+            assert_eq!(read.kv_keys("ab", "p", "", None, 10).unwrap(), ["k1"]);
+        });
     }
 
     #[test]
     fn sets_overwrites_deletes_and_clears_keep_usage_exact() {
-        let (_dir, registry) = registry();
-        assert_eq!(usage_of(&registry, "o", "p"), KvUsage::default());
-        assert_eq!(
-            set(&registry, "ab", b"12345", ROOMY),
-            Ok(KvUsage { bytes: 7, keys: 1 })
-        );
-        set(&registry, "c", b"1", ROOMY).unwrap();
-        assert_eq!(usage_of(&registry, "o", "p"), KvUsage { bytes: 9, keys: 2 });
-        // Overwriting counts the new value instead of the old one.
-        assert_eq!(
-            set(&registry, "ab", b"1", ROOMY),
-            Ok(KvUsage { bytes: 5, keys: 2 })
-        );
-        let deleted = registry.write(|txn| {
-            let existed = txn.kv_delete("o", "p", "ab")?;
-            let missing = txn.kv_delete("o", "p", "ab")?;
-            Ok::<_, StorageError>((existed, missing))
+        each_backend(|registry| {
+            assert_eq!(usage_of(registry, "o", "p"), KvUsage::default());
+            assert_eq!(
+                set(registry, "ab", b"12345", ROOMY),
+                Ok(KvUsage { bytes: 7, keys: 1 })
+            );
+            set(registry, "c", b"1", ROOMY).unwrap();
+            assert_eq!(usage_of(registry, "o", "p"), KvUsage { bytes: 9, keys: 2 });
+            // Overwriting counts the new value instead of the old one.
+            assert_eq!(
+                set(registry, "ab", b"1", ROOMY),
+                Ok(KvUsage { bytes: 5, keys: 2 })
+            );
+            let deleted = registry.write(|txn| {
+                let existed = txn.kv_delete("o", "p", "ab")?;
+                let missing = txn.kv_delete("o", "p", "ab")?;
+                Ok::<_, StorageError>((existed, missing))
+            });
+            assert_eq!(deleted.unwrap(), (true, false));
+            assert_eq!(usage_of(registry, "o", "p"), KvUsage { bytes: 2, keys: 1 });
+            // Another plugin's and another org's data count apart.
+            registry
+                .write(|txn| {
+                    txn.kv_set("o", "q", "k", b"vv", ROOMY)?.unwrap();
+                    txn.kv_set("o2", "p", "k", b"vvv", ROOMY)?.unwrap();
+                    txn.kv_clear("o", "p")
+                })
+                .unwrap();
+            assert_eq!(usage_of(registry, "o", "p"), KvUsage::default());
+            assert_eq!(usage_of(registry, "o", "q"), KvUsage { bytes: 3, keys: 1 });
+            assert_eq!(usage_of(registry, "o2", "p"), KvUsage { bytes: 4, keys: 1 });
         });
-        assert_eq!(deleted.unwrap(), (true, false));
-        assert_eq!(usage_of(&registry, "o", "p"), KvUsage { bytes: 2, keys: 1 });
-        // Another plugin's and another org's data count apart.
-        registry
-            .write(|txn| {
-                txn.kv_set("o", "q", "k", b"vv", ROOMY)?.unwrap();
-                txn.kv_set("o2", "p", "k", b"vvv", ROOMY)?.unwrap();
-                txn.kv_clear("o", "p")
-            })
-            .unwrap();
-        assert_eq!(usage_of(&registry, "o", "p"), KvUsage::default());
-        assert_eq!(usage_of(&registry, "o", "q"), KvUsage { bytes: 3, keys: 1 });
-        assert_eq!(
-            usage_of(&registry, "o2", "p"),
-            KvUsage { bytes: 4, keys: 1 }
-        );
     }
 
     #[test]
     fn a_write_past_a_quota_is_refused_and_changes_nothing() {
-        let (_dir, registry) = registry();
-        let quota = KvQuota {
-            max_bytes: 10,
-            max_keys: 2,
-        };
-        set(&registry, "a", b"1234", quota).unwrap();
-        assert_eq!(
-            set(&registry, "b", b"123456", quota),
-            Err(QuotaExceeded::Bytes { would: 12, max: 10 })
-        );
-        set(&registry, "b", b"1", quota).unwrap();
-        assert_eq!(
-            set(&registry, "c", b"", quota),
-            Err(QuotaExceeded::Keys { max: 2 })
-        );
-        // Growing an existing value past the byte quota is refused too.
-        assert!(set(&registry, "a", b"12345678", quota).is_err());
-        let read = registry.read().unwrap();
-        assert_eq!(read.kv_get("o", "p", "a").unwrap().unwrap(), b"1234");
-        assert_eq!(read.kv_get("o", "p", "c").unwrap(), None);
-        assert_eq!(
-            read.kv_usage("o", "p").unwrap(),
-            KvUsage { bytes: 7, keys: 2 }
-        );
+        each_backend(|registry| {
+            let quota = KvQuota {
+                max_bytes: 10,
+                max_keys: 2,
+            };
+            set(registry, "a", b"1234", quota).unwrap();
+            assert_eq!(
+                set(registry, "b", b"123456", quota),
+                Err(QuotaExceeded::Bytes { would: 12, max: 10 })
+            );
+            set(registry, "b", b"1", quota).unwrap();
+            assert_eq!(
+                set(registry, "c", b"", quota),
+                Err(QuotaExceeded::Keys { max: 2 })
+            );
+            // Growing an existing value past the byte quota is refused too.
+            assert!(set(registry, "a", b"12345678", quota).is_err());
+            let read = registry.read().unwrap();
+            assert_eq!(read.kv_get("o", "p", "a").unwrap().unwrap(), b"1234");
+            assert_eq!(read.kv_get("o", "p", "c").unwrap(), None);
+            assert_eq!(
+                read.kv_usage("o", "p").unwrap(),
+                KvUsage { bytes: 7, keys: 2 }
+            );
+        });
     }
 
     #[test]
     fn concurrent_writers_never_overshoot_a_quota() {
-        let (_dir, registry) = registry();
-        let quota = KvQuota {
-            max_bytes: 1 << 20,
-            max_keys: 50,
-        };
-        let stored: usize = std::thread::scope(|scope| {
-            let writers: Vec<_> = (0..8)
-                .map(|writer| {
-                    let registry = &registry;
-                    scope.spawn(move || {
-                        (0..20)
-                            .filter(|i| {
-                                set(registry, &format!("{writer}-{i}"), b"v", quota).is_ok()
-                            })
-                            .count()
+        each_backend(|registry| {
+            let quota = KvQuota {
+                max_bytes: 1 << 20,
+                max_keys: 50,
+            };
+            let stored: usize = std::thread::scope(|scope| {
+                let writers: Vec<_> = (0..8)
+                    .map(|writer| {
+                        scope.spawn(move || {
+                            (0..20)
+                                .filter(|i| {
+                                    set(registry, &format!("{writer}-{i}"), b"v", quota).is_ok()
+                                })
+                                .count()
+                        })
                     })
-                })
-                .collect();
-            writers.into_iter().map(|w| w.join().unwrap()).sum()
+                    .collect();
+                writers.into_iter().map(|w| w.join().unwrap()).sum()
+            });
+            assert_eq!(stored, 50);
+            assert_eq!(usage_of(registry, "o", "p").keys, 50);
+            let keys = registry
+                .read()
+                .unwrap()
+                .kv_keys("o", "p", "", None, 1000)
+                .unwrap();
+            assert_eq!(keys.len(), 50);
         });
-        assert_eq!(stored, 50);
-        assert_eq!(usage_of(&registry, "o", "p").keys, 50);
-        let keys = registry
-            .read()
-            .unwrap()
-            .kv_keys("o", "p", "", None, 1000)
-            .unwrap();
-        assert_eq!(keys.len(), 50);
     }
 
     #[test]
     fn a_plugin_over_a_lowered_quota_may_still_shrink() {
-        let (_dir, registry) = registry();
-        set(&registry, "a", b"123456", ROOMY).unwrap();
-        set(&registry, "b", b"1", ROOMY).unwrap();
-        let tight = KvQuota {
-            max_bytes: 4,
-            max_keys: 1,
-        };
-        assert_eq!(
-            set(&registry, "a", b"12", tight),
-            Ok(KvUsage { bytes: 5, keys: 2 })
-        );
-        assert!(set(&registry, "a", b"123", tight).is_err());
-        assert!(registry.write(|txn| txn.kv_delete("o", "p", "b")).unwrap());
+        each_backend(|registry| {
+            set(registry, "a", b"123456", ROOMY).unwrap();
+            set(registry, "b", b"1", ROOMY).unwrap();
+            let tight = KvQuota {
+                max_bytes: 4,
+                max_keys: 1,
+            };
+            assert_eq!(
+                set(registry, "a", b"12", tight),
+                Ok(KvUsage { bytes: 5, keys: 2 })
+            );
+            assert!(set(registry, "a", b"123", tight).is_err());
+            assert!(registry.write(|txn| txn.kv_delete("o", "p", "b")).unwrap());
+        });
     }
 
     #[test]
     fn data_without_a_usage_row_is_counted_once_and_then_kept() {
-        let (_dir, registry) = registry();
-        // Data as an older berth wrote it: no usage row.
-        registry
-            .write(|txn| {
-                txn.kv
-                    .insert(("o", "p", "old"), b"12345".as_slice())
-                    .map_err(db_err)?;
-                txn.kv
-                    .insert(("o", "p", "old2"), b"1".as_slice())
-                    .map_err(db_err)?;
-                Ok::<_, StorageError>(())
-            })
-            .unwrap();
-        assert_eq!(
-            usage_of(&registry, "o", "p"),
-            KvUsage { bytes: 13, keys: 2 }
-        );
-        assert_eq!(
-            set(&registry, "new", b"1", ROOMY),
-            Ok(KvUsage { bytes: 17, keys: 3 })
-        );
-        let read = registry.read().unwrap();
-        let row = read.kv_usage.get(("o", "p")).unwrap().unwrap();
-        assert_eq!(
-            decode::<KvUsage>(row.value()).unwrap(),
-            KvUsage { bytes: 17, keys: 3 }
-        );
+        each_backend(|registry| {
+            // Data as an older berth wrote it: no usage row.
+            registry
+                .write(|txn| {
+                    txn.changes.put(&KV, &key!["o", "p", "old"], b"12345")?;
+                    txn.changes.put(&KV, &key!["o", "p", "old2"], b"1")
+                })
+                .unwrap();
+            assert_eq!(usage_of(registry, "o", "p"), KvUsage { bytes: 13, keys: 2 });
+            assert_eq!(
+                set(registry, "new", b"1", ROOMY),
+                Ok(KvUsage { bytes: 17, keys: 3 })
+            );
+            let read = registry.read().unwrap();
+            let row = read
+                .tables()
+                .get(&KV_USAGE, &key!["o", "p"])
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                decode::<KvUsage>(&row).unwrap(),
+                KvUsage { bytes: 17, keys: 3 }
+            );
+        });
     }
 }

@@ -42,7 +42,7 @@ const MAX_ENTRIES: usize = 256;
 const MAX_KEY_LEN: usize = 128;
 
 /// A `PUT …/config` body.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigUpdate {
     /// New settings, replacing all old ones; absent keeps them.

@@ -287,7 +287,7 @@ impl Modules {
             {
                 return Ok(None);
             }
-            let record = txn.add_record(org, module, data, at)?;
+            let record = txn.add_record(org, module, data.clone(), at)?;
             audit_record(txn, org, at, "record-create", module, record.id, by)?;
             Ok::<_, StorageError>(Some(record))
         })?;
@@ -309,7 +309,8 @@ impl Modules {
         self.validate(org, module, &data)?;
         let at = unix_now();
         let updated = self.registry.write(|txn| {
-            let Some(record) = txn.update_record(org, module, id, previous, data, at)? else {
+            let Some(record) = txn.update_record(org, module, id, previous, data.clone(), at)?
+            else {
                 return Ok(None);
             };
             audit_record(txn, org, at, "record-update", module, id, by)?;

@@ -139,12 +139,13 @@ impl Lifecycle {
     }
 
     /// Makes `change` durable in one registry transaction, under the
-    /// `writer` lock, and records that it changed `org`.
+    /// `writer` lock, and records that it changed `org`. On a shared
+    /// registry `change` may run more than once (see [`Database::write`]).
     fn commit<T>(
         &self,
         writer: &mut Changes,
         org: &str,
-        change: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, LifecycleError>,
+        change: impl FnMut(&mut WriteTxn<'_>) -> Result<T, LifecycleError>,
     ) -> Result<T, LifecycleError> {
         let value = self.registry.write(change)?;
         writer.changed(org);

@@ -88,7 +88,7 @@ impl Lifecycle {
         org: &str,
         action: &str,
         detail: &str,
-        change: impl FnOnce(&mut OrgRecord) -> Result<(), LifecycleError>,
+        mut change: impl FnMut(&mut OrgRecord) -> Result<(), LifecycleError>,
     ) -> Result<(), LifecycleError> {
         let mut writer = self.lock();
         self.commit(&mut writer, org, |txn| {
@@ -154,7 +154,7 @@ impl Lifecycle {
             .as_ref()
             .map_or("defaults".to_owned(), ToString::to_string);
         self.change_org(org, "limits.set", &detail, |record| {
-            record.limits = overrides;
+            record.limits = overrides.clone();
             Ok(())
         })?;
         let admission = self.live.front_door.admission();

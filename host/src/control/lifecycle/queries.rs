@@ -59,7 +59,7 @@ impl Lifecycle {
         self.require_installation(org, name)?;
         let detail = update.describe();
         let stored = self.commit(&mut writer, org, |txn| {
-            let next = update
+            let next = (update.clone())
                 .apply(txn.plugin_config(org, name)?)
                 .map_err(LifecycleError::InvalidConfig)?;
             if let Some(schema) = schema {
