@@ -16,6 +16,7 @@ use crate::control::api::{self, Api};
 use crate::control::demo;
 use crate::control::integrations::Integrations;
 use crate::control::lifecycle::{Lifecycle, LifecycleError, LiveState, OperatorSigning};
+use crate::control::registry_watch::{self, Readiness};
 use crate::sandbox::active_plugins::ActivePlugins;
 use crate::sandbox::engine::{EpochTicker, build_engine};
 use crate::sandbox::instance_state::build_linker;
@@ -51,6 +52,8 @@ pub struct App {
 
     records: Arc<RecordService>,
     ui: Arc<UiTable>,
+    /// Whether this node is in step with the registry (`/readyz`).
+    readiness: Readiness,
     /// `https` when berth terminates TLS, else `http`: what plugins see.
     scheme: &'static str,
     _epoch: EpochTicker,
@@ -114,10 +117,10 @@ impl App {
         let front_door = FrontDoor::new(admission.clone(), metrics.clone());
         let tenant_keys = Arc::new(TenantKeys::default());
         let secret_keys = SecretKeys::load_or_create(&settings.secrets_key_path())?;
-        let registry = Arc::new(Database::open(
-            &settings.data.join("registry.redb"),
-            secret_keys,
-        )?);
+        let registry = Arc::new(match &settings.registry {
+            Some(url) => Database::connect(url, secret_keys)?,
+            None => Database::open(&settings.data.join("registry.redb"), secret_keys)?,
+        });
         let resealed = registry.reseal_secrets()?;
         if resealed > 0 {
             tracing::info!(resealed, "sealed plugin secrets under the current key");
@@ -126,7 +129,10 @@ impl App {
         let new_operator_token = auth
             .bootstrap_operator()
             .map_err(|e| StartupError::OperatorToken(e.to_string()))?;
-        let files = PluginFiles::new(settings.data.join("orgs"));
+        let files = match &settings.shared_files {
+            Some(root) => PluginFiles::shared(root),
+            None => PluginFiles::new(settings.data.join("orgs")),
+        };
         let modules = Arc::new(Modules::new(registry.clone()));
         let ui = Arc::new(UiTable::default());
         let scheduler = {
@@ -174,6 +180,10 @@ impl App {
         }
         let lifecycle = Arc::new(lifecycle);
         lifecycle.watch_upgrades(settings.upgrades);
+        let readiness = match registry.watch() {
+            Some(events) => registry_watch::follow(lifecycle.clone(), events),
+            None => Readiness::always(),
+        };
         let integrations = Integrations::new(routes.clone(), runtime.clone(), front_door.clone());
         let hooks = HookDispatcher::new(modules.clone(), routes.clone(), runtime.clone());
         let records = Arc::new(RecordService::new(
@@ -185,6 +195,7 @@ impl App {
         let _ = record_writer.set(writer);
         let app = Self {
             ui,
+            readiness,
             records,
             routes,
             front_door,
@@ -233,6 +244,15 @@ impl App {
             Surface::Health => Ok(json_response(
                 StatusCode::OK,
                 &serde_json::json!({ "status": "ok" }),
+            )),
+            Surface::Ready if self.readiness.is_ready() => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "status": "ready" }),
+            )),
+            Surface::Ready => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "not in step with the registry: it is unreachable, or this node is catching up",
             )),
             Surface::Metrics => {
                 self.api.require_operator(&request)?;
@@ -388,8 +408,10 @@ impl App {
 
 /// The route table: every surface berth answers, chosen from the path.
 enum Surface<'a> {
-    /// `/healthz`.
+    /// `/healthz`: the process answers.
     Health,
+    /// `/readyz`: in step with the registry.
+    Ready,
     /// `/metrics` (operator only).
     Metrics,
     /// `/console/…`, the web console.
@@ -410,6 +432,7 @@ impl<'a> Surface<'a> {
     fn of(path: &'a str, query: Option<&str>) -> Option<Self> {
         match path {
             "/healthz" => Some(Self::Health),
+            "/readyz" => Some(Self::Ready),
             "/metrics" => Some(Self::Metrics),
             _ if path == console::PREFIX || path.starts_with("/console/") => Some(Self::Console),
             _ if path.starts_with(api::PREFIX) => Some(Self::Api),

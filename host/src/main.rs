@@ -178,6 +178,14 @@ struct ServeArgs {
     /// Data directory [default: ./berth-data].
     #[arg(long, env = "BERTH_DATA")]
     data: Option<PathBuf>,
+    /// A shared PostgreSQL registry, `postgres://USER@HOST:PORT/DB`: run as
+    /// one node of a cluster [default: a redb file in the data directory].
+    #[arg(long, env = "BERTH_REGISTRY", hide_env_values = true)]
+    registry: Option<String>,
+    /// A directory every cluster node mounts, for plugins' `filesystem`
+    /// directories [default: DATA/orgs, node-local].
+    #[arg(long, env = "BERTH_SHARED_FILES")]
+    shared_files: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS (needs --tls-key).
     #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -217,6 +225,12 @@ impl ServeArgs {
         }
         if let Some(data) = self.data {
             settings.data = data;
+        }
+        if self.registry.is_some() {
+            settings.registry = self.registry;
+        }
+        if self.shared_files.is_some() {
+            settings.shared_files = self.shared_files;
         }
         if self.tls_cert.is_some() {
             settings.tls_cert = self.tls_cert;

@@ -736,6 +736,27 @@ impl WriteTxn<'_> {
         self.changes.put(&BLOBS, &key![digest], &zip()?)
     }
 
+    /// Drops every package ZIP from a shared registry that no installation
+    /// (nor the version it keeps for rollback) and no published package
+    /// references: what a node killed between a step and its clean-up
+    /// left. Returns their digests.
+    pub fn collect_blob_garbage(&mut self) -> Result<Vec<String>, StorageError> {
+        let installations = self.all_installations()?;
+        let referenced: std::collections::HashSet<String> = (installations.iter())
+            .flat_map(|i| i.digests().map(str::to_owned))
+            .chain(self.published_digests()?)
+            .collect();
+        let mut removed = Vec::new();
+        for key in self.changes.keys(&BLOBS, &Scan::default())? {
+            let digest = key[0].text();
+            if !referenced.contains(digest) {
+                self.changes.delete(&BLOBS, &key)?;
+                removed.push(digest.to_owned());
+            }
+        }
+        Ok(removed)
+    }
+
     /// Drops the package ZIP `digest` (hex) from a shared registry.
     pub fn remove_blob(&mut self, digest: &str) -> Result<(), StorageError> {
         self.changes.delete(&BLOBS, &key![digest])?;
@@ -1087,6 +1108,33 @@ pub(crate) mod tests {
                     .as_deref(),
                 Some("q")
             );
+        });
+    }
+
+    #[test]
+    fn generations_count_changes_per_org_and_blobs_are_kept_only_when_shared() {
+        each_backend(|registry| {
+            registry
+                .write(|txn| {
+                    txn.changed_org("acme")?;
+                    txn.changed_org("acme")?;
+                    txn.share_blob("d1", || Ok(b"zip".to_vec()))?;
+                    // Already there: not read again.
+                    txn.share_blob("d1", || panic!("read twice"))
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            assert_eq!(read.org_generation("acme").unwrap(), 2);
+            assert_eq!(read.org_generation("beta").unwrap(), 0);
+            let kept = read.blob("d1").unwrap();
+            if registry.is_shared() {
+                assert_eq!(kept.as_deref(), Some(&b"zip"[..]));
+                drop(read);
+                registry.write(|txn| txn.remove_blob("d1")).unwrap();
+                assert_eq!(registry.read().unwrap().blob("d1").unwrap(), None);
+            } else {
+                assert_eq!(kept, None, "a lone node keeps packages on its disk");
+            }
         });
     }
 

@@ -49,9 +49,13 @@ pub enum StorageError {
     /// The registry database failed.
     #[error("registry database: {0}")]
     Database(#[from] redb::Error),
-    /// The PostgreSQL registry failed or could not be reached.
+    /// The PostgreSQL registry refused or failed a statement.
     #[error("registry database: {0}")]
     Postgres(String),
+    /// The PostgreSQL registry cannot be reached (down, restarting, or the
+    /// connection broke); nothing was changed.
+    #[error("registry unreachable: {0}")]
+    Unavailable(String),
     /// Another node's (or request's) transaction changed what this one
     /// read; nothing was written, and the step can be tried again.
     #[error("the registry changed concurrently; nothing was written, try again")]

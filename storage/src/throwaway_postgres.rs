@@ -107,6 +107,24 @@ impl ThrowawayPostgres {
         self.url_of(name)
     }
 
+    /// Runs `sql` in database `name` with `psql`; returns what it printed,
+    /// unaligned and without headers (`psql -At`).
+    pub fn sql(&self, name: &str, sql: &str) -> String {
+        let out = self
+            .tool("psql")
+            .args(["-At", "-h", "127.0.0.1", "-U", "berth", "-p"])
+            .arg(self.port.to_string())
+            .args(["-d", name, "-c", sql])
+            .output()
+            .expect("running psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Stops the server (as a crash would: `immediate`), keeping its data.
     pub fn stop(&self) {
         self.run(

@@ -187,9 +187,7 @@ fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
     assert_eq!(server.get("/o/acme/p/base/").status, 404);
     assert_eq!(server.get("/o/acme/p/app/").status, 404);
     assert!(
-        server
-            .logs()
-            .contains("required dependencies are not serving: base"),
+        server.logged("required dependencies are not serving: base"),
         "{}",
         server.logs()
     );
@@ -317,3 +315,10 @@ fn a_plugin_sees_its_optional_dependency_come_and_go_and_nothing_else() {
     server.install_active("acme", &package("other", "1.0.0", json!({})));
     assert_eq!(state("other"), "absent");
 }
+
+crate::support::also_on_postgres!(
+    installs_that_would_break_the_graph_are_refused_and_change_nothing,
+    no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving,
+    activation_follows_dependencies_and_stopping_a_needed_plugin_is_refused,
+    a_plugin_sees_its_optional_dependency_come_and_go_and_nothing_else,
+);

@@ -287,3 +287,11 @@ fn a_plugin_at_its_orgs_quota_is_refused_inside_the_guest_and_a_neighbour_keeps_
     let refused = server.get("/o/tight/p/kvprobe/set/k5/x");
     assert_eq!(refused.status, 507, "{refused:?}");
 }
+
+crate::support::also_on_postgres!(
+    the_same_plugin_in_two_orgs_never_sees_the_other_orgs_data,
+    calls_outside_the_grant_are_denied_and_touch_nothing,
+    data_survives_restarts_and_upgrades_and_goes_with_uninstall,
+    a_dependent_reads_only_what_its_declared_dependency_exposes,
+    a_plugin_at_its_orgs_quota_is_refused_inside_the_guest_and_a_neighbour_keeps_writing,
+);

@@ -222,3 +222,11 @@ fn org_names_are_validated_and_unique() {
         .collect();
     assert_eq!(names, ["acme"]);
 }
+
+crate::support::also_on_postgres!(
+    full_lifecycle_survives_a_restart,
+    upgrades_keep_state_and_older_versions_need_force,
+    one_package_in_two_orgs_shares_files_and_compiled_artifact,
+    deactivate_all_turns_every_org_off,
+    org_names_are_validated_and_unique,
+);

@@ -9,6 +9,7 @@ mod auth;
 mod author;
 mod bad_packages;
 mod cli;
+mod cluster;
 mod console;
 mod crash;
 mod dependencies;

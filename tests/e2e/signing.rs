@@ -340,3 +340,9 @@ fn the_servers_require_signature_setting_binds_every_org() {
     assert_eq!(unsigned.error_code(), "signature_required");
     assert!(files_under(&server.data.join("packages")).is_empty());
 }
+
+crate::support::also_on_postgres!(
+    an_org_requiring_signatures_installs_only_intact_packages_from_trusted_keys,
+    an_org_admin_cannot_relax_a_signature_policy_the_operator_set,
+    the_servers_require_signature_setting_binds_every_org,
+);

@@ -7,6 +7,44 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+thread_local! {
+    /// The PostgreSQL registry the servers this test starts use, if the
+    /// test runs [`on_postgres`]; else each uses its own redb file.
+    static REGISTRY: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `test` with every server it starts (on this thread) keeping its
+/// registry in one fresh PostgreSQL database (`--registry`), as a cluster
+/// node does, instead of a redb file.
+pub fn on_postgres(test: impl FnOnce()) {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "suite_{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let server = berth_storage::throwaway_postgres::ThrowawayPostgres::shared();
+    let url = server.create_database(&name);
+    REGISTRY.with(|registry| *registry.borrow_mut() = Some(url));
+    test();
+}
+
+/// Defines `mod on_postgres` with each of the named tests of this module
+/// again, run [`on_postgres`].
+macro_rules! also_on_postgres {
+    ($($test:ident),* $(,)?) => {
+        /// This module's tests again, with the registry in PostgreSQL.
+        mod on_postgres {
+            $(
+                #[test]
+                fn $test() {
+                    crate::support::on_postgres(super::$test);
+                }
+            )*
+        }
+    };
+}
+pub(crate) use also_on_postgres;
+
 /// How long a server may take to print its listening line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -147,6 +185,19 @@ impl Server {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether the server logs `needle` within a few seconds (its log is
+    /// read by another thread, which may lag behind its answers).
+    pub fn logged(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !self.logs().contains(needle) {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// The server process's resident memory, from `/proc`.
     pub fn rss_bytes(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -255,6 +306,18 @@ impl Client {
         )
     }
 
+    /// Uploads a package ZIP to `org`; the status, or `None` if the server
+    /// went away (killed mid-request).
+    pub fn try_install(&self, org: &str, zip: &[u8]) -> Option<u16> {
+        let url = format!("{}/api/v1/orgs/{org}/plugins", self.base);
+        let request =
+            (self.authorized(self.agent.post(&url))).header("content-type", "application/zip");
+        request
+            .send(zip)
+            .ok()
+            .map(|response| response.status().as_u16())
+    }
+
     /// Uploads a package ZIP to `org` with `?force`, asserting success.
     pub fn install_forced(&self, org: &str, zip: &[u8]) -> Reply {
         let reply = self.post_bytes(
@@ -342,6 +405,11 @@ pub fn berth_command(data: &Path, args: &[&str]) -> Command {
     command.args(["serve", "--listen", "127.0.0.1:0"]);
     if !args.contains(&"--max-instances") {
         command.args(["--max-instances", "20"]);
+    }
+    if let Some(url) = REGISTRY.with(|registry| registry.borrow().clone()) {
+        // One node: its own directory stands for the shared mount.
+        command.args(["--registry", &url, "--shared-files"]);
+        command.arg(data.join("orgs"));
     }
     command
         .arg("--data")

@@ -56,14 +56,33 @@ pub const CAPABILITY: Capability = Capability {
 #[derive(Clone, Debug)]
 pub struct PluginFiles {
     root: Arc<Path>,
+    /// Whether `root` is this node's alone (not a filesystem every node
+    /// of a cluster mounts).
+    node_local: bool,
 }
 
 impl PluginFiles {
-    /// Plugin directories under `root` (normally `{data}/orgs`).
+    /// Plugin directories under `root` (normally `{data}/orgs`), on this
+    /// node alone.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into().into(),
+            node_local: true,
         }
+    }
+
+    /// Plugin directories under `root`, a filesystem every node of a
+    /// cluster mounts (the `shared-files` setting).
+    pub fn shared(root: impl Into<PathBuf>) -> Self {
+        Self {
+            node_local: false,
+            ..Self::new(root)
+        }
+    }
+
+    /// Whether other nodes see different directories than this one.
+    pub fn is_node_local(&self) -> bool {
+        self.node_local
     }
 
     /// `{root}/{org}/plugins/{plugin}`: everything the plugin stores in `org`.

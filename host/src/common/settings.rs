@@ -18,6 +18,16 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Directory holding all of berth's state. Default `./berth-data`.
     pub data: PathBuf,
+    /// The shared PostgreSQL registry of a cluster,
+    /// `postgres://USER@HOST:PORT/DB`. Default none: the registry is a redb
+    /// file in `data`, and this node is the only one.
+    pub registry: Option<String>,
+    /// A directory every node of a cluster mounts (NFS, CephFS, …): plugin
+    /// `filesystem` directories live there instead of `{data}/orgs`, the
+    /// same on every node, so cluster nodes may grant `rw` directories.
+    /// Default none: directories are node-local, and a cluster refuses
+    /// `rw` grants.
+    pub shared_files: Option<PathBuf>,
     /// Runtime limits applied to every plugin instance.
     pub limits: Limits,
     /// Limits on uploaded plugin packages.
@@ -79,6 +89,8 @@ impl Default for Settings {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data: PathBuf::from("berth-data"),
+            registry: None,
+            shared_files: None,
             limits: Limits::default(),
             packages: PackageLimits::default(),
             http: HttpLimits::default(),

@@ -11,5 +11,6 @@ pub mod integrations;
 pub mod lifecycle;
 pub mod openapi;
 pub mod plugin_logs;
+pub mod registry_watch;
 pub mod resolver;
 pub mod status;

@@ -8,6 +8,7 @@ use crate::control::lifecycle::LifecycleError;
 use crate::control::resolver::ResolveError;
 use crate::package::signing::SignatureError;
 use crate::sandbox::loader::LoadError;
+use berth_storage::StorageError;
 use http::StatusCode;
 
 /// A lifecycle step's failure: 4xx for what the caller can fix, 409 for
@@ -42,6 +43,7 @@ impl From<LifecycleError> for ApiError {
             ),
             E::NotNewer { .. } => (StatusCode::CONFLICT, "version_not_newer"),
             E::PluginActive(_) => (StatusCode::CONFLICT, "plugin_active"),
+            E::FilesNotShared(_) => (StatusCode::UNPROCESSABLE_ENTITY, "files_not_shared"),
             E::InvalidConfig(_) => (StatusCode::BAD_REQUEST, "invalid_config"),
             E::InvalidLimits(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
             E::Signature(SignatureError::Required) => {
@@ -84,6 +86,15 @@ impl From<LifecycleError> for ApiError {
             }
             E::Resolve(ResolveError::NoSolution(_)) => (StatusCode::CONFLICT, "no_resolution"),
             E::HasDependents { .. } => (StatusCode::CONFLICT, "plugin_has_dependents"),
+            E::Storage(StorageError::Conflict) => (StatusCode::CONFLICT, "conflict"),
+            E::Storage(StorageError::Unavailable(detail)) => {
+                tracing::warn!("registry unreachable: {detail}");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "registry_unavailable",
+                    "the registry cannot be reached right now; nothing was changed",
+                );
+            }
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         if status.is_server_error() {

@@ -335,12 +335,7 @@ impl Changes for RedbWrite<'_> {
     }
 
     fn delete_all(&mut self, table: &Table, scan: &Scan) -> Result<(), StorageError> {
-        let mut keys = Vec::new();
-        self.scan(table, scan, &mut |key, _| {
-            keys.push(key.to_vec());
-            Ok(Flow::Continue(()))
-        })?;
-        for key in keys {
+        for key in self.keys(table, scan)? {
             self.delete(table, &key)?;
         }
         Ok(())

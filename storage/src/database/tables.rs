@@ -195,6 +195,17 @@ pub(crate) trait Snapshot {
         Ok(self.get(table, key)?.is_some())
     }
 
+    /// The keys of every entry `scan` covers, in its order (without reading
+    /// values, where the backend can).
+    fn keys(&self, table: &Table, scan: &Scan) -> Result<Vec<Vec<Part>>, StorageError> {
+        let mut keys = Vec::new();
+        self.scan(table, scan, &mut |key, _| {
+            keys.push(key.to_vec());
+            Ok(Flow::Continue(()))
+        })?;
+        Ok(keys)
+    }
+
     /// Visits the entries of `table` that `scan` covers, in its order,
     /// until `visit` breaks.
     fn scan(&self, table: &Table, scan: &Scan, visit: &mut Visit<'_>) -> Result<(), StorageError>;

@@ -8,6 +8,7 @@
 //! changed. After the commit the plugins serve and their registrations and
 //! UI go live; stopping a plugin removes all of it at once.
 
+use super::cluster::Served;
 use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, granted_permissions, parse_digest, stored_manifest};
 use crate::capabilities::modules::Activation;
@@ -43,12 +44,12 @@ impl Lifecycle {
         batch: Vec<(Installation, Option<Arc<LoadedPlugin>>)>,
         check: impl FnOnce(&[Starting]) -> Result<(), LifecycleError>,
     ) -> Result<(Writer<'l>, Vec<Starting>), LifecycleError> {
-        let seen = writer.generation(org);
+        let seen = self.registry.read()?.org_generation(org)?;
         drop(writer);
         let started = self.start(batch)?;
         check(&started)?;
-        let writer = self.lock();
-        if writer.generation(org) != seen {
+        let writer = self.lock()?;
+        if self.registry.read()?.org_generation(org)? != seen {
             return Err(LifecycleError::Conflict(org.to_owned()));
         }
         Ok((writer, started))
@@ -208,6 +209,8 @@ impl Lifecycle {
             Some(ui) => self.live.ui.set(org, name, ui),
             None => self.live.ui.remove(org, name),
         }
+        let mut served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        served.insert((org.clone(), name.clone()), Served::of(&installation));
         Ok(())
     }
 
@@ -217,6 +220,8 @@ impl Lifecycle {
         self.live.routes.unmount(org, name);
         self.live.modules.remove_contributions(org, name);
         self.live.ui.remove(org, name);
+        let mut served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        served.remove(&(org.to_owned(), name.to_owned()));
     }
 
     /// Runs each stopped plugin's `on-deactivate` (API 0.2.0 and later), in

@@ -61,7 +61,7 @@ impl Lifecycle {
         let manifest = &package.manifest;
         let version = manifest.version.to_string();
 
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         let read = self.registry.read()?;
         // `1.0.0+a` and `1.0.0+b` are one version (semver precedence).
         let exists = read.published(scope)?.iter().any(|published| {
@@ -85,7 +85,8 @@ impl Lifecycle {
             manifest: manifest.to_json(),
             published_at: at,
         };
-        let committed = self.commit(&mut writer, scope, |txn| {
+        let committed = self.commit(&writer, scope, |txn| {
+            self.share_package(txn, &published.digest)?;
             txn.put_published(&published)?;
             if scope != CATALOG {
                 let detail = format!("digest {}", published.digest);
@@ -140,7 +141,7 @@ impl Lifecycle {
         range: &VersionReq,
     ) -> Result<RegistryInstall, LifecycleError> {
         self.require_org(org)?;
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         let read = self.registry.read()?;
         let installable = installable(&read, org)?;
         let graph = self.org_graph(org)?;
@@ -248,8 +249,9 @@ impl Lifecycle {
                 Ok((record, replaces.map(|p| p.version.clone())))
             })
             .collect::<Result<_, LifecycleError>>()?;
-        let committed = self.commit(&mut writer, org, |txn| {
+        let committed = self.commit(&writer, org, |txn| {
             for ((installation, edges), replaces) in &records {
+                self.share_package(txn, &installation.digest)?;
                 txn.put_installation(installation, edges)?;
                 let source = format!(
                     "from the registry for `{requested}` (digest {})",
@@ -285,6 +287,7 @@ impl Lifecycle {
 
     /// The stored upload of a published package.
     fn published_zip(&self, published: &PublishedPackage) -> Result<Vec<u8>, LifecycleError> {
+        self.ensure_package(&published.digest)?;
         let blob = self.packages.blob_path(&parse_digest(&published.digest)?);
         Ok(std::fs::read(&blob).map_err(berth_storage::StorageError::io("read", &blob))?)
     }

@@ -148,6 +148,13 @@ pub enum LifecycleError {
     /// guests; this one changed nothing.
     #[error("org `{0}` changed while this step ran its plugins; nothing was changed, retry")]
     Conflict(String),
+    /// A cluster node cannot grant a writable directory: its files would
+    /// differ from node to node (see the `shared-files` setting).
+    #[error(
+        "directory `{0}` cannot be granted `rw` on a cluster without shared files: each node \
+         would keep different files; grant it `ro`, or set `shared-files` on every node"
+    )]
+    FilesNotShared(String),
     /// A limits override is not an object of known limits with valid values.
     #[error("invalid limits: {0}")]
     InvalidLimits(String),

@@ -3,15 +3,16 @@
 //! start-up for whatever a crash left behind, and after each step that
 //! dereferences a package.
 
-use super::writer::Changes;
+use super::writer::Writer;
 use super::{Lifecycle, LifecycleError, parse_digest};
 use crate::sandbox::loader::LoadedPlugin;
 use berth_storage::{Digest, StorageError};
 use std::collections::{HashMap, HashSet};
 
 impl Lifecycle {
-    /// Removes package files, plugin directories and compiled artifacts
-    /// that no installation or published package references.
+    /// Removes package files (and, in a shared registry, package ZIPs),
+    /// plugin directories and compiled artifacts that no installation or
+    /// published package references.
     pub(super) fn collect_garbage_at_start(&self) -> Result<(), LifecycleError> {
         let snapshot = self.registry.read()?;
         let installations = snapshot.all_installations()?;
@@ -22,6 +23,9 @@ impl Lifecycle {
             .collect();
         for path in self.packages.collect_garbage(&referenced)? {
             tracing::info!(path = %path.display(), "removed unreferenced package file");
+        }
+        for digest in self.registry.write(|txn| txn.collect_blob_garbage())? {
+            tracing::info!(digest, "removed an unreferenced package from the registry");
         }
         let installed = installations
             .iter()
@@ -39,18 +43,23 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Removes a package's files once no installation in any org, no
-    /// registry and no step in flight references them, and then the
+    /// Removes a package's files (and its ZIP in a shared registry) once no
+    /// installation in any org, no registry and no step in flight
+    /// references them, and then the
     /// compiled artifacts no installed component needs; under the `writer`
     /// lock, so no step stores and pins them meanwhile.
-    pub(super) fn remove_files_if_unreferenced(&self, _writer: &Changes, digest_hex: &str) {
-        let still_used = self.registry.read().and_then(|r| {
-            let installed = r
-                .all_installations()?
-                .iter()
-                .any(|i| i.digests().any(|d| d == digest_hex));
-            let published = r.published_digests()?.iter().any(|d| d == digest_hex);
-            Ok(installed || published || self.pending_files.contains(digest_hex))
+    pub(super) fn remove_files_if_unreferenced(&self, _writer: &Writer<'_>, digest_hex: &str) {
+        // Checked in a write transaction, which drops the package from a
+        // shared registry too: no node's step can reference it meanwhile.
+        let still_used = self.registry.write(|txn| {
+            let installed =
+                (txn.all_installations()?.iter()).any(|i| i.digests().any(|d| d == digest_hex));
+            let published = txn.published_digests()?.iter().any(|d| d == digest_hex);
+            let used = installed || published || self.pending_files.contains(digest_hex);
+            if !used {
+                txn.remove_blob(digest_hex)?;
+            }
+            Ok::<_, StorageError>(used)
         });
         match (still_used, parse_digest(digest_hex)) {
             (Ok(false), Ok(digest)) => {

@@ -161,7 +161,7 @@ impl Lifecycle {
         let plugin = self.check_component(&package)?;
         let manifest = &package.manifest;
 
-        let writer = self.lock();
+        let writer = self.lock()?;
         // Again under the lock: a key removed or a policy set meanwhile counts.
         let signed_by = self.check_signature(org, &package)?;
         let read = self.registry.read()?;
@@ -220,8 +220,10 @@ impl Lifecycle {
         };
         let installed = self.commit_install(writer, planned);
         drop(pin);
-        if installed.is_err() {
-            self.remove_files_if_unreferenced(&self.lock(), &digest);
+        if installed.is_err()
+            && let Ok(writer) = self.lock()
+        {
+            self.remove_files_if_unreferenced(&writer, &digest);
         }
         installed
     }
@@ -246,7 +248,7 @@ impl Lifecycle {
         let component = plugin.clone();
         // An active plugin's new version registers anew (and gathers its UI
         // from the files just stored) before it commits.
-        let (mut writer, starting) = if installation.state == PluginState::Active {
+        let (writer, starting) = if installation.state == PluginState::Active {
             let batch = vec![(installation.clone(), plugin)];
             self.start_unlocked(writer, org, batch, |started| match started {
                 [upgraded] if health_check => self.check_health(upgraded),
@@ -256,7 +258,8 @@ impl Lifecycle {
             (writer, Vec::new())
         };
 
-        self.commit(&mut writer, org, |txn| {
+        self.commit(&writer, org, |txn| {
+            self.share_package(txn, &installation.digest)?;
             txn.put_installation(&installation, &edges)?;
             txn.append_audit(
                 org,

@@ -12,6 +12,7 @@
 
 mod activation;
 mod catalog;
+mod cluster;
 mod error;
 mod garbage;
 mod health;
@@ -45,7 +46,7 @@ use crate::serve::ui::UiTable;
 use berth_storage::{Database, Digest, Installation, PackageStore, StorageError, WriteTxn};
 use orgs::{stored_limits, stored_tenant_key};
 use std::sync::{Arc, Mutex};
-use writer::{Changes, PendingFiles, Writer};
+use writer::{PendingFiles, Writer};
 
 /// Stores `installation` and records `action` on it in the audit log.
 fn put_with_audit(
@@ -77,11 +78,13 @@ pub struct Lifecycle {
     limits: PackageLimits,
     /// The operator's trusted keys and signature rule (configured).
     operator_signing: OperatorSigning,
-    /// Serializes checks and commits so a check and its commit see the
-    /// same state; counts each org's commits.
-    writer: Mutex<Changes>,
+    /// Serializes this node's checks and commits so a check and its commit
+    /// see the same state (with the registry's writers lock, the cluster's).
+    writer: Mutex<()>,
     /// Package files stored but not yet committed by steps in flight.
     pending_files: PendingFiles,
+    /// What this node serves, for syncs with a shared registry.
+    served: cluster::ServedPlugins,
     /// Set once upgrades are watched for automatic rollback.
     upgrade_watch: std::sync::OnceLock<rollback::UpgradeWatch>,
 }
@@ -109,24 +112,13 @@ impl Lifecycle {
             operator_signing,
             writer: Mutex::default(),
             pending_files: PendingFiles::default(),
+            served: Default::default(),
             upgrade_watch: std::sync::OnceLock::new(),
         };
         lifecycle.collect_garbage_at_start()?;
         let snapshot = lifecycle.registry.read()?;
         for org in snapshot.orgs()? {
-            lifecycle.live.routes.add_org(&org.name);
-            lifecycle.live.front_door.admission().set_override(
-                &org.name,
-                stored_limits(&org, lifecycle.live.front_door.admission().defaults())?,
-            );
-            lifecycle
-                .live
-                .tenant_keys
-                .set(&org.name, stored_tenant_key(&org)?);
-            lifecycle
-                .live
-                .tenant_keys
-                .set_modules_public(&org.name, org.modules_public);
+            lifecycle.apply_org_settings(&org)?;
             if let Err(e) = lifecycle.resume_org(&org.name) {
                 tracing::error!(org = org.name, "org's plugins could not be started: {e}");
             }
@@ -134,22 +126,28 @@ impl Lifecycle {
         Ok(lifecycle)
     }
 
-    fn lock(&self) -> Writer<'_> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// Takes the writer lock: this node's, then (on a shared registry)
+    /// the cluster's.
+    fn lock(&self) -> Result<Writer<'_>, LifecycleError> {
+        let node = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(Writer::new(node, self.registry.lock_writers()?))
     }
 
     /// Makes `change` durable in one registry transaction, under the
-    /// `writer` lock, and records that it changed `org`. On a shared
-    /// registry `change` may run more than once (see [`Database::write`]).
+    /// `writer` lock, and records that it changed `org` (which tells the
+    /// other nodes of a cluster). On a shared registry `change` may run
+    /// more than once (see [`Database::write`]).
     fn commit<T>(
         &self,
-        writer: &mut Changes,
+        _writer: &Writer<'_>,
         org: &str,
-        change: impl FnMut(&mut WriteTxn<'_>) -> Result<T, LifecycleError>,
+        mut change: impl FnMut(&mut WriteTxn<'_>) -> Result<T, LifecycleError>,
     ) -> Result<T, LifecycleError> {
-        let value = self.registry.write(change)?;
-        writer.changed(org);
-        Ok(value)
+        self.registry.write(|txn| {
+            let value = change(txn)?;
+            txn.changed_org(org)?;
+            Ok(value)
+        })
     }
 
     /// `Ok` if `org` exists, else `OrgNotFound`.
@@ -176,6 +174,7 @@ impl Lifecycle {
         &self,
         installation: &Installation,
     ) -> Result<Option<Arc<LoadedPlugin>>, LifecycleError> {
+        self.ensure_package(&installation.digest)?;
         let manifest = stored_manifest(installation)?;
         let Some(path) = manifest.component else {
             return Ok(None);
@@ -192,8 +191,17 @@ impl Lifecycle {
     }
 
     /// Creates the directories the plugin's grant names (before it serves).
+    /// On a cluster without shared files a writable directory would hold
+    /// different files on each node, so it is refused.
     fn prepare_files(&self, installation: &Installation) -> Result<(), LifecycleError> {
         let grants = granted_permissions(installation)?;
+        if self.registry.is_shared() && self.files.is_node_local() {
+            let writable = (grants.filesystem.iter())
+                .find(|dir| dir.mode == crate::package::manifest::DirectoryMode::Rw);
+            if let Some(dir) = writable {
+                return Err(LifecycleError::FilesNotShared(dir.name.clone()));
+            }
+        }
         self.files
             .prepare(&installation.org, &installation.name, &grants)?;
         Ok(())
@@ -203,7 +211,7 @@ impl Lifecycle {
     /// transaction, each with an audit entry for `action`.
     fn commit_state_changes(
         &self,
-        writer: &mut Changes,
+        writer: &Writer<'_>,
         org: &str,
         installations: &[&Installation],
         action: &str,

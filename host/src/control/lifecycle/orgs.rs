@@ -30,16 +30,22 @@ pub(super) fn stored_tenant_key(org: &OrgRecord) -> Result<Option<Digest>, Stora
 }
 
 impl Lifecycle {
-    /// Makes `org`'s active plugins serve again (after a start), dependencies
-    /// first so that dependents can extend the modules they register. A
-    /// plugin whose required dependency could not start does not start
-    /// either: no plugin serves on a dependency that is not serving.
+    /// Makes `org`'s active plugins that are not serving serve (after a
+    /// start, or a sync with the registry), dependencies first so that
+    /// dependents can extend the modules they register. A plugin whose
+    /// required dependency could not start does not start either: no
+    /// plugin serves on a dependency that is not serving.
     pub(super) fn resume_org(&self, org: &str) -> Result<(), LifecycleError> {
         let graph = self.org_graph(org)?;
         let mut serving = std::collections::HashSet::new();
         for name in graph.dependency_order() {
             let node = &graph.nodes[&name];
             if !node.active {
+                continue;
+            }
+            let installation = self.require_installation(org, &name)?;
+            if self.serves(&installation) {
+                serving.insert(name);
                 continue;
             }
             let down: Vec<&str> = (node.requires.iter())
@@ -57,16 +63,13 @@ impl Lifecycle {
                 );
                 continue;
             }
-            let resumed = self
-                .require_installation(org, &name)
-                .and_then(|installation| {
-                    self.prepare_files(&installation)?;
-                    let plugin = self.load(&installation)?;
-                    for starting in self.start(vec![(installation, plugin)])? {
-                        self.serve(starting)?;
-                    }
-                    Ok(())
-                });
+            let resumed = self.prepare_files(&installation).and_then(|()| {
+                let plugin = self.load(&installation)?;
+                for starting in self.start(vec![(installation, plugin)])? {
+                    self.serve(starting)?;
+                }
+                Ok(())
+            });
             match resumed {
                 Ok(()) => {
                     serving.insert(name);
@@ -90,8 +93,8 @@ impl Lifecycle {
         detail: &str,
         mut change: impl FnMut(&mut OrgRecord) -> Result<(), LifecycleError>,
     ) -> Result<(), LifecycleError> {
-        let mut writer = self.lock();
-        self.commit(&mut writer, org, |txn| {
+        let writer = self.lock()?;
+        self.commit(&writer, org, |txn| {
             let mut record = txn
                 .org(org)?
                 .ok_or_else(|| LifecycleError::OrgNotFound(org.to_owned()))?;
@@ -112,9 +115,9 @@ impl Lifecycle {
     /// Creates an org.
     pub fn create_org(&self, name: &str) -> Result<OrgRecord, LifecycleError> {
         ids::validate(name).map_err(LifecycleError::InvalidName)?;
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         let org = OrgRecord::new(name.to_owned(), unix_now());
-        self.commit(&mut writer, name, |txn| {
+        self.commit(&writer, name, |txn| {
             if txn.org(name)?.is_some() {
                 return Err(LifecycleError::OrgExists(name.to_owned()));
             }

@@ -55,10 +55,10 @@ impl Lifecycle {
         schema: Option<&serde_json::Value>,
     ) -> Result<ConfigView, LifecycleError> {
         update.validate().map_err(LifecycleError::InvalidConfig)?;
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         self.require_installation(org, name)?;
         let detail = update.describe();
-        let stored = self.commit(&mut writer, org, |txn| {
+        let stored = self.commit(&writer, org, |txn| {
             let next = (update.clone())
                 .apply(txn.plugin_config(org, name)?)
                 .map_err(LifecycleError::InvalidConfig)?;

@@ -61,7 +61,7 @@ impl Lifecycle {
         expected: Option<(&str, u64)>,
         why: &str,
     ) -> Result<Installation, LifecycleError> {
-        let writer = self.lock();
+        let writer = self.lock()?;
         let current = self.require_installation(org, name)?;
         let moved_on = expected.is_some_and(|(digest, updated_at)| {
             digest != current.digest || updated_at != current.updated_at

@@ -38,7 +38,7 @@ impl Lifecycle {
         grant: Option<Permissions>,
         with_deps: bool,
     ) -> Result<Installation, LifecycleError> {
-        let writer = self.lock();
+        let writer = self.lock()?;
         let installation = self.require_installation(org, name)?;
         let declared = declared_permissions(&installation)?;
         let grant = grant.unwrap_or_else(|| declared.clone());
@@ -78,9 +78,9 @@ impl Lifecycle {
             self.prepare_files(&installation)?;
             batch.push((installation, plugin));
         }
-        let (mut writer, started) = self.start_unlocked(writer, org, batch, |_| Ok(()))?;
+        let (writer, started) = self.start_unlocked(writer, org, batch, |_| Ok(()))?;
         let installations: Vec<&Installation> = started.iter().map(|s| &s.installation).collect();
-        self.commit_state_changes(&mut writer, org, &installations, "activate", at)?;
+        self.commit_state_changes(&writer, org, &installations, "activate", at)?;
         let activated = started
             .last()
             .expect("the plugin itself")
@@ -105,7 +105,7 @@ impl Lifecycle {
         name: &str,
         cascade: bool,
     ) -> Result<Installation, LifecycleError> {
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         let installation = self.require_installation(org, name)?;
         if installation.state != PluginState::Active {
             return Ok(installation);
@@ -115,7 +115,7 @@ impl Lifecycle {
         installation.state = PluginState::Installed;
         stopped.push(installation);
         let installations: Vec<&Installation> = stopped.iter().collect();
-        self.commit_state_changes(&mut writer, org, &installations, "deactivate", unix_now())?;
+        self.commit_state_changes(&writer, org, &installations, "deactivate", unix_now())?;
         let mut was_serving = Vec::new();
         for stopped in &stopped {
             was_serving.extend(self.live.routes.resolve(org, &stopped.name).ok());
@@ -163,7 +163,7 @@ impl Lifecycle {
         name: &str,
         options: UninstallOptions,
     ) -> Result<(), LifecycleError> {
-        let mut writer = self.lock();
+        let writer = self.lock()?;
         let installation = self.require_installation(org, name)?;
         if installation.state == PluginState::Active && !options.force {
             return Err(LifecycleError::PluginActive(name.to_owned()));
@@ -177,7 +177,7 @@ impl Lifecycle {
         }
         let stopped = self.stop_dependents(org, name, options.cascade)?;
         let at = unix_now();
-        self.commit(&mut writer, org, |txn| {
+        self.commit(&writer, org, |txn| {
             for dependent in &stopped {
                 put_with_audit(txn, dependent, "deactivate", at)?;
             }
@@ -214,7 +214,7 @@ impl Lifecycle {
     /// The operator's rollback switch: deactivates every active plugin in
     /// every org, in one transaction. Returns what was deactivated.
     pub fn deactivate_all(&self) -> Result<Vec<Installation>, LifecycleError> {
-        let mut writer = self.lock();
+        let _writer = self.lock()?;
         let at = unix_now();
         let deactivated = self.registry.write(|txn| {
             let mut deactivated = Vec::new();
@@ -225,6 +225,7 @@ impl Lifecycle {
                 installation.state = PluginState::Installed;
                 let edges = txn.dependency_edges(&installation.org, &installation.name)?;
                 txn.put_installation(&installation, &edges)?;
+                txn.changed_org(&installation.org)?;
                 txn.append_audit(
                     &installation.org,
                     at,
@@ -238,7 +239,6 @@ impl Lifecycle {
             Ok::<_, LifecycleError>(deactivated)
         })?;
         for installation in &deactivated {
-            writer.changed(&installation.org);
             self.stop_serving(&installation.org, &installation.name);
         }
         Ok(deactivated)

@@ -1,38 +1,36 @@
 //! How lifecycle steps run side by side. One writer at a time checks and
-//! commits, but no step holds it while a plugin's guest runs: a step that
-//! must run guests (`on-activate`, UI `contributions()`) lets go, runs them,
-//! and takes it back to commit. Two records make that safe:
+//! commits — one per node, and on a shared registry one in the whole
+//! cluster ([`Writer`] holds both locks) — but no step holds it while a
+//! plugin's guest runs: a step that must run guests (`on-activate`, UI
+//! `contributions()`) lets go, runs them, and takes it back to commit. Two
+//! records make that safe:
 //!
-//! - [`Changes`], behind the writer lock: a generation per org, bumped by
-//!   every commit that touches the org, so the step can tell whether its org
+//! - the org's generation in the registry, bumped by every commit that
+//!   touches the org (on any node), so the step can tell whether its org
 //!   changed while its guests ran (then it commits nothing: 409 `conflict`).
 //! - [`PendingFiles`]: package files a step stored and has not committed
 //!   yet, which the clean-up of another step (in any org sharing the
 //!   content-addressed files) must not remove meanwhile.
 
+use berth_storage::WritersLock;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-/// What commits have changed, per org; held as the writer lock.
-#[derive(Debug, Default)]
-pub(super) struct Changes {
-    generations: HashMap<String, u64>,
+/// The writer lock, held: this node's, then the cluster's.
+pub(super) struct Writer<'l> {
+    _node: MutexGuard<'l, ()>,
+    _cluster: WritersLock,
 }
 
-impl Changes {
-    /// How many commits have changed `org` since berth started.
-    pub(super) fn generation(&self, org: &str) -> u64 {
-        self.generations.get(org).copied().unwrap_or(0)
-    }
-
-    /// Records that a commit changed `org`.
-    pub(super) fn changed(&mut self, org: &str) {
-        *self.generations.entry(org.to_owned()).or_default() += 1;
+impl<'l> Writer<'l> {
+    /// Holds `node` and `cluster` until dropped.
+    pub(super) fn new(node: MutexGuard<'l, ()>, cluster: WritersLock) -> Self {
+        Self {
+            _node: node,
+            _cluster: cluster,
+        }
     }
 }
-
-/// The writer lock, held: the steps' shared [`Changes`].
-pub(super) type Writer<'l> = MutexGuard<'l, Changes>;
 
 /// Package digests whose files were stored by steps still in flight, with
 /// how many steps each.
@@ -82,17 +80,7 @@ impl Drop for Pin<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Changes, PendingFiles};
-
-    #[test]
-    fn generations_count_changes_per_org() {
-        let mut changes = Changes::default();
-        assert_eq!(changes.generation("acme"), 0);
-        changes.changed("acme");
-        changes.changed("acme");
-        assert_eq!(changes.generation("acme"), 2);
-        assert_eq!(changes.generation("beta"), 0);
-    }
+    use super::PendingFiles;
 
     #[test]
     fn files_stay_pending_until_every_pin_drops() {

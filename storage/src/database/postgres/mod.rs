@@ -85,10 +85,19 @@ pub(crate) fn pg_err(error: tokio_postgres::Error) -> StorageError {
         {
             StorageError::Conflict
         }
-        _ => StorageError::Postgres(match error.as_db_error() {
-            Some(db) => format!("{}: {}", db.code().code(), db.message()),
-            None => error.to_string(),
-        }),
+        _ => match error.as_db_error() {
+            // Class 08 (connection exception), 57P (operator intervention:
+            // shutdown, restart).
+            Some(db)
+                if !["08", "57P"]
+                    .iter()
+                    .any(|c| db.code().code().starts_with(c)) =>
+            {
+                StorageError::Postgres(format!("{}: {}", db.code().code(), db.message()))
+            }
+            Some(db) => StorageError::Unavailable(db.message().to_owned()),
+            None => StorageError::Unavailable(error.to_string()),
+        },
     }
 }
 
@@ -96,9 +105,11 @@ impl Postgres {
     /// Connects to the database at `url` (`postgres://USER@HOST:PORT/DB`)
     /// and brings its schema up to date.
     pub fn connect(url: &str) -> Result<Self, StorageError> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StorageError::Postgres(format!("registry URL {url:?}: {e}")))?;
+        // Which node a connection is, in `pg_stat_activity`.
+        config.application_name(format!("berth-{}", std::process::id()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("berth-postgres")
@@ -134,8 +145,8 @@ impl Postgres {
         let pool = self.pool.clone();
         let runtime = self.runtime.as_ref().expect("running until dropped");
         wait(runtime.spawn(async move { pool.get().await }))
-            .map_err(|e| StorageError::Postgres(format!("connection task: {e}")))?
-            .map_err(|e| StorageError::Postgres(format!("connect: {e}")))
+            .map_err(|e| StorageError::Unavailable(format!("connection task: {e}")))?
+            .map_err(|e| StorageError::Unavailable(format!("connect: {e}")))
     }
 
     /// Runs `body` in one `SERIALIZABLE` transaction, committed only if it
@@ -310,6 +321,16 @@ impl Snapshot for Open {
     ) -> Result<Option<Vec<u8>>, StorageError> {
         let rows = self.query(&sql::select_one(table), &sql::key_params(key)?)?;
         Ok(rows.first().map(|row| sql::row_value(table, row, 0)))
+    }
+
+    fn keys(
+        &self,
+        table: &Table,
+        scan: &Scan,
+    ) -> Result<Vec<Vec<super::tables::Part>>, StorageError> {
+        let (sql, params) = sql::select_keys(table, scan)?;
+        let rows = self.query(&sql, &params)?;
+        Ok(rows.iter().map(|row| sql::row_key(table, row)).collect())
     }
 
     fn scan(&self, table: &Table, scan: &Scan, visit: &mut Visit<'_>) -> Result<(), StorageError> {

@@ -93,6 +93,22 @@ pub(super) fn select_scan(table: &Table, scan: &Scan) -> Result<(String, Params)
     Ok((sql, params))
 }
 
+/// Reads the keys of what `scan` covers, in its order.
+pub(super) fn select_keys(table: &Table, scan: &Scan) -> Result<(String, Params), StorageError> {
+    let (filter, params) = scan_filter(table, scan)?;
+    let direction = if scan.reverse { " DESC" } else { "" };
+    let order: Vec<_> = (table.key.iter())
+        .map(|column| format!("{}{direction}", column.name))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}{filter} ORDER BY {}",
+        key_columns(table),
+        table.name,
+        order.join(", ")
+    );
+    Ok((sql, params))
+}
+
 /// Stores one value, replacing what its key held.
 pub(super) fn upsert(table: &Table) -> String {
     let columns = key_columns(table);
