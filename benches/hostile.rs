@@ -29,7 +29,7 @@ pub async fn run(addr: std::net::SocketAddr, args: &Args) -> anyhow::Result<()> 
         "hostile   org `good` (hello) measured with {} connections for {} s; org `bad` spins until its CPU deadline",
         args.concurrency, args.seconds
     );
-    let alone = run_load(addr, good_paths.clone(), args.concurrency, args).await;
+    let alone = run_load(&[addr], good_paths.clone(), args.concurrency, args).await;
     alone.report("alone");
     for &spinners in &args.hostile {
         let stop = Instant::now() + Duration::from_secs(args.seconds + 2);
@@ -43,7 +43,7 @@ pub async fn run(addr: std::net::SocketAddr, args: &Args) -> anyhow::Result<()> 
             .collect();
         // Let every spinning request get going first.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let beside = run_load(addr, good_paths.clone(), args.concurrency, args).await;
+        let beside = run_load(&[addr], good_paths.clone(), args.concurrency, args).await;
         report(spinners, &alone, &beside);
         for worker in spinning {
             worker.abort();

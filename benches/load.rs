@@ -14,6 +14,7 @@
 //! cargo run --release -p berth-benches --bin berth-load -- --hostile 2,12,64 --concurrency 8
 //! ```
 
+mod cluster;
 mod hostile;
 
 use bytes::Bytes;
@@ -75,6 +76,14 @@ struct Args {
     /// measured with `--concurrency` connections (e.g. `--hostile 2,12,64`).
     #[arg(long, value_delimiter = ',')]
     hostile: Vec<usize>,
+    /// Instead of the phases above, measure a two-node cluster on a
+    /// throwaway PostgreSQL: how long a change through one node takes to
+    /// be served by the other, and throughput against one node and both.
+    #[arg(long)]
+    cluster: bool,
+    /// Activations (and as many deactivations) timed by `--cluster`.
+    #[arg(long, default_value_t = 100)]
+    changes: usize,
     /// Internal: serve the native handler on a loopback port and print it
     /// (the baseline runs as its own process, as berth does).
     #[arg(long, hide = true)]
@@ -127,10 +136,13 @@ async fn main() -> anyhow::Result<()> {
     if args.target.is_none() {
         args.token = Some(LOAD_OPERATOR_TOKEN.to_owned());
     }
+    if args.cluster {
+        return cluster::run(&args).await;
+    }
     let (server, addr) = match args.target {
         Some(addr) => (None, addr),
         None => {
-            let server = ServerProcess::start_berth(&args)?;
+            let server = ServerProcess::start_berth(&args, &[])?;
             let addr = server.addr;
             (Some(server), addr)
         }
@@ -147,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
 
     let paths = Arc::new(paths);
     let cpu_before = server.as_ref().map(ServerProcess::cpu_seconds);
-    let berth = run_load(addr, paths.clone(), args.concurrency, &args).await;
+    let berth = run_load(&[addr], paths.clone(), args.concurrency, &args).await;
     berth.report("berth");
     if let (Some(server), Some(before)) = (&server, cpu_before) {
         server.report_cpu("berth", before, &berth);
@@ -156,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
     let native_server = ServerProcess::start_native()?;
     let native_paths = Arc::new(vec!["/echo/bench".to_owned()]);
     let cpu_before = native_server.cpu_seconds();
-    let native = run_load(native_server.addr, native_paths, args.concurrency, &args).await;
+    let native = run_load(&[native_server.addr], native_paths, args.concurrency, &args).await;
     native.report("native");
     native_server.report_cpu("native", cpu_before, &native);
     println!(
@@ -165,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         f64::from(berth.percentile_us(99.0)) / f64::from(native.percentile_us(99.0).max(1))
     );
 
-    let moderate = run_load(addr, paths, args.moderate_concurrency, &args).await;
+    let moderate = run_load(&[addr], paths, args.moderate_concurrency, &args).await;
     moderate.report(&format!("berth ×{}", args.moderate_concurrency));
 
     if let (Some(server), Some(baseline)) = (&server, baseline_rss) {
@@ -269,6 +281,21 @@ impl Management<'_> {
         self.call("POST", &activate, JSON, Vec::new(), &[200]).await
     }
 
+    /// The status `GET path` answers, on a fresh connection.
+    async fn get_status(&self, path: &str) -> anyhow::Result<u16> {
+        let stream = TcpStream::connect(self.addr).await?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let request = Request::get(path)
+            .header("host", self.addr.to_string())
+            .body(Empty::<Bytes>::new())?;
+        let response = sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+
     /// Sends one request on a fresh connection (for setup); fails unless
     /// the answer's status is one of `expected`.
     async fn call(
@@ -306,9 +333,10 @@ impl Management<'_> {
 }
 
 /// Closed-loop load: `concurrency` workers, each on its own keep-alive
-/// connection, cycling through `paths`, until the time or count limit.
+/// connection to one of `addrs` (in turn), cycling through `paths`, until
+/// the time or count limit.
 async fn run_load(
-    addr: std::net::SocketAddr,
+    addrs: &[std::net::SocketAddr],
     paths: Arc<Vec<String>>,
     concurrency: usize,
     args: &Args,
@@ -318,6 +346,7 @@ async fn run_load(
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|worker| {
+            let addr = addrs[worker % addrs.len()];
             let (paths, issued, max) = (paths.clone(), issued.clone(), args.max_requests);
             tokio::spawn(
                 async move { worker_loop(addr, worker, &paths, &issued, max, deadline).await },
@@ -452,8 +481,8 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `berth serve` on a fresh data directory.
-    fn start_berth(args: &Args) -> anyhow::Result<Self> {
+    /// Starts `berth serve` on a fresh data directory, with `extra` flags.
+    fn start_berth(args: &Args, extra: &[&str]) -> anyhow::Result<Self> {
         let binary = match &args.berth {
             Some(path) => path.clone(),
             None => std::env::current_exe()?.with_file_name("berth"),
@@ -463,6 +492,7 @@ impl ServerProcess {
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data"])
             .arg(data.path())
+            .args(extra)
             .env("BERTH_OPERATOR_TOKEN", LOAD_OPERATOR_TOKEN)
             .env("RUST_LOG", "warn");
         Self::spawn(command, "berth", Some(data)).map_err(|e| {
