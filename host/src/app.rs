@@ -121,6 +121,7 @@ impl App {
             Some(url) => Database::connect(url, secret_keys)?,
             None => Database::open(&settings.data.join("registry.redb"), secret_keys)?,
         });
+        registry.check_secrets_key()?;
         let resealed = registry.reseal_secrets()?;
         if resealed > 0 {
             tracing::info!(resealed, "sealed plugin secrets under the current key");

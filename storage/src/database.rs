@@ -7,7 +7,7 @@
 //! the state before or after it, never in between, and never block writers.
 
 use crate::StorageError;
-use crate::sealing::SecretKeys;
+use crate::sealing::{SealingError, SecretKeys};
 use redb::ReadableDatabase;
 use redb_backend::{RedbRead, RedbWrite, db_err};
 use schema::*;
@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use tables::{Changes, Flow, Part, Scan, Snapshot, Table, key};
+pub use tables::RegistryEvent;
+use tables::{CHANGES_CHANNEL, Changes, Flow, Part, Scan, Snapshot, Table, key};
 
 mod kv;
 mod postgres;
@@ -410,6 +411,29 @@ impl Database {
         })
     }
 
+    /// Checks that the registry's secrets open with this node's keys — a
+    /// node of a cluster given another key file than the others would seal
+    /// secrets they cannot open — by opening a value sealed when the
+    /// registry was first used (and sealing it anew under the current key
+    /// after a rotation). Run at start-up, before anything is sealed.
+    pub fn check_secrets_key(&self) -> Result<(), StorageError> {
+        const PLACE: &str = "berth\0secrets-key-check";
+        self.write(|txn| {
+            let check = key!["secrets-key-check"];
+            if let Some(stored) = txn.changes.get(&REGISTRY_META, &check)? {
+                let stored = String::from_utf8_lossy(&stored).into_owned();
+                if let Err(SealingError::DoesNotOpen(id)) = self.keys.open(&stored, PLACE) {
+                    return Err(SealingError::NotTheRegistrysKey(id).into());
+                }
+                if self.keys.is_current(&stored) {
+                    return Ok(());
+                }
+            }
+            let sealed = self.keys.seal("berth", PLACE);
+            txn.changes.put(&REGISTRY_META, &check, sealed.as_bytes())
+        })
+    }
+
     /// Reseals every stored secret that is not sealed under the current
     /// sealing key (after a key rotation, or stored before sealing
     /// existed); returns how many. Run at start-up.
@@ -431,20 +455,6 @@ impl Database {
             Ok(stale.len())
         })
     }
-}
-
-/// The channel a shared registry announces changed orgs on.
-pub(crate) const CHANGES_CHANNEL: &str = "berth_registry";
-
-/// What a node hears about a shared registry (see [`Database::watch`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RegistryEvent {
-    /// Connected (again): anything may have changed; compare everything.
-    Resync,
-    /// A lifecycle step on some node changed this org.
-    Changed(String),
-    /// The registry cannot be reached; what is served may be stale.
-    Lost,
 }
 
 /// Holds off other nodes' lifecycle steps while held (see
@@ -1182,6 +1192,29 @@ pub(crate) mod tests {
             assert_eq!(read.audit("a", 2).unwrap().len(), 1);
             assert_eq!(read.audit("b", 0).unwrap()[0].seq, 1);
         });
+    }
+
+    #[test]
+    fn a_registry_refuses_a_key_that_did_not_seal_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = |name: &str| SecretKeys::load_or_create(&dir.path().join(name)).unwrap();
+        let (path, url) = (dir.path().join("r.redb"), fresh_postgres());
+        let backends: [&dyn Fn(SecretKeys) -> Database; 2] =
+            [&|keys| Database::open(&path, keys).unwrap(), &|keys| {
+                Database::connect(&url, keys).unwrap()
+            }];
+        for open in backends {
+            open(keys("a.key")).check_secrets_key().unwrap();
+            open(keys("a.key")).check_secrets_key().unwrap();
+            let refused = open(keys("b.key")).check_secrets_key();
+            assert!(
+                matches!(
+                    refused,
+                    Err(StorageError::Sealing(SealingError::NotTheRegistrysKey(_)))
+                ),
+                "{refused:?}"
+            );
+        }
     }
 
     #[test]

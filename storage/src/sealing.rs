@@ -42,6 +42,13 @@ pub enum SealingError {
     /// No key of the key file sealed it, or it was tampered with or moved.
     #[error("a sealed secret does not open with the configured keys (key id {0})")]
     DoesNotOpen(String),
+    /// The registry's secrets are sealed with a key this node lacks: in a
+    /// cluster, every node needs the same key file.
+    #[error(
+        "this secrets key file is not the registry's: its secrets are sealed with key id {0}, \
+         which the file lacks; give every node of a cluster the same file (--secrets-key-file)"
+    )]
+    NotTheRegistrysKey(String),
 }
 
 impl SecretKeys {

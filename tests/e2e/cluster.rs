@@ -335,3 +335,33 @@ fn concurrent_installs_through_two_nodes_apply_one_at_a_time() {
         "audit sequence has gaps: {seqs:?}"
     );
 }
+
+#[test]
+fn a_node_with_another_secrets_key_refuses_to_start() {
+    let (_, url) = fresh_registry();
+    let shared = tempfile::tempdir().unwrap();
+    let a = node(&url, shared.path());
+    a.create_org("acme");
+    let other = tempfile::tempdir().unwrap();
+    let key = other.path().join("other.key");
+    let started = crate::support::berth_command(
+        other.path(),
+        &[
+            "--no-demo",
+            "--registry",
+            &url,
+            "--secrets-key-file",
+            key.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!started.status.success());
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        said.contains("give every node of a cluster the same file"),
+        "{said}"
+    );
+    // Nothing it could have sealed reached the registry; A is unaffected.
+    assert_eq!(a.get("/api/v1/orgs").json().as_array().unwrap().len(), 1);
+}

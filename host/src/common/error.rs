@@ -79,6 +79,17 @@ impl ApiError {
         )
     }
 
+    /// 503 with code `registry_unavailable`: a cluster node cannot reach
+    /// its PostgreSQL registry right now (`detail` is logged).
+    pub fn registry_unavailable(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!("registry unreachable: {detail}");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "registry_unavailable",
+            "the registry cannot be reached right now; nothing was changed",
+        )
+    }
+
     /// 404 with code `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

@@ -50,7 +50,11 @@ pub fn seed_if_empty(lifecycle: &Lifecycle) -> Result<(), LifecycleError> {
     if !lifecycle.orgs()?.is_empty() {
         return Ok(());
     }
-    lifecycle.create_org(ORG)?;
+    match lifecycle.create_org(ORG) {
+        // Another node of a cluster, starting at the same time, seeds it.
+        Err(LifecycleError::OrgExists(_)) => return Ok(()),
+        created => created?,
+    };
     // The quick start calls its module records without a token.
     lifecycle.set_modules_public(ORG, true)?;
     for zip in packages() {

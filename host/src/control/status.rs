@@ -88,12 +88,7 @@ impl From<LifecycleError> for ApiError {
             E::HasDependents { .. } => (StatusCode::CONFLICT, "plugin_has_dependents"),
             E::Storage(StorageError::Conflict) => (StatusCode::CONFLICT, "conflict"),
             E::Storage(StorageError::Unavailable(detail)) => {
-                tracing::warn!("registry unreachable: {detail}");
-                return ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "registry_unavailable",
-                    "the registry cannot be reached right now; nothing was changed",
-                );
+                return ApiError::registry_unavailable(detail);
             }
             E::Storage(_) => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };

@@ -104,6 +104,9 @@ impl From<TokenError> for ApiError {
         let (status, code) = match &error {
             TokenError::OrgNotFound(_) => (StatusCode::NOT_FOUND, "org_not_found"),
             TokenError::TokenNotFound { .. } => (StatusCode::NOT_FOUND, "token_not_found"),
+            TokenError::Storage(StorageError::Unavailable(detail)) => {
+                return Self::registry_unavailable(detail);
+            }
             TokenError::Storage(_) | TokenError::Random(_) => {
                 return Self::internal("internal", error);
             }

@@ -5,6 +5,7 @@
 use super::tables::{Changes, Flow, Part, PartKind, Scan, Snapshot, Table, ValueKind, Visit};
 use crate::StorageError;
 use redb::{ReadableTable, TableDefinition};
+use std::borrow::Cow;
 
 /// Wraps a redb error.
 pub(crate) fn db_err(error: impl Into<redb::Error>) -> StorageError {
@@ -32,16 +33,37 @@ pub(crate) fn create_tables(
 trait KeyShape: redb::Key + 'static {
     /// The key holding `parts`.
     fn key(parts: &[Part]) -> Self::SelfType<'_>;
-    /// The parts of `key`.
-    fn parts(key: Self::SelfType<'_>) -> Vec<Part>;
+    /// Writes the parts of `key` into `parts`, reusing its strings (a scan
+    /// decodes every key it passes, so it allocates only for the first).
+    fn parts_into(key: Self::SelfType<'_>, parts: &mut Vec<Part>);
+}
+
+/// Sets `parts[index]` to the text `value`, reusing the string there.
+fn set_text(parts: &mut Vec<Part>, index: usize, value: &str) {
+    match parts.get_mut(index) {
+        Some(Part::Text(text)) => {
+            text.clear();
+            text.push_str(value);
+        }
+        Some(part) => *part = value.into(),
+        None => parts.push(value.into()),
+    }
+}
+
+/// Sets `parts[index]` to the number `value`.
+fn set_number(parts: &mut Vec<Part>, index: usize, value: u64) {
+    match parts.get_mut(index) {
+        Some(part) => *part = Part::Number(value),
+        None => parts.push(Part::Number(value)),
+    }
 }
 
 impl KeyShape for &'static str {
     fn key(parts: &[Part]) -> &str {
         parts[0].text()
     }
-    fn parts(key: &str) -> Vec<Part> {
-        vec![key.into()]
+    fn parts_into(key: &str, parts: &mut Vec<Part>) {
+        set_text(parts, 0, key);
     }
 }
 
@@ -49,8 +71,9 @@ impl KeyShape for (&'static str, &'static str) {
     fn key(parts: &[Part]) -> (&str, &str) {
         (parts[0].text(), parts[1].text())
     }
-    fn parts((a, b): (&str, &str)) -> Vec<Part> {
-        vec![a.into(), b.into()]
+    fn parts_into((a, b): (&str, &str), parts: &mut Vec<Part>) {
+        set_text(parts, 0, a);
+        set_text(parts, 1, b);
     }
 }
 
@@ -58,8 +81,9 @@ impl KeyShape for (&'static str, u64) {
     fn key(parts: &[Part]) -> (&str, u64) {
         (parts[0].text(), parts[1].number())
     }
-    fn parts((a, n): (&str, u64)) -> Vec<Part> {
-        vec![a.into(), n.into()]
+    fn parts_into((a, n): (&str, u64), parts: &mut Vec<Part>) {
+        set_text(parts, 0, a);
+        set_number(parts, 1, n);
     }
 }
 
@@ -67,8 +91,10 @@ impl KeyShape for (&'static str, &'static str, &'static str) {
     fn key(parts: &[Part]) -> (&str, &str, &str) {
         (parts[0].text(), parts[1].text(), parts[2].text())
     }
-    fn parts((a, b, c): (&str, &str, &str)) -> Vec<Part> {
-        vec![a.into(), b.into(), c.into()]
+    fn parts_into((a, b, c): (&str, &str, &str), parts: &mut Vec<Part>) {
+        set_text(parts, 0, a);
+        set_text(parts, 1, b);
+        set_text(parts, 2, c);
     }
 }
 
@@ -76,8 +102,10 @@ impl KeyShape for (&'static str, &'static str, u64) {
     fn key(parts: &[Part]) -> (&str, &str, u64) {
         (parts[0].text(), parts[1].text(), parts[2].number())
     }
-    fn parts((a, b, n): (&str, &str, u64)) -> Vec<Part> {
-        vec![a.into(), b.into(), n.into()]
+    fn parts_into((a, b, n): (&str, &str, u64), parts: &mut Vec<Part>) {
+        set_text(parts, 0, a);
+        set_text(parts, 1, b);
+        set_number(parts, 2, n);
     }
 }
 
@@ -85,16 +113,16 @@ impl KeyShape for (&'static str, &'static str, u64) {
 trait ValueShape: redb::Value + 'static {
     /// The value `bytes` encode (see [`ValueKind`]).
     fn value(bytes: &[u8]) -> Result<Self::SelfType<'_>, StorageError>;
-    /// The bytes encoding `value`.
-    fn bytes(value: Self::SelfType<'_>) -> Vec<u8>;
+    /// The bytes encoding `value`, borrowed where they are stored as is.
+    fn bytes<'a>(value: Self::SelfType<'a>) -> Cow<'a, [u8]>;
 }
 
 impl ValueShape for &'static [u8] {
     fn value(bytes: &[u8]) -> Result<&[u8], StorageError> {
         Ok(bytes)
     }
-    fn bytes(value: &[u8]) -> Vec<u8> {
-        value.to_vec()
+    fn bytes<'a>(value: Self::SelfType<'a>) -> Cow<'a, [u8]> {
+        Cow::Borrowed(value)
     }
 }
 
@@ -102,8 +130,8 @@ impl ValueShape for u64 {
     fn value(bytes: &[u8]) -> Result<u64, StorageError> {
         super::tables::number_value(bytes)
     }
-    fn bytes(value: u64) -> Vec<u8> {
-        value.to_be_bytes().to_vec()
+    fn bytes<'a>(value: Self::SelfType<'a>) -> Cow<'a, [u8]> {
+        Cow::Owned(value.to_be_bytes().to_vec())
     }
 }
 
@@ -111,8 +139,8 @@ impl ValueShape for &'static str {
     fn value(bytes: &[u8]) -> Result<&str, StorageError> {
         std::str::from_utf8(bytes).map_err(|e| StorageError::Corrupt(e.to_string()))
     }
-    fn bytes(value: &str) -> Vec<u8> {
-        value.as_bytes().to_vec()
+    fn bytes<'a>(value: Self::SelfType<'a>) -> Cow<'a, [u8]> {
+        Cow::Borrowed(value.as_bytes())
     }
 }
 
@@ -132,6 +160,7 @@ fn dispatch<O: TableOp>(table: &Table, op: O) -> O::Output {
     match (kinds.as_slice(), table.value) {
         ([Text], _) if document => op.run(TableDefinition::<&str, &[u8]>::new(name)),
         ([Text], ValueKind::Number) => op.run(TableDefinition::<&str, u64>::new(name)),
+        ([Text], ValueKind::Text) => op.run(TableDefinition::<&str, &str>::new(name)),
         ([Text, Text], _) if document => op.run(TableDefinition::<(&str, &str), &[u8]>::new(name)),
         ([Text, Text], ValueKind::Number) => {
             op.run(TableDefinition::<(&str, &str), u64>::new(name))
@@ -177,12 +206,13 @@ fn scan_in<K: KeyShape, V: ValueShape>(
     visit: &mut Visit<'_>,
 ) -> Result<(), StorageError> {
     let low = bound(table, scan, false);
+    let mut parts = Vec::with_capacity(table.key.len());
     let mut step = |entry: Result<
         (redb::AccessGuard<'_, K>, redb::AccessGuard<'_, V>),
         redb::StorageError,
     >| {
         let (key, value) = entry.map_err(db_err)?;
-        let parts = K::parts(key.value());
+        K::parts_into(key.value(), &mut parts);
         if !scan.covers(&parts) {
             return Ok(Flow::Break(()));
         }
@@ -245,7 +275,7 @@ impl TableOp for Get<'_> {
             Ok(table
                 .get(K::key(key))
                 .map_err(db_err)?
-                .map(|value| V::bytes(value.value())))
+                .map(|value| V::bytes(value.value()).into_owned()))
         }
         match self.0 {
             Txn::Read(txn) => get(&txn.open_table(table).map_err(db_err)?, self.1),
@@ -296,7 +326,7 @@ impl TableOp for Delete<'_> {
     ) -> Self::Output {
         let mut table = self.0.open_table(table).map_err(db_err)?;
         let removed = table.remove(K::key(self.1)).map_err(db_err)?;
-        Ok(removed.map(|value| V::bytes(value.value())))
+        Ok(removed.map(|value| V::bytes(value.value()).into_owned()))
     }
 }
 

@@ -113,8 +113,16 @@ pub(crate) const BLOBS: Table = Table {
     value: ValueKind::Bytes,
 };
 
+/// name → text: facts about the registry itself (`secrets-key-check`: a
+/// value sealed with the key every node must hold).
+pub(crate) const REGISTRY_META: Table = Table {
+    name: "registry_meta",
+    key: &[text("name")],
+    value: ValueKind::Text,
+};
+
 /// Every table.
-pub(crate) const TABLES: [&Table; 14] = [
+pub(crate) const TABLES: [&Table; 15] = [
     &ORGS,
     &INSTALLATIONS,
     &DEPENDENCY_EDGES,
@@ -129,4 +137,5 @@ pub(crate) const TABLES: [&Table; 14] = [
     &KV_USAGE,
     &ORG_GENERATIONS,
     &BLOBS,
+    &REGISTRY_META,
 ];

@@ -184,6 +184,22 @@ pub(crate) type Flow = std::ops::ControlFlow<()>;
 /// What a scan does with each entry it visits: its whole key and value.
 pub(crate) type Visit<'a> = dyn FnMut(&[Part], &[u8]) -> Result<Flow, StorageError> + 'a;
 
+/// The channel a shared registry announces changed orgs on
+/// ([`Changes::announce`]).
+pub(crate) const CHANGES_CHANNEL: &str = "berth_registry";
+
+/// What a node hears about a shared registry (see
+/// [`crate::Database::watch`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// Connected (again): anything may have changed; compare everything.
+    Resync,
+    /// A lifecycle step on some node changed this org.
+    Changed(String),
+    /// The registry cannot be reached; what is served may be stale.
+    Lost,
+}
+
 /// Reading one consistent state of the registry.
 pub(crate) trait Snapshot {
     /// The value under `key` in `table`.

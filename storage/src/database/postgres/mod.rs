@@ -197,7 +197,7 @@ impl Postgres {
 
     /// Starts watching for changes (see [`watch`]); events arrive on the
     /// returned channel until it is dropped.
-    pub fn watch(&self) -> tokio::sync::mpsc::UnboundedReceiver<crate::RegistryEvent> {
+    pub fn watch(&self) -> tokio::sync::mpsc::UnboundedReceiver<super::tables::RegistryEvent> {
         let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
         let runtime = self.runtime.as_ref().expect("running until dropped");
         runtime.spawn(watch::run(self.config.clone(), events));

@@ -4,8 +4,7 @@
 //! everything (on every connect, after `LISTEN`, so nothing between is
 //! missed), which org changed, and when the registry was lost.
 
-use super::super::CHANGES_CHANNEL;
-use crate::RegistryEvent;
+use super::super::tables::{CHANGES_CHANNEL, RegistryEvent};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;

@@ -90,6 +90,11 @@ CREATE TABLE org_generations (
     value bigint NOT NULL
 );
 
+CREATE TABLE registry_meta (
+    name text COLLATE "C" PRIMARY KEY,
+    value text NOT NULL
+);
+
 -- Package ZIPs, content-addressed: every node fetches what it lacks.
 CREATE TABLE blobs (
     digest text COLLATE "C" PRIMARY KEY,
