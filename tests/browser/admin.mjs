@@ -151,6 +151,11 @@ await withBrowser(async (browser) => {
   // Traffic charts: the requests just made, drawn by uPlot.
   await page.click('button[data-action="refresh-usage"]');
   await page.waitForSelector('.usage-chart[data-series="cpu"] canvas');
+  // The charts drawn when the page opened may still show until the
+  // refreshed figures arrive: wait for them.
+  await page.waitForFunction(
+    () => Number(document.querySelector('[data-summary="requests"]')?.textContent.split(" ")[0]) >= 5,
+  );
   expect((await page.locator(".usage-chart canvas").count()) >= 4, "four charts drawn");
   const requests = Number((await page.textContent('[data-summary="requests"]')).split(" ")[0]);
   expect(requests >= 5, `requests counted: ${requests}`);
