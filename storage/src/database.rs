@@ -1149,6 +1149,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn records_page_by_cursor_both_ways_within_their_org_and_module() {
+        each_backend(|registry| {
+            registry
+                .write(|txn| {
+                    // More than one page of a PostgreSQL scan.
+                    for n in 0..600 {
+                        txn.add_record("a", "notes", serde_json::json!({ "n": n }), 0)?;
+                    }
+                    txn.add_record("a", "other", serde_json::json!({}), 0)?;
+                    txn.add_record("b", "notes", serde_json::json!({}), 0)?;
+                    Ok::<_, StorageError>(())
+                })
+                .unwrap();
+            let read = registry.read().unwrap();
+            let ids = |after, descending, limit, keep: fn(&ModuleRecord) -> bool| {
+                let records = read.records_where("a", "notes", after, descending, limit, keep);
+                records.unwrap().iter().map(|r| r.id).collect::<Vec<_>>()
+            };
+            let all = |_: &ModuleRecord| true;
+            assert_eq!(ids(None, false, 3, all), [1, 2, 3]);
+            assert_eq!(ids(Some(3), false, 2, all), [4, 5]);
+            assert_eq!(ids(None, true, 2, all), [600, 599]);
+            assert_eq!(ids(Some(599), true, 2, all), [598, 597]);
+            assert!(ids(Some(0), true, 2, all).is_empty());
+            assert!(ids(Some(600), false, 10, all).is_empty());
+            assert_eq!(ids(None, false, 1000, all).len(), 600);
+            // A filter few records pass reads on across pages.
+            let rare = |r: &ModuleRecord| r.data["n"].as_u64().unwrap().is_multiple_of(250);
+            assert_eq!(ids(None, false, 3, rare), [1, 251, 501]);
+            assert_eq!(ids(None, true, 3, rare), [501, 251, 1]);
+            let other = read
+                .records_where("b", "notes", None, false, 10, all)
+                .unwrap();
+            assert_eq!(other.len(), 1);
+        });
+    }
+
+    #[test]
     fn tokens_are_found_by_id_and_listed_per_org() {
         each_backend(|registry| {
             let token = |id: &str, org: Option<&str>| TokenRecord {

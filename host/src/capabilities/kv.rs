@@ -110,6 +110,10 @@ fn check_key(key: &str) -> Result<(), KvError> {
             "keys are at most {MAX_KEY_BYTES} bytes"
         )));
     }
+    // A PostgreSQL registry cannot hold it; refused on every backend alike.
+    if key.contains('\0') {
+        return Err(KvError::Denied("keys may not contain U+0000".into()));
+    }
     Ok(())
 }
 
@@ -290,6 +294,12 @@ mod tests {
             Err(KvError::TooLarge(_))
         ));
         assert_eq!(kv.get("k".into()).unwrap(), None);
+        let refused = kv.set("a\0b".into(), b"v".to_vec()).await;
+        assert!(matches!(refused, Err(KvError::Denied(m)) if m.contains("U+0000")));
+        assert_eq!(
+            kv.list_keys(String::new(), None, 10).unwrap().keys,
+            Vec::<String>::new()
+        );
     }
 
     #[tokio::test]

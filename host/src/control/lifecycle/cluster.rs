@@ -110,14 +110,19 @@ impl Lifecycle {
         self.resume_org(org)
     }
 
-    /// Syncs every org in the registry (after connecting to it again).
+    /// Syncs every org in the registry (after connecting to it again);
+    /// the first failure, once every org was tried. A plugin that cannot
+    /// start is not a failure here: it is logged, as at start-up.
     pub fn sync_all(&self) -> Result<(), LifecycleError> {
-        for org in self.registry.read()?.orgs()? {
+        let orgs = self.registry.read()?.orgs()?;
+        let mut first_failure = None;
+        for org in orgs {
             if let Err(e) = self.sync_org(&org.name) {
                 tracing::error!(org = org.name, "not in step with the registry: {e}");
+                first_failure.get_or_insert(e);
             }
         }
-        Ok(())
+        first_failure.map_or(Ok(()), Err)
     }
 
     /// What this node serves of `org`, by plugin.

@@ -77,6 +77,7 @@ impl Lifecycle {
         let stays_active = current.state == PluginState::Active;
         self.check_dependencies(org, &manifest, stays_active)?;
         // Today's signature policy and trusted keys decide, as for an upload.
+        self.ensure_package(&target.digest)?;
         let blob = self.packages.blob_path(&parse_digest(&target.digest)?);
         let zip = std::fs::read(&blob).map_err(StorageError::io("read", &blob))?;
         let signed_by = self.check_signature(org, &Package::parse(&zip, &self.limits)?)?;

@@ -11,14 +11,6 @@ use tokio_postgres::types::ToSql;
 /// A statement's parameters.
 pub(super) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
-/// The `value` column as a query returns it.
-fn value_out(table: &Table) -> &'static str {
-    match table.value {
-        ValueKind::Json => "value::text",
-        _ => "value",
-    }
-}
-
 /// The key columns, comma-separated.
 fn key_columns(table: &Table) -> String {
     let names: Vec<_> = table.key.iter().map(|column| column.name).collect();
@@ -35,8 +27,7 @@ fn equal_to_params(table: &Table, count: usize) -> Vec<String> {
 /// Reads one value by its whole key.
 pub(super) fn select_one(table: &Table) -> String {
     format!(
-        "SELECT {} FROM {} WHERE {}",
-        value_out(table),
+        "SELECT value FROM {} WHERE {}",
         table.name,
         equal_to_params(table, table.key.len()).join(" AND ")
     )
@@ -72,23 +63,42 @@ fn scan_filter(table: &Table, scan: &Scan) -> Result<(String, Params), StorageEr
     Ok((filter, params))
 }
 
-/// Reads what `scan` covers, keys and values, in its order.
-pub(super) fn select_scan(table: &Table, scan: &Scan) -> Result<(String, Params), StorageError> {
-    let (filter, params) = scan_filter(table, scan)?;
+/// Reads at most `page` entries `scan` covers, keys and values, in its
+/// order, past the key `after` (the last of the previous page) if given.
+pub(super) fn select_page(
+    table: &Table,
+    scan: &Scan,
+    after: Option<&[Part]>,
+    page: usize,
+) -> Result<(String, Params), StorageError> {
+    let (mut filter, mut params) = scan_filter(table, scan)?;
+    if let Some(after) = after {
+        let first = params.len() + 1;
+        params.extend(key_params(after)?);
+        let placeholders: Vec<_> = (first..params.len() + 1).map(|n| format!("${n}")).collect();
+        let beyond = if scan.reverse { "<" } else { ">" };
+        filter += if filter.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        };
+        filter += &format!(
+            "({}) {beyond} ({})",
+            key_columns(table),
+            placeholders.join(", ")
+        );
+    }
+    params.push(Box::new(i64::try_from(page).unwrap_or(i64::MAX)));
     let direction = if scan.reverse { " DESC" } else { "" };
     let order: Vec<_> = (table.key.iter())
         .map(|column| format!("{}{direction}", column.name))
         .collect();
-    let limit = scan
-        .limit
-        .map(|n| format!(" LIMIT {n}"))
-        .unwrap_or_default();
     let sql = format!(
-        "SELECT {}, {} FROM {}{filter} ORDER BY {}{limit}",
+        "SELECT {}, value FROM {}{filter} ORDER BY {} LIMIT ${}",
         key_columns(table),
-        value_out(table),
         table.name,
-        order.join(", ")
+        order.join(", "),
+        params.len()
     );
     Ok((sql, params))
 }
@@ -114,10 +124,7 @@ pub(super) fn upsert(table: &Table) -> String {
     let columns = key_columns(table);
     let count = table.key.len();
     let placeholders: Vec<_> = (1..=count).map(|n| format!("${n}")).collect();
-    let value = match table.value {
-        ValueKind::Json => format!("${}::text::jsonb", count + 1),
-        _ => format!("${}", count + 1),
-    };
+    let value = format!("${}", count + 1);
     format!(
         "INSERT INTO {name} ({columns}, value) VALUES ({}, {value}) \
          ON CONFLICT ({columns}) DO UPDATE SET value = EXCLUDED.value",
@@ -129,10 +136,9 @@ pub(super) fn upsert(table: &Table) -> String {
 /// Removes one value by its whole key, returning it.
 pub(super) fn delete_one(table: &Table) -> String {
     format!(
-        "DELETE FROM {} WHERE {} RETURNING {}",
+        "DELETE FROM {} WHERE {} RETURNING value",
         table.name,
-        equal_to_params(table, table.key.len()).join(" AND "),
-        value_out(table)
+        equal_to_params(table, table.key.len()).join(" AND ")
     )
 }
 

@@ -1,42 +1,45 @@
 -- berth registry, schema version 1: one table per registry table (see
 -- storage/src/database/schema.rs), keyed by its key columns. Text keys use
 -- the "C" collation, so they sort byte by byte as in the embedded backend.
+-- Records are JSON documents in text columns (query them with
+-- `value::jsonb`): text keeps every document the embedded backend keeps,
+-- where jsonb would refuse a string holding U+0000.
 
 CREATE TABLE orgs (
     org text COLLATE "C" PRIMARY KEY,
-    value jsonb NOT NULL
+    value text NOT NULL
 );
 
 CREATE TABLE installations (
     org text COLLATE "C",
     plugin text COLLATE "C",
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, plugin)
 );
 
 CREATE TABLE dependency_edges (
     org text COLLATE "C",
     plugin text COLLATE "C",
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, plugin)
 );
 
 CREATE TABLE audit (
     org text COLLATE "C",
     seq bigint,
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, seq)
 );
 
 CREATE TABLE tokens (
     id text COLLATE "C" PRIMARY KEY,
-    value jsonb NOT NULL
+    value text NOT NULL
 );
 
 CREATE TABLE plugin_config (
     org text COLLATE "C",
     plugin text COLLATE "C",
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, plugin)
 );
 
@@ -44,7 +47,7 @@ CREATE TABLE published (
     scope text COLLATE "C",
     name text COLLATE "C",
     version text COLLATE "C",
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (scope, name, version)
 );
 
@@ -52,7 +55,7 @@ CREATE TABLE records (
     org text COLLATE "C",
     module text COLLATE "C",
     id bigint,
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, module, id)
 );
 
@@ -81,7 +84,7 @@ CREATE TABLE kv (
 CREATE TABLE kv_usage (
     org text COLLATE "C",
     plugin text COLLATE "C",
-    value jsonb NOT NULL,
+    value text NOT NULL,
     PRIMARY KEY (org, plugin)
 );
 
