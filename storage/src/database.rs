@@ -987,7 +987,6 @@ impl WriteTxn<'_> {
 pub(crate) mod tests {
     use super::*;
     use crate::throwaway_postgres::ThrowawayPostgres;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// Runs `test` on a fresh registry in each backend: a redb file, and a
     /// new database on this process's throwaway PostgreSQL server.
@@ -999,9 +998,7 @@ pub(crate) mod tests {
 
     /// The URL of a new, empty database on the shared throwaway server.
     pub(crate) fn fresh_postgres() -> String {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("registry_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        ThrowawayPostgres::shared().create_database(&name)
+        ThrowawayPostgres::shared().fresh_database().1
     }
 
     fn installation(org: &str, name: &str) -> Installation {
@@ -1024,10 +1021,14 @@ pub(crate) mod tests {
     #[test]
     fn installations_are_listed_per_org_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registry.redb");
-        {
-            let registry = Database::open(&path, SecretKeys::ephemeral()).unwrap();
-            registry
+        let (path, url) = (dir.path().join("registry.redb"), fresh_postgres());
+        let backends: [&dyn Fn() -> Database; 2] = [
+            &|| Database::open(&path, SecretKeys::ephemeral()).unwrap(),
+            &|| Database::connect(&url, SecretKeys::ephemeral()).unwrap(),
+        ];
+        for open in backends {
+            // Written through one handle, dropped, then read through another.
+            open()
                 .write(|txn| {
                     for (org, name) in [("a", "x"), ("ab", "y"), ("a", "z")] {
                         txn.put_installation(&installation(org, name), &[])?;
@@ -1035,22 +1036,8 @@ pub(crate) mod tests {
                     Ok::<_, StorageError>(())
                 })
                 .unwrap();
+            listed_per_org(&open());
         }
-        let registry = Database::open(&path, SecretKeys::ephemeral()).unwrap();
-        listed_per_org(&registry);
-        let url = fresh_postgres();
-        {
-            let registry = Database::connect(&url, SecretKeys::ephemeral()).unwrap();
-            registry
-                .write(|txn| {
-                    for (org, name) in [("a", "x"), ("ab", "y"), ("a", "z")] {
-                        txn.put_installation(&installation(org, name), &[])?;
-                    }
-                    Ok::<_, StorageError>(())
-                })
-                .unwrap();
-        }
-        listed_per_org(&Database::connect(&url, SecretKeys::ephemeral()).unwrap());
     }
 
     fn listed_per_org(registry: &Database) {

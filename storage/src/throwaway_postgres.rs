@@ -96,6 +96,16 @@ impl ThrowawayPostgres {
         format!("postgres://berth@127.0.0.1:{}/{name}", self.port)
     }
 
+    /// Creates an empty database with a name no other caller in this
+    /// process got; returns its name and URL.
+    pub fn fresh_database(&self) -> (String, String) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("fresh_{n}");
+        let url = self.create_database(&name);
+        (name, url)
+    }
+
     /// Creates an empty database called `name` and returns its URL.
     pub fn create_database(&self, name: &str) -> String {
         self.run(

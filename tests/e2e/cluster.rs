@@ -50,6 +50,34 @@ fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> D
     started.elapsed()
 }
 
+/// Two nodes on one registry, with the same secrets key file, and org
+/// `acme` created through A.
+struct TwoNodes {
+    a: Server,
+    b: Server,
+    /// Holds the key file; `node_args(registry, shared.path())` starts
+    /// another node like these.
+    shared: tempfile::TempDir,
+}
+
+/// Starts [`TwoNodes`] on `registry`.
+fn two_nodes(registry: &str) -> TwoNodes {
+    let shared = tempfile::tempdir().unwrap();
+    let a = node(registry, shared.path());
+    let b = node(registry, shared.path());
+    a.create_org("acme");
+    TwoNodes { a, b, shared }
+}
+
+/// Installs and activates `hello` in `acme` through A, and waits until B
+/// serves it.
+fn serve_hello(a: &Server, b: &Server) {
+    a.install_active("acme", &guest_package("hello"));
+    eventually("B serves hello", PROPAGATION, || {
+        b.get("/o/acme/p/hello/").status == 200
+    });
+}
+
 fn ready(server: &Server) -> bool {
     server.get("/readyz").status == 200
 }
@@ -57,14 +85,15 @@ fn ready(server: &Server) -> bool {
 #[test]
 fn a_change_through_one_node_is_live_on_the_other() {
     let (_, url) = fresh_registry();
-    let shared = tempfile::tempdir().unwrap();
-    let a = node(&url, shared.path());
-    let b = node(&url, shared.path());
+    let TwoNodes {
+        a,
+        b,
+        shared: _shared,
+    } = two_nodes(&url);
     for server in [&a, &b] {
         eventually("node ready", PROPAGATION, || ready(server));
     }
 
-    a.create_org("acme");
     // B never saw the upload: it fetches the package from the registry.
     a.install_active("acme", &guest_package("hello"));
     let took = eventually("B serves what A activated", PROPAGATION, || {
@@ -106,10 +135,11 @@ fn a_change_through_one_node_is_live_on_the_other() {
 #[test]
 fn grants_settings_and_secrets_hold_on_every_node() {
     let (_, url) = fresh_registry();
-    let shared = tempfile::tempdir().unwrap();
-    let a = node(&url, shared.path());
-    let b = node(&url, shared.path());
-    a.create_org("acme");
+    let TwoNodes {
+        a,
+        b,
+        shared: _shared,
+    } = two_nodes(&url);
     let installed = a.install("acme", &guest_package("sandbox"));
     assert_eq!(installed.status, 201, "{installed:?}");
 
@@ -152,14 +182,12 @@ fn nodes_keep_serving_while_the_registry_is_down_and_catch_up() {
     // A server of its own, to stop and start.
     let postgres = ThrowawayPostgres::start();
     let url = postgres.create_database("cluster");
-    let shared = tempfile::tempdir().unwrap();
-    let a = node(&url, shared.path());
-    let b = node(&url, shared.path());
-    a.create_org("acme");
-    a.install_active("acme", &guest_package("hello"));
-    eventually("B serves hello", PROPAGATION, || {
-        b.get("/o/acme/p/hello/").status == 200
-    });
+    let TwoNodes {
+        a,
+        b,
+        shared: _shared,
+    } = two_nodes(&url);
+    serve_hello(&a, &b);
 
     postgres.stop();
     for server in [&a, &b] {
@@ -194,14 +222,12 @@ fn nodes_keep_serving_while_the_registry_is_down_and_catch_up() {
 #[test]
 fn a_node_that_missed_a_change_catches_up_when_it_reconnects() {
     let (name, url) = fresh_registry();
-    let shared = tempfile::tempdir().unwrap();
-    let a = node(&url, shared.path());
-    let b = node(&url, shared.path());
-    a.create_org("acme");
-    a.install_active("acme", &guest_package("hello"));
-    eventually("B serves hello", PROPAGATION, || {
-        b.get("/o/acme/p/hello/").status == 200
-    });
+    let TwoNodes {
+        a,
+        b,
+        shared: _shared,
+    } = two_nodes(&url);
+    serve_hello(&a, &b);
 
     // Freeze A and cut its connections, then change the registry through
     // B: A hears nothing of it (its listening connection is gone), wakes
@@ -234,12 +260,9 @@ fn a_node_that_missed_a_change_catches_up_when_it_reconnects() {
 #[test]
 fn a_node_killed_mid_install_leaves_the_registry_whole() {
     let (name, url) = fresh_registry();
-    let shared = tempfile::tempdir().unwrap();
+    let TwoNodes { mut a, b, shared } = two_nodes(&url);
     let args = node_args(&url, shared.path());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut a = node(&url, shared.path());
-    let b = node(&url, shared.path());
-    a.create_org("acme");
 
     // Upgrades through A, each a new package, until A is killed.
     let installer = {
@@ -298,10 +321,11 @@ fn a_node_killed_mid_install_leaves_the_registry_whole() {
 #[test]
 fn concurrent_installs_through_two_nodes_apply_one_at_a_time() {
     let (_, url) = fresh_registry();
-    let shared = tempfile::tempdir().unwrap();
-    let a = node(&url, shared.path());
-    let b = node(&url, shared.path());
-    a.create_org("acme");
+    let TwoNodes {
+        a,
+        b,
+        shared: _shared,
+    } = two_nodes(&url);
     // Each node uploads a stream of versions of the same plugin at once.
     let uploads = |server: &Server, patch: u32| {
         let client = server.client(Some(crate::support::OPERATOR_TOKEN));

@@ -24,8 +24,11 @@ impl Lifecycle {
         for path in self.packages.collect_garbage(&referenced)? {
             tracing::info!(path = %path.display(), "removed unreferenced package file");
         }
-        for digest in self.registry.write(|txn| txn.collect_blob_garbage())? {
-            tracing::info!(digest, "removed an unreferenced package from the registry");
+        // Only a shared registry keeps package ZIPs.
+        if self.registry.is_shared() {
+            for digest in self.registry.write(|txn| txn.collect_blob_garbage())? {
+                tracing::info!(digest, "removed an unreferenced package from the registry");
+            }
         }
         let installed = installations
             .iter()

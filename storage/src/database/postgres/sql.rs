@@ -63,6 +63,15 @@ fn scan_filter(table: &Table, scan: &Scan) -> Result<(String, Params), StorageEr
     Ok((filter, params))
 }
 
+/// The key columns in `scan`'s order, for `ORDER BY`.
+fn order_by(table: &Table, scan: &Scan) -> String {
+    let direction = if scan.reverse { " DESC" } else { "" };
+    let columns: Vec<_> = (table.key.iter())
+        .map(|column| format!("{}{direction}", column.name))
+        .collect();
+    columns.join(", ")
+}
+
 /// Reads at most `page` entries `scan` covers, keys and values, in its
 /// order, past the key `after` (the last of the previous page) if given.
 pub(super) fn select_page(
@@ -89,15 +98,11 @@ pub(super) fn select_page(
         );
     }
     params.push(Box::new(i64::try_from(page).unwrap_or(i64::MAX)));
-    let direction = if scan.reverse { " DESC" } else { "" };
-    let order: Vec<_> = (table.key.iter())
-        .map(|column| format!("{}{direction}", column.name))
-        .collect();
     let sql = format!(
         "SELECT {}, value FROM {}{filter} ORDER BY {} LIMIT ${}",
         key_columns(table),
         table.name,
-        order.join(", "),
+        order_by(table, scan),
         params.len()
     );
     Ok((sql, params))
@@ -106,15 +111,11 @@ pub(super) fn select_page(
 /// Reads the keys of what `scan` covers, in its order.
 pub(super) fn select_keys(table: &Table, scan: &Scan) -> Result<(String, Params), StorageError> {
     let (filter, params) = scan_filter(table, scan)?;
-    let direction = if scan.reverse { " DESC" } else { "" };
-    let order: Vec<_> = (table.key.iter())
-        .map(|column| format!("{}{direction}", column.name))
-        .collect();
     let sql = format!(
         "SELECT {} FROM {}{filter} ORDER BY {}",
         key_columns(table),
         table.name,
-        order.join(", ")
+        order_by(table, scan)
     );
     Ok((sql, params))
 }
