@@ -11,6 +11,7 @@ use crate::capabilities::log::{LogState, LogThrottle};
 use crate::capabilities::modules::{Modules, ModulesState};
 use crate::capabilities::network::OutboundHooks;
 use crate::capabilities::records::{RecordWriterSlot, RecordsState};
+use crate::capabilities::wasi::LazyWasi;
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
@@ -67,8 +68,9 @@ pub struct InstanceCapabilities {
     pub dependencies: DependenciesState,
     /// `berth:plugin/records`.
     pub records: RecordsState,
-    /// WASI, with the directories the `filesystem` grant opens.
-    pub wasi: WasiCtx,
+    /// WASI, with the directories the `filesystem` grant opens (built on
+    /// first use when there are none).
+    pub wasi: LazyWasi,
     /// `wasi:http/outgoing-handler` under the `network` grant.
     pub network: OutboundHooks,
 }
@@ -82,8 +84,13 @@ impl HostServices {
             metrics,
             log,
         } = grantee;
-        let mut wasi = WasiCtx::builder();
-        (self.files).preopen(&mut wasi, &identity.org, &identity.plugin, grants)?;
+        let wasi = if grants.filesystem.is_empty() {
+            LazyWasi::unbuilt()
+        } else {
+            let mut wasi = WasiCtx::builder();
+            (self.files).preopen(&mut wasi, &identity.org, &identity.plugin, grants)?;
+            LazyWasi::built(wasi.build())
+        };
         Ok(InstanceCapabilities {
             kv: KvState {
                 grants: grants.clone(),
@@ -119,7 +126,7 @@ impl HostServices {
                 writer: self.record_writer.clone(),
                 depth: 0,
             },
-            wasi: wasi.build(),
+            wasi,
             network: OutboundHooks::new(grants.clone(), self.outbound.clone(), identity.clone()),
         })
     }

@@ -17,7 +17,7 @@ pub mod coverage;
 pub mod dependencies;
 pub mod files;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 pub mod gates;
 pub mod headers;
 pub mod instance;
@@ -29,6 +29,7 @@ pub mod records;
 pub mod routes;
 pub mod ui;
 pub mod units;
+pub mod wasi;
 
 pub use capability::Capability;
 pub use instance::{Grantee, HasCapabilities, HostServices, InstanceCapabilities, add_to_linker};

@@ -3,7 +3,7 @@
 //! linker every component is instantiated against.
 
 use crate::capabilities::{self, HasCapabilities, InstanceCapabilities};
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -45,7 +45,7 @@ impl HasCapabilities for InstanceState {
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.capabilities.wasi,
+            ctx: self.capabilities.wasi.get(),
             table: &mut self.table,
         }
     }
@@ -66,7 +66,116 @@ impl WasiHttpView for InstanceState {
 pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    link_io_to_table(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     capabilities::add_to_linker(&mut linker)?;
     Ok(linker)
+}
+
+/// Links `wasi:io` again, over what `wasmtime_wasi` linked, reaching only
+/// the resource table: `wasmtime_wasi` reaches it through the whole WASI
+/// context, which would build every instance's (lazy) context on its first
+/// body write (see `capabilities::wasi`).
+fn link_io_to_table(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
+    use wasmtime_wasi_io::bindings::wasi::io::{error, poll, streams};
+    fn table(state: &mut InstanceState) -> &mut ResourceTable {
+        &mut state.table
+    }
+    linker.allow_shadowing(true);
+    error::add_to_linker::<_, TableOnly>(linker, table)?;
+    poll::add_to_linker::<_, TableOnly>(linker, table)?;
+    streams::add_to_linker::<_, TableOnly>(linker, table)?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Host state that is the resource table alone (the `wasi:io` interfaces').
+struct TableOnly;
+
+impl HasData for TableOnly {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::fixture::{Fixture, ORG};
+    use crate::common::settings::Limits;
+    use crate::package::{ApiVersion, Kind};
+    use crate::sandbox::engine::build_engine;
+    use crate::sandbox::loader::Loader;
+    use berth_storage::ArtifactCache;
+    use http_body_util::{BodyExt, Empty};
+    use serde_json::json;
+    use wasmtime::Store;
+    use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+    /// Serves one request to `hello` in a fresh store granted `grants`;
+    /// returns the response body and whether the WASI context was built.
+    async fn serve_hello(grants: serde_json::Value) -> (String, bool) {
+        let fixture = Fixture::new();
+        fixture.install("hello", json!({}), true, &[]);
+        let permissions = serde_json::from_value(grants.clone()).unwrap();
+        (fixture.services.files)
+            .prepare(ORG, "hello", &permissions)
+            .unwrap();
+        let capabilities = fixture.instance("hello", grants);
+        let limits = Limits {
+            max_instances: 2,
+            ..Limits::default()
+        };
+        let engine = build_engine(&limits).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let loader = Loader::new(
+            engine.clone(),
+            build_linker(&engine).unwrap(),
+            ArtifactCache::new(cache.path()),
+        );
+        let plugin = (loader)
+            .load(
+                berth_guests::HELLO_COMPONENT_BYTES,
+                &[Kind::Routes],
+                ApiVersion::NEWEST,
+            )
+            .unwrap();
+        let mut store = Store::new(&engine, InstanceState::new(capabilities, 64 << 20));
+        store.set_epoch_deadline(u64::MAX / 2);
+        let request = http::Request::get("http://localhost/echo/lazy")
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let request = (store.data_mut().http())
+            .new_incoming_request(Scheme::Http, request)
+            .unwrap();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .unwrap();
+        let instance = plugin.pre.instantiate_async(&mut store).await.unwrap();
+        let http = plugin.exports.http.as_ref().unwrap();
+        let proxy = http.load(&mut store, &instance).unwrap();
+        (proxy.wasi_http_incoming_handler())
+            .call_handle(&mut store, request, out)
+            .await
+            .unwrap();
+        let response = receiver.await.unwrap().unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let built = store.data_mut().capabilities().wasi.is_built();
+        (String::from_utf8(body.to_vec()).unwrap(), built)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_calls_no_wasi_interface_builds_no_context() {
+        let (body, built) = serve_hello(json!({})).await;
+        assert_eq!(body, r#"{"param":"lazy","path":"/echo/lazy"}"#);
+        assert!(!built, "the body's stream writes built the WASI context");
+    }
+
+    #[tokio::test]
+    async fn a_plugin_granted_directories_gets_its_context_up_front() {
+        let grants = json!({"filesystem": [{"name": "data", "mode": "ro"}]});
+        let (_, built) = serve_hello(grants).await;
+        assert!(built);
+    }
 }
