@@ -15,6 +15,7 @@
 //! ```
 
 mod cluster;
+mod flamegraph;
 mod hostile;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -57,6 +59,10 @@ struct Args {
     /// The `berth` binary to start (default: next to this one).
     #[arg(long)]
     berth: Option<PathBuf>,
+    /// A config file for the `berth` this tool starts (e.g. one choosing
+    /// `[http] serving`).
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Target an already running berth at this loopback address instead
     /// (RSS is then not reported).
     #[arg(long)]
@@ -84,6 +90,11 @@ struct Args {
     /// Activations (and as many deactivations) timed by `--cluster`.
     #[arg(long, default_value_t = 100)]
     changes: usize,
+    /// Also record the started server with `perf` during the berth phase
+    /// (its first seconds), draw a flame graph into this SVG file, and print
+    /// where the server's CPU time went. Recording slows the phase a little.
+    #[arg(long)]
+    flamegraph: Option<PathBuf>,
     /// Internal: serve the native handler on a loopback port and print it
     /// (the baseline runs as its own process, as berth does).
     #[arg(long, hide = true)]
@@ -139,6 +150,10 @@ async fn main() -> anyhow::Result<()> {
     if args.cluster {
         return cluster::run(&args).await;
     }
+    anyhow::ensure!(
+        args.flamegraph.is_none() || args.target.is_none(),
+        "--flamegraph records a server this tool starts, not a --target"
+    );
     let (server, addr) = match args.target {
         Some(addr) => (None, addr),
         None => {
@@ -159,10 +174,29 @@ async fn main() -> anyhow::Result<()> {
 
     let paths = Arc::new(paths);
     let cpu_before = server.as_ref().map(ServerProcess::cpu_seconds);
+    let recording = match (&server, &args.flamegraph) {
+        (Some(server), Some(_)) => Some(flamegraph::Recording::start(
+            server.child.id(),
+            args.seconds,
+        )?),
+        _ => None,
+    };
     let berth = run_load(&[addr], paths.clone(), args.concurrency, &args).await;
     berth.report("berth");
     if let (Some(server), Some(before)) = (&server, cpu_before) {
         server.report_cpu("berth", before, &berth);
+    }
+    if let (Some(recording), Some(svg)) = (recording, &args.flamegraph) {
+        let shares = recording.finish(svg)?;
+        let shares: Vec<_> = shares
+            .iter()
+            .map(|(component, share)| format!("{component} {share:.1} %"))
+            .collect();
+        println!(
+            "profile   {} (flame graph in {})",
+            shares.join(", "),
+            svg.display()
+        );
     }
 
     let native_server = ServerProcess::start_native()?;
@@ -493,6 +527,11 @@ impl ServerProcess {
             .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data"])
             .arg(data.path())
             .args(extra)
+            .args(
+                args.config
+                    .iter()
+                    .flat_map(|config| [OsStr::new("--config"), config.as_os_str()]),
+            )
             .env("BERTH_OPERATOR_TOKEN", LOAD_OPERATOR_TOKEN)
             .env("RUST_LOG", "warn");
         Self::spawn(command, "berth", Some(data)).map_err(|e| {

@@ -49,6 +49,8 @@ apt_install curl chromium minisign
 # PostgreSQL backs cluster mode (`--registry postgres://…`); the tests start
 # throwaway servers with its initdb and pg_ctl (storage/src/throwaway_postgres.rs).
 apt_install postgresql
+# `berth-load --flamegraph` records the served path with perf.
+apt_install linux-perf
 # The web console is built with Vite from npm by host/console/build.rs.
 if ! command -v npm >/dev/null; then
     apt_install nodejs npm

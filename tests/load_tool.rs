@@ -94,3 +94,33 @@ fn hostile_mode_measures_the_neighbour_of_a_spinning_org() {
     assert!(beside.contains("good keeps"), "{beside}");
     assert!(beside.ends_with("errors 0"), "{beside}");
 }
+
+#[test]
+fn flamegraph_mode_draws_the_served_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("served.svg");
+    let stdout = run_load_tool(&[
+        "--orgs",
+        "1",
+        "--plugins",
+        "1",
+        "--concurrency",
+        "2",
+        "--moderate-concurrency",
+        "1",
+        "--seconds",
+        "1",
+        "--flamegraph",
+        svg.to_str().unwrap(),
+    ]);
+    let profile = (stdout.lines())
+        .find(|line| line.starts_with("profile"))
+        .unwrap_or_else(|| panic!("no profile line in {stdout}"));
+    // The served path runs guest instances: wasmtime has a share.
+    assert!(profile.contains("wasmtime"), "{profile}");
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<?xml") && drawn.contains("<svg"), "not an SVG");
+    assert!(drawn.contains("instantiate"), "no instantiation in the flame graph");
+    let folded = std::fs::read_to_string(svg.with_extension("folded")).unwrap();
+    assert!(folded.lines().count() > 10, "{folded}");
+}
