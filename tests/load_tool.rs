@@ -119,8 +119,14 @@ fn flamegraph_mode_draws_the_served_path() {
     // The served path runs guest instances: wasmtime has a share.
     assert!(profile.contains("wasmtime"), "{profile}");
     let drawn = std::fs::read_to_string(&svg).unwrap();
-    assert!(drawn.starts_with("<?xml") && drawn.contains("<svg"), "not an SVG");
-    assert!(drawn.contains("instantiate"), "no instantiation in the flame graph");
+    assert!(
+        drawn.starts_with("<?xml") && drawn.contains("<svg"),
+        "not an SVG"
+    );
+    assert!(
+        drawn.contains("instantiate"),
+        "no instantiation in the flame graph"
+    );
     let folded = std::fs::read_to_string(svg.with_extension("folded")).unwrap();
     assert!(folded.lines().count() > 10, "{folded}");
 }
