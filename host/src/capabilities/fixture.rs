@@ -88,6 +88,15 @@ impl Fixture {
     /// The capabilities of a fresh instance of `plugin` granted `grants`
     /// (a `permissions` object).
     pub fn instance(&self, plugin: &str, grants: serde_json::Value) -> InstanceCapabilities {
+        (self.try_instance(plugin, grants)).expect("capabilities for an instance")
+    }
+
+    /// The same, or why the grant failed.
+    pub fn try_instance(
+        &self,
+        plugin: &str,
+        grants: serde_json::Value,
+    ) -> wasmtime::Result<InstanceCapabilities> {
         let identity = Arc::new(PluginIdentity {
             org: ORG.into(),
             plugin: plugin.into(),
@@ -96,17 +105,15 @@ impl Fixture {
             lines_per_second: 0,
             burst: 0,
         };
-        self.services
-            .grant(Grantee {
-                grants: &Arc::new(serde_json::from_value(grants).expect("valid permissions")),
-                metrics: &Arc::new(self.metrics.plugin(ORG, plugin)),
-                log: &Arc::new(LogThrottle::new(
-                    rate,
-                    identity.clone(),
-                    self.logs.ring(ORG, plugin),
-                )),
-                identity: &identity,
-            })
-            .expect("capabilities for an instance")
+        self.services.grant(Grantee {
+            grants: &Arc::new(serde_json::from_value(grants).expect("valid permissions")),
+            metrics: &Arc::new(self.metrics.plugin(ORG, plugin)),
+            log: &Arc::new(LogThrottle::new(
+                rate,
+                identity.clone(),
+                self.logs.ring(ORG, plugin),
+            )),
+            identity: &identity,
+        })
     }
 }

@@ -11,7 +11,7 @@ use crate::capabilities::log::{LogState, LogThrottle};
 use crate::capabilities::modules::{Modules, ModulesState};
 use crate::capabilities::network::OutboundHooks;
 use crate::capabilities::records::{RecordWriterSlot, RecordsState};
-use crate::capabilities::wasi::LazyWasi;
+use crate::capabilities::wasi::{self, LazyWasi};
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
@@ -20,7 +20,6 @@ use crate::package::manifest::Permissions;
 use berth_storage::Database;
 use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime_wasi::WasiCtx;
 
 /// What plugin instances reach through their grants, shared by all of
 /// them: data, directories, the network rules, the module registry.
@@ -87,7 +86,7 @@ impl HostServices {
         let wasi = if grants.filesystem.is_empty() {
             LazyWasi::unbuilt()
         } else {
-            let mut wasi = WasiCtx::builder();
+            let mut wasi = wasi::builder();
             (self.files).preopen(&mut wasi, &identity.org, &identity.plugin, grants)?;
             LazyWasi::built(wasi.build())
         };

@@ -3,7 +3,7 @@
 //! linker every component is instantiated against.
 
 use crate::capabilities::{self, HasCapabilities, InstanceCapabilities};
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -73,27 +73,21 @@ pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
 }
 
 /// Links `wasi:io` again, over what `wasmtime_wasi` linked, reaching only
-/// the resource table: `wasmtime_wasi` reaches it through the whole WASI
-/// context, which would build every instance's (lazy) context on its first
-/// body write (see `capabilities::wasi`).
+/// the resource table ([`wasmtime_wasi_io::IoView`]): `wasmtime_wasi`
+/// reaches it through the whole WASI context, which would build every
+/// instance's (lazy) context on its first body write (see
+/// `capabilities::wasi`). The same host code runs either way.
 fn link_io_to_table(linker: &mut Linker<InstanceState>) -> anyhow::Result<()> {
-    use wasmtime_wasi_io::bindings::wasi::io::{error, poll, streams};
-    fn table(state: &mut InstanceState) -> &mut ResourceTable {
-        &mut state.table
-    }
     linker.allow_shadowing(true);
-    error::add_to_linker::<_, TableOnly>(linker, table)?;
-    poll::add_to_linker::<_, TableOnly>(linker, table)?;
-    streams::add_to_linker::<_, TableOnly>(linker, table)?;
+    wasmtime_wasi_io::add_to_linker_async(linker)?;
     linker.allow_shadowing(false);
     Ok(())
 }
 
-/// Host state that is the resource table alone (the `wasi:io` interfaces').
-struct TableOnly;
-
-impl HasData for TableOnly {
-    type Data<'a> = &'a mut ResourceTable;
+impl wasmtime_wasi_io::IoView for InstanceState {
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
 }
 
 #[cfg(test)]
@@ -166,16 +160,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_that_calls_no_wasi_interface_builds_no_context() {
+    async fn a_request_through_wasi_http_and_io_alone_builds_no_context() {
+        let fixture = Fixture::new();
+        assert!(!fixture.instance("hello", json!({})).wasi.is_built());
         let (body, built) = serve_hello(json!({})).await;
         assert_eq!(body, r#"{"param":"lazy","path":"/echo/lazy"}"#);
         assert!(!built, "the body's stream writes built the WASI context");
     }
 
-    #[tokio::test]
-    async fn a_plugin_granted_directories_gets_its_context_up_front() {
+    #[test]
+    fn a_plugin_granted_directories_gets_its_context_up_front() {
         let grants = json!({"filesystem": [{"name": "data", "mode": "ro"}]});
-        let (_, built) = serve_hello(grants).await;
-        assert!(built);
+        let fixture = Fixture::new();
+        let permissions = serde_json::from_value(grants.clone()).unwrap();
+        (fixture.services.files)
+            .prepare(ORG, "hello", &permissions)
+            .unwrap();
+        assert!(fixture.instance("hello", grants).wasi.is_built());
+    }
+
+    #[test]
+    fn a_granted_directory_that_cannot_be_opened_fails_the_grant() {
+        let grants = json!({"filesystem": [{"name": "never-prepared", "mode": "ro"}]});
+        let refused = Fixture::new().try_instance("hello", grants);
+        assert!(
+            refused.is_err(),
+            "a missing directory was not noticed at setup"
+        );
     }
 }
