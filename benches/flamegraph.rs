@@ -104,9 +104,43 @@ fn shares(folded: &str) -> Vec<(&'static str, f64)> {
     shares
 }
 
-/// What a running frame belongs to: the kernel, the guest's compiled code,
-/// wasmtime, the allocator, the HTTP stack, tokio, metrics, berth or the
-/// rest. A destructor or trait method counts for the type it runs on.
+/// The components a running frame can belong to, each with the name
+/// prefixes of its frames, tried in order (the kernel's frames are told by
+/// their `_[k]` suffix instead).
+const COMPONENTS: &[(&str, &[&str])] = &[
+    (
+        "guest",
+        &[
+            "wasm[",
+            "component-trampolines",
+            "array_to_wasm",
+            "module_start",
+        ],
+    ),
+    ("wasmtime", &["wasmtime", "cranelift"]),
+    (
+        "allocator",
+        &[
+            "mi_",
+            "_mi_",
+            "malloc",
+            "_int_",
+            "cfree",
+            "free",
+            "realloc",
+            "__rustc::__rust_alloc",
+            "__rustc::__rust_dealloc",
+        ],
+    ),
+    ("http", &["hyper", "http", "httparse", "h2"]),
+    ("tokio", &["tokio", "mio"]),
+    ("metrics", &["prometheus_client"]),
+    ("berth", &["berth"]),
+    ("memcpy", &["__mem", "mem"]),
+];
+
+/// What a running frame belongs to: the kernel, one of [`COMPONENTS`], or
+/// the rest. A destructor or trait method counts for the type it runs on.
 fn component(frame: &str) -> &'static str {
     if frame.ends_with("_[k]") {
         return "kernel";
@@ -114,44 +148,11 @@ fn component(frame: &str) -> &'static str {
     let name = frame
         .trim_start_matches("core::ptr::drop_in_place<")
         .trim_start_matches(['<', '&', '*', '(']);
-    let of = |name: &str| -> Option<&'static str> {
-        let starts = |prefixes: &[&str]| prefixes.iter().any(|p| name.starts_with(p));
-        Some(
-            if starts(&[
-                "wasm[",
-                "component-trampolines",
-                "array_to_wasm",
-                "module_start",
-            ]) {
-                "guest"
-            } else if starts(&["wasmtime", "cranelift"]) {
-                "wasmtime"
-            } else if starts(&[
-                "mi_",
-                "_mi_",
-                "malloc",
-                "_int_",
-                "cfree",
-                "free",
-                "realloc",
-                "__rustc::__rust_alloc",
-                "__rustc::__rust_dealloc",
-            ]) {
-                "allocator"
-            } else if starts(&["hyper", "http", "httparse", "h2"]) {
-                "http"
-            } else if starts(&["tokio", "mio"]) {
-                "tokio"
-            } else if starts(&["prometheus_client"]) {
-                "metrics"
-            } else if starts(&["berth"]) {
-                "berth"
-            } else if starts(&["__mem", "mem"]) {
-                "memcpy"
-            } else {
-                return None;
-            },
-        )
+    let of = |name: &str| {
+        COMPONENTS
+            .iter()
+            .find(|(_, prefixes)| prefixes.iter().any(|p| name.starts_with(p)))
+            .map(|&(component, _)| component)
     };
     of(name)
         .or_else(|| name.split_once(" as ").and_then(|(_, rest)| of(rest)))

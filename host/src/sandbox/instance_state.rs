@@ -104,16 +104,21 @@ mod tests {
     use wasmtime::Store;
     use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-    /// Serves one request to `hello` in a fresh store granted `grants`;
-    /// returns the response body and whether the WASI context was built.
-    async fn serve_hello(grants: serde_json::Value) -> (String, bool) {
-        let fixture = Fixture::new();
-        fixture.install("hello", json!({}), true, &[]);
+    /// The capabilities of a fresh instance of `hello` granted `grants`,
+    /// the directories they name created first (as an install does).
+    fn prepared_instance(fixture: &Fixture, grants: serde_json::Value) -> InstanceCapabilities {
         let permissions = serde_json::from_value(grants.clone()).unwrap();
         (fixture.services.files)
             .prepare(ORG, "hello", &permissions)
             .unwrap();
-        let capabilities = fixture.instance("hello", grants);
+        fixture.instance("hello", grants)
+    }
+
+    /// Serves one request to `hello` in a fresh store granted `grants`;
+    /// returns the response body and whether the WASI context was built.
+    async fn serve_hello(grants: serde_json::Value) -> (String, bool) {
+        let fixture = Fixture::new();
+        let capabilities = prepared_instance(&fixture, grants);
         let limits = Limits {
             max_instances: 2,
             ..Limits::default()
@@ -171,12 +176,7 @@ mod tests {
     #[test]
     fn a_plugin_granted_directories_gets_its_context_up_front() {
         let grants = json!({"filesystem": [{"name": "data", "mode": "ro"}]});
-        let fixture = Fixture::new();
-        let permissions = serde_json::from_value(grants.clone()).unwrap();
-        (fixture.services.files)
-            .prepare(ORG, "hello", &permissions)
-            .unwrap();
-        assert!(fixture.instance("hello", grants).wasi.is_built());
+        assert!(prepared_instance(&Fixture::new(), grants).wasi.is_built());
     }
 
     #[test]
