@@ -10,6 +10,8 @@
 //! whole response body. For the plugin that includes creating a `Store`,
 //! instantiating the component from its `InstancePre` (pooling allocator),
 //! calling `wasi:http/incoming-handler` and dropping the instance.
+//! `hello_request/wasm_instance_only` is the floor under that: the same
+//! instance created and dropped, nothing called.
 //!
 //! Run: `cargo bench -p berth-benches --bench instantiate`.
 
@@ -78,6 +80,14 @@ async fn call(runtime: &Runtime, mounted: &MountedPlugin) -> Bytes {
         .await
         .expect("plugin answers");
     read_ok(response).await
+}
+
+/// A fresh instance of `mounted`, created and dropped without calling it.
+async fn instance_only(runtime: &Runtime, mounted: &MountedPlugin) {
+    runtime
+        .call(mounted, |_| {}, |_, _| Box::pin(async { Ok(()) }))
+        .await
+        .expect("the plugin instantiates");
 }
 
 /// The body of a 200 response.
@@ -177,6 +187,12 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("hello_request");
     group.bench_function("wasm_fresh_instance", |b| {
         b.iter(|| rt.block_on(call(&runtime, &hello)))
+    });
+    // The floor under the request: the same fresh instance created and
+    // dropped (store, grants, fair scheduling, instantiation, memory reset),
+    // with no export called.
+    group.bench_function("wasm_instance_only", |b| {
+        b.iter(|| rt.block_on(instance_only(&runtime, &hello)))
     });
     group.bench_function("js_fresh_instance", |b| {
         b.iter(|| rt.block_on(call(&runtime, &js)))
