@@ -6,10 +6,11 @@ use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::{ModuleError, Modules};
 use crate::capabilities::records::{RecordWriter, RecordWriterSlot};
 use crate::capabilities::routes::route_granted;
-use crate::common::admission::{Admission, Admitted};
-use crate::common::bodies::{discard, hold_until_done, limit_request, limit_response};
+use crate::common::admission::Admission;
+use crate::common::bodies::{discard, limit_request, limit_response};
 use crate::common::error::{ApiError, json_response};
 use crate::common::metrics::Metrics;
+use crate::common::request_body::MAX_JSON_BODY;
 use crate::common::settings::HttpLimits;
 use crate::common::settings::Settings;
 use crate::control::api::{self, Api};
@@ -211,6 +212,7 @@ impl App {
                 integrations,
                 logs,
                 settings.packages.clone(),
+                settings.http.body_reader(),
             ),
             scheme: if settings.tls_cert.is_some() {
                 "https"
@@ -272,21 +274,17 @@ impl App {
         }
     }
 
-    /// The admission stage every tenant surface shares: the org's tenant
-    /// key (`key`, already checked against the request's headers), then a
-    /// slot under the org's limits (429 beyond). A refused request's body
-    /// is drained first, so the client reads the refusal.
-    async fn admit(
-        &self,
-        org: &str,
+    /// `request` when its tenant key check passed; otherwise its small body
+    /// is drained (so the client reads the refusal) and the refusal returned.
+    async fn keyed(
         key: Result<(), ApiError>,
         request: Request<Incoming>,
-    ) -> Result<(Request<Incoming>, Admitted), ApiError> {
+    ) -> Result<Request<Incoming>, ApiError> {
         if let Err(refusal) = key {
             discard(request.into_body()).await;
             return Err(refusal);
         }
-        Ok((request, self.front_door.admit(org)?))
+        Ok(request)
     }
 
     /// `/metrics`, in the OpenMetrics text format.
@@ -305,7 +303,9 @@ impl App {
     /// answer an unknown org exactly as an org without the module: orgs
     /// cannot be enumerated. Module requests run hook plugins, so they are
     /// admitted like plugin requests, and the slot is held until their
-    /// `after-*` hooks end.
+    /// `after-*` hooks end. The body is read whole before the slot is
+    /// taken: a client stalling mid-body holds its connection, never one of
+    /// the org's slots.
     async fn serve_records(
         &self,
         target: ModulePath,
@@ -316,10 +316,14 @@ impl App {
         let key = self
             .tenant_keys
             .check_modules(org, request.headers(), admin);
-        if key.is_ok() && !self.routes.has_org(org) {
+        let request = Self::keyed(key, request).await?;
+        if !self.routes.has_org(org) {
             return Err(ModuleError::UnknownModule(target.module).into());
         }
-        let (request, admitted) = self.admit(org, key, request).await?;
+        let request = (self.http.body_reader())
+            .whole(request, MAX_JSON_BODY)
+            .await?;
+        let admitted = self.front_door.admit(org)?;
         module_routes::handle(&self.records, target, request, admitted, admin).await
     }
 
@@ -339,15 +343,18 @@ impl App {
                 format!("org `{org}` has no active plugin `{plugin}` serving routes"),
             )
         };
+        // The key first: an org with a tenant key tells a caller without it
+        // nothing, not even which plugins it has.
+        let key = self.tenant_keys.check(org, request.headers());
+        let request = Self::keyed(key, request).await?;
         let mounted = (self.routes)
             .resolve(org, plugin)
             .map_err(|_| plugin_not_found())?;
-        let key = self.tenant_keys.check(org, request.headers());
-        if key.is_ok() && mounted.plugin.exports.http.is_none() {
+        if mounted.plugin.exports.http.is_none() {
             return Err(plugin_not_found());
         }
         let path_only = plugin_path.split('?').next().unwrap_or("/");
-        if key.is_ok() && !route_granted(&mounted.grants.routes, path_only) {
+        if !route_granted(&mounted.grants.routes, path_only) {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "route_not_granted",
@@ -361,17 +368,17 @@ impl App {
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if key.is_ok() && declared.is_some_and(|length| length > max_body) {
+        if declared.is_some_and(|length| length > max_body) {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_body_too_large",
                 format!("the request body exceeds the limit of {max_body} bytes"),
             ));
         }
-        let (request, admitted) = self.admit(org, key, request).await?;
-        // Held by the response body and by a guest still streaming it, so
-        // the org's slot is freed when both are done.
-        let admitted = Arc::new(admitted);
+        // Held while the guest runs, streaming included, and no longer: a
+        // client that stops reading a finished guest's response holds its
+        // connection, never the org's slot.
+        let admitted = self.front_door.admit(org)?;
         let started = std::time::Instant::now();
         let uri = plugin_uri(&request, self.scheme, plugin_path)?;
         let (mut parts, body) = request.into_parts();
@@ -380,15 +387,12 @@ impl App {
         let request = Request::from_parts(parts, limit_request(body, max_body));
         let max_response = self.http.max_response_body_bytes;
         let metrics = &mounted.metrics;
-        let result = (self.runtime)
-            .handle(&mounted, request, admitted.clone())
-            .await;
+        let result = (self.runtime).handle(&mounted, request, admitted).await;
         match result {
             Ok(mut response) => {
                 mounted.responded(response.status().as_u16(), started.elapsed(), false);
                 plugin_headers::from_plugin(response.headers_mut());
-                Ok(response
-                    .map(|body| hold_until_done(limit_response(body, max_response), admitted)))
+                Ok(response.map(|body| limit_response(body, max_response)))
             }
             Err(error) => {
                 tracing::warn!(org, plugin, "plugin request failed: {error}");

@@ -310,6 +310,14 @@ fn a_tenant_key_guards_only_its_orgs_plugin_routes_and_survives_a_restart() {
     let without = server.client(None).get("/o/acme/p/hello/");
     assert_eq!(without.status, 401, "{without:?}");
     assert_eq!(without.error_code(), "tenant_key_required");
+    // Without the key the org tells nothing of its plugins: a plugin it
+    // does not have answers as one it has.
+    let missing = server.client(None).get("/o/acme/p/nope/");
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (401, "tenant_key_required"),
+        "{missing:?}"
+    );
     let (status, body) = server.client(None).raw_request(
         "GET /o/acme/p/hello/ HTTP/1.1\r\nX-Berth-Tenant-Key: berth_tk_wrong",
         &[],
@@ -321,6 +329,12 @@ fn a_tenant_key_guards_only_its_orgs_plugin_routes_and_survives_a_restart() {
         &[],
     );
     assert_eq!(status, 200, "{body}");
+    let (status, body) = server.client(None).raw_request(
+        &format!("GET /o/acme/p/nope/ HTTP/1.1\r\nX-Berth-Tenant-Key: {key}"),
+        &[],
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("plugin_not_found"), "{body}");
     // Another org without a key stays open; the key is acme's alone.
     assert_eq!(server.client(None).get("/o/beta/p/hello/").status, 200);
 

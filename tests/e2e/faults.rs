@@ -253,3 +253,30 @@ fn a_streaming_guest_keeps_its_orgs_slot_after_the_client_leaves() {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(server.get("/o/bad/p/faults/").status, 200);
 }
+
+#[test]
+fn a_client_that_stops_reading_frees_its_orgs_slot_when_the_guest_ends() {
+    use std::io::Write;
+    let (server, _dir) = server();
+    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
+    assert_eq!(
+        server.put_json("/api/v1/orgs/bad/limits", limits).status,
+        200
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    // 20 MB: more than the socket buffers hold, so the guest blocks on its
+    // writes until its 1.5 s timeout ends it; the client never reads.
+    write!(
+        client,
+        "GET /o/bad/p/faults/big/20000000 HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = server.get("/o/bad/p/faults/");
+    assert_eq!(refused.error_code(), "too_many_requests", "{refused:?}");
+    std::thread::sleep(Duration::from_millis(2500));
+    // The guest has ended: its slot is free although the response is unread.
+    assert_eq!(server.get("/o/bad/p/faults/").status, 200);
+    drop(client);
+}

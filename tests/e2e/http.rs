@@ -1,7 +1,8 @@
 //! HTTP hardening on the real server: header count and timeout, request
-//! body limits before buffering, response size cap.
+//! body limits before buffering, the deadline on bodies berth reads whole,
+//! response size cap.
 
-use crate::support::{Server, config_file, guest_package};
+use crate::support::{OPERATOR_TOKEN, Server, config_file, guest_package};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ fn server() -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(
         dir.path(),
-        "[http]\nheader-read-timeout-ms = 500\nmax-request-body-bytes = 100000\nmax-response-body-bytes = 100000\n",
+        "[http]\nheader-read-timeout-ms = 500\nbody-read-timeout-ms = 1000\nmax-request-body-bytes = 100000\nmax-response-body-bytes = 100000\n",
     );
     let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
     server.create_org("acme");
@@ -93,4 +94,45 @@ fn responses_past_the_cap_are_cut_off() {
         received.len()
     );
     assert_eq!(server.get("/o/acme/p/hello/").status, 200);
+}
+
+#[test]
+fn a_stalled_record_body_takes_no_org_slot_and_is_cut_off() {
+    let (server, _dir) = server();
+    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
+    assert_eq!(
+        server.put_json("/api/v1/orgs/acme/limits", limits).status,
+        200
+    );
+    let addr = server.base.trim_start_matches("http://");
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    write!(
+        stalled,
+        "POST /o/acme/api/contacts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The org's only slot is free while the body is awaited.
+    let served = server.get("/o/acme/p/hello/");
+    assert_eq!(served.status, 200, "{served:?}");
+    let mut answer = Vec::new();
+    let _ = stalled.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_body_timeout"), "{answer}");
+    assert!(
+        (Duration::from_millis(900)..Duration::from_secs(5)).contains(&waited),
+        "answered after {waited:?}"
+    );
+    // Nothing was stored.
+    assert_eq!(
+        server.get("/o/acme/api/contacts").json(),
+        serde_json::json!([])
+    );
 }

@@ -1,14 +1,13 @@
 //! Body wrappers on the plugin request path: size caps on what a client
 //! sends and what a plugin answers (enforced while streaming, nothing is
-//! buffered), and a guard that stays alive until a response is finished, so
-//! per-org slots stay held while a plugin is still streaming; the
-//! collapse of a body the plugin already finished into one sized buffer;
-//! and a body fed from a channel, for responses the host streams itself.
+//! buffered); the collapse of a body the plugin already finished into one
+//! sized buffer; and a body fed from a channel, for responses the host
+//! streams itself.
 
 use bytes::Bytes;
 use bytes::BytesMut;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, Incoming};
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -54,42 +53,6 @@ pub fn limit_response(body: HyperOutgoingBody, max: u64) -> HyperOutgoingBody {
             Err(_) => HttpError::HttpResponseBodySize(Some(max)),
         })
         .boxed_unsync()
-}
-
-/// Wraps `body` so that `guard` is dropped only when the body is.
-pub fn hold_until_done<G: Send + Unpin + 'static>(
-    body: HyperOutgoingBody,
-    guard: G,
-) -> HyperOutgoingBody {
-    HyperOutgoingBody::new(Guarded {
-        body,
-        _guard: guard,
-    })
-}
-
-struct Guarded<G> {
-    body: HyperOutgoingBody,
-    _guard: G,
-}
-
-impl<G: Unpin> Body for Guarded<G> {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// Takes every frame `body` has ready without waiting. When that reaches

@@ -4,6 +4,7 @@
 //! are then overridden by command-line flags and `BERTH_*` environment
 //! variables (see `main.rs`). Defaults are listed in the README.
 
+use crate::common::request_body::BodyReader;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -269,6 +270,10 @@ impl Limits {
 pub struct HttpLimits {
     /// Time a client has to send a request's headers (slowloris guard), ms. Default 10000.
     pub header_read_timeout_ms: u64,
+    /// Time a client has to send the whole body of a request berth reads
+    /// itself (management API, uploads, module records), ms: 408 beyond.
+    /// Default 60000.
+    pub body_read_timeout_ms: u64,
     /// Most request headers accepted (431 beyond). Default 100.
     pub max_headers: usize,
     /// Largest request body a plugin route accepts (413 beyond). Default 8 MiB.
@@ -299,6 +304,12 @@ pub enum ServingModel {
 }
 
 impl HttpLimits {
+    /// How berth reads the bodies it consumes whole, within
+    /// `body_read_timeout_ms`.
+    pub fn body_reader(&self) -> BodyReader {
+        BodyReader::new(Duration::from_millis(self.body_read_timeout_ms))
+    }
+
     /// The serving threads: as configured, else one per core.
     pub fn serving_threads(&self) -> usize {
         match self.threads {
@@ -312,6 +323,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         Self {
             header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
             max_headers: 100,
             max_request_body_bytes: 8 << 20,
             max_response_body_bytes: 64 << 20,

@@ -13,9 +13,7 @@ use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::Modules;
 use crate::common::bodies::discard;
 use crate::common::error::{ApiError, full_body, json_response};
-use crate::common::request_body::{
-    off_thread, parse_json, read_body, read_json, read_optional_json,
-};
+use crate::common::request_body::{BodyReader, off_thread, parse_json};
 use crate::common::settings::PackageLimits;
 use crate::control::api_routes::{self, Access, Op, Params};
 use crate::control::api_types::{
@@ -54,6 +52,7 @@ pub struct Api {
     integrations: Integrations,
     logs: Arc<PluginLogs>,
     limits: PackageLimits,
+    bodies: BodyReader,
 }
 
 type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
@@ -61,7 +60,7 @@ type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 impl Api {
     /// An API over `lifecycle`, `modules`, `integrations` and the plugins'
     /// `logs`, its callers checked by `auth`, accepting uploads within
-    /// `limits`.
+    /// `limits` and reading request bodies with `bodies`.
     pub fn new(
         lifecycle: Arc<Lifecycle>,
         auth: Auth,
@@ -69,6 +68,7 @@ impl Api {
         integrations: Integrations,
         logs: Arc<PluginLogs>,
         limits: PackageLimits,
+        bodies: BodyReader,
     ) -> Self {
         Self {
             lifecycle,
@@ -77,6 +77,7 @@ impl Api {
             integrations,
             logs,
             limits,
+            bodies,
         }
     }
 
@@ -137,7 +138,7 @@ impl Api {
                 Ok(ok(visible))
             }
             Op::CreateOrg => {
-                let body: CreateOrg = read_json(request).await?;
+                let body: CreateOrg = self.bodies.json(request).await?;
                 self.run(move |l| l.create_org(&body.name))
                     .await
                     .map(|org| created(OrgView::from(org)))
@@ -200,7 +201,7 @@ impl Api {
             }
             Op::ActivatePlugin => {
                 let with_deps = flag("with-deps");
-                let body: Option<ActivateBody> = read_optional_json(request).await?;
+                let body: Option<ActivateBody> = self.bodies.optional_json(request).await?;
                 let grant = body.map(|b| b.grant);
                 self.run(move |l| l.activate(&org, &name, grant, with_deps))
                     .await
@@ -247,7 +248,7 @@ impl Api {
                 .await
                 .map(ok),
             Op::SetPluginConfig => {
-                let update: ConfigUpdate = read_json(request).await?;
+                let update: ConfigUpdate = self.bodies.json(request).await?;
                 let schema = self.config_schema(&org, &name).await?;
                 self.run(move |l| l.set_plugin_config(&org, &name, update, schema.as_ref()))
                     .await
@@ -255,7 +256,7 @@ impl Api {
             }
             Op::ListTrustedKeys => self.run(move |l| l.signing_policy(&org)).await.map(ok),
             Op::TrustKey => {
-                let body: TrustKey = read_json(request).await?;
+                let body: TrustKey = self.bodies.json(request).await?;
                 self.run(move |l| l.add_trusted_key(&org, &body.key, &body.comment))
                     .await
                     .map(created)
@@ -270,7 +271,7 @@ impl Api {
                 Ok(ok(reply))
             }
             Op::SetSignaturePolicy => {
-                let body: SignaturePolicyBody = read_json(request).await?;
+                let body: SignaturePolicyBody = self.bodies.json(request).await?;
                 let by = match principal {
                     Some(Principal::Operator) => PolicySetter::Operator,
                     _ => PolicySetter::OrgAdmin,
@@ -288,7 +289,7 @@ impl Api {
                 Ok(ok(self.integrations.list(&org).await?))
             }
             Op::RunIntegrationAction => {
-                let input: serde_json::Value = read_json(request).await?;
+                let input: serde_json::Value = self.bodies.json(request).await?;
                 let (plugin, action) = (params.get("plugin"), params.get("action"));
                 let output = self
                     .integrations
@@ -312,7 +313,7 @@ impl Api {
             }
             Op::GetLimits => self.run(move |l| l.org_limits(&org)).await.map(ok),
             Op::SetLimits => {
-                let overrides: serde_json::Value = read_json(request).await?;
+                let overrides: serde_json::Value = self.bodies.json(request).await?;
                 self.run(move |l| l.set_org_limits(&org, Some(overrides)))
                     .await
                     .map(ok)
@@ -352,7 +353,7 @@ impl Api {
                 Ok(ok(reply))
             }
             Op::SetModulesPublic => {
-                let body: ModulesPublicBody = read_json(request).await?;
+                let body: ModulesPublicBody = self.bodies.json(request).await?;
                 let reply = ModulesPublicView {
                     org: org.clone(),
                     modules_public: body.public,
@@ -447,7 +448,10 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = read_body(request, self.limits.max_upload_bytes).await?;
+        let body = self
+            .bodies
+            .bytes(request, self.limits.max_upload_bytes)
+            .await?;
         Upload::sniff(body, &declared)
     }
 }

@@ -18,12 +18,12 @@ use crate::capabilities::modules::{ModuleError, Modules};
 use crate::capabilities::records::{RecordFailure, RecordWrite, RecordWriter, WriteFuture};
 use crate::common::admission::Admitted;
 use crate::common::error::{ApiError, json_response};
-use crate::common::request_body::{off_thread, read_json};
+use crate::common::request_body::{off_thread, parse_json};
 use crate::serve::front_door::FrontDoor;
 use crate::serve::hooks::{HookDispatcher, HookRefusal};
 use berth_storage::ModuleRecord;
+use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use std::sync::Arc;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -75,13 +75,14 @@ impl From<ModuleError> for ApiError {
     }
 }
 
-/// Answers a module route of an existing org, admitted as `admitted`: the
-/// slot is held while its hooks run, `after-*` ones included. `admin`:
-/// whether the caller is the org's admin (or the operator).
+/// Answers a module route of an existing org, its body already read,
+/// admitted as `admitted`: the slot is held while its hooks run, `after-*`
+/// ones included. `admin`: whether the caller is the org's admin (or the
+/// operator).
 pub async fn handle(
     records: &RecordService,
     target: ModulePath,
-    request: Request<Incoming>,
+    request: Request<Bytes>,
     admitted: Admitted,
     admin: bool,
 ) -> Result<Response<HyperOutgoingBody>, ApiError> {
@@ -111,7 +112,7 @@ pub async fn handle(
                 Ok(response)
             }
             Method::POST => {
-                let data = read_json(request).await?;
+                let data = parse_json(request.body())?;
                 let record = records.create(&org, &module, data, author).await?;
                 Ok(json_response(StatusCode::CREATED, &json_record(&record)))
             }
@@ -127,11 +128,11 @@ pub async fn handle(
     let record = match method {
         Method::GET => current,
         Method::PUT => {
-            let data = read_json(request).await?;
+            let data = parse_json(request.body())?;
             records.update(&org, &module, current, data, author).await?
         }
         Method::PATCH => {
-            let patch: serde_json::Value = read_json(request).await?;
+            let patch: serde_json::Value = parse_json(request.body())?;
             let data = merge_patch::apply(&current.data, &patch);
             records.update(&org, &module, current, data, author).await?
         }
