@@ -6,7 +6,7 @@
 //! grant does not cover the host. The secret never appears in an API
 //! answer or a log line.
 
-use crate::support::{Server, Upstream, guest_package_with};
+use crate::support::{Server, Upstream, guest_package, guest_package_with};
 use serde_json::json;
 
 const SECRET: &str = "sk-live-4f9a8b7c6d5e";
@@ -195,4 +195,39 @@ pub(crate) fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_
     let logs = server.logs();
     assert!(logs.contains("webhook"), "the log is captured");
     assert!(!logs.contains(SECRET), "secret in the log");
+}
+
+#[test]
+fn a_malformed_config_is_refused_before_the_connector_is_asked_for_its_schema() {
+    let server = Server::start(&["--no-demo"]);
+    server.create_org("acme");
+    assert_eq!(
+        server.install("acme", &guest_package("webhook")).status,
+        201
+    );
+    server.install_active("acme", &guest_package("faults"));
+    let limits = json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
+    assert_eq!(
+        server.put_json("/api/v1/orgs/acme/limits", limits).status,
+        200
+    );
+    // The org's only slot is taken, so starting the connector would wait
+    // for it; a bad key must not get that far.
+    let url = format!("{}/o/acme/p/faults/sleep/1500", server.base);
+    let sleeper = std::thread::spawn(move || ureq::get(&url).call().map(|r| r.status().as_u16()));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let refused = server.put_json(
+        "/api/v1/orgs/acme/plugins/webhook/config",
+        json!({ "config": { "a b": "x" } }),
+    );
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (400, "invalid_config"),
+        "{refused:?}"
+    );
+    assert_eq!(sleeper.join().unwrap().ok(), Some(200));
+    let config = server
+        .get("/api/v1/orgs/acme/plugins/webhook/config")
+        .json();
+    assert_eq!(config["config"], json!({}), "{config}");
 }

@@ -249,6 +249,9 @@ impl Api {
                 .map(ok),
             Op::SetPluginConfig => {
                 let update: ConfigUpdate = self.bodies.json(request).await?;
+                // Checked before the connector is asked for its schema, so
+                // a malformed update never starts the plugin.
+                update.validate().map_err(LifecycleError::InvalidConfig)?;
                 let schema = self.config_schema(&org, &name).await?;
                 self.run(move |l| l.set_plugin_config(&org, &name, update, schema.as_ref()))
                     .await
