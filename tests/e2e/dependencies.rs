@@ -191,6 +191,23 @@ fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
         "{}",
         server.logs()
     );
+    // Nor can app be started again on it: base is active but not serving.
+    assert_eq!(
+        server
+            .post("/api/v1/orgs/acme/plugins/app/deactivate")
+            .status,
+        200
+    );
+    let before = snapshot(&server);
+    let refused = server.post("/api/v1/orgs/acme/plugins/app/activate");
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (409, "dependencies_not_serving"),
+        "{refused:?}"
+    );
+    assert!(refused.error_message().contains("base"), "{refused:?}");
+    assert_eq!(snapshot(&server), before);
+    assert_eq!(server.get("/o/acme/p/app/").status, 404);
 }
 
 #[test]

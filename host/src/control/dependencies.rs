@@ -180,10 +180,20 @@ impl OrgGraph {
     /// `name`'s installed, required dependencies (transitively) that are not
     /// active, dependencies first. Optional ones are left as they are.
     pub fn inactive_requirements(&self, name: &str) -> Vec<String> {
+        self.requirements_where(name, |node| !node.active)
+    }
+
+    /// `name`'s installed, required dependencies (transitively) that are
+    /// active, dependencies first.
+    pub fn active_requirements(&self, name: &str) -> Vec<String> {
+        self.requirements_where(name, |node| node.active)
+    }
+
+    fn requirements_where(&self, name: &str, keep: impl Fn(&Node) -> bool) -> Vec<String> {
         let mut order = Vec::new();
         let mut seen = BTreeSet::new();
         self.visit_requirements(name, &mut seen, &mut order);
-        order.retain(|n| n != name && self.nodes.get(n).is_some_and(|node| !node.active));
+        order.retain(|n| n != name && self.nodes.get(n).is_some_and(&keep));
         order
     }
 

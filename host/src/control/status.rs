@@ -80,6 +80,7 @@ impl From<LifecycleError> for ApiError {
                 _ => (StatusCode::UNPROCESSABLE_ENTITY, "dependency_missing"),
             },
             E::DependenciesInactive(_) => (StatusCode::CONFLICT, "dependencies_inactive"),
+            E::DependenciesNotServing(_) => (StatusCode::CONFLICT, "dependencies_not_serving"),
             E::VersionExists { .. } => (StatusCode::CONFLICT, "version_exists"),
             E::Resolve(ResolveError::UnknownPackage(_)) => {
                 (StatusCode::NOT_FOUND, "package_not_found")

@@ -68,6 +68,13 @@ pub enum LifecycleError {
         .0.join(", ")
     )]
     DependenciesInactive(Vec<String>),
+    /// Required dependencies are active but this node does not serve them:
+    /// they failed to start.
+    #[error(
+        "required dependencies are active but not serving, as they failed to start: {} (deactivate and activate them to retry)",
+        .0.join(", ")
+    )]
+    DependenciesNotServing(Vec<String>),
     /// The signature policy is not the caller's to change.
     #[error("signature policy locked: {0}")]
     PolicyLocked(String),

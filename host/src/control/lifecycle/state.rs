@@ -59,6 +59,17 @@ impl Lifecycle {
         if !inactive.is_empty() && !with_deps {
             return Err(LifecycleError::DependenciesInactive(inactive));
         }
+        // Active in the registry is not enough: one that failed to start
+        // (at boot, say) would leave this plugin serving on it.
+        let mut not_serving = Vec::new();
+        for dependency in graph.active_requirements(name) {
+            if !self.serves(&self.require_installation(org, &dependency)?) {
+                not_serving.push(dependency);
+            }
+        }
+        if !not_serving.is_empty() {
+            return Err(LifecycleError::DependenciesNotServing(not_serving));
+        }
         let mut targets = Vec::new();
         for dependency in &inactive {
             let installation = self.require_installation(org, dependency)?;
