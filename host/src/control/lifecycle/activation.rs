@@ -16,6 +16,7 @@ use crate::capabilities::modules::ModuleDescriptor;
 use crate::capabilities::modules::contributions::Contributions;
 use crate::common::admission::Admitted;
 use crate::package::Manifest;
+use crate::package::manifest::Permissions;
 use crate::sandbox::active_plugins::MountedPlugin;
 use crate::sandbox::loader::LoadedPlugin;
 use crate::serve::ui::ActiveUi;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 pub(super) struct Starting {
     pub installation: Installation,
     pub plugin: Option<Arc<LoadedPlugin>>,
+    pub grants: Permissions,
     pub contributions: Contributions,
     pub ui: Option<ActiveUi>,
 }
@@ -64,12 +66,13 @@ impl Lifecycle {
         let mut started: Vec<Starting> = Vec::with_capacity(batch.len());
         for (installation, plugin) in batch {
             let manifest = stored_manifest(&installation)?;
+            let grants = granted_permissions(&installation)?;
             let mounted = match &plugin {
                 Some(plugin) => Some(self.live.routes.detached(
                     &installation.org,
                     &installation.name,
                     plugin.clone(),
-                    granted_permissions(&installation)?,
+                    grants.clone(),
                 )),
                 None => None,
             };
@@ -85,6 +88,7 @@ impl Lifecycle {
             started.push(Starting {
                 installation,
                 plugin,
+                grants,
                 contributions,
                 ui,
             });
@@ -184,21 +188,26 @@ impl Lifecycle {
     }
 
     /// Makes a started plugin serve: its routes and key-value usage metrics
-    /// (if it has a component) and its registrations.
-    pub(super) fn serve(&self, starting: Starting) -> Result<(), LifecycleError> {
+    /// (if it has a component) and its registrations. Runs after the step
+    /// committed, so it cannot fail: a usage figure the registry cannot
+    /// give now is logged and left for the plugin's next write to set.
+    pub(super) fn serve(&self, starting: Starting) {
         let Starting {
             installation,
             plugin,
+            grants,
             contributions,
             ui,
         } = starting;
         let (org, name) = (&installation.org, &installation.name);
         match plugin {
             Some(plugin) => {
-                let grants = granted_permissions(&installation)?;
-                let usage = self.registry.read()?.kv_usage(org, name)?;
+                let usage = (self.registry.read()).and_then(|r| r.kv_usage(org, name));
                 let mounted = self.live.routes.mount(org, name, plugin, grants);
-                mounted.metrics.kv_usage(usage);
+                match usage {
+                    Ok(usage) => mounted.metrics.kv_usage(usage),
+                    Err(e) => tracing::warn!(org, plugin = name, "key-value usage unknown: {e}"),
+                }
             }
             None => self.live.routes.unmount(org, name),
         }
@@ -211,7 +220,6 @@ impl Lifecycle {
         }
         let mut served = self.served.lock().unwrap_or_else(|p| p.into_inner());
         served.insert((org.clone(), name.clone()), Served::of(&installation));
-        Ok(())
     }
 
     /// Stops `org`/`name` serving: routes answer 404 and its modules and

@@ -283,7 +283,7 @@ impl Lifecycle {
         }
         let on_probation = action == "upgrade" && !starting.is_empty();
         for starting in starting {
-            self.serve(starting)?;
+            self.serve(starting);
         }
         if on_probation {
             self.start_probation(&installation);

@@ -66,7 +66,7 @@ impl Lifecycle {
             let resumed = self.prepare_files(&installation).and_then(|()| {
                 let plugin = self.load(&installation)?;
                 for starting in self.start(vec![(installation, plugin)])? {
-                    self.serve(starting)?;
+                    self.serve(starting);
                 }
                 Ok(())
             });

@@ -98,7 +98,7 @@ impl Lifecycle {
             .installation
             .clone();
         for starting in started {
-            self.serve(starting)?;
+            self.serve(starting);
         }
         self.refresh_order(org);
         Ok(activated)
