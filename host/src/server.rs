@@ -1,8 +1,9 @@
 //! The HTTP server: accepts connections (plain or TLS), serves HTTP/1.1 and
-//! HTTP/2 with hyper, and shuts down gracefully (stop accepting, drain
-//! in-flight requests) — on one thread per core, each with its own
-//! single-threaded runtime and `SO_REUSEPORT` listener, or on one
-//! work-stealing runtime ([`ServingModel`]).
+//! HTTP/2 with hyper, closes connections whose client stops reading, and
+//! shuts down gracefully (stop accepting, drain in-flight requests) — on
+//! one thread per core, each with its own single-threaded runtime and
+//! `SO_REUSEPORT` listener, or on one work-stealing runtime
+//! ([`ServingModel`]).
 
 use crate::app::App;
 use crate::common::settings::{HttpLimits, ServingModel};
@@ -12,11 +13,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
+use tokio_io_timeout::TimeoutStream;
 use tokio_rustls::TlsAcceptor;
 
 /// Serves `app` on `listener` (over TLS when `tls` is given) until
@@ -39,6 +42,7 @@ pub async fn serve(
     let drain_timeout = Duration::from_millis(limits.drain_timeout_ms);
     // A TLS handshake gets as long as a client has to send its headers.
     let handshake_timeout = Duration::from_millis(limits.header_read_timeout_ms);
+    let send_timeout = Duration::from_millis(limits.send_timeout_ms);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -54,6 +58,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let stream = with_send_timeout(stream, send_timeout);
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
@@ -95,6 +100,15 @@ pub async fn serve(
         tracing::warn!("drain timed out after {drain_timeout:?}; closing remaining connections");
     }
     Ok(())
+}
+
+/// `stream`, whose writes fail once one has waited `limit` on a client that
+/// reads nothing: hyper then drops the connection, and with it the response
+/// body (a guest still writing it sees its stream closed).
+fn with_send_timeout(stream: TcpStream, limit: Duration) -> Pin<Box<TimeoutStream<TcpStream>>> {
+    let mut stream = TimeoutStream::new(stream);
+    stream.set_write_timeout(Some(limit));
+    Box::pin(stream)
 }
 
 /// The runtimes the server runs on, by [`ServingModel`].

@@ -1,6 +1,6 @@
 //! HTTP hardening on the real server: header count and timeout, request
 //! body limits before buffering, the deadline on bodies berth reads whole,
-//! response size cap.
+//! response size cap, connections whose client stops reading.
 
 use crate::support::{OPERATOR_TOKEN, Server, config_file, guest_package};
 use std::io::{Read, Write};
@@ -135,4 +135,42 @@ fn a_stalled_record_body_takes_no_org_slot_and_is_cut_off() {
         server.get("/o/acme/api/contacts").json(),
         serde_json::json!([])
     );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_disconnected() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), "[http]\nsend-timeout-ms = 1000\n");
+    let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
+    server.create_org("acme");
+    server.install_active("acme", &guest_package("faults"));
+    let addr = server.base.trim_start_matches("http://");
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    // 20 MB, more than the socket buffers between us hold; the guest's
+    // request timeout (10 s) is far off, so only the send timeout can end it.
+    write!(
+        stalled,
+        "GET /o/acme/p/faults/big/20000000 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut received = 0;
+    let mut buffer = vec![0u8; 1 << 20];
+    while let Ok(read @ 1..) = stalled.read(&mut buffer) {
+        received += read;
+    }
+    assert!(
+        received < 20_000_000,
+        "received the whole {received} bytes: the stalled connection was kept"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.get("/o/acme/p/faults/").status, 200);
 }

@@ -274,6 +274,10 @@ pub struct HttpLimits {
     /// itself (management API, uploads, module records), ms: 408 beyond.
     /// Default 60000.
     pub body_read_timeout_ms: u64,
+    /// Time a write to a client may wait while the client reads nothing,
+    /// ms: its connection is closed beyond (a response nobody reads holds
+    /// no buffers for longer). Default 60000.
+    pub send_timeout_ms: u64,
     /// Most request headers accepted (431 beyond). Default 100.
     pub max_headers: usize,
     /// Largest request body a plugin route accepts (413 beyond). Default 8 MiB.
@@ -324,6 +328,7 @@ impl Default for HttpLimits {
         Self {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 60_000,
+            send_timeout_ms: 60_000,
             max_headers: 100,
             max_request_body_bytes: 8 << 20,
             max_response_body_bytes: 64 << 20,
