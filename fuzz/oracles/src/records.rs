@@ -305,7 +305,7 @@ async fn step(
                 after: after.map(u64::from),
                 limit: u32::from(*limit),
             };
-            let page = instance.query(module.into(), query);
+            let page = instance.query(module.into(), query).await;
             let Some(page) = allowed(&who, may_read, page)? else {
                 return Ok(());
             };

@@ -22,6 +22,8 @@ wasmtime::component::bindgen!({
     imports: {
         "berth:plugin/kv.set": async,
         "berth:plugin/kv.delete": async,
+        // A query may scan a whole module: it runs on a blocking thread.
+        "berth:plugin/records.query": async,
         // Writes run the module's hooks in other instances.
         "berth:plugin/records.create": async,
         "berth:plugin/records.replace": async,

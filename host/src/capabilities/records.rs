@@ -21,10 +21,11 @@ use crate::capabilities::bindings::v0_2_0::records::{
 };
 use crate::capabilities::capability::{Capability, missing, retain_declared};
 use crate::capabilities::modules::query::{
-    Comparison, DEFAULT_PAGE, Filter, MAX_PAGE, RecordQuery,
+    Comparison, DEFAULT_PAGE, Filter, MAX_FILTERS, MAX_PAGE, RecordQuery, check_filter,
 };
 use crate::capabilities::modules::{ModuleError, Modules};
 use crate::common::ids::PluginIdentity;
+use crate::common::request_body::MAX_JSON_BODY;
 use crate::package::manifest::Permissions;
 use berth_storage::ModuleRecord;
 use std::future::Future;
@@ -265,15 +266,29 @@ fn to_guest(record: ModuleRecord) -> WitRecord {
     }
 }
 
-/// Parses JSON text a guest passed.
+/// Parses JSON text a guest passed, at most [`MAX_JSON_BODY`] bytes: the
+/// most a record write over HTTP may send.
 fn json(text: &str) -> Result<serde_json::Value, RecordsError> {
+    if text.len() as u64 > MAX_JSON_BODY {
+        return Err(RecordsError::Invalid(format!(
+            "at most {MAX_JSON_BODY} bytes of JSON"
+        )));
+    }
     serde_json::from_str(text).map_err(|e| RecordsError::Invalid(format!("not JSON: {e}")))
 }
 
-/// A guest's query as the registry takes it.
+/// A guest's query as the registry takes it, within the limits the HTTP
+/// API's queries have: at most [`MAX_FILTERS`] filters, valid field names,
+/// short values.
 fn to_query(query: WitQuery) -> Result<RecordQuery, RecordsError> {
+    if query.filters.len() > MAX_FILTERS {
+        return Err(RecordsError::Invalid(format!(
+            "at most {MAX_FILTERS} filters"
+        )));
+    }
     let filters = (query.filters.into_iter())
         .map(|filter| {
+            check_filter(&filter.field, &filter.value).map_err(RecordsError::Invalid)?;
             Ok(Filter {
                 field: filter.field,
                 comparison: match filter.comparison {
@@ -310,11 +325,16 @@ impl Host for RecordsState {
         }
     }
 
-    fn query(&mut self, module: String, query: WitQuery) -> Result<Page, RecordsError> {
+    /// Runs on a blocking thread: a query may scan the org's whole module,
+    /// and must not hold up the executor thread other instances run on.
+    async fn query(&mut self, module: String, query: WitQuery) -> Result<Page, RecordsError> {
         self.require("read", &module)?;
         let query = to_query(query)?;
-        let (records, next) = (self.modules)
-            .query(&self.identity.org, &module, &query)
+        let (modules, org) = (self.modules.clone(), self.identity.org.clone());
+        let scanned =
+            tokio::task::spawn_blocking(move || modules.query(&org, &module, &query)).await;
+        let (records, next) = scanned
+            .map_err(|e| RecordsError::Internal(format!("the query stopped: {e}")))?
             .map_err(failed)?;
         Ok(Page {
             records: records.into_iter().map(to_guest).collect(),
@@ -377,7 +397,9 @@ impl Host for RecordsState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capabilities::bindings::v0_2_0::records::Filter as WitFilter;
     use crate::capabilities::fixture::{Fixture, ORG};
+    use crate::capabilities::modules::query::MAX_FILTER_VALUE_BYTES;
     use serde_json::json;
 
     #[tokio::test]
@@ -419,6 +441,60 @@ mod tests {
         assert!(
             matches!(unbound, Err(RecordsError::Internal(_))),
             "{unbound:?}"
+        );
+    }
+
+    /// A query of `filters`, each `amount != value`.
+    fn query_of(filters: Vec<(&str, String)>) -> WitQuery {
+        WitQuery {
+            filters: (filters.into_iter())
+                .map(|(field, value)| WitFilter {
+                    field: field.into(),
+                    comparison: WitComparison::Ne,
+                    value,
+                })
+                .collect(),
+            newest_first: false,
+            after: None,
+            limit: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn queries_and_writes_are_bounded_as_over_http() {
+        let fixture = Fixture::new();
+        fixture.install("probe", json!({}), true, &[]);
+        (fixture.services.registry)
+            .write(|txn| {
+                txn.add_record(ORG, "invoices", json!({"amount": 1}), 0)
+                    .map(drop)
+            })
+            .unwrap();
+        let grant = json!({"database": {"read": ["invoices"], "write": ["invoices"]}});
+        let mut records = fixture.instance("probe", grant).records;
+
+        let most = vec![("amount", "0".to_owned()); MAX_FILTERS];
+        let page = records.query("invoices".into(), query_of(most)).await;
+        assert_eq!(page.unwrap().records.len(), 1);
+        let too_many = vec![("amount", "0".to_owned()); MAX_FILTERS + 1];
+        let long_value = format!("\"{}\"", "x".repeat(MAX_FILTER_VALUE_BYTES));
+        for refused in [
+            query_of(too_many),
+            query_of(vec![("not a field", "0".to_owned())]),
+            query_of(vec![("amount", long_value)]),
+        ] {
+            let answer = records.query("invoices".into(), refused).await;
+            assert!(
+                matches!(answer, Err(RecordsError::Invalid(_))),
+                "{answer:?}"
+            );
+        }
+
+        let huge = format!(r#"{{"note":"{}"}}"#, "x".repeat(MAX_JSON_BODY as usize));
+        let refused = records.create("invoices".into(), huge).await;
+        assert!(
+            matches!(refused, Err(RecordsError::Invalid(_))),
+            "{refused:?}"
         );
     }
 }

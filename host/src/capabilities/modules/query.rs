@@ -12,7 +12,9 @@ pub const MAX_PAGE: usize = 1000;
 /// Records in a page unless the query says otherwise.
 pub const DEFAULT_PAGE: usize = 100;
 /// Most filters one query may have.
-const MAX_FILTERS: usize = 16;
+pub const MAX_FILTERS: usize = 16;
+/// Longest value one filter may compare with, in bytes of its text.
+pub const MAX_FILTER_VALUE_BYTES: usize = 1024;
 
 /// How a filter compares a field with its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,16 +158,9 @@ impl RecordQuery {
     }
 }
 
-/// The filter `name=value` names.
-fn filter(name: &str, value: &str) -> Result<Filter, String> {
-    let (field, comparison) = match name.rsplit_once('.') {
-        Some((field, op)) => {
-            let comparison = Comparison::parse(op)
-                .ok_or_else(|| format!("`{op}` is not a comparison (eq ne gt gte lt lte)"))?;
-            (field, comparison)
-        }
-        None => (name, Comparison::Eq),
-    };
+/// Checks a filter's field name (1–64 of `A-Z a-z 0-9 _ -`) and the length
+/// of the text of its value (at most [`MAX_FILTER_VALUE_BYTES`]).
+pub fn check_filter(field: &str, value: &str) -> Result<(), String> {
     let valid = !field.is_empty()
         && field.len() <= 64
         && field
@@ -176,6 +171,25 @@ fn filter(name: &str, value: &str) -> Result<Filter, String> {
             "`{field}` is not a field name (1-64 of A-Z a-z 0-9 _ -)"
         ));
     }
+    if value.len() > MAX_FILTER_VALUE_BYTES {
+        return Err(format!(
+            "a filter value is at most {MAX_FILTER_VALUE_BYTES} bytes"
+        ));
+    }
+    Ok(())
+}
+
+/// The filter `name=value` names.
+fn filter(name: &str, value: &str) -> Result<Filter, String> {
+    let (field, comparison) = match name.rsplit_once('.') {
+        Some((field, op)) => {
+            let comparison = Comparison::parse(op)
+                .ok_or_else(|| format!("`{op}` is not a comparison (eq ne gt gte lt lte)"))?;
+            (field, comparison)
+        }
+        None => (name, Comparison::Eq),
+    };
+    check_filter(field, value)?;
     let value = match serde_json::from_str::<Value>(value) {
         Ok(json) if !json.is_object() && !json.is_array() => json,
         _ => Value::String(value.to_owned()),
