@@ -4,6 +4,7 @@ use crate::capabilities::HostServices;
 use crate::capabilities::files::PluginFiles;
 use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::{ModuleError, Modules};
+use crate::capabilities::network::Outbound;
 use crate::capabilities::records::{RecordWriter, RecordWriterSlot};
 use crate::capabilities::routes::route_granted;
 use crate::common::admission::Admission;
@@ -152,7 +153,7 @@ impl App {
                 registry: registry.clone(),
                 admission: admission.clone(),
                 files: files.clone(),
-                outbound: Arc::new(settings.outbound.clone()),
+                outbound: Arc::new(Outbound::new(settings.outbound.clone())),
                 modules: modules.clone(),
                 record_writer: record_writer.clone(),
             },

@@ -155,3 +155,60 @@ fn wasi_sockets_link_but_no_socket_is_ever_opened_even_to_a_granted_allowed_host
         "{accepted:?}"
     );
 }
+
+#[test]
+fn an_orgs_requests_in_flight_are_bounded_and_its_neighbour_keeps_its_own() {
+    let upstream = Upstream::start_held();
+    let port = upstream.addr.port();
+    let dir = tempfile::tempdir().unwrap();
+    let outbound = format!(
+        "allow-private = ['127.0.0.1:{port}']\nconnect-timeout-ms = 500\nmax-in-flight-per-org = 1"
+    );
+    let server = serve_sandbox(dir.path(), &outbound, json!([format!("127.0.0.1:{port}")]));
+    server.create_org("beta");
+    let package = guest_package_with("sandbox", |m| {
+        m["permissions"]["network"] = json!([format!("127.0.0.1:{port}")]);
+    });
+    server.install_active("beta", &package);
+    let url = format!("http://127.0.0.1:{port}/held");
+    let get = |org: &str| {
+        let path = format!(
+            "{}/o/{org}/p/sandbox/net/get?url={}",
+            server.base,
+            query_value(&url)
+        );
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let mut reply = agent.get(&path).call().expect("answered");
+            (
+                reply.status().as_u16(),
+                reply.body_mut().read_to_string().unwrap_or_default(),
+            )
+        })
+    };
+
+    // acme's one permit is taken by a request the upstream holds.
+    let first = get("acme");
+    assert_eq!(upstream.wait_for(1).len(), 1);
+    // A second acme request waits for it, until its connect deadline.
+    let waited = fetch(&server, &url);
+    assert_eq!(waited.status, 502, "{waited:?}");
+    assert_eq!(
+        waited.header("x-error"),
+        "ErrorCode::ConnectionTimeout",
+        "{waited:?}"
+    );
+    // beta's own permit is free: its request is still waiting on the
+    // upstream past acme's deadline, not refused.
+    let neighbour = get("beta");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert!(!neighbour.is_finished());
+    upstream.release();
+    assert_eq!(first.join().unwrap().0, 200);
+    assert_eq!(neighbour.join().unwrap().0, 200);
+    // The permit came back with the connection.
+    assert_eq!(fetch(&server, &url).status, 200);
+}

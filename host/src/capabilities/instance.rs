@@ -9,13 +9,12 @@ use crate::capabilities::files::PluginFiles;
 use crate::capabilities::kv::KvState;
 use crate::capabilities::log::{LogState, LogThrottle};
 use crate::capabilities::modules::{Modules, ModulesState};
-use crate::capabilities::network::OutboundHooks;
+use crate::capabilities::network::{Outbound, OutboundHooks};
 use crate::capabilities::records::{RecordWriterSlot, RecordsState};
 use crate::capabilities::wasi::{self, LazyWasi};
 use crate::common::admission::Admission;
 use crate::common::ids::PluginIdentity;
 use crate::common::metrics::PluginMetrics;
-use crate::common::settings::OutboundSettings;
 use crate::package::manifest::Permissions;
 use berth_storage::Database;
 use std::sync::Arc;
@@ -31,8 +30,8 @@ pub struct HostServices {
     pub admission: Arc<Admission>,
     /// Plugins' directories.
     pub files: PluginFiles,
-    /// The operator's outbound HTTP rules.
-    pub outbound: Arc<OutboundSettings>,
+    /// The operator's outbound HTTP rules, and each org's requests in flight.
+    pub outbound: Arc<Outbound>,
     /// The module registry plugins extend.
     pub modules: Arc<Modules>,
     /// Where plugins' record writes go (bound by the serve layer).

@@ -353,6 +353,10 @@ pub struct OutboundSettings {
     pub read_timeout_ms: u64,
     /// Largest response body a plugin may receive; past it reading fails. Default 16 MiB.
     pub max_response_bytes: u64,
+    /// Outbound requests one org's plugins may have in flight at once, all
+    /// instances together; more wait for one to end, until their connect
+    /// deadline. Default 64.
+    pub max_in_flight_per_org: usize,
 }
 
 impl Default for OutboundSettings {
@@ -362,6 +366,7 @@ impl Default for OutboundSettings {
             connect_timeout_ms: 5_000,
             read_timeout_ms: 10_000,
             max_response_bytes: 16 << 20,
+            max_in_flight_per_org: 64,
         }
     }
 }

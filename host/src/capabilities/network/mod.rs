@@ -14,6 +14,11 @@
 //!    one deadline for resolving, connecting and TLS, a read timeout for the
 //!    response head and between body chunks, and a response-size cap.
 //!
+//! Before the first step, each request takes one of its org's in-flight
+//! permits ([`Outbound`]), held until its connection ends: a plugin that
+//! fires requests without awaiting them waits for its own org's permits,
+//! and cannot use up the server's sockets or resolver threads.
+//!
 //! Refusals never open a socket, and are logged with the org and plugin.
 
 pub mod addresses;
@@ -39,29 +44,63 @@ use crate::common::settings::OutboundSettings;
 use crate::package::manifest::Permissions;
 use connect::{ConnectionTask, Destination, Timeouts};
 use http::uri::Scheme;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// The operator's outbound rules, and each org's requests in flight.
+pub struct Outbound {
+    /// The rules.
+    pub settings: Arc<OutboundSettings>,
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Outbound {
+    /// Outbound HTTP under `settings`.
+    pub fn new(settings: OutboundSettings) -> Self {
+        Self {
+            settings: Arc::new(settings),
+            in_flight: Mutex::default(),
+        }
+    }
+
+    /// `org`'s in-flight permits, [`OutboundSettings::max_in_flight_per_org`] in all.
+    fn permits(&self, org: &str) -> Arc<Semaphore> {
+        let mut orgs = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let permits = orgs
+            .entry(org.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.max_in_flight_per_org)));
+        permits.clone()
+    }
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self::new(OutboundSettings::default())
+    }
+}
 
 /// The `wasi:http` hooks of one plugin store: its grant and the operator's rules.
 pub struct OutboundHooks {
     grants: Arc<Permissions>,
-    settings: Arc<OutboundSettings>,
+    outbound: Arc<Outbound>,
     identity: Arc<PluginIdentity>,
 }
 
 impl OutboundHooks {
-    /// Hooks sending only what `grants` allows, under `settings`.
+    /// Hooks sending only what `grants` allows, under `outbound`.
     pub fn new(
         grants: Arc<Permissions>,
-        settings: Arc<OutboundSettings>,
+        outbound: Arc<Outbound>,
         identity: Arc<PluginIdentity>,
     ) -> Self {
         Self {
             grants,
-            settings,
+            outbound,
             identity,
         }
     }
@@ -78,7 +117,8 @@ impl WasiHttpHooks for OutboundHooks {
         _response_errors: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> SendFuture {
         let grants = self.grants.clone();
-        let settings = self.settings.clone();
+        let settings = self.outbound.settings.clone();
+        let permits = self.outbound.permits(&self.identity.org);
         let identity = self.identity.clone();
         Box::new(async move {
             let options = options.unwrap_or_default();
@@ -91,6 +131,10 @@ impl WasiHttpHooks for OutboundHooks {
                 first_byte: shorter(options.first_byte_timeout, settings.read_timeout_ms),
                 between_bytes: shorter(options.between_bytes_timeout, settings.read_timeout_ms),
             };
+            let permit = tokio::time::timeout_at(timeouts.connect_by, permits.acquire_owned())
+                .await
+                .map_err(|_| Error::ConnectionTimeout)?
+                .expect("the permits are never closed");
             let uri = request.uri().clone();
             let destination = match approve(&uri, &grants, &settings, timeouts.connect_by).await {
                 Ok(destination) => destination,
@@ -107,7 +151,13 @@ impl WasiHttpHooks for OutboundHooks {
                     return Err(refusal);
                 }
             };
-            connect::send(request, destination, timeouts, settings.max_response_bytes).await
+            let (response, connection) =
+                connect::send(request, destination, timeouts, settings.max_response_bytes).await?;
+            let connection: ConnectionTask = Box::new(async move {
+                let _permit = permit;
+                Box::into_pin(connection).await
+            });
+            Ok((response, connection))
         })
     }
 }
