@@ -75,6 +75,25 @@ fn a_guest_exhausting_memory_fails_and_host_memory_stays_bounded() {
 }
 
 #[test]
+fn a_guest_hoarding_host_resources_is_stopped_at_the_table_limit() {
+    let (server, _dir) = server();
+    // Every `fields` lives in host memory; the instance's resource table
+    // refuses one past its limit, which traps the guest long before its
+    // CPU deadline would.
+    let reply = server.get("/o/bad/p/faults/hoard");
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (500, "plugin_trap"),
+        "{reply:?}"
+    );
+    assert!(
+        reply.error_message().contains("resource table"),
+        "{reply:?}"
+    );
+    assert_eq!(server.get("/o/good/p/hello/").status, 200);
+}
+
+#[test]
 fn unbounded_recursion_traps_and_the_process_survives() {
     let (server, _dir) = server();
     let reply = server.get("/o/bad/p/faults/recurse");

@@ -4,6 +4,8 @@
 //! - `/spin` loops forever without calling the host (CPU deadline);
 //! - `/grow` allocates memory until it fails (memory cap);
 //! - `/recurse` recurses without bound (stack overflow trap);
+//! - `/hoard` creates header `fields` of 1 KB each and keeps them all,
+//!   without end (host resources outside the guest's memory);
 //! - `/sleep/{ms}` blocks in a host call for `ms` milliseconds (wall-clock timeout);
 //! - `/big/{bytes}` answers a body of `bytes` bytes (response size cap);
 //! - `/drip/{chunks}` streams `chunks` chunks 100 ms apart, and goes on to
@@ -57,6 +59,7 @@ impl Guest for Faults {
             "/recurse" => {
                 black_box(recurse(black_box(1)));
             }
+            "/hoard" => hoard(),
             p => {
                 if let Some(ms) = p.strip_prefix("/sleep/").and_then(|ms| ms.parse().ok()) {
                     std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -82,6 +85,18 @@ fn grow() {
         let mut block = vec![0u8; 1 << 20];
         block[0] = 1;
         blocks.push(black_box(block));
+    }
+}
+
+/// Creates 1 KB header `fields` and keeps every one, without end.
+fn hoard() {
+    let mut kept = Vec::new();
+    loop {
+        let value = vec![b'v'; 1000];
+        match Fields::from_list(&[("x-hoard".to_owned(), value)]) {
+            Ok(fields) => kept.push(fields),
+            Err(_) => return,
+        }
     }
 }
 

@@ -16,6 +16,18 @@ pub struct InstanceState {
     limits: StoreLimits,
 }
 
+/// Host resources (HTTP fields and bodies, streams, pollables) one instance
+/// may hold at once. They live in host memory, outside the guest's memory
+/// limit; without a bound, a guest could keep a million of them.
+const MAX_RESOURCES: usize = 4096;
+
+/// An instance's empty resource table, holding at most [`MAX_RESOURCES`].
+fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    table
+}
+
 impl InstanceState {
     /// An instance's state with `capabilities`, its linear memories held to
     /// `max_memory_bytes`.
@@ -23,7 +35,7 @@ impl InstanceState {
         Self {
             capabilities,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table: resource_table(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(max_memory_bytes)
                 .build(),
