@@ -64,6 +64,44 @@ impl Activation {
     }
 }
 
+/// Longest module description, in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 1024;
+/// Most hooks, routes or readers one module may name, each.
+const MAX_NAMES: usize = 64;
+/// Largest module schema, in bytes of JSON text.
+const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// Refuses a descriptor too large to keep: registered modules live in host
+/// memory for as long as their plugin is active, outside its memory limit.
+fn check_size(module: &ModuleDescriptor) -> Result<(), ModuleError> {
+    if module.description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(invalid(format!(
+            "its description is over {MAX_DESCRIPTION_BYTES} bytes"
+        )));
+    }
+    let lists = [
+        ("hooks", module.hooks.len()),
+        ("routes", module.routes.len()),
+        ("readers", module.readers.len()),
+    ];
+    if let Some((list, _)) = lists.iter().find(|(_, len)| *len > MAX_NAMES) {
+        return Err(invalid(format!("it names over {MAX_NAMES} {list}")));
+    }
+    if module.routes.iter().any(|route| route.len() > 256) {
+        return Err(invalid("a route is over 256 bytes"));
+    }
+    if module
+        .schema
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_SCHEMA_BYTES)
+    {
+        return Err(invalid(format!(
+            "its schema is over {MAX_SCHEMA_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 fn invalid(message: impl Into<String>) -> ModuleError {
     ModuleError::Invalid(message.into())
 }
@@ -82,6 +120,7 @@ impl ModulesState {
             )));
         }
         ids::validate(&module.name).map_err(invalid)?;
+        check_size(&module)?;
         for hook in &module.hooks {
             ids::validate(hook).map_err(|e| invalid(format!("hook {e}")))?;
         }
@@ -286,6 +325,29 @@ mod tests {
                 ..loyalty()
             };
             let refused = modules.register_module(bad);
+            assert!(
+                matches!(refused, Err(ModuleError::Invalid(_))),
+                "{refused:?}"
+            );
+        }
+        // Descriptors too large to keep for the plugin's lifetime.
+        let many = || vec!["before-create".to_owned(); MAX_NAMES + 1];
+        let big_schema = format!(r#"{{"description": "{}"}}"#, "x".repeat(MAX_SCHEMA_BYTES));
+        for oversized in [
+            ModuleDescriptor {
+                description: "x".repeat(MAX_DESCRIPTION_BYTES + 1),
+                ..loyalty()
+            },
+            ModuleDescriptor {
+                hooks: many(),
+                ..loyalty()
+            },
+            ModuleDescriptor {
+                schema: Some(big_schema),
+                ..loyalty()
+            },
+        ] {
+            let refused = modules.register_module(oversized);
             assert!(
                 matches!(refused, Err(ModuleError::Invalid(_))),
                 "{refused:?}"
