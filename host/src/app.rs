@@ -11,7 +11,7 @@ use crate::common::admission::Admission;
 use crate::common::bodies::{discard, limit_request, limit_response};
 use crate::common::error::{ApiError, json_response};
 use crate::common::metrics::Metrics;
-use crate::common::request_body::MAX_JSON_BODY;
+use crate::common::request_body::{MAX_JSON_BODY, declared_length};
 use crate::common::settings::HttpLimits;
 use crate::common::settings::Settings;
 use crate::control::api::{self, Api};
@@ -365,11 +365,7 @@ impl App {
             ));
         }
         let max_body = self.http.max_request_body_bytes;
-        let declared = request
-            .headers()
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max_body) {
+        if declared_length(request.headers()).is_some_and(|length| length > max_body) {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_body_too_large",

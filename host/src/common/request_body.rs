@@ -61,11 +61,7 @@ impl BodyReader {
                 format!("the request body exceeds the limit of {limit} bytes"),
             )
         };
-        let declared = request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit) {
+        if declared_length(request.headers()).is_some_and(|length| length > limit) {
             return Err(too_large());
         }
         let (parts, body) = request.into_parts();
@@ -112,6 +108,11 @@ impl BodyReader {
         let body = self.bytes(request, MAX_JSON_BODY).await?;
         parse_json(&body)
     }
+}
+
+/// The body length a request's `Content-Length` declares, if it is a number.
+pub fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    (headers.get(header::CONTENT_LENGTH)).and_then(|v| v.to_str().ok()?.parse().ok())
 }
 
 /// Parses a JSON body (400 `invalid_json` when it does not parse).

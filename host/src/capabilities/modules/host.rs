@@ -68,6 +68,8 @@ impl Activation {
 const MAX_DESCRIPTION_BYTES: usize = 1024;
 /// Most hooks, routes or readers one module may name, each.
 const MAX_NAMES: usize = 64;
+/// Longest route prefix a module may serve, in bytes.
+const MAX_ROUTE_BYTES: usize = 256;
 /// Largest module schema, in bytes of JSON text.
 const MAX_SCHEMA_BYTES: usize = 64 * 1024;
 
@@ -87,8 +89,12 @@ fn check_size(module: &ModuleDescriptor) -> Result<(), ModuleError> {
     if let Some((list, _)) = lists.iter().find(|(_, len)| *len > MAX_NAMES) {
         return Err(invalid(format!("it names over {MAX_NAMES} {list}")));
     }
-    if module.routes.iter().any(|route| route.len() > 256) {
-        return Err(invalid("a route is over 256 bytes"));
+    if module
+        .routes
+        .iter()
+        .any(|route| route.len() > MAX_ROUTE_BYTES)
+    {
+        return Err(invalid(format!("a route is over {MAX_ROUTE_BYTES} bytes")));
     }
     if module
         .schema
