@@ -3,7 +3,7 @@
 //! stop a plugin others need, and the graph endpoint. Every refusal leaves
 //! the registry as it was.
 
-use crate::support::{Server, guest_package_with};
+use crate::support::{Reply, Server, guest_package_with};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -21,6 +21,24 @@ fn snapshot(server: &Server) -> (Value, Value) {
     let plugins = server.get("/api/v1/orgs/acme/plugins").json();
     let graph = server.get("/api/v1/orgs/acme/dependencies").json();
     (plugins, graph)
+}
+
+/// Runs `step`, which must be refused with `expected` (status, code) and
+/// leave [`snapshot`] as it was; returns the refusal.
+fn refused_unchanged(
+    server: &Server,
+    step: impl FnOnce() -> Reply,
+    expected: (u16, &str),
+) -> Reply {
+    let before = snapshot(server);
+    let refused = step();
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        expected,
+        "{refused:?}"
+    );
+    assert_eq!(snapshot(server), before);
+    refused
 }
 
 fn states(server: &Server) -> Vec<(String, String)> {
@@ -126,22 +144,20 @@ fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
 
     // An upgrade asking for more than base was granted would leave it
     // inactive under an active app: refused, naming app.
-    let before = snapshot(&server);
     let wider = guest_package_with("hello", |m| {
         m["name"] = "base".into();
         m["version"] = "1.1.0".into();
         m["permissions"]["network"] = json!(["api.example.com"]);
     });
-    let refused = server.install("acme", &wider);
-    assert_eq!(
-        (refused.status, refused.error_code().as_str()),
-        (409, "plugin_has_dependents")
+    let refused = refused_unchanged(
+        &server,
+        || server.install("acme", &wider),
+        (409, "plugin_has_dependents"),
     );
     assert!(
         refused.error_message().contains("required by app"),
         "{refused:?}"
     );
-    assert_eq!(snapshot(&server), before);
 
     // An inactive dependent counts too: uninstalling what it requires needs ?cascade.
     assert_eq!(
@@ -150,13 +166,11 @@ fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
             .status,
         200
     );
-    let before = snapshot(&server);
-    let refused = server.delete("/api/v1/orgs/acme/plugins/base?force");
-    assert_eq!(
-        (refused.status, refused.error_code().as_str()),
-        (409, "plugin_has_dependents")
+    refused_unchanged(
+        &server,
+        || server.delete("/api/v1/orgs/acme/plugins/base?force"),
+        (409, "plugin_has_dependents"),
     );
-    assert_eq!(snapshot(&server), before);
 
     // After a restart, a plugin whose dependency cannot start does not serve.
     assert_eq!(
@@ -198,15 +212,12 @@ fn no_step_leaves_an_active_plugin_on_a_dependency_that_is_not_serving() {
             .status,
         200
     );
-    let before = snapshot(&server);
-    let refused = server.post("/api/v1/orgs/acme/plugins/app/activate");
-    assert_eq!(
-        (refused.status, refused.error_code().as_str()),
+    let refused = refused_unchanged(
+        &server,
+        || server.post("/api/v1/orgs/acme/plugins/app/activate"),
         (409, "dependencies_not_serving"),
-        "{refused:?}"
     );
     assert!(refused.error_message().contains("base"), "{refused:?}");
-    assert_eq!(snapshot(&server), before);
     assert_eq!(server.get("/o/acme/p/app/").status, 404);
 }
 

@@ -247,11 +247,7 @@ fn a_streaming_guest_keeps_its_orgs_slot_after_the_client_leaves() {
     let server = Server::start(&["--no-demo"]);
     server.create_org("bad");
     server.install_active("bad", &guest_package("faults"));
-    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
-    assert_eq!(
-        server.put_json("/api/v1/orgs/bad/limits", limits).status,
-        200
-    );
+    server.limit_to_one_in_flight("bad");
     let address = server.base.trim_start_matches("http://").to_owned();
     let mut client = std::net::TcpStream::connect(&address).unwrap();
     write!(
@@ -277,11 +273,7 @@ fn a_streaming_guest_keeps_its_orgs_slot_after_the_client_leaves() {
 fn a_client_that_stops_reading_frees_its_orgs_slot_when_the_guest_ends() {
     use std::io::Write;
     let (server, _dir) = server();
-    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
-    assert_eq!(
-        server.put_json("/api/v1/orgs/bad/limits", limits).status,
-        200
-    );
+    server.limit_to_one_in_flight("bad");
     let address = server.base.trim_start_matches("http://").to_owned();
     let mut client = std::net::TcpStream::connect(&address).unwrap();
     // 20 MB: more than the socket buffers hold, so the guest blocks on its

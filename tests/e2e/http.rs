@@ -99,11 +99,7 @@ fn responses_past_the_cap_are_cut_off() {
 #[test]
 fn a_stalled_record_body_takes_no_org_slot_and_is_cut_off() {
     let (server, _dir) = server();
-    let limits = serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
-    assert_eq!(
-        server.put_json("/api/v1/orgs/acme/limits", limits).status,
-        200
-    );
+    server.limit_to_one_in_flight("acme");
     let addr = server.base.trim_start_matches("http://");
     let mut stalled = std::net::TcpStream::connect(addr).unwrap();
     stalled

@@ -206,11 +206,7 @@ fn a_malformed_config_is_refused_before_the_connector_is_asked_for_its_schema() 
         201
     );
     server.install_active("acme", &guest_package("faults"));
-    let limits = json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
-    assert_eq!(
-        server.put_json("/api/v1/orgs/acme/limits", limits).status,
-        200
-    );
+    server.limit_to_one_in_flight("acme");
     // The org's only slot is taken, so starting the connector would wait
     // for it; a bad key must not get that far.
     let url = format!("{}/o/acme/p/faults/sleep/1500", server.base);

@@ -341,6 +341,15 @@ impl Client {
         assert_eq!(reply.status, 201, "creating {org}: {reply:?}");
     }
 
+    /// Lets `org` have one request in flight at a time (and no rate limit),
+    /// so a test can hold its only slot.
+    pub fn limit_to_one_in_flight(&self, org: &str) {
+        let limits =
+            serde_json::json!({ "max-concurrent": 1, "requests-per-second": 0, "burst": 1 });
+        let set = self.put_json(&format!("/api/v1/orgs/{org}/limits"), limits);
+        assert_eq!(set.status, 200, "{set:?}");
+    }
+
     /// Installs and activates a package in `org`, asserting success.
     pub fn install_active(&self, org: &str, zip: &[u8]) -> serde_json::Value {
         let installed = self.install(org, zip);

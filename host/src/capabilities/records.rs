@@ -402,8 +402,8 @@ mod tests {
     use crate::capabilities::modules::query::MAX_FILTER_VALUE_BYTES;
     use serde_json::json;
 
-    #[tokio::test]
-    async fn every_call_needs_its_grant_and_writes_stop_at_the_nesting_limit() {
+    /// A fixture with plugin `probe` installed and one invoice, `{"amount": 1}`.
+    fn with_an_invoice() -> Fixture {
         let fixture = Fixture::new();
         fixture.install("probe", json!({}), true, &[]);
         (fixture.services.registry)
@@ -412,6 +412,12 @@ mod tests {
                     .map(drop)
             })
             .unwrap();
+        fixture
+    }
+
+    #[tokio::test]
+    async fn every_call_needs_its_grant_and_writes_stop_at_the_nesting_limit() {
+        let fixture = with_an_invoice();
         let mut none = fixture.instance("probe", json!({})).records;
         assert!(matches!(
             none.get("invoices".into(), 1),
@@ -462,14 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn queries_and_writes_are_bounded_as_over_http() {
-        let fixture = Fixture::new();
-        fixture.install("probe", json!({}), true, &[]);
-        (fixture.services.registry)
-            .write(|txn| {
-                txn.add_record(ORG, "invoices", json!({"amount": 1}), 0)
-                    .map(drop)
-            })
-            .unwrap();
+        let fixture = with_an_invoice();
         let grant = json!({"database": {"read": ["invoices"], "write": ["invoices"]}});
         let mut records = fixture.instance("probe", grant).records;
 
