@@ -495,5 +495,8 @@ mod tests {
             matches!(refused, Err(RecordsError::Invalid(_))),
             "{refused:?}"
         );
+        // Nothing was written: the one invoice is all there is.
+        let all = records.query("invoices".into(), query_of(Vec::new())).await;
+        assert_eq!(all.unwrap().records.len(), 1);
     }
 }

@@ -337,6 +337,9 @@ mod tests {
             );
         }
         // Descriptors too large to keep for the plugin's lifetime.
+        let registered =
+            |m: &ModulesState| m.activation.as_ref().map(|a| a.contributions.modules.len());
+        let before = registered(&modules);
         let many = || vec!["before-create".to_owned(); MAX_NAMES + 1];
         let big_schema = format!(r#"{{"description": "{}"}}"#, "x".repeat(MAX_SCHEMA_BYTES));
         for oversized in [
@@ -359,6 +362,7 @@ mod tests {
                 "{refused:?}"
             );
         }
+        assert_eq!(registered(&modules), before, "nothing was registered");
         // Another plugin's module: subscribing needs its owner to name us.
         let theirs = |readers: Vec<String>| Descriptor {
             name: "notes".into(),
