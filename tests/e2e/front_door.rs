@@ -233,9 +233,7 @@ fn an_activation_refused_at_start_up_is_logged_and_berth_serves_on() {
     server.terminate();
     let server = Server::start_in(dir.path(), &["--no-demo"]);
     assert!(
-        server
-            .logs()
-            .contains("starting plugin `contact-rules` was refused"),
+        server.logged("starting plugin `contact-rules` was refused"),
         "{}",
         server.logs()
     );

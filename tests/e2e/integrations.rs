@@ -37,7 +37,7 @@ fn configure(server: &Server, org: &str, url: &str, key: &str) -> crate::support
 #[test]
 pub(crate) fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_secret() {
     let upstream = Upstream::start();
-    let server = serve(&upstream);
+    let mut server = serve(&upstream);
     let url = format!("http://127.0.0.1:{}/hook", upstream.addr.port());
     let mut answers = Vec::new();
 
@@ -192,7 +192,7 @@ pub(crate) fn the_webhook_connector_delivers_contacts_and_runs_actions_with_its_
     for answer in &answers {
         assert!(!answer.contains(SECRET), "secret in an answer: {answer}");
     }
-    let logs = server.logs();
+    let logs = server.logs_at_exit();
     assert!(logs.contains("webhook"), "the log is captured");
     assert!(!logs.contains(SECRET), "secret in the log");
 }

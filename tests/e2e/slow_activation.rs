@@ -77,7 +77,7 @@ pub(crate) fn a_slow_on_activate_holds_up_no_other_org() {
     let activate = || server.post("/api/v1/orgs/acme/plugins/gate/activate");
     let activated = while_in_guest(&upstream, 1, activate, || {
         // The guest is running: its on-activate asked the held upstream.
-        assert!(server.logs().contains("gate: on-activate waiting on"));
+        assert!(server.logged("gate: on-activate waiting on"));
         // Another org creates a token, installs, activates and configures,
         // all while the activation is still inside its guest.
         let token = admin_token(&server, "beta");

@@ -57,6 +57,8 @@ pub struct Server {
     child: Child,
     /// Everything it logged (stderr) so far; also echoed to the test's stderr.
     logs: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The thread reading its stderr into `logs`; it ends when the process does.
+    log_reader: Option<std::thread::JoinHandle<()>>,
     /// The data directory it serves from.
     pub data: PathBuf,
     client: Client,
@@ -129,7 +131,7 @@ impl Server {
         let logs: std::sync::Arc<std::sync::Mutex<String>> = std::sync::Arc::default();
         let stderr = child.stderr.take().expect("stderr piped");
         let kept = std::sync::Arc::clone(&logs);
-        std::thread::spawn(move || {
+        let log_reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("{line}");
                 let mut logs = kept.lock().unwrap();
@@ -160,6 +162,7 @@ impl Server {
         Self {
             child,
             logs,
+            log_reader: Some(log_reader),
             data: data.to_path_buf(),
             client,
             _owned_data: None,
@@ -196,6 +199,17 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         true
+    }
+
+    /// Stops the server (SIGTERM) and returns all it logged: unlike
+    /// [`Server::logs`], nothing it wrote is still on its way, so a line
+    /// missing here was never written.
+    pub fn logs_at_exit(&mut self) -> String {
+        self.terminate();
+        if let Some(reader) = self.log_reader.take() {
+            reader.join().expect("the log reader");
+        }
+        self.logs()
     }
 
     /// The server process's resident memory, from `/proc`.
