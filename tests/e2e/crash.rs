@@ -53,7 +53,13 @@ fn assert_consistent(server: &Server) -> String {
 #[test]
 fn sigkill_during_installs_leaves_registry_and_disk_in_agreement() {
     let data = tempfile::tempdir().unwrap();
-    Server::start_in(data.path(), &["--no-demo"]).create_org("acme");
+    let first = Server::start_in(data.path(), &["--no-demo"]);
+    first.create_org("acme");
+    // Installed once before the crashes, so every round's uploads find the
+    // component compiled and have time to commit before the kill.
+    let warm_up = guest_package_with("hello", |m| m["version"] = "0.1.0".into());
+    assert_eq!(first.install("acme", &warm_up).status, 201);
+    drop(first);
 
     let mut versions = Vec::new();
     for round in 0..6u64 {

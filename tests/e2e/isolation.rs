@@ -61,7 +61,7 @@ fn seen(reply: &Reply, name: &str) -> Vec<String> {
 
 #[test]
 pub(crate) fn plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin() {
-    let server = Server::start(&["--no-demo"]);
+    let mut server = Server::start(&["--no-demo"]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("hostile-page"));
     server.install_active("acme", &guest_package("hello"));
@@ -108,7 +108,7 @@ pub(crate) fn plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin(
     let script = server.get("/o/acme/p/hostile-page/sw.js");
     assert_eq!(script.status, 200, "{script:?}");
     assert!(!script.headers.contains_key("service-worker-allowed"));
-    assert!(!server.logs().contains("plugin request failed"));
+    assert!(!server.logs_at_exit().contains("plugin request failed"));
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn caller_credentials_reach_a_plugin_only_when_granted() {
 
 #[test]
 fn non_canonical_paths_are_refused_before_the_plugin_sees_them() {
-    let server = acme_with_sandbox(|m| {
+    let mut server = acme_with_sandbox(|m| {
         m["permissions"]["routes"] = json!(["/request", "/fs"]);
     });
     let files_rw = json!([{ "name": "files", "mode": "rw" }]);
@@ -216,7 +216,7 @@ fn non_canonical_paths_are_refused_before_the_plugin_sees_them() {
     let (status, body) = raw_get(&server, &format!("{plugin}/request?x=%2e%2e"));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("path /request?x=%2e%2e\n"), "{body}");
-    assert!(!server.logs().contains("plugin request failed"));
+    assert!(!server.logs_at_exit().contains("plugin request failed"));
 }
 
 #[test]

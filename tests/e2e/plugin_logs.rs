@@ -91,7 +91,9 @@ fn a_flooding_plugin_loses_lines_over_its_rate_with_a_summary_and_a_neighbour_is
         let written = log_lines(&server, &["flood line", "org=\"bad\""]).len() as u64;
         let summaries = log_lines(&server, &["dropped", "org=\"bad\"", "plugin=\"faults\""]);
         let summarized: u64 = summaries.iter().map(|line| dropped_in(line)).sum();
-        if written + summarized == flood_total || Instant::now() > deadline {
+        let neighbour = log_lines(&server, &["plugin: hello:", "org=\"good\""]).len();
+        let all_in = written + summarized == flood_total && neighbour == good_requests;
+        if all_in || Instant::now() > deadline {
             break (written, summarized, summaries);
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -25,7 +25,7 @@ fn a_flooding_org_gets_429s_and_another_org_is_still_served() {
     let base = server.base.clone();
     let flooders: Vec<_> = (0..6)
         .map(|_| {
-            let url = format!("{base}/o/flood/p/faults/sleep/1500");
+            let url = format!("{base}/o/flood/p/faults/sleep/3000");
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
