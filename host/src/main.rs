@@ -339,6 +339,11 @@ fn log_filter() -> tracing_subscriber::EnvFilter {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
+    match berth::common::open_files::raise_open_file_limit() {
+        Ok(Some((from, to))) => tracing::info!("raised the open-file limit from {from} to {to}"),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("could not raise the open-file limit: {e}"),
+    }
     let runtimes =
         berth::server::Runtimes::build(&settings.http).context("starting the async runtime")?;
     let tls = match (&settings.tls_cert, &settings.tls_key) {

@@ -1,6 +1,6 @@
 //! Serving plugin routes over real HTTP.
 
-use crate::support::{Server, guest_package};
+use crate::support::{Server, config_file, guest_package};
 
 #[test]
 pub(crate) fn demo_org_serves_hello_greeting_and_echoes_path_parameter() {
@@ -153,4 +153,29 @@ pub(crate) fn a_javascript_plugin_is_packed_installed_and_served_like_a_rust_one
         serde_json::json!({ "param": "hi", "path": "/echo/hi?x=1" })
     );
     assert_eq!(server.get("/o/acme/p/js-hello/nope").status, 404);
+}
+
+#[test]
+fn a_low_soft_open_file_limit_is_raised_so_many_connections_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    // Idle connections stay open for the whole test.
+    let config = config_file(dir.path(), "[http]\nheader-read-timeout-ms = 120000\n");
+    let server = Server::start_under(
+        &["prlimit", "--nofile=256:4096", "--"],
+        &["--no-demo", "--config", config.to_str().unwrap()],
+    );
+    assert!(server.logged("raised the open-file limit from 256 to 4096"));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let open_files = limits.lines().find(|l| l.starts_with("Max open files"));
+    let figures: Vec<_> = open_files.unwrap().split_whitespace().collect();
+    assert_eq!(figures[3..5], ["4096", "4096"], "{limits}");
+    // More connections than the soft limit allowed, all accepted and held…
+    let addr = server.base.trim_start_matches("http://");
+    let idle: Vec<_> = (0..400)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    // …and one more is still answered: under 256 files it would wait in the
+    // backlog until an idle one timed out.
+    assert_eq!(server.raw_request("GET /healthz HTTP/1.1", &[]).0, 200);
+    drop(idle);
 }

@@ -84,25 +84,18 @@ impl std::ops::Deref for Server {
 impl Server {
     /// Starts berth with `args` after `serve`, on a fresh data directory.
     pub fn start(args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temp data dir");
-        let mut server = Self::start_in(dir.path(), args);
-        server._owned_data = Some(dir);
-        server
+        Self::spawn_fresh(|data| berth_command(data, args))
     }
 
     /// Starts berth (`--no-demo`) on a fresh data directory, allowed to
     /// reach `upstream` although it is on loopback.
     pub fn start_reaching(upstream: &Upstream) -> Self {
-        let dir = tempfile::tempdir().expect("temp data dir");
         let port = upstream.addr.port();
         let allowed = format!("[outbound]\nallow-private = ['127.0.0.1:{port}']\n");
-        let config = config_file(dir.path(), &allowed);
-        let mut server = Self::start_in(
-            dir.path(),
-            &["--no-demo", "--config", config.to_str().unwrap()],
-        );
-        server._owned_data = Some(dir);
-        server
+        Self::spawn_fresh(|data| {
+            let config = config_file(data, &allowed);
+            berth_command(data, &["--no-demo", "--config", config.to_str().unwrap()])
+        })
     }
 
     /// Starts berth on the data directory `data` (kept after it stops).
@@ -113,10 +106,34 @@ impl Server {
     /// Starts berth (`args`, fresh data directory) with `RUST_LOG` set to
     /// `filter` instead of the tests' `info,plugin=info`.
     pub fn start_with_log_filter(filter: &str, args: &[&str]) -> Self {
+        Self::spawn_fresh(|data| {
+            let mut command = berth_command(data, args);
+            command.env("RUST_LOG", filter);
+            command
+        })
+    }
+
+    /// Starts berth (`args`, fresh data directory) as the last arguments of
+    /// `wrapper`, a program that runs its remaining arguments (such as
+    /// `prlimit --nofile=… --`).
+    pub fn start_under(wrapper: &[&str], args: &[&str]) -> Self {
+        Self::spawn_fresh(|data| {
+            let berth = berth_command(data, args);
+            let mut command = Command::new(wrapper[0]);
+            command.args(&wrapper[1..]).arg(berth.get_program());
+            command.args(berth.get_args());
+            for (name, value) in berth.get_envs() {
+                command.env(name, value.expect("berth_command only sets variables"));
+            }
+            command
+        })
+    }
+
+    /// Runs the command `make` builds for a fresh data directory, which
+    /// lives as long as the server.
+    fn spawn_fresh(make: impl FnOnce(&Path) -> Command) -> Self {
         let dir = tempfile::tempdir().expect("temp data dir");
-        let mut command = berth_command(dir.path(), args);
-        command.env("RUST_LOG", filter);
-        let mut server = Self::spawn(dir.path(), command);
+        let mut server = Self::spawn(dir.path(), make(dir.path()));
         server._owned_data = Some(dir);
         server
     }
