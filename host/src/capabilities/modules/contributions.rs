@@ -43,6 +43,14 @@ impl OrgContributions {
         modules
     }
 
+    /// The plugin-registered module `name` (the first plugin's by name, if
+    /// several registered it).
+    pub(super) fn module(&self, name: &str) -> Option<ModuleDescriptor> {
+        (self.by_plugin.values().flat_map(|c| &c.modules))
+            .find(|m| m.name == name)
+            .cloned()
+    }
+
     /// The plugins subscribed to `module`.`hook`, in the order they run:
     /// dependencies before dependents, then by name.
     pub(super) fn subscribers(&self, module: &str, hook: &str) -> Vec<String> {

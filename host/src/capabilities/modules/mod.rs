@@ -217,9 +217,8 @@ impl Modules {
             return Ok(compiled.module.descriptor.clone());
         }
         let unknown = || ModuleError::UnknownModule(module.to_owned());
-        let descriptor = (self.list(org).into_iter())
-            .find(|m| m.name == module && m.owner.is_some())
-            .ok_or_else(unknown)?;
+        let registered = self.read_live().get(org).and_then(|c| c.module(module));
+        let descriptor = registered.ok_or_else(unknown)?;
         // The name's records belong to the plugin that first wrote them; a
         // plugin registering the name since does not get them.
         let stored = self.registry.read()?.module_owner(org, module)?;
