@@ -92,6 +92,8 @@ fn manifest_problems_are_refused() {
         hello_manifest_with(|m| m["kinds"] = serde_json::json!(["routes", "telepathy"])),
         hello_manifest_with(|m| m["version"] = "1.0".into()),
         hello_manifest_with(|m| m["version"] = "one.two.three".into()),
+        // Reserved: the dependency resolver's "not installed".
+        hello_manifest_with(|m| m["version"] = format!("1.{}.0", u64::MAX).into()),
         hello_manifest_with(|m| m["name"] = "Hello".into()),
         hello_manifest_with(|m| m["name"] = "hello_world".into()),
         hello_manifest_with(|m| m["permissions"] = serde_json::json!({ "teleport": true })),

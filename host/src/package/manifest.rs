@@ -300,6 +300,19 @@ impl Manifest {
     }
 
     fn check_files(&self, files: &Files) -> Result<(), PackageError> {
+        let Version {
+            major,
+            minor,
+            patch,
+            ..
+        } = self.version;
+        if [major, minor, patch].contains(&u64::MAX) {
+            // The resolver's stand-in for "not installed" is u64::MAX.u64::MAX.u64::MAX.
+            return Err(PackageError::InvalidManifest(format!(
+                "version: major, minor and patch must each be below {}",
+                u64::MAX
+            )));
+        }
         match &self.component {
             Some(path) => {
                 check_relative_path(path).map_err(|why| {
