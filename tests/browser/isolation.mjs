@@ -4,7 +4,8 @@
 // The console signs in; the good widget must render; everything the hostile
 // widget (in its sandboxed frame) and the hostile page (opened beside the
 // console) try — the console's storage, cookies and token, the management
-// API, a service worker — must fail. To show the sandbox, not an empty
+// API, a service worker, a location hash that walks the console's token to
+// a tenant's route — must fail. To show the sandbox, not an empty
 // origin, stops them, the test first plants bait on the origin: the token
 // itself in localStorage and a cookie. Exits non-zero on the first failure.
 import { base, expect, newPage, org, salesTotal, shot, signIn, token, widgetFrame, withBrowser } from "./harness.mjs";
@@ -67,7 +68,7 @@ await withBrowser(async (browser) => {
   const hostile = await newPage(context);
   const response = await hostile.goto(`${base}/o/${org}/p/hostile-page/`);
   const headers = await response.allHeaders();
-  for (const name of ["set-cookie", "set-cookie2", "service-worker-allowed", "clear-site-data"]) {
+  for (const name of ["set-cookie", "set-cookie2", "service-worker-allowed", "clear-site-data", "nel", "report-to", "strict-transport-security", "alt-svc"]) {
     expect(headers[name] === undefined, `the page's ${name} reached the browser: ${headers[name]}`);
   }
   expect(/sandbox allow-scripts/.test(headers["content-security-policy"]), `CSP: ${headers["content-security-policy"]}`);
@@ -84,6 +85,19 @@ await withBrowser(async (browser) => {
   expect(context.serviceWorkers().length === 0, "no service worker runs");
   await console_.click('a[href="#/plugins"]');
   await console_.waitForSelector('tr[data-plugin="hostile-page"][data-state="active"]');
+
+  // A crafted location hash cannot walk the token out of the org's API: a
+  // "plugin name" of `..` segments would otherwise have the console fetch
+  // a tenant's route with the token attached.
+  const sentWithToken = [];
+  console_.on("request", (request) => {
+    if (request.headers().authorization) sentWithToken.push(new URL(request.url()).pathname);
+  });
+  const walk = encodeURIComponent(`../../../../../o/${org}/p/hostile-page/`);
+  await console_.evaluate((hash) => (location.hash = hash), `#/plugins/${walk}`);
+  await console_.waitForFunction(() => document.getElementById("status")?.textContent?.includes("no plugin is named"));
+  const outside = sentWithToken.filter((path) => !path.startsWith(`/api/v1/orgs/${org}/`));
+  expect(outside.length === 0, `the token went to ${outside.join(", ")}`);
 
   // A reload forgets the token: the console asks again.
   await console_.reload();

@@ -7,7 +7,8 @@
 //!   it gone.
 //! - `isolation.mjs`: with a hostile UI plugin and a hostile route plugin
 //!   active beside a good widget, every attempt on the console's token,
-//!   storage, the management API or a service worker fails, and the good
+//!   storage, the management API or a service worker fails (so does a
+//!   location hash walking the token to a tenant's route), and the good
 //!   widget still renders.
 //!
 //! - `admin.mjs`: the org administration — consent in words narrowed by

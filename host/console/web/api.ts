@@ -35,6 +35,22 @@ function headersFor(session: Session, contentType?: string): Record<string, stri
   return headers;
 }
 
+/**
+ * The URL of `/api/v1/orgs/{org}{path}`, refused unless it stays inside
+ * the org's API: the token is sent nowhere else, even when `path` holds
+ * something crafted (a plugin name from the location hash with `..` in it
+ * would otherwise walk the request, token and all, to a tenant's route).
+ */
+function orgApiUrl(session: Session, path: string): string {
+  const prefix = `/api/v1/orgs/${encodeURIComponent(session.org)}`;
+  const url = new URL(prefix + path, location.origin);
+  const inside = url.pathname === prefix || url.pathname.startsWith(`${prefix}/`);
+  if (url.origin !== location.origin || !inside) {
+    throw new ApiError(0, "outside_org_api", `not an API path of org ${session.org}: ${path}`);
+  }
+  return url.href;
+}
+
 async function failure(response: Response): Promise<ApiError> {
   const text = await response.text();
   let error = { code: "http_error", message: response.statusText, fields: [] as FieldProblem[] };
@@ -55,7 +71,7 @@ export async function api<T>(
   contentType = "application/json",
 ): Promise<T> {
   const headers = headersFor(session, body === undefined ? undefined : contentType);
-  const response = await fetch(`/api/v1/orgs/${session.org}${path}`, { method, headers, body });
+  const response = await fetch(orgApiUrl(session, path), { method, headers, body });
   if (!response.ok) throw await failure(response);
   const text = await response.text();
   return (text ? JSON.parse(text) : null) as T;
@@ -79,7 +95,7 @@ export async function apiStream(
   signal: AbortSignal,
   onEvent: (event: StreamEvent) => void,
 ): Promise<void> {
-  const response = await fetch(`/api/v1/orgs/${session.org}${path}`, { headers: headersFor(session), signal });
+  const response = await fetch(orgApiUrl(session, path), { headers: headersFor(session), signal });
   if (!response.ok || !response.body) throw await failure(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";

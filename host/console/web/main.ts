@@ -98,6 +98,16 @@ async function renderOrg(into: HTMLElement, current: Session): Promise<void> {
   await Promise.all([renderTokens(tokens, current), renderKeys(keys, current)]);
 }
 
+/** A plugin name as manifests allow it (`wit/manifest.schema.json`). */
+const PLUGIN_NAME = /^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$/;
+
+/** The plugin the location hash names; anything but a plugin name is refused. */
+function pluginNamed(encoded: string): string {
+  const name = decodeURIComponent(encoded);
+  if (!PLUGIN_NAME.test(name)) throw new Error(`no plugin is named ${JSON.stringify(name)}`);
+  return name;
+}
+
 /** Renders the view the location hash names, with the org's current UI. */
 async function render(): Promise<void> {
   stopFollowing();
@@ -112,7 +122,7 @@ async function render(): Promise<void> {
     renderNav(manifest);
     const route = location.hash.replace(/^#/, "") || "/";
     if (route === "/plugins") await renderPlugins(main, current, render);
-    else if (route.startsWith("/plugins/")) await renderPlugin(main, current, decodeURIComponent(route.slice(9)), render);
+    else if (route.startsWith("/plugins/")) await renderPlugin(main, current, pluginNamed(route.slice(9)), render);
     else if (route === "/integrations") await renderIntegrations(main, current);
     else if (route === "/audit") await renderAudit(main, current);
     else if (route === "/org") await renderOrg(main, current);

@@ -24,6 +24,20 @@ const SECRET_BYTES: usize = 32;
 /// Shortest operator token accepted from the settings.
 pub const MIN_CONFIGURED_TOKEN_LEN: usize = 32;
 
+/// The token of an `Authorization: Bearer <token>` header (the scheme in
+/// any case).
+fn bearer_token(header: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = header.to_str().ok()?.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether an `Authorization` header carries a token of berth's own
+/// (`berth_…`: an org admin's, or a generated operator token), which no
+/// plugin is ever shown.
+pub fn carries_berth_token(header: &HeaderValue) -> bool {
+    bearer_token(header).is_some_and(|token| token.starts_with(TOKEN_PREFIX))
+}
+
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Principal {
@@ -165,11 +179,7 @@ impl Auth {
     pub fn authenticate(&self, authorization: Option<&HeaderValue>) -> Result<Principal, ApiError> {
         let header = authorization
             .ok_or_else(|| unauthorized("send a token as `Authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+        let token = bearer_token(header)
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         let invalid = || unauthorized("the token is not valid");
         if let Some(configured) = &self.configured_operator

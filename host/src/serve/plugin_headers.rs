@@ -12,7 +12,7 @@
 
 use crate::common::error::ApiError;
 use crate::package::manifest::ForwardedHeader;
-use crate::serve::tenant_keys;
+use crate::serve::{auth, tenant_keys};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 /// The Content-Security-Policy stamped on every plugin response: a sandbox
@@ -49,13 +49,21 @@ const STRIPPED_FROM_RESPONSES: [&str; 15] = [
 const SERVICE_WORKER: &str = "service-worker";
 
 /// Prepares a caller's request headers for a plugin granted `granted`:
-/// removes the tenant key, and `Authorization` and `Cookie` unless granted.
+/// removes the tenant key, and `Authorization` and `Cookie` unless granted
+/// — and `Authorization` even then when it carries a berth token, so a
+/// plugin never holds the keys to berth's management API.
 pub fn to_plugin(headers: &mut HeaderMap, granted: &[ForwardedHeader]) {
     headers.remove(tenant_keys::HEADER);
     for credential in ForwardedHeader::ALL {
         if !granted.contains(&credential) {
             headers.remove(credential.as_str());
         }
+    }
+    if headers
+        .get(header::AUTHORIZATION)
+        .is_some_and(auth::carries_berth_token)
+    {
+        headers.remove(header::AUTHORIZATION);
     }
 }
 
@@ -122,6 +130,13 @@ mod tests {
         assert_eq!(granted["authorization"], "Bearer secret");
         assert!(!granted.contains_key("cookie"));
         assert!(!granted.contains_key("x-berth-tenant-key"));
+
+        // berth's own tokens never reach a plugin, granted or not.
+        for token in ["Bearer berth_0123456789ab_secret", "bearer  berth_x"] {
+            let mut admin = headers(&[("authorization", token)]);
+            to_plugin(&mut admin, &[ForwardedHeader::Authorization]);
+            assert!(!admin.contains_key("authorization"), "{token}");
+        }
     }
 
     #[test]
