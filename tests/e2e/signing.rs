@@ -305,7 +305,19 @@ fn an_org_admin_cannot_relax_a_signature_policy_the_operator_set() {
             (403, "policy_locked")
         );
     }
+    // Nor trust a key of its own, which would let it sign anything.
+    let keys = tempfile::tempdir().unwrap();
+    keygen(keys.path());
+    let own_key = std::fs::read_to_string(keys.path().join("berth.pub")).unwrap();
+    let trust = serde_json::json!({ "key": own_key });
+    let refused = admin.post_json("/api/v1/orgs/acme/trusted-keys", trust.clone());
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (403, "policy_locked")
+    );
     assert_eq!(server.get("/api/v1/orgs/acme/audit").json(), audit_before);
+    let shown = server.get("/api/v1/orgs/acme/trusted-keys").json();
+    assert_eq!(shown["keys"], serde_json::json!([]), "{shown}");
     let unsigned = admin.install("acme", &guest_package("hello"));
     assert_eq!(unsigned.error_code(), "signature_required");
 
@@ -316,6 +328,8 @@ fn an_org_admin_cannot_relax_a_signature_policy_the_operator_set() {
     );
     let relaxed = policy(&admin, serde_json::json!({ "require-signature": false }));
     assert_eq!(relaxed.status, 200, "{relaxed:?}");
+    let trusted = admin.post_json("/api/v1/orgs/acme/trusted-keys", trust);
+    assert_eq!(trusted.status, 201, "{trusted:?}");
     assert_eq!(admin.install("acme", &guest_package("hello")).status, 201);
 }
 
@@ -338,6 +352,16 @@ fn the_servers_require_signature_setting_binds_every_org() {
     );
     let unsigned = server.install("acme", &guest_package("hello"));
     assert_eq!(unsigned.error_code(), "signature_required");
+    // An org admin trusts no key of its own; the operator still may.
+    let keys = tempfile::tempdir().unwrap();
+    keygen(keys.path());
+    let key = std::fs::read_to_string(keys.path().join("berth.pub")).unwrap();
+    let trust = serde_json::json!({ "key": key });
+    let admin = server.client(Some(&admin_secret(&server, "acme")));
+    let refused = admin.post_json("/api/v1/orgs/acme/trusted-keys", trust.clone());
+    assert_eq!(refused.error_code(), "policy_locked", "{refused:?}");
+    let trusted = server.post_json("/api/v1/orgs/acme/trusted-keys", trust);
+    assert_eq!(trusted.status, 201, "{trusted:?}");
     assert!(files_under(&server.data.join("packages")).is_empty());
 }
 

@@ -260,7 +260,8 @@ impl Api {
             Op::ListTrustedKeys => self.run(move |l| l.signing_policy(&org)).await.map(ok),
             Op::TrustKey => {
                 let body: TrustKey = self.bodies.json(request).await?;
-                self.run(move |l| l.add_trusted_key(&org, &body.key, &body.comment))
+                let by = policy_setter(principal.as_ref());
+                self.run(move |l| l.add_trusted_key(&org, &body.key, &body.comment, by))
                     .await
                     .map(created)
             }
@@ -275,10 +276,7 @@ impl Api {
             }
             Op::SetSignaturePolicy => {
                 let body: SignaturePolicyBody = self.bodies.json(request).await?;
-                let by = match principal {
-                    Some(Principal::Operator) => PolicySetter::Operator,
-                    _ => PolicySetter::OrgAdmin,
-                };
+                let by = policy_setter(principal.as_ref());
                 self.run(move |l| {
                     l.set_signature_policy(&org, body.require_signature, body.locked, by)?;
                     l.signing_policy(&org)
@@ -544,6 +542,15 @@ fn query_value<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == key).then_some(v)
     })
+}
+
+/// Who sets a signing policy or trusts a key: the operator, or (anyone
+/// else admitted) an org admin.
+fn policy_setter(principal: Option<&Principal>) -> PolicySetter {
+    match principal {
+        Some(Principal::Operator) => PolicySetter::Operator,
+        _ => PolicySetter::OrgAdmin,
+    }
 }
 
 /// Whether a boolean query flag is set: `?force`, `?force=true` or `?force=1`.

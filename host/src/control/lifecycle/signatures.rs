@@ -100,12 +100,16 @@ impl Lifecycle {
         })
     }
 
-    /// Trusts `key` (a minisign public key) for `org`'s installs.
+    /// Trusts `key` (a minisign public key) for `org`'s installs, as `by`.
+    /// Refused (`PolicyLocked`) to an org admin while the operator holds the
+    /// policy (locked, or the server requires signatures): a key of the
+    /// admin's own would let it sign anything and so undo the requirement.
     pub fn add_trusted_key(
         &self,
         org: &str,
         key: &str,
         comment: &str,
+        by: PolicySetter,
     ) -> Result<TrustedKeyRecord, LifecycleError> {
         let parsed = parse_public_key(key).map_err(LifecycleError::InvalidKey)?;
         let record = TrustedKeyRecord {
@@ -114,7 +118,13 @@ impl Lifecycle {
             comment: comment.chars().take(200).collect(),
             added_at: unix_now(),
         };
+        let server_requires = self.operator_signing.require_signature;
         self.change_org(org, "trusted-key.add", &record.id, |org| {
+            if by == PolicySetter::OrgAdmin && (org.signature_policy_locked || server_requires) {
+                return Err(LifecycleError::PolicyLocked(
+                    "the operator sets this org's signature policy, and so its trusted keys".into(),
+                ));
+            }
             if org.trusted_keys.iter().any(|k| k.id == record.id) {
                 return Err(LifecycleError::KeyExists(record.id.clone()));
             }
