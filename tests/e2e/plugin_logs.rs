@@ -7,7 +7,7 @@
 //! line of its own.
 
 use crate::faults::server_with_limits;
-use crate::support::{Client, Server, admin_secret};
+use crate::support::{Client, Server, admin_secret, admin_token};
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
@@ -369,6 +369,20 @@ fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_even
     let other = admin_secret(&server, "bad");
     let refused = server.client(Some(&other)).get(&path);
     assert_eq!(refused.status, 404);
+    // Revoking a follower's token ends its stream before the next line.
+    let revocable = admin_token(&server, "good");
+    let secret = revocable["token"].as_str().unwrap();
+    let mut revoked = Follow::start(&server, &path, secret, Some(6));
+    let id = revocable["id"].as_str().unwrap();
+    let revoke = server.delete(&format!("/api/v1/orgs/good/tokens/{id}"));
+    assert_eq!(revoke.status, 200, "{revoke:?}");
+    server.get("/o/good/p/hello/echo/g");
+    let end = revoked.next();
+    assert_eq!(
+        (end.event.as_str(), &end.data),
+        ("end", &serde_json::json!({"reason": "revoked"}))
+    );
+    assert_eq!(resumed.next().id, Some(7), "the other follower goes on");
     // Uninstalling the plugin ends its followers' streams.
     let uninstalled = server.delete("/api/v1/orgs/good/plugins/hello?force");
     assert_eq!(uninstalled.status, 200, "{uninstalled:?}");

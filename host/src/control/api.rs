@@ -241,7 +241,12 @@ impl Api {
                     LogQuery::parse(|key| query_value(query.as_deref(), key), request.headers())?;
                 let installed = self.run(move |l| l.installation(&org, &name)).await?;
                 let ring = self.logs.ring(&installed.org, &installed.name);
-                Ok(plugin_logs::respond(ring, query))
+                let (auth, token) = (
+                    self.auth.clone(),
+                    request.headers().get(header::AUTHORIZATION).cloned(),
+                );
+                let still_allowed = Box::new(move || auth.authenticate(token.as_ref()).is_ok());
+                Ok(plugin_logs::respond(ring, query, still_allowed))
             }
             Op::PluginConfig => self
                 .run(move |l| l.plugin_config(&org, &name))

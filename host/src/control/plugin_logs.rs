@@ -116,9 +116,13 @@ impl From<&LogEntry> for LogLine {
 }
 
 /// The answer to `query` on `ring`.
-pub fn respond(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
+pub fn respond(
+    ring: Arc<LogRing>,
+    query: LogQuery,
+    still_allowed: StillAllowed,
+) -> Response<HyperOutgoingBody> {
     if query.follow {
-        follow(ring, query)
+        follow(ring, query, still_allowed)
     } else {
         page(&ring, &query)
     }
@@ -144,14 +148,25 @@ fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
     )
 }
 
-/// The last event of a followed log whose plugin was uninstalled.
-const END: &[u8] = b"event: end\ndata: {\"reason\":\"uninstalled\"}\n\n";
+/// Whether the caller following a log may still read it (checked before
+/// each batch and keep-alive: a revoked token ends the stream).
+pub type StillAllowed = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// The last event of a followed log whose plugin was uninstalled…
+const END_UNINSTALLED: &[u8] = b"event: end\ndata: {\"reason\":\"uninstalled\"}\n\n";
+/// …or whose follower's token was revoked.
+const END_REVOKED: &[u8] = b"event: end\ndata: {\"reason\":\"revoked\"}\n\n";
 
 /// A stream of server-sent events: first the lines the query selects,
 /// then each new one, as `event: line` (or `note`, for the host's notes)
 /// with the line's number as `id` and the line as JSON `data`; when the
-/// plugin is uninstalled, `event: end` and the end of the stream.
-fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
+/// plugin is uninstalled or the caller's token revoked, `event: end` and
+/// the end of the stream.
+fn follow(
+    ring: Arc<LogRing>,
+    query: LogQuery,
+    still_allowed: StillAllowed,
+) -> Response<HyperOutgoingBody> {
     let (sender, body) = channel_body(16);
     tokio::spawn(async move {
         let mut newest = ring.subscribe();
@@ -159,6 +174,10 @@ fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
         let mut limit = query.limit;
         loop {
             newest.borrow_and_update();
+            if !still_allowed() {
+                let _ = sender.send(Bytes::from_static(END_REVOKED)).await;
+                return;
+            }
             let Read { entries, missed } = ring.read(cursor, limit);
             let mut events = String::new();
             if missed > 0 {
@@ -176,7 +195,7 @@ fn follow(ring: Arc<LogRing>, query: LogQuery) -> Response<HyperOutgoingBody> {
             }
             if ring.is_closed() {
                 // Uninstalled: what was left is sent; the stream ends.
-                let _ = sender.send(Bytes::from_static(END)).await;
+                let _ = sender.send(Bytes::from_static(END_UNINSTALLED)).await;
                 return;
             }
             // After the backlog, a page of any size catches up.
