@@ -29,19 +29,11 @@ pub fn server_with_limits(more: &str) -> (Server, tempfile::TempDir) {
 #[test]
 fn a_spinning_guest_is_interrupted_while_other_orgs_keep_serving() {
     let (server, _dir) = server();
-    let url = format!("{}/o/bad/p/faults/spin", server.base);
+    let client = server.client(None);
     let started = Instant::now();
     let spinner = std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let mut response = agent.get(&url).call().expect("spin request");
-        (
-            response.status().as_u16(),
-            response.body_mut().read_to_string().unwrap(),
-            started.elapsed(),
-        )
+        let reply = client.get("/o/bad/p/faults/spin");
+        (reply.status, reply.body, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(50));
     for _ in 0..5 {
@@ -171,15 +163,10 @@ pub(crate) fn many_spinning_requests_of_one_org_leave_the_other_org_served() {
     server.install_active("good", &guest_package("hello"));
     let spinners: Vec<_> = (0..12)
         .map(|_| {
-            let url = format!("{}/o/bad/p/faults/spin", server.base);
+            let client = server.client(None);
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let mut response = agent.get(&url).call().expect("spin request");
-                let status = response.status().as_u16();
-                (status, response.body_mut().read_to_string().unwrap())
+                let reply = client.get("/o/bad/p/faults/spin");
+                (reply.status, reply.body)
             })
         })
         .collect();

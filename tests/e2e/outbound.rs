@@ -172,22 +172,9 @@ fn an_orgs_requests_in_flight_are_bounded_and_its_neighbour_keeps_its_own() {
     server.install_active("beta", &package);
     let url = format!("http://127.0.0.1:{port}/held");
     let get = |org: &str| {
-        let path = format!(
-            "{}/o/{org}/p/sandbox/net/get?url={}",
-            server.base,
-            query_value(&url)
-        );
-        std::thread::spawn(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .build()
-                .into();
-            let mut reply = agent.get(&path).call().expect("answered");
-            (
-                reply.status().as_u16(),
-                reply.body_mut().read_to_string().unwrap_or_default(),
-            )
-        })
+        let path = format!("/o/{org}/p/sandbox/net/get?url={}", query_value(&url));
+        let client = server.client(None);
+        std::thread::spawn(move || client.get(&path))
     };
 
     // acme's one permit is taken by a request the upstream holds.
@@ -207,8 +194,8 @@ fn an_orgs_requests_in_flight_are_bounded_and_its_neighbour_keeps_its_own() {
     std::thread::sleep(std::time::Duration::from_millis(1000));
     assert!(!neighbour.is_finished());
     upstream.release();
-    assert_eq!(first.join().unwrap().0, 200);
-    assert_eq!(neighbour.join().unwrap().0, 200);
+    assert_eq!(first.join().unwrap().status, 200);
+    assert_eq!(neighbour.join().unwrap().status, 200);
     // The permit came back with the connection.
     assert_eq!(fetch(&server, &url).status, 200);
 }

@@ -61,16 +61,12 @@ fn a_flooding_plugin_loses_lines_over_its_rate_with_a_summary_and_a_neighbour_is
     let started = Instant::now();
     let flood_for = Duration::from_millis(2500);
     let lines_per_request = 500;
-    let url = format!("{}/o/bad/p/faults/log/{lines_per_request}", server.base);
+    let path = format!("/o/bad/p/faults/log/{lines_per_request}");
+    let client = server.client(None);
     let flooder = std::thread::spawn(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
         let mut requests = 0;
         while started.elapsed() < flood_for {
-            let status = agent.get(&url).call().expect("flood").status();
-            assert_eq!(status, 200);
+            assert_eq!(client.get(&path).status, 200);
             requests += 1;
         }
         requests

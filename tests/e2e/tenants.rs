@@ -22,21 +22,14 @@ fn a_flooding_org_gets_429s_and_another_org_is_still_served() {
     );
     assert_eq!(set.status, 200, "{set:?}");
 
-    let base = server.base.clone();
     let flooders: Vec<_> = (0..6)
         .map(|_| {
-            let url = format!("{base}/o/flood/p/faults/sleep/3000");
+            let client = server.client(None);
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let response = agent.get(&url).call().expect("flood request");
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .map(|v| v.to_str().unwrap().to_owned());
-                (response.status().as_u16(), retry_after)
+                let reply = client.get("/o/flood/p/faults/sleep/3000");
+                let retry_after =
+                    (reply.headers.get("retry-after")).map(|v| v.to_str().unwrap().to_owned());
+                (reply.status, retry_after)
             })
         })
         .collect();
