@@ -240,11 +240,10 @@ fn a_streaming_guest_keeps_its_orgs_slot_after_the_client_leaves() {
     server.create_org("bad");
     server.install_active("bad", &guest_package("faults"));
     server.limit_to_one_in_flight("bad");
-    let address = server.base.trim_start_matches("http://").to_owned();
-    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    let mut client = server.connect();
     write!(
         client,
-        "GET /o/bad/p/faults/drip/20 HTTP/1.1\r\nHost: {address}\r\n\r\n"
+        "GET /o/bad/p/faults/drip/20 HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     .unwrap();
     let mut first = [0u8; 256];
@@ -278,13 +277,12 @@ fn a_client_that_stops_reading_frees_its_orgs_slot_when_the_guest_ends() {
     use std::io::Write;
     let (server, _dir) = server();
     server.limit_to_one_in_flight("bad");
-    let address = server.base.trim_start_matches("http://").to_owned();
-    let mut client = std::net::TcpStream::connect(&address).unwrap();
+    let mut client = server.connect();
     // 20 MB: more than the socket buffers hold, so the guest blocks on its
     // writes until its 1.5 s timeout ends it; the client never reads.
     write!(
         client,
-        "GET /o/bad/p/faults/big/20000000 HTTP/1.1\r\nHost: {address}\r\n\r\n"
+        "GET /o/bad/p/faults/big/20000000 HTTP/1.1\r\nHost: x\r\n\r\n"
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));

@@ -45,11 +45,7 @@ fn an_oversized_plugin_request_body_is_refused_before_it_is_sent() {
 #[test]
 fn a_slow_header_trickle_is_cut_off() {
     let (server, _dir) = server();
-    let addr = server.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = server.connect();
     let started = Instant::now();
     stream
         .write_all(b"GET /o/acme/p/hello/ HTTP/1.1\r\nX-Slow: ")
@@ -76,11 +72,7 @@ fn a_slow_header_trickle_is_cut_off() {
 fn responses_past_the_cap_are_cut_off() {
     let (server, _dir) = server();
     assert_eq!(server.get("/o/acme/p/faults/big/50000").body.len(), 50000);
-    let addr = server.base.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stream = server.connect();
     write!(
         stream,
         "GET /o/acme/p/faults/big/300000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -100,11 +92,7 @@ fn responses_past_the_cap_are_cut_off() {
 fn a_stalled_record_body_takes_no_org_slot_and_is_cut_off() {
     let (server, _dir) = server();
     server.limit_to_one_in_flight("acme");
-    let addr = server.base.trim_start_matches("http://");
-    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
-    stalled
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let mut stalled = server.connect();
     let started = Instant::now();
     write!(
         stalled,
@@ -140,8 +128,7 @@ fn a_client_that_stops_reading_is_disconnected() {
     let server = Server::start(&["--no-demo", "--config", config.to_str().unwrap()]);
     server.create_org("acme");
     server.install_active("acme", &guest_package("faults"));
-    let addr = server.base.trim_start_matches("http://");
-    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    let mut stalled = server.connect();
     // 20 MB, more than the socket buffers between us hold; the guest's
     // request timeout (10 s) is far off, so only the send timeout can end it.
     write!(

@@ -283,15 +283,11 @@ struct Event {
 impl Follow {
     /// Follows `path` (with `?follow`) as `token`, resuming after `last`.
     fn start(server: &Server, path: &str, token: &str, last: Option<u64>) -> Self {
-        let addr = server.base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let mut stream = server.connect();
         let resume = last.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n{resume}\r\n"
+            "GET {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n{resume}\r\n"
         )
         .unwrap();
         let mut reader = BufReader::new(stream);

@@ -170,10 +170,7 @@ fn a_low_soft_open_file_limit_is_raised_so_many_connections_are_served() {
     let figures: Vec<_> = open_files.unwrap().split_whitespace().collect();
     assert_eq!(figures[3..5], ["4096", "4096"], "{limits}");
     // More connections than the soft limit allowed, all accepted and held…
-    let addr = server.base.trim_start_matches("http://");
-    let idle: Vec<_> = (0..400)
-        .map(|_| std::net::TcpStream::connect(addr).unwrap())
-        .collect();
+    let idle: Vec<_> = (0..400).map(|_| server.connect()).collect();
     // …and one more is still answered: under 256 files it would wait in the
     // backlog until an idle one timed out.
     assert_eq!(server.raw_request("GET /healthz HTTP/1.1", &[]).0, 200);

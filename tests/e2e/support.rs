@@ -391,6 +391,17 @@ impl Client {
         activated.json()
     }
 
+    /// A raw TCP connection to the server, for requests a client library
+    /// would not send; its reads time out after ten seconds.
+    pub fn connect(&self) -> std::net::TcpStream {
+        let addr = self.base.trim_start_matches("http://");
+        let stream = std::net::TcpStream::connect(addr).expect("connecting");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+    }
+
     /// Sends a raw HTTP/1.1 request: `head` (request line and headers, without
     /// the blank line) plus the client's credentials, then `body` as written; write errors after the head
     /// are ignored (the server may answer and close early). Returns the
@@ -398,7 +409,7 @@ impl Client {
     pub fn raw_request(&self, head: &str, body: &[u8]) -> (u16, String) {
         use std::io::{Read, Write};
         let addr = self.base.trim_start_matches("http://");
-        let mut stream = std::net::TcpStream::connect(addr).expect("connecting");
+        let mut stream = self.connect();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
