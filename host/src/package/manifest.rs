@@ -284,6 +284,7 @@ impl Manifest {
         }
         let manifest: Manifest = serde_json::from_value(value)
             .map_err(|e| PackageError::InvalidManifest(e.to_string()))?;
+        manifest.check_version()?;
         manifest.check_files(files)?;
         Ok(manifest)
     }
@@ -299,7 +300,10 @@ impl Manifest {
         self.component.is_none()
     }
 
-    fn check_files(&self, files: &Files) -> Result<(), PackageError> {
+    /// Refuses a major, minor or patch of `u64::MAX`, so every version
+    /// sorts below the dependency resolver's stand-in for "not installed"
+    /// (`u64::MAX.u64::MAX.u64::MAX`).
+    fn check_version(&self) -> Result<(), PackageError> {
         let Version {
             major,
             minor,
@@ -307,12 +311,15 @@ impl Manifest {
             ..
         } = self.version;
         if [major, minor, patch].contains(&u64::MAX) {
-            // The resolver's stand-in for "not installed" is u64::MAX.u64::MAX.u64::MAX.
             return Err(PackageError::InvalidManifest(format!(
                 "version: major, minor and patch must each be below {}",
                 u64::MAX
             )));
         }
+        Ok(())
+    }
+
+    fn check_files(&self, files: &Files) -> Result<(), PackageError> {
         match &self.component {
             Some(path) => {
                 check_relative_path(path).map_err(|why| {
