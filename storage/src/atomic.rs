@@ -15,11 +15,7 @@ use std::path::Path;
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(StorageError::io("create directory", dir))?;
-    let staging = dir.join(format!(
-        ".staging-{}-{}",
-        std::process::id(),
-        STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    let staging = dir.join(staging_name(""));
     let result = write_and_sync(&staging, bytes)
         .and_then(|()| fs::rename(&staging, path).map_err(StorageError::io("rename", path)));
     if result.is_err() {
@@ -32,8 +28,18 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         .map_err(StorageError::io("sync directory", dir))
 }
 
-/// Distinguishes concurrent staging files written by one process.
-static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// A staging name no other write uses at the same time, in this process or
+/// another: `.staging-{what}{pid}-{n}`. Never a digest, so garbage
+/// collection removes what a crash leaves under it.
+pub(crate) fn staging_name(what: &str) -> String {
+    /// Distinguishes concurrent staging files written by one process.
+    static STAGING_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        ".staging-{what}{}-{}",
+        std::process::id(),
+        STAGING_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
 
 fn write_and_sync(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let mut file = File::create(path).map_err(StorageError::io("create", path))?;

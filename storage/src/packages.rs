@@ -7,15 +7,13 @@
 //! registry does not reference, and any leftover staging files or folders.
 
 use crate::atomic::{
-    read_dir_if_present, remove_dir_if_present, remove_file_if_present, remove_path, sync_dir,
+    read_dir_if_present, remove_dir_if_present, remove_file_if_present, remove_path, staging_name,
+    sync_dir,
 };
 use crate::{Digest, StorageError, write_atomically};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-/// Prefix of staging names; never a valid digest.
-const STAGING_PREFIX: &str = ".staging-";
 
 /// The package blob and extraction store under one root directory.
 #[derive(Clone, Debug)]
@@ -61,14 +59,19 @@ impl PackageStore {
         let files: Vec<(&str, &[u8])> = files.into_iter().collect();
         let blob = self.blob_path(digest);
         let wrote_blob = !blob.is_file();
-        if wrote_blob {
-            write_atomically(&blob, zip)?;
-        }
-        let extracted = self.extract(digest, &files);
-        if extracted.is_err() && wrote_blob {
+        let stored = if wrote_blob {
+            write_atomically(&blob, zip)
+        } else {
+            Ok(())
+        };
+        // A failed write may still have renamed the blob into place (the
+        // folder's fsync failing after it): it goes, as after a failed
+        // extraction.
+        let stored = stored.and_then(|()| self.extract(digest, &files));
+        if stored.is_err() && wrote_blob {
             let _ = remove_file_if_present(&blob);
         }
-        extracted
+        stored
     }
 
     /// Writes `files` to `extracted/{digest}` through a staging folder,
@@ -81,11 +84,7 @@ impl PackageStore {
             }
             remove_dir_if_present(&target)?;
         }
-        let staging = self.extracted().join(format!(
-            "{STAGING_PREFIX}{}-{}",
-            digest.to_hex(),
-            std::process::id()
-        ));
+        let staging = (self.extracted()).join(staging_name(&format!("{}-", digest.to_hex())));
         let result = write_tree(&staging, files).and_then(|()| {
             fs::rename(&staging, &target).map_err(StorageError::io("rename", &target))
         });
@@ -93,7 +92,11 @@ impl PackageStore {
             let _ = fs::remove_dir_all(&staging);
         }
         result?;
-        sync_dir(&self.extracted())
+        // Not durable under its name: the caller is told it failed, so the
+        // folder goes rather than outlive the failure unreferenced.
+        sync_dir(&self.extracted()).inspect_err(|_| {
+            let _ = fs::remove_dir_all(&target);
+        })
     }
 
     /// Removes the blob and files of `digest`.
