@@ -8,7 +8,8 @@
 //! request pulls in a deep graph full of diamonds and the solver must pick
 //! consistent majors across it.
 //! Measured: a top-layer app with nothing installed, and the same with 200
-//! plugins already installed (pinned).
+//! plugins already installed (pinned); and an app whose one dependency has
+//! 5,000 published versions.
 //!
 //! Run: `cargo bench -p berth-benches --bench resolve`.
 
@@ -103,5 +104,36 @@ fn resolve(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, resolve);
+/// Versions of the one library in [`resolve_many_versions`]: an org's
+/// registry has no cap on versions per name.
+const MANY_VERSIONS: u64 = 5000;
+
+/// An app whose one dependency has [`MANY_VERSIONS`] published versions,
+/// every one matching its range: the cost of turning a semver range into
+/// the set of known versions it matches.
+fn resolve_many_versions(c: &mut Criterion) {
+    let mut universe = Universe::default();
+    let library = (0..MANY_VERSIONS)
+        .map(|minor| Candidate {
+            version: Version::new(1, minor, 0),
+            requires: BTreeMap::new(),
+        })
+        .collect();
+    universe.available.insert("lib".to_owned(), library);
+    let requirement = Requirement {
+        range: "^1".parse().expect("valid range"),
+        optional: false,
+    };
+    let app = Candidate {
+        version: Version::new(1, 0, 0),
+        requires: BTreeMap::from([("lib".to_owned(), requirement)]),
+    };
+    universe.available.insert("app".to_owned(), vec![app]);
+    let any = VersionReq::STAR;
+    c.bench_function("resolve_one_dependency_with_5000_versions", |b| {
+        b.iter(|| universe.resolve("app", &any).expect("resolves"))
+    });
+}
+
+criterion_group!(benches, resolve, resolve_many_versions);
 criterion_main!(benches);

@@ -22,6 +22,7 @@ use pubgrub::{
 };
 use semver::{Version, VersionReq};
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 /// The root of a resolution; never a valid plugin name.
 const ROOT: &str = "(request)";
@@ -144,17 +145,20 @@ impl Universe {
                 .map(|versions| versions.iter().map(|c| &c.version).collect())
                 .unwrap_or_default(),
         };
-        let matching = known
-            .into_iter()
+        let mut matching: Vec<Version> = (known.into_iter())
             .filter(|v| range.matches(v))
-            .fold(Ranges::empty(), |set, v| {
-                set.union(&Ranges::singleton(v.clone()))
-            });
+            .cloned()
+            .collect();
         if optional && !self.installed.contains_key(package) {
-            matching.union(&Ranges::singleton(absent()))
-        } else {
-            matching
+            matching.push(absent());
         }
+        // Built in one pass, in order: a union per version would copy the
+        // growing set each time (versions² for a name with many).
+        matching.sort_unstable();
+        matching
+            .into_iter()
+            .map(|v| (Bound::Included(v.clone()), Bound::Included(v)))
+            .collect()
     }
 }
 
