@@ -18,6 +18,7 @@ use crate::control::api::{self, Api};
 use crate::control::demo;
 use crate::control::integrations::Integrations;
 use crate::control::lifecycle::{Lifecycle, LifecycleError, LiveState, OperatorSigning};
+use crate::control::plugin_logs::LogReader;
 use crate::control::registry_watch::{self, Readiness};
 use crate::sandbox::active_plugins::ActivePlugins;
 use crate::sandbox::engine::{EpochTicker, build_engine};
@@ -40,6 +41,7 @@ use berth_storage::{ArtifactCache, Database, PackageStore, SecretKeys};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// berth's running state: the engine, the registry, the live routes.
@@ -211,7 +213,11 @@ impl App {
                 auth,
                 modules,
                 integrations,
-                logs,
+                LogReader::new(
+                    logs,
+                    settings.limits.log_followers_per_org,
+                    Duration::from_millis(settings.http.send_timeout_ms),
+                ),
                 settings.packages.clone(),
                 settings.http.body_reader(),
             ),
@@ -282,7 +288,7 @@ impl App {
         request: Request<Incoming>,
     ) -> Result<Request<Incoming>, ApiError> {
         if let Err(refusal) = key {
-            discard(request.into_body()).await;
+            discard(request).await;
             return Err(refusal);
         }
         Ok(request)

@@ -2,7 +2,8 @@
 //! changes nothing: no registry row, no audit event, no file on disk.
 
 use crate::support::{
-    Server, config_file, files_under, guest_component, guest_manifest, guest_package,
+    OPERATOR_TOKEN, Server, config_file, files_under, guest_component, guest_manifest,
+    guest_package,
 };
 use crate::zips::{RawEntry, raw_zip};
 
@@ -51,6 +52,15 @@ fn server_with(args: &[&str]) -> Server {
     server.create_org("acme");
     assert_eq!(server.install("acme", &guest_package("trap")).status, 201);
     server
+}
+
+/// [`server_with`], its `[packages]` settings `toml`; the directory holds
+/// the config file.
+fn server_with_packages(toml: &str) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &format!("[packages]\n{toml}"));
+    let server = server_with(&["--no-demo", "--config", config.to_str().unwrap()]);
+    (server, dir)
 }
 
 /// A package of the hello guest whose manifest is `manifest` (raw bytes).
@@ -282,12 +292,9 @@ fn symlinks_and_duplicates_are_refused() {
 
 #[test]
 fn size_limits_are_enforced_while_reading() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(
-        dir.path(),
-        "[packages]\nmax-entries = 5\nmax-entry-bytes = 1048576\nmax-total-bytes = 1572864\nmax-upload-bytes = 2097152\n",
+    let (server, _dir) = server_with_packages(
+        "max-entries = 5\nmax-entry-bytes = 1048576\nmax-total-bytes = 1572864\nmax-upload-bytes = 2097152\n",
     );
-    let server = server_with(&["--no-demo", "--config", config.to_str().unwrap()]);
     let manifest = serde_json::to_vec(&guest_manifest("hello")).unwrap();
     let component = guest_component("hello");
     let with_extra = |extra: Vec<RawEntry>| {
@@ -409,4 +416,106 @@ fn components_importing_ungranted_interfaces_are_refused_naming_them() {
         assert!(message.contains(&format!("`{permission}")), "{message}");
         assert_eq!(snapshot(&server), before, "{interface} changed state");
     }
+}
+
+/// Starts an upload of `zip` to `org` on a raw connection, as curl sends
+/// a large one (`Expect: 100-continue`). berth asks for the body once the
+/// upload has its slot; then all of it but the last byte is sent, so the
+/// upload holds the slot until [`finish_stalled_upload`].
+fn start_stalled_upload(server: &Server, org: &str, zip: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = send_upload_head(server, org, zip.len());
+    assert_eq!(read_head(&mut stream), "HTTP/1.1 100 Continue");
+    stream.write_all(&zip[..zip.len() - 1]).unwrap();
+    stream
+}
+
+/// Sends the head of an upload of `length` bytes to `org` that waits for
+/// `100 Continue`.
+fn send_upload_head(server: &Server, org: &str, length: usize) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = server.connect();
+    write!(
+        stream,
+        "POST /api/v1/orgs/{org}/plugins HTTP/1.1\r\nHost: berth\r\n\
+         Authorization: Bearer {OPERATOR_TOKEN}\r\nContent-Type: application/zip\r\n\
+         Content-Length: {length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    stream
+}
+
+/// Reads a response head from `stream` and returns its status line.
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed after {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    head.lines().next().unwrap().to_owned()
+}
+
+/// Sends the stalled upload's last byte and returns the status line it is
+/// answered with.
+fn finish_stalled_upload(mut stream: std::net::TcpStream, zip: &[u8]) -> String {
+    use std::io::Write;
+    stream.write_all(&zip[zip.len() - 1..]).unwrap();
+    read_head(&mut stream)
+}
+
+#[test]
+fn uploads_past_an_orgs_slots_are_refused_while_its_neighbour_uploads() {
+    let (server, _dir) =
+        server_with_packages("max-concurrent-uploads = 2\nmax-concurrent-uploads-per-org = 1\n");
+    server.create_org("globex");
+    server.create_org("initech");
+    let (hello, trap, kvprobe) = (
+        guest_package("hello"),
+        guest_package("trap"),
+        guest_package("kvprobe"),
+    );
+
+    // An upload of acme's that is still arriving holds acme's one slot.
+    let stalled = start_stalled_upload(&server, "acme", &hello);
+    let before = snapshot(&server);
+    let refused = server.install("acme", &kvprobe);
+    assert_eq!(
+        (refused.status, refused.error_code().as_str()),
+        (429, "too_many_uploads"),
+        "{refused:?}"
+    );
+    assert_eq!(refused.header("retry-after"), "1");
+    assert_eq!(snapshot(&server), before, "a refused upload changed state");
+    // A client waiting for `100 Continue` is refused without being asked
+    // for its body.
+    let mut waiting = send_upload_head(&server, "acme", kvprobe.len());
+    assert_eq!(read_head(&mut waiting), "HTTP/1.1 429 Too Many Requests");
+
+    // Its neighbour's uploads are not affected.
+    assert_eq!(server.install("globex", &hello).status, 201);
+
+    // With globex's own upload stalled too, the server's two slots are
+    // taken: a third org waits for one, and nothing of it is written.
+    let globex_stalled = start_stalled_upload(&server, "globex", &trap);
+    let initech = server.install("initech", &hello);
+    assert_eq!(initech.error_code(), "too_many_uploads", "{initech:?}");
+    assert_eq!(
+        server.get("/api/v1/orgs/initech/plugins").json(),
+        serde_json::json!([])
+    );
+
+    // The stalled uploads finish normally and give their slots back.
+    assert_eq!(
+        finish_stalled_upload(stalled, &hello),
+        "HTTP/1.1 201 Created"
+    );
+    assert_eq!(
+        finish_stalled_upload(globex_stalled, &trap),
+        "HTTP/1.1 201 Created"
+    );
+    assert_eq!(server.install("initech", &hello).status, 201);
+    assert_eq!(server.install("acme", &kvprobe).status, 201);
 }

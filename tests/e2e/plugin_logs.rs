@@ -283,6 +283,12 @@ struct Event {
 impl Follow {
     /// Follows `path` (with `?follow`) as `token`, resuming after `last`.
     fn start(server: &Server, path: &str, token: &str, last: Option<u64>) -> Self {
+        Self::open(server, path, token, last).unwrap_or_else(|refusal| panic!("{refusal}"))
+    }
+
+    /// Follows `path` as [`Follow::start`] does; when the server answers
+    /// anything but a stream, that answer (head and body) instead.
+    fn open(server: &Server, path: &str, token: &str, last: Option<u64>) -> Result<Self, String> {
         let mut stream = server.connect();
         let resume = last.map_or(String::new(), |id| format!("last-event-id: {id}\r\n"));
         write!(
@@ -295,9 +301,16 @@ impl Follow {
         while !head.ends_with("\r\n\r\n") {
             assert_ne!(reader.read_line(&mut head).unwrap(), 0, "{head}");
         }
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        if !head.starts_with("HTTP/1.1 200") {
+            let length = (head.lines())
+                .find_map(|line| line.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+            return Err(head + &String::from_utf8_lossy(&body));
+        }
         assert!(head.contains("content-type: text/event-stream"), "{head}");
-        Self { reader }
+        Ok(Self { reader })
     }
 
     /// The next event (chunked framing lines and comments skipped).
@@ -383,4 +396,45 @@ fn following_a_plugins_log_streams_each_new_line_and_resumes_after_the_last_even
         (end.event.as_str(), &end.data),
         ("end", &serde_json::json!({"reason": "uninstalled"}))
     );
+}
+
+#[test]
+fn an_org_follows_at_most_its_limit_of_logs_and_a_follower_that_leaves_frees_its_slot() {
+    let (server, _dir) = server_with_limits("log-followers-per-org = 2\n");
+    let (good, bad) = (admin_secret(&server, "good"), admin_secret(&server, "bad"));
+    let path = logs_path("good", "hello", "?follow");
+    let first = Follow::start(&server, &path, &good, None);
+    let mut second = Follow::start(&server, &path, &good, None);
+    let refused = Follow::open(&server, &path, &good, None)
+        .err()
+        .expect("a third follower is refused");
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    assert!(refused.contains("retry-after: 1"), "{refused}");
+    assert!(refused.contains("too_many_log_followers"), "{refused}");
+    // Reading a page is not following: it is still answered.
+    assert_eq!(
+        server
+            .client(Some(&good))
+            .get(&logs_path("good", "hello", ""))
+            .status,
+        200
+    );
+    // Another org's admin follows its own plugin meanwhile.
+    let mut neighbour = Follow::start(&server, &logs_path("bad", "faults", "?follow"), &bad, None);
+    // A follower that leaves gives its slot back once its connection closes.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut third = loop {
+        match Follow::open(&server, &path, &good, None) {
+            Ok(follow) => break follow,
+            Err(refusal) => assert!(Instant::now() < deadline, "still refused: {refusal}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Every stream held open is live.
+    server.get("/o/good/p/hello/echo/x");
+    assert_eq!(second.next().data["message"], "hello: Method::Get /echo/x");
+    assert_eq!(third.next().data["message"], "hello: Method::Get /echo/x");
+    server.get("/o/bad/p/faults/log/1");
+    assert_eq!(neighbour.next().event, "line");
 }

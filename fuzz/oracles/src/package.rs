@@ -19,6 +19,7 @@ pub fn limits() -> PackageLimits {
         max_entry_bytes: 64 << 10,
         max_total_bytes: 256 << 10,
         max_compression_ratio: 100,
+        ..PackageLimits::default()
     }
 }
 

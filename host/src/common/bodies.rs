@@ -6,6 +6,7 @@
 
 use bytes::Bytes;
 use bytes::BytesMut;
+use http::Request;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use std::collections::VecDeque;
@@ -22,13 +23,24 @@ const DISCARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Reads and drops a small request body the server refuses without using
 /// (e.g. on 401), so the client reads the refusal instead of a reset
 /// connection. Bounded by size and time; a larger or slower body is left
-/// unread and the connection closes.
-pub async fn discard(body: Incoming) {
+/// unread and the connection closes. A client waiting for `100 Continue`
+/// (`Expect: 100-continue`, as curl sends with uploads over 1 MiB) has sent
+/// no body yet: it gets the refusal without being asked for its body.
+pub async fn discard(request: Request<Incoming>) {
+    if expects_continue(request.headers()) {
+        return;
+    }
     let _ = tokio::time::timeout(
         DISCARD_TIMEOUT,
-        Limited::new(body, DISCARD_MAX_BYTES).collect(),
+        Limited::new(request.into_body(), DISCARD_MAX_BYTES).collect(),
     )
     .await;
+}
+
+/// Whether a request waits for `100 Continue` before sending its body.
+fn expects_continue(headers: &http::HeaderMap) -> bool {
+    (headers.get(http::header::EXPECT))
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// A request body that fails once more than `max` bytes arrive.

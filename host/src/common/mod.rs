@@ -1,7 +1,8 @@
 //! The ground floor: what every layer uses — operator settings, names and
 //! identities, metrics and usage series (kept per plugin), JSON errors (with schema problems
 //! field by field), HTTP body helpers, per-org limits and the token bucket
-//! behind rate limits, and the process's open-file limit. Nothing here
+//! behind rate limits, per-org slots for heavy management work, and the
+//! process's open-file limit. Nothing here
 //! imports a higher layer.
 
 pub mod admission;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod ids;
 pub mod metrics;
 pub mod open_files;
+pub mod org_slots;
 pub mod per_plugin;
 pub mod request_body;
 pub mod schema_fields;

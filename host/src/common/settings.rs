@@ -7,7 +7,7 @@
 use crate::common::request_body::BodyReader;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -184,6 +184,9 @@ pub struct Limits {
     /// (messages, fields and bookkeeping); each ring may hold its equal
     /// part of it, so many tenants cost no more. Default 67108864 (64 MiB).
     pub log_ring_bytes_total: u64,
+    /// Followed log streams (`…/logs?follow`) one org's admins may hold
+    /// open at once; 429 `too_many_log_followers` beyond. Default 16.
+    pub log_followers_per_org: NonZeroUsize,
 }
 
 impl Default for Limits {
@@ -206,6 +209,7 @@ impl Default for Limits {
             log_ring_lines_per_plugin: 1000,
             log_ring_bytes_per_plugin: 256 << 10,
             log_ring_bytes_total: 64 << 20,
+            log_followers_per_org: NonZeroUsize::new(16).expect("not zero"),
         }
     }
 }
@@ -387,6 +391,11 @@ pub struct PackageLimits {
     pub max_total_bytes: u64,
     /// Highest inflated:compressed ratio of one file (zip-bomb guard). Default 100.
     pub max_compression_ratio: u64,
+    /// Most uploads (installs, previews, publishes) the management API
+    /// handles at once, server-wide; 429 `too_many_uploads` beyond. Default 8.
+    pub max_concurrent_uploads: NonZeroUsize,
+    /// Most of them one org may have in progress. Default 2.
+    pub max_concurrent_uploads_per_org: NonZeroUsize,
 }
 
 impl Default for PackageLimits {
@@ -397,6 +406,8 @@ impl Default for PackageLimits {
             max_entry_bytes: 32 << 20,
             max_total_bytes: 64 << 20,
             max_compression_ratio: 100,
+            max_concurrent_uploads: NonZeroUsize::new(8).expect("not zero"),
+            max_concurrent_uploads_per_org: NonZeroUsize::new(2).expect("not zero"),
         }
     }
 }

@@ -9,10 +9,10 @@
 //! compile), and answers JSON. Errors are [`ApiError`]s.
 
 use crate::capabilities::config::ConfigUpdate;
-use crate::capabilities::log::PluginLogs;
 use crate::capabilities::modules::Modules;
 use crate::common::bodies::discard;
 use crate::common::error::{ApiError, full_body, json_response};
+use crate::common::org_slots::{OrgSlot, OrgSlots};
 use crate::common::request_body::{BodyReader, off_thread, parse_json};
 use crate::common::settings::PackageLimits;
 use crate::control::api_routes::{self, Access, Op, Params};
@@ -26,7 +26,7 @@ use crate::control::lifecycle::{
     InstallOptions, Lifecycle, LifecycleError, PolicySetter, UninstallOptions,
 };
 use crate::control::openapi;
-use crate::control::plugin_logs::{self, LogQuery};
+use crate::control::plugin_logs::{LogQuery, LogReader};
 use crate::serve::auth::{Auth, Principal};
 use crate::serve::tenant_keys;
 use berth_storage::CATALOG;
@@ -50,8 +50,9 @@ pub struct Api {
     auth: Arc<Auth>,
     modules: Arc<Modules>,
     integrations: Integrations,
-    logs: Arc<PluginLogs>,
+    logs: LogReader,
     limits: PackageLimits,
+    uploads: OrgSlots,
     bodies: BodyReader,
 }
 
@@ -60,13 +61,14 @@ type ApiResult = Result<Response<HyperOutgoingBody>, ApiError>;
 impl Api {
     /// An API over `lifecycle`, `modules`, `integrations` and the plugins'
     /// `logs`, its callers checked by `auth`, accepting uploads within
-    /// `limits` and reading request bodies with `bodies`.
+    /// `limits` (their size, and how many at once) and reading request
+    /// bodies with `bodies`.
     pub fn new(
         lifecycle: Arc<Lifecycle>,
         auth: Auth,
         modules: Arc<Modules>,
         integrations: Integrations,
-        logs: Arc<PluginLogs>,
+        logs: LogReader,
         limits: PackageLimits,
         bodies: BodyReader,
     ) -> Self {
@@ -76,6 +78,12 @@ impl Api {
             modules,
             integrations,
             logs,
+            uploads: OrgSlots::new(
+                "uploads",
+                "too_many_uploads",
+                limits.max_concurrent_uploads_per_org,
+                Some(limits.max_concurrent_uploads),
+            ),
             limits,
             bodies,
         }
@@ -106,7 +114,7 @@ impl Api {
         let (route, params, principal) = match admitted {
             Ok(admitted) => admitted,
             Err(refusal) => {
-                discard(request.into_body()).await;
+                discard(request).await;
                 return Err(refusal);
             }
         };
@@ -152,7 +160,8 @@ impl Api {
             }
             Op::InstallPlugin => {
                 let force = flag("force");
-                match self.read_upload(request).await? {
+                let (_slot, upload) = self.read_upload(&org, request).await?;
+                match upload {
                     Upload::Zip(zip) => self
                         .run(move |l| l.install(&org, &zip, InstallOptions { force }))
                         .await
@@ -167,17 +176,20 @@ impl Api {
                 }
             }
             Op::PreviewPackage => {
-                let zip = self.read_upload(request).await?.zip()?;
+                let (_slot, upload) = self.read_upload(&org, request).await?;
+                let zip = upload.zip()?;
                 let preview = self.run(move |l| l.preview(&org, &zip)).await?;
                 Ok(ok(PreviewView::from(preview)))
             }
             Op::PublishToRegistry => {
-                let zip = self.read_upload(request).await?.zip()?;
+                let (_slot, upload) = self.read_upload(&org, request).await?;
+                let zip = upload.zip()?;
                 self.run(move |l| l.publish(&org, &zip)).await.map(created)
             }
             Op::ListRegistry => self.run(move |l| l.registry_listing(&org)).await.map(ok),
             Op::PublishToCatalog => {
-                let zip = self.read_upload(request).await?.zip()?;
+                let (_slot, upload) = self.read_upload(CATALOG, request).await?;
+                let zip = upload.zip()?;
                 self.run(move |l| l.publish(CATALOG, &zip))
                     .await
                     .map(created)
@@ -208,7 +220,7 @@ impl Api {
                     .map(|activated| ok(PluginView::from(&activated)))
             }
             Op::RollbackPlugin => {
-                discard(request.into_body()).await;
+                discard(request).await;
                 let installation = self
                     .run(move |l| l.rollback(&org, &name, "asked through the API"))
                     .await?;
@@ -240,13 +252,12 @@ impl Api {
                 let query =
                     LogQuery::parse(|key| query_value(query.as_deref(), key), request.headers())?;
                 let installed = self.run(move |l| l.installation(&org, &name)).await?;
-                let ring = self.logs.ring(&installed.org, &installed.name);
                 let (auth, token) = (
                     self.auth.clone(),
                     request.headers().get(header::AUTHORIZATION).cloned(),
                 );
                 let still_allowed = Box::new(move || auth.authenticate(token.as_ref()).is_ok());
-                Ok(plugin_logs::respond(ring, query, still_allowed))
+                (self.logs).respond(&installed.org, &installed.name, query, still_allowed)
             }
             Op::PluginConfig => self
                 .run(move |l| l.plugin_config(&org, &name))
@@ -443,11 +454,25 @@ impl Api {
         off_thread(move || step(&lifecycle)).await
     }
 
-    /// Reads an upload (refusing oversized bodies by `Content-Length`
-    /// before reading, and by counting while reading) and tells a package
-    /// from a JSON request by its bytes, whatever type the client declared:
-    /// `curl -d` and `--data-binary` send a form type for both.
-    async fn read_upload(&self, request: Request<Incoming>) -> Result<Upload, ApiError> {
+    /// Takes an upload slot for `org` (429 `too_many_uploads` when it or
+    /// the server has none free, the body unread), then reads the upload
+    /// (refusing oversized bodies by `Content-Length` before reading, and by
+    /// counting while reading) and tells a package from a JSON request by
+    /// its bytes, whatever type the client declared: `curl -d` and
+    /// `--data-binary` send a form type for both. The caller keeps the slot
+    /// until the upload is answered.
+    async fn read_upload(
+        &self,
+        org: &str,
+        request: Request<Incoming>,
+    ) -> Result<(OrgSlot, Upload), ApiError> {
+        let slot = match self.uploads.take(org) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                discard(request).await;
+                return Err(refusal);
+            }
+        };
         let declared = request
             .headers()
             .get(header::CONTENT_TYPE)
@@ -458,7 +483,7 @@ impl Api {
             .bodies
             .bytes(request, self.limits.max_upload_bytes)
             .await?;
-        Upload::sniff(body, &declared)
+        Ok((slot, Upload::sniff(body, &declared)?))
     }
 }
 

@@ -7,18 +7,22 @@
 //! `limit=N` (at most N lines, default 100, at most 1000), `follow`. A
 //! follower that reconnects with `Last-Event-ID` resumes after that line.
 //! Lines the ring dropped before they could be read are reported as
-//! `missed` (JSON) or as a `missed` event (stream).
+//! `missed` (JSON) or as a `missed` event (stream). An org holds at most
+//! `limits.log-followers-per-org` streams at once.
 
-use crate::capabilities::log::LogRing;
 use crate::capabilities::log::ring::{EntryKind, LogEntry, Read};
+use crate::capabilities::log::{LogRing, PluginLogs};
 use crate::common::bodies::channel_body;
 use crate::common::error::{ApiError, json_response};
+use crate::common::org_slots::{OrgSlot, OrgSlots};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::Sender;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Lines in a page unless `limit` says otherwise.
@@ -115,16 +119,56 @@ impl From<&LogEntry> for LogLine {
     }
 }
 
-/// The answer to `query` on `ring`.
-pub fn respond(
-    ring: Arc<LogRing>,
-    query: LogQuery,
-    still_allowed: StillAllowed,
-) -> Response<HyperOutgoingBody> {
-    if query.follow {
-        follow(ring, query, still_allowed)
-    } else {
-        page(&ring, &query)
+/// How the management API reads plugin logs: the kept lines, the slots
+/// followers take (`limits.log-followers-per-org`), and how long a follower
+/// may leave the next chunk untaken (`http.send-timeout-ms`) before its
+/// stream ends.
+pub struct LogReader {
+    logs: Arc<PluginLogs>,
+    followers: OrgSlots,
+    send_timeout: Duration,
+}
+
+impl LogReader {
+    /// A reader of `logs` letting each org hold `followers_per_org` streams,
+    /// each ended when its client leaves a chunk untaken for `send_timeout`.
+    pub fn new(
+        logs: Arc<PluginLogs>,
+        followers_per_org: NonZeroUsize,
+        send_timeout: Duration,
+    ) -> Self {
+        Self {
+            logs,
+            followers: OrgSlots::new(
+                "followed log streams",
+                "too_many_log_followers",
+                followers_per_org,
+                None,
+            ),
+            send_timeout,
+        }
+    }
+
+    /// The answer to `query` on the log of `org`'s `plugin`: a page, or a
+    /// followed stream — 429 `too_many_log_followers` when the org already
+    /// holds its limit of them.
+    pub fn respond(
+        &self,
+        org: &str,
+        plugin: &str,
+        query: LogQuery,
+        still_allowed: StillAllowed,
+    ) -> Result<Response<HyperOutgoingBody>, ApiError> {
+        let ring = self.logs.ring(org, plugin);
+        if !query.follow {
+            return Ok(page(&ring, &query));
+        }
+        let follower = Follower {
+            _slot: self.followers.take(org)?,
+            still_allowed,
+            send_timeout: self.send_timeout,
+        };
+        Ok(follow(ring, query, follower))
     }
 }
 
@@ -152,6 +196,25 @@ fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
 /// each batch and keep-alive: a revoked token ends the stream).
 pub type StillAllowed = Box<dyn Fn() -> bool + Send + Sync>;
 
+/// What one followed stream holds while it lasts.
+struct Follower {
+    /// Its org's follower slot, given back when the stream ends.
+    _slot: OrgSlot,
+    still_allowed: StillAllowed,
+    send_timeout: Duration,
+}
+
+impl Follower {
+    /// Sends `chunk`; false once the client is gone, or has left the
+    /// chunks before it untaken for the send timeout (an HTTP/2 client
+    /// that never opens its flow-control window holds no write pending, so
+    /// only this notices it).
+    async fn send(&self, sender: &Sender<Bytes>, chunk: Bytes) -> bool {
+        let sent = tokio::time::timeout(self.send_timeout, sender.send(chunk));
+        matches!(sent.await, Ok(Ok(())))
+    }
+}
+
 /// The last event of a followed log whose plugin was uninstalled…
 const END_UNINSTALLED: &[u8] = b"event: end\ndata: {\"reason\":\"uninstalled\"}\n\n";
 /// …or whose follower's token was revoked.
@@ -161,12 +224,8 @@ const END_REVOKED: &[u8] = b"event: end\ndata: {\"reason\":\"revoked\"}\n\n";
 /// then each new one, as `event: line` (or `note`, for the host's notes)
 /// with the line's number as `id` and the line as JSON `data`; when the
 /// plugin is uninstalled or the caller's token revoked, `event: end` and
-/// the end of the stream.
-fn follow(
-    ring: Arc<LogRing>,
-    query: LogQuery,
-    still_allowed: StillAllowed,
-) -> Response<HyperOutgoingBody> {
+/// the end of the stream. It also ends as soon as its client goes away.
+fn follow(ring: Arc<LogRing>, query: LogQuery, follower: Follower) -> Response<HyperOutgoingBody> {
     let (sender, body) = channel_body(16);
     tokio::spawn(async move {
         let mut newest = ring.subscribe();
@@ -174,8 +233,10 @@ fn follow(
         let mut limit = query.limit;
         loop {
             newest.borrow_and_update();
-            if !still_allowed() {
-                let _ = sender.send(Bytes::from_static(END_REVOKED)).await;
+            if !(follower.still_allowed)() {
+                follower
+                    .send(&sender, Bytes::from_static(END_REVOKED))
+                    .await;
                 return;
             }
             let Read { entries, missed } = ring.read(cursor, limit);
@@ -187,7 +248,7 @@ fn follow(
                 events += &event(entry);
             }
             cursor = entries.last().map(|e| e.seq).or(cursor).or(Some(0));
-            if !events.is_empty() && sender.send(Bytes::from(events)).await.is_err() {
+            if !events.is_empty() && !follower.send(&sender, Bytes::from(events)).await {
                 return;
             }
             if entries.len() == limit {
@@ -195,15 +256,18 @@ fn follow(
             }
             if ring.is_closed() {
                 // Uninstalled: what was left is sent; the stream ends.
-                let _ = sender.send(Bytes::from_static(END_UNINSTALLED)).await;
+                follower
+                    .send(&sender, Bytes::from_static(END_UNINSTALLED))
+                    .await;
                 return;
             }
             // After the backlog, a page of any size catches up.
             limit = MAX_LIMIT;
             tokio::select! {
                 changed = newest.changed() => if changed.is_err() { return },
+                () = sender.closed() => return,
                 () = tokio::time::sleep(KEEP_ALIVE) => {
-                    if sender.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() {
+                    if !follower.send(&sender, Bytes::from_static(b": keep-alive\n\n")).await {
                         return;
                     }
                 }
