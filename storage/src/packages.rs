@@ -14,17 +14,30 @@ use crate::{Digest, StorageError, write_atomically};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The package blob and extraction store under one root directory.
 #[derive(Clone, Debug)]
 pub struct PackageStore {
     root: PathBuf,
+    /// Held by every write and removal, shared by the store's clones: two
+    /// stores of one digest (a cluster node fetches packages outside the
+    /// lifecycle lock) must not rename over, or clean up after, each other.
+    writing: Arc<Mutex<()>>,
 }
 
 impl PackageStore {
     /// A store rooted at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            writing: Arc::default(),
+        }
+    }
+
+    /// Excludes every other write and removal of this store while held.
+    fn exclusive(&self) -> MutexGuard<'_, ()> {
+        self.writing.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn blobs(&self) -> PathBuf {
@@ -57,6 +70,7 @@ impl PackageStore {
         files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<(), StorageError> {
         let files: Vec<(&str, &[u8])> = files.into_iter().collect();
+        let _writing = self.exclusive();
         let blob = self.blob_path(digest);
         let wrote_blob = !blob.is_file();
         let stored = if wrote_blob {
@@ -101,6 +115,7 @@ impl PackageStore {
 
     /// Removes the blob and files of `digest`.
     pub fn remove(&self, digest: &Digest) -> Result<(), StorageError> {
+        let _writing = self.exclusive();
         remove_file_if_present(&self.blob_path(digest))?;
         remove_dir_if_present(&self.files_dir(digest))
     }
@@ -111,6 +126,7 @@ impl PackageStore {
         &self,
         referenced: &HashSet<String>,
     ) -> Result<Vec<PathBuf>, StorageError> {
+        let _writing = self.exclusive();
         let mut removed = Vec::new();
         for (dir, suffix) in [(self.blobs(), ".zip"), (self.extracted(), "")] {
             for entry in read_dir_if_present(&dir)? {

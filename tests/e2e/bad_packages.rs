@@ -435,6 +435,8 @@ fn start_stalled_upload(server: &Server, org: &str, zip: &[u8]) -> std::net::Tcp
 fn send_upload_head(server: &Server, org: &str, length: usize) -> std::net::TcpStream {
     use std::io::Write;
     let mut stream = server.connect();
+    // Its answer may wait for a compile on a busy machine.
+    (stream.set_read_timeout(Some(std::time::Duration::from_secs(60)))).unwrap();
     write!(
         stream,
         "POST /api/v1/orgs/{org}/plugins HTTP/1.1\r\nHost: berth\r\n\

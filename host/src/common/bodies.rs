@@ -20,21 +20,29 @@ const DISCARD_MAX_BYTES: usize = 64 * 1024;
 /// Longest wait for them.
 const DISCARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Reads and drops a small request body the server refuses without using
-/// (e.g. on 401), so the client reads the refusal instead of a reset
-/// connection. Bounded by size and time; a larger or slower body is left
-/// unread and the connection closes. A client waiting for `100 Continue`
-/// (`Expect: 100-continue`, as curl sends with uploads over 1 MiB) has sent
-/// no body yet: it gets the refusal without being asked for its body.
+/// Reads and drops the body of a request the server refuses without using
+/// it (e.g. 401, 429), so the client reads the refusal instead of a reset
+/// connection. Bounded by size (64 KiB, frame by frame, nothing kept) and
+/// time (1 s); a larger or slower body is left unread and the connection
+/// closes. An HTTP/1.1 client waiting for `100 Continue` (`Expect:
+/// 100-continue`, as curl sends with bodies over 1 MiB) has sent no body
+/// yet: it gets the refusal without being asked for its body.
 pub async fn discard(request: Request<Incoming>) {
-    if expects_continue(request.headers()) {
+    if request.version() == http::Version::HTTP_11 && expects_continue(request.headers()) {
         return;
     }
-    let _ = tokio::time::timeout(
-        DISCARD_TIMEOUT,
-        Limited::new(request.into_body(), DISCARD_MAX_BYTES).collect(),
-    )
-    .await;
+    let drain = async {
+        let mut body = request.into_body();
+        let mut left = DISCARD_MAX_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let length = frame.data_ref().map_or(0, Bytes::len);
+            if length > left {
+                return;
+            }
+            left -= length;
+        }
+    };
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
 }
 
 /// Whether a request waits for `100 Continue` before sending its body.
@@ -133,18 +141,28 @@ impl Body for Replayed {
 
 /// A response body whose chunks a task sends through the returned sender;
 /// it ends when the sender is dropped. The sender's `send` fails once the
-/// client is gone (the body dropped), which tells the task to stop.
-pub fn channel_body(buffered: usize) -> (tokio::sync::mpsc::Sender<Bytes>, HyperOutgoingBody) {
+/// client is gone (the body dropped), which tells the task to stop. The
+/// body keeps `held` until the server drops it — a stream the task gave
+/// up on may stay open until its connection ends.
+pub fn channel_body<H: Send + Sync + Unpin + 'static>(
+    buffered: usize,
+    held: H,
+) -> (tokio::sync::mpsc::Sender<Bytes>, HyperOutgoingBody) {
     let (sender, receiver) = tokio::sync::mpsc::channel(buffered);
-    (sender, HyperOutgoingBody::new(Channel { receiver }))
+    let body = Channel {
+        receiver,
+        _held: held,
+    };
+    (sender, HyperOutgoingBody::new(body))
 }
 
 /// The receiving end of [`channel_body`].
-struct Channel {
+struct Channel<H> {
     receiver: tokio::sync::mpsc::Receiver<Bytes>,
+    _held: H,
 }
 
-impl Body for Channel {
+impl<H: Unpin> Body for Channel<H> {
     type Data = Bytes;
     type Error = HttpError;
 

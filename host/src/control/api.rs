@@ -160,37 +160,45 @@ impl Api {
             }
             Op::InstallPlugin => {
                 let force = flag("force");
-                let (_slot, upload) = self.read_upload(&org, request).await?;
+                let (slot, upload) = self.read_upload(&org, request).await?;
                 match upload {
                     Upload::Zip(zip) => self
-                        .run(move |l| l.install(&org, &zip, InstallOptions { force }))
+                        .run_upload(slot, move |l| {
+                            l.install(&org, &zip, InstallOptions { force })
+                        })
                         .await
                         .map(|installed| created(PluginView::from(&installed))),
                     Upload::Json(body) => {
                         let wanted: InstallByName = parse_json(&body)?;
                         let range = wanted.version.unwrap_or(VersionReq::STAR);
-                        self.run(move |l| l.install_from_registry(&org, &wanted.name, &range))
-                            .await
-                            .map(created)
+                        self.run_upload(slot, move |l| {
+                            l.install_from_registry(&org, &wanted.name, &range)
+                        })
+                        .await
+                        .map(created)
                     }
                 }
             }
             Op::PreviewPackage => {
-                let (_slot, upload) = self.read_upload(&org, request).await?;
+                let (slot, upload) = self.read_upload(&org, request).await?;
                 let zip = upload.zip()?;
-                let preview = self.run(move |l| l.preview(&org, &zip)).await?;
+                let preview = self
+                    .run_upload(slot, move |l| l.preview(&org, &zip))
+                    .await?;
                 Ok(ok(PreviewView::from(preview)))
             }
             Op::PublishToRegistry => {
-                let (_slot, upload) = self.read_upload(&org, request).await?;
+                let (slot, upload) = self.read_upload(&org, request).await?;
                 let zip = upload.zip()?;
-                self.run(move |l| l.publish(&org, &zip)).await.map(created)
+                (self.run_upload(slot, move |l| l.publish(&org, &zip)))
+                    .await
+                    .map(created)
             }
             Op::ListRegistry => self.run(move |l| l.registry_listing(&org)).await.map(ok),
             Op::PublishToCatalog => {
-                let (_slot, upload) = self.read_upload(CATALOG, request).await?;
+                let (slot, upload) = self.read_upload(CATALOG, request).await?;
                 let zip = upload.zip()?;
-                self.run(move |l| l.publish(CATALOG, &zip))
+                self.run_upload(slot, move |l| l.publish(CATALOG, &zip))
                     .await
                     .map(created)
             }
@@ -454,13 +462,28 @@ impl Api {
         off_thread(move || step(&lifecycle)).await
     }
 
+    /// Runs an upload's step on a blocking thread, holding its `slot`
+    /// until the step returns: a client that goes away stops waiting for
+    /// the answer, not the step.
+    async fn run_upload<T: Send + 'static>(
+        &self,
+        slot: OrgSlot,
+        step: impl FnOnce(&Lifecycle) -> Result<T, LifecycleError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        self.run(move |l| {
+            let _slot = slot;
+            step(l)
+        })
+        .await
+    }
+
     /// Takes an upload slot for `org` (429 `too_many_uploads` when it or
     /// the server has none free, the body unread), then reads the upload
     /// (refusing oversized bodies by `Content-Length` before reading, and by
     /// counting while reading) and tells a package from a JSON request by
     /// its bytes, whatever type the client declared: `curl -d` and
-    /// `--data-binary` send a form type for both. The caller keeps the slot
-    /// until the upload is answered.
+    /// `--data-binary` send a form type for both. The caller hands the slot
+    /// to [`Api::run_upload`].
     async fn read_upload(
         &self,
         org: &str,

@@ -163,12 +163,12 @@ impl LogReader {
         if !query.follow {
             return Ok(page(&ring, &query));
         }
+        let slot = self.followers.take(org)?;
         let follower = Follower {
-            _slot: self.followers.take(org)?,
             still_allowed,
             send_timeout: self.send_timeout,
         };
-        Ok(follow(ring, query, follower))
+        Ok(follow(ring, query, follower, slot))
     }
 }
 
@@ -196,10 +196,8 @@ fn page(ring: &LogRing, query: &LogQuery) -> Response<HyperOutgoingBody> {
 /// each batch and keep-alive: a revoked token ends the stream).
 pub type StillAllowed = Box<dyn Fn() -> bool + Send + Sync>;
 
-/// What one followed stream holds while it lasts.
+/// What the task feeding one followed stream goes by.
 struct Follower {
-    /// Its org's follower slot, given back when the stream ends.
-    _slot: OrgSlot,
     still_allowed: StillAllowed,
     send_timeout: Duration,
 }
@@ -208,7 +206,9 @@ impl Follower {
     /// Sends `chunk`; false once the client is gone, or has left the
     /// chunks before it untaken for the send timeout (an HTTP/2 client
     /// that never opens its flow-control window holds no write pending, so
-    /// only this notices it).
+    /// only this notices it). The task then stops; the stream's body keeps
+    /// the org's slot until the client resets the stream or the connection
+    /// ends.
     async fn send(&self, sender: &Sender<Bytes>, chunk: Bytes) -> bool {
         let sent = tokio::time::timeout(self.send_timeout, sender.send(chunk));
         matches!(sent.await, Ok(Ok(())))
@@ -225,8 +225,15 @@ const END_REVOKED: &[u8] = b"event: end\ndata: {\"reason\":\"revoked\"}\n\n";
 /// with the line's number as `id` and the line as JSON `data`; when the
 /// plugin is uninstalled or the caller's token revoked, `event: end` and
 /// the end of the stream. It also ends as soon as its client goes away.
-fn follow(ring: Arc<LogRing>, query: LogQuery, follower: Follower) -> Response<HyperOutgoingBody> {
-    let (sender, body) = channel_body(16);
+/// The stream's body holds its org's follower `slot` until the server drops
+/// it: the client is gone, or stopped reading and its connection ended.
+fn follow(
+    ring: Arc<LogRing>,
+    query: LogQuery,
+    follower: Follower,
+    slot: OrgSlot,
+) -> Response<HyperOutgoingBody> {
+    let (sender, body) = channel_body(16, slot);
     tokio::spawn(async move {
         let mut newest = ring.subscribe();
         let mut cursor = query.after;
