@@ -8,7 +8,7 @@ use crate::capabilities::network::Outbound;
 use crate::capabilities::records::{RecordWriter, RecordWriterSlot};
 use crate::capabilities::routes::route_granted;
 use crate::common::admission::Admission;
-use crate::common::bodies::{discard, limit_request, limit_response};
+use crate::common::bodies::{limit_request, limit_response, unless_refused};
 use crate::common::error::{ApiError, json_response};
 use crate::common::metrics::Metrics;
 use crate::common::request_body::{MAX_JSON_BODY, declared_length};
@@ -281,19 +281,6 @@ impl App {
         }
     }
 
-    /// `request` when its tenant key check passed; otherwise its small body
-    /// is drained (so the client reads the refusal) and the refusal returned.
-    async fn keyed(
-        key: Result<(), ApiError>,
-        request: Request<Incoming>,
-    ) -> Result<Request<Incoming>, ApiError> {
-        if let Err(refusal) = key {
-            discard(request).await;
-            return Err(refusal);
-        }
-        Ok(request)
-    }
-
     /// `/metrics`, in the OpenMetrics text format.
     fn metrics_page(&self) -> Response<HyperOutgoingBody> {
         let mut response = Response::new(crate::common::error::full_body(self.metrics.encode()));
@@ -323,7 +310,7 @@ impl App {
         let key = self
             .tenant_keys
             .check_modules(org, request.headers(), admin);
-        let request = Self::keyed(key, request).await?;
+        let ((), request) = unless_refused(key, request).await?;
         if !self.routes.has_org(org) {
             return Err(ModuleError::UnknownModule(target.module).into());
         }
@@ -353,7 +340,7 @@ impl App {
         // The key first: an org with a tenant key tells a caller without it
         // nothing, not even which plugins it has.
         let key = self.tenant_keys.check(org, request.headers());
-        let request = Self::keyed(key, request).await?;
+        let ((), request) = unless_refused(key, request).await?;
         let mounted = (self.routes)
             .resolve(org, plugin)
             .map_err(|_| plugin_not_found())?;

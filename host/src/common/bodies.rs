@@ -4,6 +4,7 @@
 //! sized buffer; and a body fed from a channel, for responses the host
 //! streams itself.
 
+use crate::common::error::ApiError;
 use bytes::Bytes;
 use bytes::BytesMut;
 use http::Request;
@@ -22,27 +23,35 @@ const DISCARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads and drops the body of a request the server refuses without using
 /// it (e.g. 401, 429), so the client reads the refusal instead of a reset
-/// connection. Bounded by size (64 KiB, frame by frame, nothing kept) and
-/// time (1 s); a larger or slower body is left unread and the connection
-/// closes. An HTTP/1.1 client waiting for `100 Continue` (`Expect:
-/// 100-continue`, as curl sends with bodies over 1 MiB) has sent no body
-/// yet: it gets the refusal without being asked for its body.
+/// connection. Bounded by size and time; a larger or slower body is left
+/// unread and the connection closes. An HTTP/1.1 client waiting for
+/// `100 Continue` (`Expect: 100-continue`, as curl sends with bodies over
+/// 1 MiB) has sent no body yet: it gets the refusal without being asked
+/// for its body.
 pub async fn discard(request: Request<Incoming>) {
     if request.version() == http::Version::HTTP_11 && expects_continue(request.headers()) {
         return;
     }
-    let drain = async {
-        let mut body = request.into_body();
-        let mut left = DISCARD_MAX_BYTES;
-        while let Some(Ok(frame)) = body.frame().await {
-            let length = frame.data_ref().map_or(0, Bytes::len);
-            if length > left {
-                return;
-            }
-            left -= length;
+    let _ = tokio::time::timeout(
+        DISCARD_TIMEOUT,
+        Limited::new(request.into_body(), DISCARD_MAX_BYTES).collect(),
+    )
+    .await;
+}
+
+/// `request`, with what `check` gave, when the check passed; otherwise the
+/// refusal, after the request's body is dealt with as [`discard`] does.
+pub async fn unless_refused<T>(
+    check: Result<T, ApiError>,
+    request: Request<Incoming>,
+) -> Result<(T, Request<Incoming>), ApiError> {
+    match check {
+        Ok(passed) => Ok((passed, request)),
+        Err(refusal) => {
+            discard(request).await;
+            Err(refusal)
         }
-    };
-    let _ = tokio::time::timeout(DISCARD_TIMEOUT, drain).await;
+    }
 }
 
 /// Whether a request waits for `100 Continue` before sending its body.

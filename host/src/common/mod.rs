@@ -1,8 +1,8 @@
 //! The ground floor: what every layer uses — operator settings, names and
-//! identities, metrics and usage series (kept per plugin), JSON errors (with schema problems
-//! field by field), HTTP body helpers, per-org limits and the token bucket
-//! behind rate limits, per-org slots for heavy management work, and the
-//! process's open-file limit. Nothing here
+//! identities, metrics and usage series (kept per plugin), JSON errors
+//! (with schema problems field by field), HTTP body helpers, per-org
+//! limits and the token bucket behind rate limits, per-org slots for heavy
+//! management work, and the process's open-file limit. Nothing here
 //! imports a higher layer.
 
 pub mod admission;

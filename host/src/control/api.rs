@@ -10,7 +10,7 @@
 
 use crate::capabilities::config::ConfigUpdate;
 use crate::capabilities::modules::Modules;
-use crate::common::bodies::discard;
+use crate::common::bodies::{discard, unless_refused};
 use crate::common::error::{ApiError, full_body, json_response};
 use crate::common::org_slots::{OrgSlot, OrgSlots};
 use crate::common::request_body::{BodyReader, off_thread, parse_json};
@@ -111,13 +111,7 @@ impl Api {
                     Ok((route, params, Some(principal)))
                 }),
         };
-        let (route, params, principal) = match admitted {
-            Ok(admitted) => admitted,
-            Err(refusal) => {
-                discard(request).await;
-                return Err(refusal);
-            }
-        };
+        let ((route, params, principal), request) = unless_refused(admitted, request).await?;
         self.run_operation(route.op, &params, principal, request)
             .await
     }
@@ -489,13 +483,7 @@ impl Api {
         org: &str,
         request: Request<Incoming>,
     ) -> Result<(OrgSlot, Upload), ApiError> {
-        let slot = match self.uploads.take(org) {
-            Ok(slot) => slot,
-            Err(refusal) => {
-                discard(request).await;
-                return Err(refusal);
-            }
-        };
+        let (slot, request) = unless_refused(self.uploads.take(org), request).await?;
         let declared = request
             .headers()
             .get(header::CONTENT_TYPE)
