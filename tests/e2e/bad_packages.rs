@@ -3,7 +3,7 @@
 
 use crate::support::{
     OPERATOR_TOKEN, Server, config_file, files_under, guest_component, guest_manifest,
-    guest_package,
+    guest_package, read_head,
 };
 use crate::zips::{RawEntry, raw_zip};
 
@@ -425,7 +425,7 @@ fn components_importing_ungranted_interfaces_are_refused_naming_them() {
 fn start_stalled_upload(server: &Server, org: &str, zip: &[u8]) -> std::net::TcpStream {
     use std::io::Write;
     let mut stream = send_upload_head(server, org, zip.len());
-    assert_eq!(read_head(&mut stream), "HTTP/1.1 100 Continue");
+    assert_eq!(status_line(&mut stream), "HTTP/1.1 100 Continue");
     stream.write_all(&zip[..zip.len() - 1]).unwrap();
     stream
 }
@@ -447,16 +447,10 @@ fn send_upload_head(server: &Server, org: &str, length: usize) -> std::net::TcpS
     stream
 }
 
-/// Reads a response head from `stream` and returns its status line.
-fn read_head(stream: &mut std::net::TcpStream) -> String {
-    use std::io::Read;
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert_eq!(stream.read(&mut byte).unwrap(), 1, "closed after {head:?}");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
+/// Reads a whole response head from `stream` and returns its status line.
+fn status_line(stream: &mut std::net::TcpStream) -> String {
+    let head = read_head(stream);
+    assert!(head.ends_with("\r\n\r\n"), "closed after {head:?}");
     head.lines().next().unwrap().to_owned()
 }
 
@@ -465,7 +459,7 @@ fn read_head(stream: &mut std::net::TcpStream) -> String {
 fn finish_stalled_upload(mut stream: std::net::TcpStream, zip: &[u8]) -> String {
     use std::io::Write;
     stream.write_all(&zip[zip.len() - 1..]).unwrap();
-    read_head(&mut stream)
+    status_line(&mut stream)
 }
 
 #[test]
@@ -494,7 +488,7 @@ fn uploads_past_an_orgs_slots_are_refused_while_its_neighbour_uploads() {
     // A client waiting for `100 Continue` is refused without being asked
     // for its body.
     let mut waiting = send_upload_head(&server, "acme", kvprobe.len());
-    assert_eq!(read_head(&mut waiting), "HTTP/1.1 429 Too Many Requests");
+    assert_eq!(status_line(&mut waiting), "HTTP/1.1 429 Too Many Requests");
 
     // Its neighbour's uploads are not affected.
     assert_eq!(server.install("globex", &hello).status, 201);

@@ -7,7 +7,7 @@
 //! line of its own.
 
 use crate::faults::server_with_limits;
-use crate::support::{Client, Server, admin_secret, admin_token};
+use crate::support::{Client, Server, admin_secret, admin_token, content_length};
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
@@ -302,10 +302,7 @@ impl Follow {
             assert_ne!(reader.read_line(&mut head).unwrap(), 0, "{head}");
         }
         if !head.starts_with("HTTP/1.1 200") {
-            let length = (head.lines())
-                .find_map(|line| line.strip_prefix("content-length: "))
-                .map_or(0, |n| n.trim().parse().unwrap());
-            let mut body = vec![0; length];
+            let mut body = vec![0; content_length(&head)];
             std::io::Read::read_exact(&mut reader, &mut body).unwrap();
             return Err(head + &String::from_utf8_lossy(&body));
         }

@@ -504,6 +504,29 @@ pub fn curl(args: &[&str]) -> String {
 }
 
 /// Writes `toml` to a config file inside `dir` and returns its path.
+/// Reads an HTTP message head from `stream`, byte by byte so nothing after
+/// it is consumed: up to and including its blank line, or all there was
+/// when the stream ended first.
+pub fn read_head(stream: &mut impl std::io::Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+/// The `Content-Length` an HTTP message `head` declares (0 without one).
+pub fn content_length(head: &str) -> usize {
+    (head.lines())
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 pub fn config_file(dir: &Path, toml: &str) -> PathBuf {
     let path = dir.join("berth.toml");
     std::fs::write(&path, toml).expect("writing config");
@@ -740,21 +763,8 @@ impl Upstream {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let mut request = String::from_utf8_lossy(&head).into_owned();
-                let length = request
-                    .lines()
-                    .find_map(|line| {
-                        let (name, value) = line.split_once(':')?;
-                        name.eq_ignore_ascii_case("content-length")
-                            .then(|| value.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                let mut body = vec![0; length];
+                let mut request = read_head(&mut stream);
+                let mut body = vec![0; content_length(&request)];
                 if stream.read_exact(&mut body).is_ok() {
                     request.push_str(&String::from_utf8_lossy(&body));
                 }
